@@ -1,0 +1,9 @@
+//! simba-run: the SIMBA optimizer for LM programs, driven by `.simba` spec files.
+//!
+//! The pipeline (see `src/README.md`): spec text -> [`syntax`] (AST) ->
+//! [`compile`] ([`ir::Spec`]) -> runtime ([`lm`], [`adapter`], [`program`],
+//! [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
+
+pub mod ir;
+pub mod lm;
+pub mod program;

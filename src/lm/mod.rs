@@ -1,0 +1,115 @@
+//! The LM interface every provider implements, and the request/response types.
+//!
+//! Providers (openai, sim, plugin models, local) implement [`Lm`]; the cache,
+//! retries, concurrency caps and usage counting wrap it.
+
+use async_trait::async_trait;
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Message {
+    /// "system", "user" or "assistant".
+    pub role: String,
+    pub content: String,
+}
+
+impl Message {
+    pub fn system(content: impl Into<String>) -> Self {
+        Self {
+            role: "system".into(),
+            content: content.into(),
+        }
+    }
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: "user".into(),
+            content: content.into(),
+        }
+    }
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: "assistant".into(),
+            content: content.into(),
+        }
+    }
+}
+
+/// What the reply should look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ResponseFormat {
+    /// Free text (the field-marker format).
+    Text,
+    /// A JSON object (the adapter's fallback).
+    JsonObject,
+}
+
+/// A completion request. Everything that can change the answer is in here, so
+/// the whole request is the cache key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// The spec's model item name (not the provider's model id).
+    pub model: String,
+    pub messages: Vec<Message>,
+    pub temperature: f64,
+    pub max_tokens: Option<u32>,
+    /// Request seed, for providers that honour one.
+    pub seed: Option<u64>,
+    /// Distinguishes otherwise identical samples (DSPy's rollout_id); part of
+    /// the cache key, never sent to OpenAI-style servers.
+    pub rollout_id: Option<u64>,
+    pub response_format: ResponseFormat,
+    /// Extra provider parameters, passed through unchanged.
+    pub params: IndexMap<String, serde_json::Value>,
+}
+
+/// Token usage of one call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+/// A completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub text: String,
+    pub usage: Usage,
+    /// Served from the response cache (no request was made).
+    #[serde(default)]
+    pub cached: bool,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+pub enum LmError {
+    /// Worth retrying: timeouts, connection errors, 429, 5xx.
+    #[error("model `{model}`: {message}")]
+    Transient {
+        model: String,
+        message: String,
+        retry_after_ms: Option<u64>,
+    },
+    /// Not worth retrying: 4xx other than 429, bad configuration, a budget cap.
+    #[error("model `{model}`: {message}")]
+    Fatal { model: String, message: String },
+}
+
+impl LmError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, LmError::Transient { .. })
+    }
+}
+
+/// An LM: anything that turns a request into a completion.
+#[async_trait]
+pub trait Lm: Send + Sync {
+    async fn complete(&self, request: &Request) -> Result<Response, LmError>;
+}

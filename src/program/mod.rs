@@ -1,0 +1,102 @@
+//! Program state (per-predictor instructions and demos) and what one
+//! execution of a program records.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use crate::ir::ProgramGraph;
+
+/// Field values by name: an example, a step's inputs or outputs, a prediction.
+/// Values are JSON so every field type of a signature fits.
+pub type Record = IndexMap<String, serde_json::Value>;
+
+/// One dataset row: all its fields, and which of them the program sees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub fields: Record,
+    /// Names of the input fields (in the dataset's `inputs` order).
+    pub input_keys: Vec<String>,
+}
+
+impl Example {
+    /// The fields the program sees.
+    pub fn inputs(&self) -> Record {
+        self.input_keys
+            .iter()
+            .filter_map(|k| self.fields.get(k).map(|v| (k.clone(), v.clone())))
+            .collect()
+    }
+}
+
+/// A demo attached to a predictor: its input and output fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Demo {
+    pub fields: Record,
+    /// True for demos made from the program's own trajectories (DSPy's `augmented`).
+    pub augmented: bool,
+}
+
+/// The optimizable state of one predictor step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictorState {
+    pub instructions: String,
+    pub demos: Vec<Demo>,
+}
+
+/// A program: the shared compiled graph plus per-predictor state. Cloning
+/// copies only the states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Program {
+    pub graph: Arc<ProgramGraph>,
+    /// Keyed by step name, in the graph's step order.
+    pub predictors: IndexMap<String, PredictorState>,
+}
+
+impl Program {
+    /// The program as written in the spec: signature instructions, no demos.
+    pub fn baseline(graph: Arc<ProgramGraph>) -> Self {
+        let predictors = graph
+            .steps
+            .iter()
+            .map(|s| {
+                let state = PredictorState {
+                    instructions: s.signature.instructions.clone(),
+                    demos: Vec::new(),
+                };
+                (s.name.clone(), state)
+            })
+            .collect();
+        Self { graph, predictors }
+    }
+}
+
+/// One predictor call of an execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceEntry {
+    pub step: String,
+    pub inputs: Record,
+    /// The parsed outputs; empty when the call failed.
+    pub outputs: Record,
+}
+
+/// Overrides of a model's request settings for one execution (sampling
+/// variants: another temperature, a rollout id, a request seed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ModelOverride {
+    /// Replace every step's model with this one (the teacher).
+    pub model: Option<String>,
+    pub temperature: Option<f64>,
+    pub rollout_id: Option<u64>,
+    pub seed: Option<u64>,
+}
+
+/// What one execution of a program on one example produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    /// The program outputs; None when a step failed.
+    pub prediction: Option<Record>,
+    pub trace: Vec<TraceEntry>,
+    /// Why the execution failed, naming the step and model.
+    pub error: Option<String>,
+}
