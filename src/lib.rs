@@ -4,6 +4,8 @@
 //! [`compile`] ([`ir::Spec`]) -> runtime ([`lm`], [`adapter`], [`program`],
 //! [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
 
+pub mod cli;
 pub mod ir;
 pub mod lm;
+pub mod metric;
 pub mod program;
