@@ -113,3 +113,15 @@ impl LmError {
 pub trait Lm: Send + Sync {
     async fn complete(&self, request: &Request) -> Result<Response, LmError>;
 }
+
+/// The spec's models by item name: what the executor, metrics and strategies
+/// call. The real registry (providers wrapped with cache, retries,
+/// concurrency caps and usage counting) implements it; tests use fakes.
+pub trait ModelSet: Send + Sync {
+    /// The callable model named `name` in the spec.
+    fn lm(&self, name: &str) -> Option<std::sync::Arc<dyn Lm>>;
+    /// A request carrying the model's own settings (model name, temperature,
+    /// max_tokens, params) and no messages: callers fill in the messages and
+    /// apply any override (temperature, seed, rollout id).
+    fn template(&self, name: &str) -> Option<Request>;
+}
