@@ -200,12 +200,12 @@ impl super::Lm for OpenAiProvider {
             .await
             .map_err(|e| {
                 let e = e.without_url();
-                let what = if e.is_connect() {
-                    "cannot connect to"
+                let message = if e.is_connect() {
+                    format!("cannot connect to {url}: {}", root_cause(&e))
                 } else {
-                    "request failed to"
+                    format!("request to {url} failed: {}", error_chain(&e))
                 };
-                self.transient(format!("{what} {url}: {}", error_chain(&e)), None)
+                self.transient(message, None)
             })?;
         let status = sent.status();
         let retry_after_ms = sent
@@ -297,6 +297,16 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+/// The innermost cause ("Connection refused (os error 111)"): for a
+/// connection failure the layers above it only repeat "could not connect".
+fn root_cause(err: &dyn std::error::Error) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 /// A `Retry-After` value in milliseconds: either delay-seconds or an HTTP
