@@ -3,6 +3,8 @@
 //! Providers (openai, sim, plugin models, local) implement [`Lm`]; the cache,
 //! retries, concurrency caps and usage counting wrap it.
 
+pub mod sim;
+
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
