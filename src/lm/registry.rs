@@ -17,6 +17,7 @@ use super::gate::{Gate, Gated};
 use super::limit::ConcurrencyCap;
 use super::openai::OpenAiProvider;
 use super::retry::{Backoff, Retry};
+use super::sim::SimModel;
 use super::timeout::Timeout;
 use super::usage::{CountAttempts, CountCalls, UsageCounter, UsageSnapshot};
 use super::{Lm, ModelError, ModelSet, Request, ResponseFormat};
@@ -94,10 +95,17 @@ impl Models {
             let provider: Arc<dyn Lm> = match &decl.provider {
                 Provider::OpenAi => Arc::new(OpenAiProvider::new(decl)?),
                 Provider::Sim => {
-                    return Err(ModelError::Unsupported {
-                        model: decl.name.clone(),
-                        message: "the sim provider is not built into this registry yet".into(),
-                    });
+                    let oracle = match &decl.oracle {
+                        Some(dataset) => oracles
+                            .get(dataset)
+                            .ok_or_else(|| ModelError::MissingOracle {
+                                model: decl.name.clone(),
+                                dataset: dataset.clone(),
+                            })?
+                            .clone(),
+                        None => Vec::new(),
+                    };
+                    Arc::new(SimModel::new(decl, oracle))
                 }
                 Provider::Local => {
                     return Err(ModelError::Unsupported {
@@ -117,7 +125,6 @@ impl Models {
                     });
                 }
             };
-            let _ = oracles;
             models.insert(decl, provider);
         }
         Ok(models)
