@@ -12,9 +12,9 @@ use simba_run::lm::gate::Gate;
 use simba_run::lm::openai::OpenAiProvider;
 use simba_run::lm::{
     LmError, Message, ModelSet, ModelUsage, Models, ModelsOptions, Request, ResponseFormat,
+    UsageBook,
 };
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// A registry holding one openai model, no cache, tiny backoff.
@@ -356,20 +356,21 @@ async fn concurrency_is_capped_per_model() {
     assert_eq!(server.max_in_flight(), 2);
 }
 
-/// Refuses once `limit` requests have been allowed.
-struct CountingGate {
-    allowed: AtomicUsize,
-    limit: usize,
+/// A token budget: refuses once the model has used `limit` tokens.
+struct TokenBudget {
+    book: UsageBook,
+    limit: u64,
 }
 
-impl Gate for CountingGate {
+impl Gate for TokenBudget {
     fn check(&self, request: &Request) -> Result<(), LmError> {
-        if self.allowed.fetch_add(1, Ordering::SeqCst) < self.limit {
+        let used = self.book.model(&request.model).unwrap_or_default();
+        if used.total_tokens() < self.limit {
             Ok(())
         } else {
             Err(LmError::Fatal {
                 model: request.model.clone(),
-                message: "budget spent".into(),
+                message: format!("token budget of {} spent", self.limit),
             })
         }
     }
@@ -378,15 +379,14 @@ impl Gate for CountingGate {
 #[tokio::test]
 async fn a_gate_is_asked_before_every_attempt() {
     let server = Server::start().await;
-    server.script([Act::Status(500, None, String::new())]);
     let d = decl("fast", &[&server.base_url]);
     let mut models = registry(&d);
-    models.set_gate(Some(Arc::new(CountingGate {
-        allowed: AtomicUsize::new(0),
-        limit: 3,
+    let per_reply = PROMPT_TOKENS + COMPLETION_TOKENS;
+    models.set_gate(Some(Arc::new(TokenBudget {
+        book: models.usage_book(),
+        limit: 2 * per_reply,
     })));
     let lm = models.lm("fast").unwrap();
-    // First call: a 500 then a success = two attempts.
     lm.complete(&ask("fast", "a")).await.unwrap();
     lm.complete(&ask("fast", "b")).await.unwrap();
     let err = lm.complete(&ask("fast", "c")).await.unwrap_err();
@@ -394,11 +394,40 @@ async fn a_gate_is_asked_before_every_attempt() {
         err,
         LmError::Fatal {
             model: "fast".into(),
-            message: "budget spent".into()
+            message: format!("token budget of {} spent", 2 * per_reply),
         }
     );
-    assert_eq!(server.count(), 3);
-    assert_eq!(models.usage().models["fast"].requests, 3);
+    assert_eq!(server.count(), 2);
+    let usage = models.usage().models["fast"];
+    assert_eq!((usage.calls, usage.requests, usage.failed_calls), (3, 2, 1));
+
+    // Retries are checked too: a 500 then the gate (now refusing) stops it.
+    let server = Server::start().await;
+    server.script([Act::Status(500, None, String::new())]);
+    let d = decl("slow", &[&server.base_url]);
+    let mut models = registry(&d);
+    let book = models.usage_book();
+    struct OneAttempt(UsageBook);
+    impl Gate for OneAttempt {
+        fn check(&self, request: &Request) -> Result<(), LmError> {
+            match self.0.model(&request.model) {
+                Some(u) if u.requests >= 1 => Err(LmError::Fatal {
+                    model: request.model.clone(),
+                    message: "one attempt only".into(),
+                }),
+                _ => Ok(()),
+            }
+        }
+    }
+    models.set_gate(Some(Arc::new(OneAttempt(book))));
+    let err = models
+        .lm("slow")
+        .unwrap()
+        .complete(&ask("slow", "x"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("one attempt only"), "{err}");
+    assert_eq!(server.count(), 1);
 }
 
 #[tokio::test]

@@ -140,4 +140,4 @@ pub mod usage;
 
 pub use error::ModelError;
 pub use registry::{Models, ModelsOptions};
-pub use usage::{ModelUsage, UsageSnapshot};
+pub use usage::{ModelUsage, UsageBook, UsageSnapshot};

@@ -19,7 +19,7 @@ use super::openai::OpenAiProvider;
 use super::retry::{Backoff, Retry};
 use super::sim::SimModel;
 use super::timeout::Timeout;
-use super::usage::{CountAttempts, CountCalls, UsageCounter, UsageSnapshot};
+use super::usage::{CountAttempts, CountCalls, UsageBook, UsageCounter, UsageSnapshot};
 use super::{Lm, ModelError, ModelSet, Request, ResponseFormat};
 use crate::ir::{ModelDecl, Provider, Spec};
 use crate::program::Example;
@@ -55,6 +55,7 @@ pub struct Models {
     cache: Option<Arc<ResponseCache>>,
     backoff: Backoff,
     gate: Option<Arc<dyn Gate>>,
+    usage: UsageBook,
     entries: IndexMap<String, Entry>,
 }
 
@@ -79,6 +80,7 @@ impl Models {
                 .map(|dir| Arc::new(ResponseCache::new(dir))),
             backoff: Backoff::default(),
             gate: None,
+            usage: UsageBook::default(),
             entries: IndexMap::new(),
         }
     }
@@ -136,7 +138,7 @@ impl Models {
         let parts = Parts {
             decl: decl.clone(),
             provider,
-            counter: Arc::new(UsageCounter::default()),
+            counter: self.usage.start(&decl.name),
             slots: Arc::new(Semaphore::new(decl.concurrency.max(1))),
         };
         let stack = self.wrap(&parts);
@@ -160,12 +162,13 @@ impl Models {
 
     /// Usage so far, per model (in insertion order) and in total.
     pub fn usage(&self) -> UsageSnapshot {
-        UsageSnapshot::from_models(
-            self.entries
-                .iter()
-                .map(|(name, entry)| (name.clone(), entry.parts.counter.snapshot()))
-                .collect(),
-        )
+        self.usage.snapshot()
+    }
+
+    /// A live handle on the usage counters, for a gate that enforces budgets
+    /// (it sees the counts of models inserted later too).
+    pub fn usage_book(&self) -> UsageBook {
+        self.usage.clone()
     }
 
     /// The declaration of a model item.
