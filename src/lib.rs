@@ -5,7 +5,9 @@
 //! [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
 
 pub mod cli;
+pub mod compile;
 pub mod ir;
 pub mod lm;
 pub mod metric;
 pub mod program;
+pub mod syntax;
