@@ -14,6 +14,9 @@ pub struct Comment {
     pub start: usize,
     /// Code precedes it on the same line.
     pub trailing: bool,
+    /// A blank line comes right before / right after it.
+    pub blank_before: bool,
+    pub blank_after: bool,
 }
 
 /// Scans `src`, returning its comments, or the error for an unterminated string.
@@ -34,6 +37,8 @@ pub fn scan(src: &str) -> Result<Vec<Comment>, Diagnostic> {
                     text: src[i..end].trim_end().to_string(),
                     start: i,
                     trailing: line_has_code,
+                    blank_before: !line_has_code && blank_line_before(src, i),
+                    blank_after: blank_line_after(src, end),
                 });
                 i = end;
             }
@@ -77,6 +82,29 @@ pub fn scan(src: &str) -> Result<Vec<Comment>, Diagnostic> {
         }
     }
     Ok(comments)
+}
+
+/// Whether the line before the one holding `pos` is blank (and exists).
+fn blank_line_before(src: &str, pos: usize) -> bool {
+    let line_start = src[..pos].rfind('\n').map_or(0, |n| n + 1);
+    if line_start == 0 {
+        return false;
+    }
+    let prev_start = src[..line_start - 1].rfind('\n').map_or(0, |n| n + 1);
+    src[prev_start..line_start - 1].trim().is_empty()
+}
+
+/// Whether the line after the one ending at `end` is blank (and not the end of the file).
+fn blank_line_after(src: &str, end: usize) -> bool {
+    let Some(rest) = src.get(end + 1..) else { return false };
+    let next = rest.split('\n').next().unwrap_or("");
+    next.trim().is_empty() && rest.len() > next.len()
+}
+
+/// Whether the text between two constructs holds a blank line (comments aside).
+pub fn has_blank_line(between: &str) -> bool {
+    let lines: Vec<&str> = between.split('\n').collect();
+    lines.len() > 2 && lines[1..lines.len() - 1].iter().any(|l| l.trim().is_empty())
 }
 
 /// Resolves the escapes of a `"..."` string body (without its quotes).

@@ -10,6 +10,7 @@
 
 pub mod ast;
 pub mod diagnostic;
+pub mod format;
 pub mod lex;
 pub mod parser;
 
