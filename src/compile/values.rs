@@ -45,7 +45,7 @@ impl Diags {
             return None;
         };
         if n < min || n > max {
-            let rule = if max == i128::MAX || max >= u64::MAX as i128 {
+            let rule = if max >= u32::MAX as i128 {
                 format!("at least {min}")
             } else {
                 format!("between {min} and {max}")

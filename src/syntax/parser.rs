@@ -92,7 +92,8 @@ fn next_item_start(src: &str, from: usize) -> Option<usize> {
 fn describe(rule: Rule) -> Option<&'static str> {
     use Rule::*;
     Some(match rule {
-        kw_plugin | kw_model | kw_signature | kw_program | kw_dataset | kw_metric | kw_optimize | item => {
+        file | kw_plugin | kw_model | kw_signature | kw_program | kw_dataset | kw_metric | kw_optimize | item | plugin_item
+        | model_item | signature_item | program_item | dataset_item | metric_item | optimize_item => {
             "an item (`model`, `signature`, `program`, `dataset`, `metric`, `optimize` or `plugin`)"
         }
         EOI => "the end of the file",
@@ -183,8 +184,9 @@ fn syntax_error(e: &pest::error::Error<Rule>, full: &str, base: usize, src_id: u
     } else {
         format!("expected {}, found {found}", join_or(&expected))
     };
+    let what = found.strip_prefix("a ").or(found.strip_prefix("the ")).unwrap_or(&found);
     let mut d = Diagnostic::error(Span { start: pos, end: pos + len.max(1), src: src_id }, message)
-        .label(format!("unexpected {found}"));
+        .label(format!("unexpected {what}"));
     let word = found.trim_matches('`');
     if item_expected {
         d = d.maybe_help(suggest(word, ITEM_KEYWORDS).map(|k| format!("did you mean `{k}`?")));
@@ -210,6 +212,34 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
         .op(Op::infix(Rule::op_mul, Assoc::Left) | Op::infix(Rule::op_div, Assoc::Left))
         .op(Op::prefix(Rule::op_neg))
 });
+
+/// The length of `text` without trailing whitespace and comments.
+fn content_len(text: &str) -> usize {
+    let mut t = text.trim_end();
+    loop {
+        let line_start = t.rfind('\n').map_or(0, |n| n + 1);
+        match comment_start(&t[line_start..]) {
+            Some(h) => t = t[..line_start + h].trim_end(),
+            None => return t.len(),
+        }
+    }
+}
+
+/// Where a `#` comment starts on a line, outside strings.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_str = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_str => escaped = true,
+            '"' => in_str = !in_str,
+            '#' if !in_str => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
 
 /// Builds the AST from pest pairs, collecting non-fatal errors (bad escapes, ...).
 struct Builder {
@@ -253,9 +283,12 @@ fn kids(pair: Pair<'_, Rule>) -> Vec<Pair<'_, Rule>> {
 }
 
 impl Builder {
+    /// The pair's span without trailing whitespace and comments (pest
+    /// includes them when a rule ends with an optional part that was absent).
     fn span(&self, p: &Pair<'_, Rule>) -> Span {
         let s = p.as_span();
-        Span { start: self.base + s.start(), end: self.base + s.end(), src: self.src_id }
+        let len = content_len(p.as_str());
+        Span { start: self.base + s.start(), end: self.base + s.start() + len, src: self.src_id }
     }
 
     fn ident(&self, p: Pair<'_, Rule>) -> Ident {
