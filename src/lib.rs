@@ -6,7 +6,9 @@
 
 pub mod adapter;
 pub mod cli;
+pub mod compile;
 pub mod ir;
 pub mod lm;
 pub mod metric;
 pub mod program;
+pub mod syntax;
