@@ -5,6 +5,7 @@
 //! [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
 
 pub mod cli;
+pub mod data;
 pub mod ir;
 pub mod lm;
 pub mod metric;
