@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use crate::ir::ProgramGraph;
 
+pub mod exec;
+
 /// Field values by name: an example, a step's inputs or outputs, a prediction.
 /// Values are JSON so every field type of a signature fits.
 pub type Record = IndexMap<String, serde_json::Value>;
