@@ -125,3 +125,17 @@ pub trait ModelSet: Send + Sync {
     /// apply any override (temperature, seed, rollout id).
     fn template(&self, name: &str) -> Option<Request>;
 }
+
+pub mod cache;
+mod error;
+pub mod gate;
+pub mod limit;
+pub mod openai;
+pub mod registry;
+pub mod retry;
+pub mod timeout;
+pub mod usage;
+
+pub use error::ModelError;
+pub use registry::{Models, ModelsOptions};
+pub use usage::{ModelUsage, UsageSnapshot};
