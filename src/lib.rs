@@ -8,4 +8,5 @@ pub mod cli;
 pub mod ir;
 pub mod lm;
 pub mod metric;
+pub mod optimize;
 pub mod program;
