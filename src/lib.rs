@@ -4,7 +4,9 @@
 //! [`compile`] ([`ir::Spec`]) -> runtime ([`lm`], [`adapter`], [`program`],
 //! [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
 
+pub mod adapter;
 pub mod cli;
+pub mod data;
 pub mod ir;
 pub mod lm;
 pub mod metric;
