@@ -85,7 +85,7 @@ fn lm_call_accounting_on_sim() {
     for steps in [1usize, 2] {
         let (out, tally) = run_quickstart(3, steps, false);
         let out = out.unwrap();
-        let (bsize, nc, train) = (10, 4, 30);
+        let (bsize, nc, train) = (15, 6, 30);
         // Sampling: exactly bsize * num_candidates per step.
         assert_eq!(tally.sampling.load(Ordering::SeqCst), steps * bsize * nc);
         // Advice: at most num_candidates + 1 per step.
@@ -118,7 +118,7 @@ fn lm_call_accounting_on_sim() {
 fn quickstart_gains_at_least_0_15_median_of_5_seeds() {
     let mut gains: Vec<f64> = (0..5)
         .map(|seed| {
-            let out = run_quickstart(seed, 6, false).0.unwrap();
+            let out = run_quickstart(seed, 8, false).0.unwrap();
             out.run.best.train - out.run.baseline.train
         })
         .collect();
@@ -136,3 +136,4 @@ fn a_model_failing_every_call_is_a_run_failure() {
     assert!(msg.contains("every program execution failed"), "{msg}");
     assert!(msg.contains("invalid API key"), "{msg}");
 }
+
