@@ -225,3 +225,61 @@ fn dump() {
         println!("== {n}\n{}", String::from_utf8_lossy(&b));
     }
 }
+
+/// A strategy that never applies, to exercise the multi-strategy fallback.
+struct AlwaysSkip;
+
+#[async_trait::async_trait]
+impl Strategy for AlwaysSkip {
+    fn name(&self) -> String {
+        "always_skip".into()
+    }
+    async fn apply(
+        &self,
+        _ctx: &StrategyContext<'_>,
+        _candidate: &mut simba_run::program::Program,
+    ) -> Result<StrategyReport, StrategyError> {
+        Ok(StrategyReport::skipped("never applies"))
+    }
+}
+
+#[test]
+fn a_skipping_strategy_falls_back_to_the_next() {
+    let train = dataset(12);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(6, 3, 2), train, ev);
+    s.input.strategies = vec![Arc::new(AlwaysSkip), Arc::new(AppendDemo)];
+    let out = run(s).unwrap();
+    let mut fell_back = 0;
+    for c in out.trials.iter().flat_map(|t| &t.candidates) {
+        let names: Vec<&str> = c.attempts.iter().map(|a| a.strategy.as_str()).collect();
+        if names[0] == "always_skip" {
+            assert_eq!(c.attempts[0].result, AttemptResult::Skipped);
+            assert_eq!(c.attempts[0].detail, "never applies");
+            assert_eq!(names.get(1), Some(&"append_demo"));
+            fell_back += 1;
+        }
+        // A candidate exists exactly when some attempt applied.
+        let applied = c.attempts.iter().any(|a| a.result == AttemptResult::Applied);
+        assert_eq!(applied, c.pool_index.is_some());
+    }
+    assert!(fell_back > 0);
+}
+
+#[test]
+fn when_every_strategy_skips_there_is_no_candidate() {
+    let train = dataset(12);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(6, 3, 2), train.clone(), ev.clone());
+    s.input.strategies = vec![Arc::new(AlwaysSkip)];
+    let out = run(s).unwrap();
+    for t in &out.trials {
+        // Every bucket was tried, none produced a candidate, nobody won.
+        assert_eq!(t.candidates.len(), 6);
+        assert!(t.candidates.iter().all(|c| c.pool_index.is_none()));
+        assert_eq!(t.winner, None);
+    }
+    // Only the baseline reaches the end.
+    assert_eq!(out.candidates.candidates.len(), 1);
+    assert_eq!(ev.count(Kind::Evaluation), train.len());
+}

@@ -237,6 +237,8 @@ impl Run {
             ));
         }
         let mut warnings = input.warnings;
+        // Warnings found here are announced right after RunStarted.
+        let mut late: Vec<String> = Vec::new();
         let events = input.events;
         let bsize = if decl.bsize > input.trainset.len() {
             let w = format!(
@@ -247,7 +249,7 @@ impl Run {
                 input.trainset.len(),
                 input.trainset.len()
             );
-            events.emit(Event::Warning { message: w.clone() });
+            late.push(w.clone());
             warnings.push(w);
             input.trainset.len()
         } else {
@@ -259,7 +261,7 @@ impl Run {
                 "optimize `{}`: the devset is empty; dev scores are skipped",
                 decl.program
             );
-            events.emit(Event::Warning { message: w.clone() });
+            late.push(w.clone());
             warnings.push(w);
             devset = None;
         }
@@ -282,6 +284,9 @@ impl Run {
             num_candidates: decl.num_candidates,
             trainset_size: input.trainset.len(),
         });
+        for message in late {
+            events.emit(Event::Warning { message });
+        }
         Ok(Self {
             bsize,
             trainset: Arc::new(input.trainset),
