@@ -283,3 +283,15 @@ fn when_every_strategy_skips_there_is_no_candidate() {
     assert_eq!(out.candidates.candidates.len(), 1);
     assert_eq!(ev.count(Kind::Evaluation), train.len());
 }
+
+#[test]
+fn settings_not_acted_on_yet_are_warned_about() {
+    let train = dataset(6);
+    let ev = FakeEvaluator::new(&train);
+    let mut d = decl(3, 2, 1);
+    d.selection = simba_run::ir::Selection::Thompson;
+    d.stop.patience = Some(2);
+    let out = run(setup(d, train, ev)).unwrap();
+    assert!(out.run.warnings.iter().any(|w| w.contains("thompson")));
+    assert!(out.run.warnings.iter().any(|w| w.contains("stop rules")));
+}
