@@ -11,5 +11,6 @@ pub mod data;
 pub mod ir;
 pub mod lm;
 pub mod metric;
+pub mod optimize;
 pub mod program;
 pub mod syntax;
