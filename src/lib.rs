@@ -8,4 +8,5 @@ pub mod cli;
 pub mod ir;
 pub mod lm;
 pub mod metric;
+pub mod plugin;
 pub mod program;
