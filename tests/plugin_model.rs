@@ -68,13 +68,21 @@ async fn replay_answers_from_its_transcript_relative_to_the_spec_dir() {
         .unwrap()
         .with_spec_dir(dir.path());
     let lm = host
-        .model(&decl("local", "rp", "replay", serde_json::json!({"transcript": "replay.jsonl"})))
+        .model(&decl(
+            "local",
+            "rp",
+            "replay",
+            serde_json::json!({"transcript": "replay.jsonl"}),
+        ))
         .unwrap();
     let r = lm.complete(&request("local", "2+2?")).await.unwrap();
     assert_eq!(r.text, "[[ ## answer ## ]]\n4");
     assert_eq!((r.usage.prompt_tokens, r.usage.completion_tokens), (12, 3));
     assert!(!r.cached);
-    let r = lm.complete(&request("local", "capital of France?")).await.unwrap();
+    let r = lm
+        .complete(&request("local", "capital of France?"))
+        .await
+        .unwrap();
     assert_eq!(r.text, "Paris");
     // No recorded usage: estimated from whitespace-separated words.
     assert_eq!((r.usage.prompt_tokens, r.usage.completion_tokens), (5, 1));
@@ -106,7 +114,10 @@ async fn replay_sequential_mode_serves_records_in_order() {
     for _ in 0..3 {
         texts.push(lm.complete(&request("seq", "anything")).await.unwrap().text);
     }
-    assert_eq!(texts, ["[[ ## answer ## ]]\n4", "Paris", "[[ ## answer ## ]]\n4"]);
+    assert_eq!(
+        texts,
+        ["[[ ## answer ## ]]\n4", "Paris", "[[ ## answer ## ]]\n4"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,20 +133,34 @@ async fn a_bad_model_config_is_a_create_error() {
         "plugin `rp`: cannot create `replay`: replay needs `transcript = \"path.jsonl\"`"
     );
     let err = host
-        .model(&decl("m", "rp", "replay", serde_json::json!({"transcript": "/nonexistent.jsonl"})))
+        .model(&decl(
+            "m",
+            "rp",
+            "replay",
+            serde_json::json!({"transcript": "/nonexistent.jsonl"}),
+        ))
         .err()
         .unwrap();
-    assert!(err.to_string().contains("cannot read transcript /nonexistent.jsonl"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("cannot read transcript /nonexistent.jsonl"),
+        "{err}"
+    );
     let mut sim = decl("m", "rp", "replay", serde_json::json!({}));
     sim.provider = Provider::Sim;
-    assert!(matches!(host.model(&sim), Err(PluginError::NotAPluginModel { .. })));
+    assert!(matches!(
+        host.model(&sim),
+        Err(PluginError::NotAPluginModel { .. })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_errors_become_transient_or_fatal_lm_errors() {
     let lib = fixture_crate("faulty");
     let host = PluginHost::load(&decls(&[("faulty", &lib)])).unwrap();
-    let flaky = host.model(&decl("f", "faulty", "flaky", serde_json::json!({}))).unwrap();
+    let flaky = host
+        .model(&decl("f", "faulty", "flaky", serde_json::json!({})))
+        .unwrap();
     let err = flaky.complete(&request("f", "hi")).await.unwrap_err();
     assert_eq!(
         err,
@@ -145,7 +170,9 @@ async fn plugin_errors_become_transient_or_fatal_lm_errors() {
             retry_after_ms: None
         }
     );
-    let broken = host.model(&decl("b", "faulty", "broken", serde_json::json!({}))).unwrap();
+    let broken = host
+        .model(&decl("b", "faulty", "broken", serde_json::json!({})))
+        .unwrap();
     let err = broken.complete(&request("b", "hi")).await.unwrap_err();
     assert_eq!(
         err,
@@ -156,12 +183,19 @@ async fn plugin_errors_become_transient_or_fatal_lm_errors() {
     );
     // A panicking model is a failed call carrying the panic message; the
     // plugin keeps answering afterwards.
-    let panics = host.model(&decl("p", "faulty", "panics", serde_json::json!({}))).unwrap();
+    let panics = host
+        .model(&decl("p", "faulty", "panics", serde_json::json!({})))
+        .unwrap();
     for _ in 0..2 {
         let err = panics.complete(&request("p", "hi")).await.unwrap_err();
         assert!(!err.is_retryable());
         let msg = err.to_string();
-        assert!(msg.starts_with("model `p`: plugin `faulty` (model `panics`): plugin panicked: index out of bounds"), "{msg}");
+        assert!(
+            msg.starts_with(
+                "model `p`: plugin `faulty` (model `panics`): plugin panicked: index out of bounds"
+            ),
+            "{msg}"
+        );
     }
     assert!(flaky.complete(&request("f", "hi")).await.is_err());
 }
@@ -170,14 +204,26 @@ async fn plugin_errors_become_transient_or_fatal_lm_errors() {
 async fn a_malformed_json_reply_is_a_failed_call_naming_the_plugin() {
     let lib = c_fixture("bad_json", &["MALFORMED_REPLY"]);
     let host = PluginHost::load(&decls(&[("cjson", &lib)])).unwrap();
-    let lm = host.model(&decl("cm", "cjson", "echo", serde_json::json!({}))).unwrap();
+    let lm = host
+        .model(&decl("cm", "cjson", "echo", serde_json::json!({})))
+        .unwrap();
     let err = lm.complete(&request("cm", "hi")).await.unwrap_err();
     assert!(!err.is_retryable());
     let msg = err.to_string();
-    assert!(msg.starts_with("model `cm`: plugin `cjson` (model `echo`): malformed reply: EOF while parsing"), "{msg}");
+    assert!(
+        msg.starts_with(
+            "model `cm`: plugin `cjson` (model `echo`): malformed reply: EOF while parsing"
+        ),
+        "{msg}"
+    );
     // The well-formed variant of the same C plugin answers.
     let good = c_fixture("good_json", &[]);
     let host = PluginHost::load(&decls(&[("cgood", &good)])).unwrap();
-    let lm = host.model(&decl("cm", "cgood", "echo", serde_json::json!({}))).unwrap();
-    assert_eq!(lm.complete(&request("cm", "hi")).await.unwrap().text, "echo");
+    let lm = host
+        .model(&decl("cm", "cgood", "echo", serde_json::json!({})))
+        .unwrap();
+    assert_eq!(
+        lm.complete(&request("cm", "hi")).await.unwrap().text,
+        "echo"
+    );
 }

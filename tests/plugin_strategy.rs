@@ -27,14 +27,20 @@ fn applied(reply: StrategyReply) -> (simba_run::plugin::ProgramState, Option<Str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swap_demo_replaces_the_demo_matching_the_worst_trajectory() {
     let host = extras();
-    let s = host.strategy("extras", "swap_demo", &serde_json::json!({})).unwrap();
+    let s = host
+        .strategy("extras", "swap_demo", &serde_json::json!({}))
+        .unwrap();
     assert_eq!(s.name(), "extras.swap_demo");
     let mut request = sample_request(4);
     // Make demo 2 show the worst trajectory's inputs: it is the weakest.
     let weak = &mut request.program.predictors[1].demos[2].fields;
     weak.insert("question".into(), "What is 2+2?".into());
     weak.insert("draft".into(), "draft of 5".into());
-    let (program, note) = applied(s.apply(request, HostServices::without_models(1)).await.unwrap());
+    let (program, note) = applied(
+        s.apply(request, HostServices::without_models(1))
+            .await
+            .unwrap(),
+    );
     assert_eq!(note.as_deref(), Some("swapped a demo in draft, answer"));
     // `draft` had room: the best step is appended.
     let draft = &program.predictors[0].demos;
@@ -53,12 +59,17 @@ async fn swap_demo_replaces_the_demo_matching_the_worst_trajectory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swap_demo_skips_a_bucket_without_contrast() {
     let host = extras();
-    let s = host.strategy("extras", "swap_demo", &serde_json::json!({})).unwrap();
+    let s = host
+        .strategy("extras", "swap_demo", &serde_json::json!({}))
+        .unwrap();
     let mut request = sample_request(0);
     for t in &mut request.bucket {
         t.score = 0.5;
     }
-    let reply = s.apply(request, HostServices::without_models(1)).await.unwrap();
+    let reply = s
+        .apply(request, HostServices::without_models(1))
+        .await
+        .unwrap();
     assert_eq!(
         reply,
         StrategyReply::Skipped {
@@ -71,14 +82,21 @@ async fn swap_demo_skips_a_bucket_without_contrast() {
 async fn contrast_rewrite_calls_the_host_lm_and_is_counted() {
     let host = extras();
     let s = host
-        .strategy("extras", "contrast_rewrite", &serde_json::json!({"predictor": "answer"}))
+        .strategy(
+            "extras",
+            "contrast_rewrite",
+            &serde_json::json!({"predictor": "answer"}),
+        )
         .unwrap();
     let models = FakeModels::new("prompter", "  Give only the number.\n");
     let services = HostServices::new(models.clone() as Arc<dyn ModelSet>, Handle::current(), 9);
     let (program, note) = applied(s.apply(sample_request(2), services.clone()).await.unwrap());
     assert_eq!(program.predictors[1].instructions, "Give only the number.");
     assert_eq!(program.predictors[0].instructions, "Draft an answer.");
-    assert_eq!(note.as_deref(), Some("rewrote the instructions of `answer`"));
+    assert_eq!(
+        note.as_deref(),
+        Some("rewrote the instructions of `answer`")
+    );
     // The model saw the contrast and got its own settings from the template.
     assert_eq!(models.lm.calls.load(Ordering::SeqCst), 1);
     let sent = models.lm.requests.lock().unwrap()[0].clone();
@@ -102,7 +120,11 @@ async fn contrast_rewrite_calls_the_host_lm_and_is_counted() {
 async fn an_unknown_model_in_the_lm_callback_is_a_plugin_error() {
     let host = extras();
     let s = host
-        .strategy("extras", "contrast_rewrite", &serde_json::json!({"model": "nobody"}))
+        .strategy(
+            "extras",
+            "contrast_rewrite",
+            &serde_json::json!({"model": "nobody"}),
+        )
         .unwrap();
     let models = FakeModels::new("prompter", "x");
     let services = HostServices::new(models.clone() as Arc<dyn ModelSet>, Handle::current(), 9);
@@ -117,14 +139,23 @@ async fn an_unknown_model_in_the_lm_callback_is_a_plugin_error() {
         .apply(sample_request(0), HostServices::without_models(0))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("the host offers no LM calls here"), "{err}");
+    assert!(
+        err.to_string().contains("the host offers no LM calls here"),
+        "{err}"
+    );
 }
 
 async fn shuffled(host: &PluginHost, seed: u64) -> Vec<String> {
-    let s = host.strategy("extras", "shuffle_demos", &serde_json::json!({})).unwrap();
+    let s = host
+        .strategy("extras", "shuffle_demos", &serde_json::json!({}))
+        .unwrap();
     let services = HostServices::without_models(seed);
     let (program, _) = applied(s.apply(sample_request(8), services.clone()).await.unwrap());
-    assert_eq!(services.stats().random_draws(), 7, "Fisher-Yates on 8 demos");
+    assert_eq!(
+        services.stats().random_draws(),
+        7,
+        "Fisher-Yates on 8 demos"
+    );
     program.predictors[1]
         .demos
         .iter()
@@ -149,10 +180,16 @@ async fn host_random_draws_are_reproducible_from_the_seed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_calls_with_per_call_seeds_match_sequential_ones() {
     let host = extras().with_max_concurrent_calls(3);
-    let s = host.strategy("extras", "shuffle_demos", &serde_json::json!({})).unwrap();
+    let s = host
+        .strategy("extras", "shuffle_demos", &serde_json::json!({}))
+        .unwrap();
     let mut sequential = Vec::new();
     for seed in 0..8 {
-        sequential.push(s.apply(sample_request(6), HostServices::without_models(seed)).await.unwrap());
+        sequential.push(
+            s.apply(sample_request(6), HostServices::without_models(seed))
+                .await
+                .unwrap(),
+        );
     }
     let concurrent = futures::future::join_all(
         (0..8).map(|seed| s.apply(sample_request(6), HostServices::without_models(seed))),
@@ -167,7 +204,9 @@ async fn a_panicking_strategy_is_an_error_with_the_panic_message_and_the_host_ke
     let faulty = fixture_crate("faulty");
     let extras_lib = workspace_plugin("simba-extras");
     let host = PluginHost::load(&decls(&[("faulty", &faulty), ("extras", &extras_lib)])).unwrap();
-    let panics = host.strategy("faulty", "panics", &serde_json::json!({})).unwrap();
+    let panics = host
+        .strategy("faulty", "panics", &serde_json::json!({}))
+        .unwrap();
     for _ in 0..2 {
         let err = panics
             .apply(sample_request(1), HostServices::without_models(0))
@@ -180,34 +219,65 @@ async fn a_panicking_strategy_is_an_error_with_the_panic_message_and_the_host_ke
         );
     }
     // A strategy error (not a panic) comes back the same way.
-    let refuses = host.strategy("faulty", "refuses", &serde_json::json!({"ok": true})).unwrap();
+    let refuses = host
+        .strategy("faulty", "refuses", &serde_json::json!({"ok": true}))
+        .unwrap();
     let err = refuses
         .apply(sample_request(1), HostServices::without_models(0))
         .await
         .unwrap_err();
-    assert_eq!(err.to_string(), "plugin `faulty`: `refuses` failed: refused on purpose");
+    assert_eq!(
+        err.to_string(),
+        "plugin `faulty`: `refuses` failed: refused on purpose"
+    );
     // The host and other plugins still work.
-    let swap = host.strategy("extras", "swap_demo", &serde_json::json!({})).unwrap();
-    applied(swap.apply(sample_request(1), HostServices::without_models(0)).await.unwrap());
+    let swap = host
+        .strategy("extras", "swap_demo", &serde_json::json!({}))
+        .unwrap();
+    applied(
+        swap.apply(sample_request(1), HostServices::without_models(0))
+            .await
+            .unwrap(),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_c_strategy_prefixes_every_predictor() {
-    let lib = c_plugin(&repo().join("plugins/c-example/prefix_rule.c"), "prefix_rule", &[]);
+    let lib = c_plugin(
+        &repo().join("plugins/c-example/prefix_rule.c"),
+        "prefix_rule",
+        &[],
+    );
     let host = PluginHost::load(&decls(&[("cex", &lib)])).unwrap();
     assert_eq!(host.manifest("cex").unwrap().strategies, ["prefix_rule"]);
     let s = host
-        .strategy("cex", "prefix_rule", &serde_json::json!({"text": "Be \"exact\"."}))
+        .strategy(
+            "cex",
+            "prefix_rule",
+            &serde_json::json!({"text": "Be \"exact\"."}),
+        )
         .unwrap();
     let services = HostServices::without_models(0);
     let request = sample_request(3);
     let (program, note) = applied(s.apply(request.clone(), services.clone()).await.unwrap());
     assert_eq!(note.as_deref(), Some("prefixed a rule"));
-    assert_eq!(program.predictors[0].instructions, "Be \"exact\". Draft an answer.");
-    assert_eq!(program.predictors[1].instructions, "Be \"exact\". Answer the question.");
+    assert_eq!(
+        program.predictors[0].instructions,
+        "Be \"exact\". Draft an answer."
+    );
+    assert_eq!(
+        program.predictors[1].instructions,
+        "Be \"exact\". Answer the question."
+    );
     // Everything else is untouched.
-    assert_eq!(program.predictors[1].demos, request.program.predictors[1].demos);
-    assert_eq!(program.predictors[1].outputs, request.program.predictors[1].outputs);
+    assert_eq!(
+        program.predictors[1].demos,
+        request.program.predictors[1].demos
+    );
+    assert_eq!(
+        program.predictors[1].outputs,
+        request.program.predictors[1].outputs
+    );
     assert_eq!(services.stats().logs(), ["debug: prefix_rule applied"]);
     // Applied again, it skips.
     let mut again = request.clone();
@@ -220,7 +290,16 @@ async fn the_c_strategy_prefixes_every_predictor() {
         }
     );
     // Default rule without config.
-    let s = host.strategy("cex", "prefix_rule", &serde_json::json!({})).unwrap();
-    let (program, _) = applied(s.apply(request, HostServices::without_models(0)).await.unwrap());
-    assert_eq!(program.predictors[0].instructions, "Answer concisely. Draft an answer.");
+    let s = host
+        .strategy("cex", "prefix_rule", &serde_json::json!({}))
+        .unwrap();
+    let (program, _) = applied(
+        s.apply(request, HostServices::without_models(0))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        program.predictors[0].instructions,
+        "Answer concisely. Draft an answer."
+    );
 }

@@ -202,14 +202,18 @@ unsafe extern "C" fn host_call_lm(
                 slice(request, request_len),
             )
         };
-        let model = std::str::from_utf8(model).map_err(|_| "model name is not UTF-8".to_string())?;
+        let model =
+            std::str::from_utf8(model).map_err(|_| "model name is not UTF-8".to_string())?;
         let reply = ctx.call_lm(model, request)?;
         serde_json::to_vec(&reply).map_err(|e| e.to_string())
     }));
     let (status, bytes) = match result {
         Ok(Ok(bytes)) => (STATUS_OK, bytes),
         Ok(Err(msg)) => (STATUS_ERROR, msg.into_bytes()),
-        Err(_) => (STATUS_ERROR, b"the host panicked while calling the model".to_vec()),
+        Err(_) => (
+            STATUS_ERROR,
+            b"the host panicked while calling the model".to_vec(),
+        ),
     };
     if !out.is_null() {
         // SAFETY: writable out-pointer from the plugin.

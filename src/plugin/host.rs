@@ -183,14 +183,13 @@ impl PluginHost {
     ) -> Result<PluginStrategy, PluginError> {
         self.check_strategy(plugin, item)?;
         let lib = self.library(plugin)?;
-        let instance =
-            Instance::create(lib, KIND_STRATEGY, item, config).map_err(|message| {
-                PluginError::Create {
-                    plugin: plugin.to_string(),
-                    item: item.to_string(),
-                    message,
-                }
-            })?;
+        let instance = Instance::create(lib, KIND_STRATEGY, item, config).map_err(|message| {
+            PluginError::Create {
+                plugin: plugin.to_string(),
+                item: item.to_string(),
+                message,
+            }
+        })?;
         Ok(PluginStrategy {
             instance: Arc::new(instance),
             permits: self.strategy_permits.clone(),
@@ -214,13 +213,14 @@ impl PluginHost {
                 .entry("spec_dir")
                 .or_insert_with(|| dir.display().to_string().into());
         }
-        let instance = Instance::create(lib, KIND_MODEL, item, &config.into()).map_err(
-            |message| PluginError::Create {
-                plugin: plugin.to_string(),
-                item: item.to_string(),
-                message,
-            },
-        )?;
+        let instance =
+            Instance::create(lib, KIND_MODEL, item, &config.into()).map_err(|message| {
+                PluginError::Create {
+                    plugin: plugin.to_string(),
+                    item: item.to_string(),
+                    message,
+                }
+            })?;
         Ok(Arc::new(PluginModel {
             model: decl.name.clone(),
             instance: Arc::new(instance),

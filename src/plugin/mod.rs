@@ -10,6 +10,7 @@
 
 mod callbacks;
 mod error;
+mod glue;
 mod host;
 mod library;
 mod model;
@@ -17,6 +18,7 @@ mod strategy;
 
 pub use callbacks::CallStats;
 pub use error::PluginError;
+pub use glue::resolve_strategies;
 pub use host::{PluginHost, PluginListing};
 pub use library::resolve_path;
 pub use model::PluginModel;

@@ -32,9 +32,17 @@ impl PluginModel {
 
     /// One blocking call; the random stream is seeded from the request seed.
     fn complete_blocking(&self, body: &[u8], seed: u64) -> Result<Response, LmError> {
-        let ctx = CallContext::new(self.instance.plugin(), None, seed, Arc::new(CallStats::default()));
+        let ctx = CallContext::new(
+            self.instance.plugin(),
+            None,
+            seed,
+            Arc::new(CallStats::default()),
+        );
         let table = ctx.table();
-        let bytes = self.instance.call(body, &table).map_err(|m| self.fatal(m))?;
+        let bytes = self
+            .instance
+            .call(body, &table)
+            .map_err(|m| self.fatal(m))?;
         let reply: ModelReply = serde_json::from_slice(&bytes)
             .map_err(|e| self.fatal(format!("malformed reply: {e}")))?;
         match reply {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use simba_run::ir::PluginDecl;
-use simba_run::lm::{Lm, LmError, ModelSet, Request, ResponseFormat, Response, Usage};
+use simba_run::lm::{Lm, LmError, ModelSet, Request, Response, ResponseFormat, Usage};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -36,7 +36,9 @@ fn dylib(dir: &Path, stem: &str) -> PathBuf {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed:\n{}\n{}",
@@ -80,7 +82,10 @@ pub fn workspace_plugin(package: &str) -> PathBuf {
 pub fn fixture_crate(name: &str) -> PathBuf {
     once(&format!("fixture:{name}"), || {
         let target = target_dir().join("plugin-fixtures");
-        let manifest = repo().join("tests/fixtures/plugins").join(name).join("Cargo.toml");
+        let manifest = repo()
+            .join("tests/fixtures/plugins")
+            .join(name)
+            .join("Cargo.toml");
         run(Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--manifest-path"])
             .arg(&manifest)
@@ -100,8 +105,10 @@ pub fn c_plugin(source: &Path, name: &str, defines: &[&str]) -> PathBuf {
         let lib = dylib(&dir, name);
         let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
         let mut cmd = Command::new(cc);
-        cmd.args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-std=c99", "-I"])
-            .arg(repo().join("plugins/sdk/include"));
+        cmd.args([
+            "-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-std=c99", "-I",
+        ])
+        .arg(repo().join("plugins/sdk/include"));
         for d in defines {
             cmd.arg(format!("-D{d}"));
         }
@@ -112,7 +119,11 @@ pub fn c_plugin(source: &Path, name: &str, defines: &[&str]) -> PathBuf {
 }
 
 pub fn c_fixture(name: &str, defines: &[&str]) -> PathBuf {
-    c_plugin(&repo().join("tests/fixtures/plugins/c/minimal.c"), name, defines)
+    c_plugin(
+        &repo().join("tests/fixtures/plugins/c/minimal.c"),
+        name,
+        defines,
+    )
 }
 
 pub fn decls(list: &[(&str, &Path)]) -> IndexMap<String, PluginDecl> {

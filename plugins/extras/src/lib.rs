@@ -23,7 +23,10 @@ fn best_and_worst(bucket: &[Trajectory]) -> Result<(&Trajectory, &Trajectory), S
         .min_by(|a, b| a.score.total_cmp(&b.score))
         .ok_or("empty bucket")?;
     if best.score <= worst.score {
-        return Err(format!("no contrast: every trajectory scored {}", best.score));
+        return Err(format!(
+            "no contrast: every trajectory scored {}",
+            best.score
+        ));
     }
     Ok((best, worst))
 }
@@ -61,10 +64,15 @@ impl Strategy for SwapDemo {
             if step.outputs.is_empty() {
                 continue;
             }
-            let Some(pred) = program.predictor_mut(&step.step) else { continue };
+            let Some(pred) = program.predictor_mut(&step.step) else {
+                continue;
+            };
             let mut fields = step.inputs.clone();
             fields.extend(step.outputs.clone());
-            let demo = Demo { fields, augmented: true };
+            let demo = Demo {
+                fields,
+                augmented: true,
+            };
             if pred.demos.iter().any(|d| d.fields == demo.fields) {
                 continue;
             }
@@ -72,7 +80,11 @@ impl Strategy for SwapDemo {
                 pred.demos.push(demo);
             } else {
                 let weakest = step_of(worst, &step.step)
-                    .and_then(|w| pred.demos.iter().position(|d| demo_has_inputs(d, &w.inputs)))
+                    .and_then(|w| {
+                        pred.demos
+                            .iter()
+                            .position(|d| demo_has_inputs(d, &w.inputs))
+                    })
                     .unwrap_or(0);
                 pred.demos[weakest] = demo;
             }
@@ -130,7 +142,11 @@ impl Strategy for ContrastRewrite {
                 Some(s) => s.step.clone(),
                 None => match request.program.predictors.first() {
                     Some(p) => p.name.clone(),
-                    None => return Ok(StrategyReply::Skipped { reason: "no predictor".into() }),
+                    None => {
+                        return Ok(StrategyReply::Skipped {
+                            reason: "no predictor".into(),
+                        });
+                    }
                 },
             },
         };

@@ -5,7 +5,10 @@
 //! - `transcript` (required): JSONL file, one record per line:
 //!   `{"messages": [{"role": "user", "content": ".."}], "text": "..",
 //!     "usage": {"prompt_tokens": 1, "completion_tokens": 2}}`
-//!   (`usage` optional). Relative paths resolve against `spec_dir`.
+//!   (`usage` optional). A record may also carry `temperature`,
+//!   `rollout_id` and `seed`: when present they must equal the request's too,
+//!   so sampled variants of one prompt replay faithfully. Relative paths
+//!   resolve against `spec_dir`.
 //! - `match`: `"messages"` (default: the record whose messages equal the
 //!   request's; a miss is a non-retryable error) or `"sequential"` (records
 //!   in file order, wrapping around).
@@ -24,6 +27,25 @@ struct Record {
     text: String,
     #[serde(default)]
     usage: Option<Usage>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    rollout_id: Option<u64>,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+impl Record {
+    fn matches(&self, request: &ModelRequest) -> bool {
+        self.messages == request.messages
+            && self
+                .temperature
+                .is_none_or(|t| request.temperature == Some(t))
+            && self
+                .rollout_id
+                .is_none_or(|r| request.rollout_id == Some(r))
+            && self.seed.is_none_or(|s| request.seed == Some(s))
+    }
 }
 
 #[derive(PartialEq)]
@@ -59,7 +81,9 @@ impl Model for Replay {
             None | Some("messages") => Match::Messages,
             Some("sequential") => Match::Sequential,
             Some(other) => {
-                return Err(format!("`match` must be \"messages\" or \"sequential\", got {other:?}"));
+                return Err(format!(
+                    "`match` must be \"messages\" or \"sequential\", got {other:?}"
+                ));
             }
         };
         let text = std::fs::read_to_string(&path)
@@ -92,15 +116,25 @@ impl Model for Replay {
             Match::Messages => self
                 .records
                 .iter()
-                .find(|r| r.messages == request.messages)
+                .find(|r| r.matches(&request))
                 .ok_or_else(|| {
-                    let last = request.messages.last().map(|m| m.content.as_str()).unwrap_or("");
+                    let last = request
+                        .messages
+                        .last()
+                        .map(|m| m.content.as_str())
+                        .unwrap_or("");
                     let head: String = last.chars().take(60).collect();
-                    ModelError::fatal(format!("no recorded response for a request ending {head:?}"))
+                    ModelError::fatal(format!(
+                        "no recorded response for a request ending {head:?}"
+                    ))
                 })?,
         };
         let usage = rec.usage.unwrap_or_else(|| Usage {
-            prompt_tokens: request.messages.iter().map(|m| estimate_tokens(&m.content)).sum(),
+            prompt_tokens: request
+                .messages
+                .iter()
+                .map(|m| estimate_tokens(&m.content))
+                .sum(),
             completion_tokens: estimate_tokens(&rec.text),
         });
         Ok(ModelResponse {

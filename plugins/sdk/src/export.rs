@@ -108,15 +108,18 @@ pub unsafe fn create(
             };
             let instance = match kind {
                 KIND_STRATEGY => {
-                    let (_, make) = def.strategies.iter().find(|(n, _)| *n == item).ok_or_else(|| {
-                        format!("plugin `{}` has no strategy `{item}`", def.name)
-                    })?;
+                    let (_, make) = def
+                        .strategies
+                        .iter()
+                        .find(|(n, _)| *n == item)
+                        .ok_or_else(|| format!("plugin `{}` has no strategy `{item}`", def.name))?;
                     Instance::Strategy(make(&config)?)
                 }
                 KIND_MODEL => {
-                    let (_, make) = def.models.iter().find(|(n, _)| *n == item).ok_or_else(|| {
-                        format!("plugin `{}` has no model `{item}`", def.name)
-                    })?;
+                    let (_, make) =
+                        def.models.iter().find(|(n, _)| *n == item).ok_or_else(|| {
+                            format!("plugin `{}` has no model `{item}`", def.name)
+                        })?;
                     Instance::Model(make(&config)?)
                 }
                 other => return Err(format!("unknown item kind {other}")),

@@ -61,7 +61,11 @@ impl<'a> Host<'a> {
 
     /// Calls the spec's model `model` (e.g. the request's `prompt_model`).
     /// Unset request settings take the model's own.
-    pub fn call_lm(&self, model: &str, request: &ModelRequest) -> Result<ModelResponse, ModelError> {
+    pub fn call_lm(
+        &self,
+        model: &str,
+        request: &ModelRequest,
+    ) -> Result<ModelResponse, ModelError> {
         let end = offset_of!(SimbaHost, free_buffer) + size_of::<usize>();
         let t = self
             .table(end)
@@ -74,13 +78,22 @@ impl<'a> Host<'a> {
         // SAFETY: the host table is valid for this call; pointers and lengths
         // describe live Rust slices.
         let status = unsafe {
-            call(t.ctx, model.as_ptr(), model.len(), body.as_ptr(), body.len(), &mut out)
+            call(
+                t.ctx,
+                model.as_ptr(),
+                model.len(),
+                body.as_ptr(),
+                body.len(),
+                &mut out,
+            )
         };
         // SAFETY: the host wrote `out` (or left it empty); we copy, then hand it back.
         let bytes = unsafe { out.to_vec() };
         unsafe { free(t.ctx, out) };
         if status != STATUS_OK {
-            return Err(ModelError::fatal(String::from_utf8_lossy(&bytes).into_owned()));
+            return Err(ModelError::fatal(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
         }
         let reply: ModelReply = serde_json::from_slice(&bytes)
             .map_err(|e| ModelError::fatal(format!("host sent a malformed reply: {e}")))?;
