@@ -4,7 +4,7 @@
 //! A plugin is a `cdylib` that implements [`Strategy`] and/or [`Model`] and
 //! exports them with [`export_plugin!`]:
 //!
-//! ```ignore
+//! ```
 //! use simba_plugin_sdk::{export_plugin, Host, Strategy, StrategyReply, StrategyRequest};
 //!
 //! struct Noop;
