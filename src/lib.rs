@@ -12,5 +12,6 @@ pub mod ir;
 pub mod lm;
 pub mod metric;
 pub mod optimize;
+pub mod plugin;
 pub mod program;
 pub mod syntax;

@@ -1,0 +1,90 @@
+//! Plugin errors: each names the plugin, and the library path or item.
+
+use std::path::PathBuf;
+
+/// What can go wrong loading or calling a plugin.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginError {
+    /// No file at the path, with or without the platform prefix/suffix.
+    #[error("plugin `{plugin}`: no library at {} (tried {})", path.display(), tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    NotFound {
+        plugin: String,
+        path: PathBuf,
+        tried: Vec<PathBuf>,
+    },
+    /// The dynamic loader refused the file.
+    #[error("plugin `{plugin}`: cannot load {}: {message}", path.display())]
+    Open {
+        plugin: String,
+        path: PathBuf,
+        message: String,
+    },
+    /// The library does not export `simba_plugin_entry`.
+    #[error("plugin `{plugin}`: {} has no entry symbol `{symbol}` (is it a simba-run plugin built with `export_plugin!`?): {message}", path.display())]
+    NoEntry {
+        plugin: String,
+        path: PathBuf,
+        symbol: String,
+        message: String,
+    },
+    /// The plugin was built for another ABI major version.
+    #[error("plugin `{plugin}`: {} was built for plugin ABI {plugin_major}.{plugin_minor}, but this simba-run speaks ABI {host_major}.{host_minor} (major versions must match); rebuild the plugin against simba-plugin-sdk {host_major}.x", path.display())]
+    AbiMismatch {
+        plugin: String,
+        path: PathBuf,
+        plugin_major: u32,
+        plugin_minor: u32,
+        host_major: u32,
+        host_minor: u32,
+    },
+    /// The entry table is truncated or has a null function.
+    #[error("plugin `{plugin}`: {} has a malformed entry table: {message}", path.display())]
+    BadTable {
+        plugin: String,
+        path: PathBuf,
+        message: String,
+    },
+    /// The manifest call failed or returned something else than the manifest JSON.
+    #[error("plugin `{plugin}`: {} has a bad manifest: {message}", path.display())]
+    BadManifest {
+        plugin: String,
+        path: PathBuf,
+        message: String,
+    },
+    /// No plugin of that name was declared.
+    #[error("no plugin named `{plugin}` is declared")]
+    UnknownPlugin { plugin: String },
+    /// The plugin does not provide the item.
+    #[error("plugin `{plugin}` provides no {kind} `{item}` (it provides: {})", if available.is_empty() { "none".to_string() } else { available.join(", ") })]
+    UnknownItem {
+        plugin: String,
+        /// "strategy" or "model".
+        kind: &'static str,
+        item: String,
+        available: Vec<String>,
+    },
+    /// A model declaration that is not a plugin model.
+    #[error("model `{model}` is not provided by a plugin")]
+    NotAPluginModel { model: String },
+    /// The plugin refused to create the instance (bad config, ...).
+    #[error("plugin `{plugin}`: cannot create `{item}`: {message}")]
+    Create {
+        plugin: String,
+        item: String,
+        message: String,
+    },
+    /// The call returned an error (or panicked; the message says so).
+    #[error("plugin `{plugin}`: `{item}` failed: {message}")]
+    Call {
+        plugin: String,
+        item: String,
+        message: String,
+    },
+    /// The call's reply is not the expected JSON.
+    #[error("plugin `{plugin}`: `{item}` sent a malformed reply: {message}")]
+    BadReply {
+        plugin: String,
+        item: String,
+        message: String,
+    },
+}

@@ -1,0 +1,248 @@
+//! The registry of loaded plugins for one run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use simba_plugin_sdk::Manifest;
+use simba_plugin_sdk::abi::{KIND_MODEL, KIND_STRATEGY};
+use tokio::sync::Semaphore;
+
+use super::PluginError;
+use super::library::{Instance, Library};
+use super::model::PluginModel;
+use super::strategy::PluginStrategy;
+use crate::ir::{ModelDecl, PluginDecl, Provider};
+use crate::lm::Lm;
+
+/// Default cap on concurrent strategy calls (and, separately, model calls).
+/// Separate caps keep a strategy that waits on a plugin model from holding
+/// the permit that model needs.
+const DEFAULT_MAX_CALLS: usize = 64;
+
+/// What one plugin provides (for `simba-run check`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginListing {
+    /// The spec's name for the plugin.
+    pub name: String,
+    /// The library file loaded.
+    pub path: PathBuf,
+    /// The ABI version the plugin was built against.
+    pub abi: (u32, u32),
+    pub manifest: Manifest,
+}
+
+impl std::fmt::Display for PluginListing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |items: &[String]| {
+            if items.is_empty() {
+                "-".to_string()
+            } else {
+                items
+                    .iter()
+                    .map(|i| format!("{}.{i}", self.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
+        write!(
+            f,
+            "plugin {} ({} {}, ABI {}.{}) at {}\n  strategies: {}\n  models: {}",
+            self.name,
+            self.manifest.name,
+            self.manifest.version,
+            self.abi.0,
+            self.abi.1,
+            self.path.display(),
+            list(&self.manifest.strategies),
+            list(&self.manifest.models),
+        )
+    }
+}
+
+/// The plugins of a spec, loaded and version-checked. Cheap to clone; the
+/// libraries stay loaded for the life of the process.
+#[derive(Clone)]
+pub struct PluginHost {
+    plugins: IndexMap<String, Arc<Library>>,
+    strategy_permits: Arc<Semaphore>,
+    model_permits: Arc<Semaphore>,
+    spec_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost")
+            .field("plugins", &self.plugins.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl PluginHost {
+    fn empty() -> Self {
+        Self {
+            plugins: IndexMap::new(),
+            strategy_permits: Arc::new(Semaphore::new(DEFAULT_MAX_CALLS)),
+            model_permits: Arc::new(Semaphore::new(DEFAULT_MAX_CALLS)),
+            spec_dir: None,
+        }
+    }
+
+    /// Loads every declared plugin: resolves the path, checks the ABI
+    /// version, reads the manifest. Fails on the first plugin that does not load.
+    pub fn load(decls: &IndexMap<String, PluginDecl>) -> Result<PluginHost, PluginError> {
+        let (host, mut errors) = Self::load_each(decls);
+        match errors.is_empty() {
+            true => Ok(host),
+            false => Err(errors.remove(0)),
+        }
+    }
+
+    /// Loads every plugin that loads and reports the others (so `check` can
+    /// show every problem at once).
+    pub fn load_each(decls: &IndexMap<String, PluginDecl>) -> (PluginHost, Vec<PluginError>) {
+        let mut host = Self::empty();
+        let mut errors = Vec::new();
+        for (name, decl) in decls {
+            match Library::open(name, &decl.path) {
+                Ok(lib) => {
+                    host.plugins.insert(name.clone(), Arc::new(lib));
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        (host, errors)
+    }
+
+    /// Plugin models receive `spec_dir` in their config (unless it sets
+    /// one), so they can resolve relative paths like the spec does.
+    pub fn with_spec_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spec_dir = Some(dir.into());
+        self
+    }
+
+    /// Caps concurrent strategy calls and, separately, model calls.
+    pub fn with_max_concurrent_calls(mut self, n: usize) -> Self {
+        let n = n.max(1);
+        self.strategy_permits = Arc::new(Semaphore::new(n));
+        self.model_permits = Arc::new(Semaphore::new(n));
+        self
+    }
+
+    fn library(&self, plugin: &str) -> Result<&Arc<Library>, PluginError> {
+        self.plugins
+            .get(plugin)
+            .ok_or_else(|| PluginError::UnknownPlugin {
+                plugin: plugin.to_string(),
+            })
+    }
+
+    /// The manifest of a loaded plugin.
+    pub fn manifest(&self, plugin: &str) -> Option<&Manifest> {
+        self.plugins.get(plugin).map(|l| &l.manifest)
+    }
+
+    /// The library file a plugin was loaded from.
+    pub fn path(&self, plugin: &str) -> Option<&Path> {
+        self.plugins.get(plugin).map(|l| l.path.as_path())
+    }
+
+    /// What each loaded plugin provides, in declaration order.
+    pub fn listings(&self) -> Vec<PluginListing> {
+        self.plugins
+            .values()
+            .map(|l| PluginListing {
+                name: l.name.clone(),
+                path: l.path.clone(),
+                abi: l.abi,
+                manifest: l.manifest.clone(),
+            })
+            .collect()
+    }
+
+    /// Ok when `plugin` provides strategy `item` (the check behind a
+    /// `plugin.item` in `strategies = [..]`).
+    pub fn check_strategy(&self, plugin: &str, item: &str) -> Result<(), PluginError> {
+        let lib = self.library(plugin)?;
+        check_item(lib, "strategy", &lib.manifest.strategies, item)
+    }
+
+    /// Ok when `plugin` provides model `item`.
+    pub fn check_model(&self, plugin: &str, item: &str) -> Result<(), PluginError> {
+        let lib = self.library(plugin)?;
+        check_item(lib, "model", &lib.manifest.models, item)
+    }
+
+    /// An instance of the strategy `plugin.item` made from `config` (a JSON
+    /// object; `{}` for none).
+    pub fn strategy(
+        &self,
+        plugin: &str,
+        item: &str,
+        config: &serde_json::Value,
+    ) -> Result<PluginStrategy, PluginError> {
+        self.check_strategy(plugin, item)?;
+        let lib = self.library(plugin)?;
+        let instance = Instance::create(lib, KIND_STRATEGY, item, config).map_err(|message| {
+            PluginError::Create {
+                plugin: plugin.to_string(),
+                item: item.to_string(),
+                message,
+            }
+        })?;
+        Ok(PluginStrategy {
+            instance: Arc::new(instance),
+            permits: self.strategy_permits.clone(),
+        })
+    }
+
+    /// The model `decl` (whose provider is `plugin.item`) as an [`Lm`]; the
+    /// plugin's config is the block's own keys (`decl.extra`) plus `spec_dir`.
+    pub fn model(&self, decl: &ModelDecl) -> Result<Arc<dyn Lm>, PluginError> {
+        let Provider::Plugin { plugin, item } = &decl.provider else {
+            return Err(PluginError::NotAPluginModel {
+                model: decl.name.clone(),
+            });
+        };
+        self.check_model(plugin, item)?;
+        let lib = self.library(plugin)?;
+        let mut config: serde_json::Map<String, serde_json::Value> =
+            decl.extra.clone().into_iter().collect();
+        if let Some(dir) = &self.spec_dir {
+            config
+                .entry("spec_dir")
+                .or_insert_with(|| dir.display().to_string().into());
+        }
+        let instance =
+            Instance::create(lib, KIND_MODEL, item, &config.into()).map_err(|message| {
+                PluginError::Create {
+                    plugin: plugin.to_string(),
+                    item: item.to_string(),
+                    message,
+                }
+            })?;
+        Ok(Arc::new(PluginModel {
+            model: decl.name.clone(),
+            instance: Arc::new(instance),
+            permits: self.model_permits.clone(),
+        }))
+    }
+}
+
+fn check_item(
+    lib: &Library,
+    kind: &'static str,
+    provided: &[String],
+    item: &str,
+) -> Result<(), PluginError> {
+    if provided.iter().any(|i| i == item) {
+        Ok(())
+    } else {
+        Err(PluginError::UnknownItem {
+            plugin: lib.name.clone(),
+            kind,
+            item: item.to_string(),
+            available: provided.to_vec(),
+        })
+    }
+}

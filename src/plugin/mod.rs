@@ -1,0 +1,31 @@
+//! The host side of the plugin ABI: loads plugin libraries (strategies and
+//! models shipped as dynamic libraries), checks their ABI version, and calls
+//! them on tokio's blocking pool.
+//!
+//! The boundary itself (the C table, the JSON payloads, the SDK traits) is
+//! the `simba-plugin-sdk` crate in `plugins/sdk`; see `docs/plugins.md`.
+//! Libraries stay mapped until the process exits: code of a plugin may still
+//! be referenced by thread-local destructors of blocking-pool threads, so
+//! unloading is never safe during a run.
+
+mod callbacks;
+mod error;
+mod glue;
+mod host;
+mod library;
+mod model;
+mod strategy;
+
+pub use callbacks::CallStats;
+pub use error::PluginError;
+pub use glue::resolve_strategies;
+pub use host::{PluginHost, PluginListing};
+pub use library::resolve_path;
+pub use model::PluginModel;
+pub use strategy::{HostServices, PluginStrategy};
+
+/// The SDK's payload types, re-exported for callers building requests.
+pub use simba_plugin_sdk::{
+    Demo as PluginDemo, FieldSpec, Manifest, Percentiles, Predictor, ProgramState, StrategyReply,
+    StrategyRequest, TraceStep, Trajectory,
+};
