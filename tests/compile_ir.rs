@@ -209,3 +209,65 @@ program p {
     assert_eq!(p.inputs[0].name, "q");
     assert_eq!(spec.base_dir, PathBuf::from("."));
 }
+
+#[test]
+fn every_example_and_fixture_loads() {
+    let mut n = 0;
+    for dir in ["examples/qa", "examples/classify", "examples/pipeline", "tests/fixtures"] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_none_or(|x| x != "simba") {
+                continue;
+            }
+            let loaded = simba_run::compile::load_spec(&p, &[], Some(5)).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert!(loaded.spec.optimizes.iter().all(|o| o.seed == 5));
+            assert!(!loaded.spec.programs.is_empty());
+            if dir.starts_with("examples") {
+                assert!(loaded.warnings.is_empty(), "{}: {:?}", p.display(), loaded.warnings);
+                let o = &loaded.spec.optimizes[0];
+                assert_eq!((o.bsize, o.num_candidates, o.max_steps), (8, 4, 4));
+                let model = loaded.spec.models.values().next().unwrap();
+                assert_eq!(model.provider, Provider::Sim);
+                match &loaded.spec.datasets[model.oracle.as_ref().unwrap()].source {
+                    DatasetSource::Files(f) => {
+                        for file in f.values() {
+                            let DataFile::Jsonl(path) = file else { panic!("jsonl expected") };
+                            assert!(path.exists(), "{}", path.display());
+                        }
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 4);
+}
+
+#[test]
+fn override_errors_point_at_the_set_argument() {
+    let path = Path::new("examples/qa/qa.simba");
+    let o = |s: &str| s.parse::<Override>().unwrap();
+    let err = |overrides: &[Override]| match simba_run::compile::load_spec(path, overrides, None) {
+        Err(simba_run::compile::LoadError::Invalid { rendered, count }) => (rendered, count),
+        other => panic!("expected an error, got {other:?}"),
+    };
+    let (r, n) = err(&[o("qa.max_steps=0")]);
+    assert_eq!(n, 1);
+    assert!(r.contains("`max_steps` must be at least 1, found 0"), "{r}");
+    assert!(r.contains("[--set:1:14]"), "{r}");
+    assert!(r.contains("qa.max_steps=0"), "{r}");
+
+    let (r, _) = err(&[o("qa.max_step=3")]);
+    assert!(r.contains("did you mean `max_steps`?"), "{r}");
+    let (r, _) = err(&[o("qq.max_steps=3")]);
+    assert!(r.contains("no optimize block for program `qq`") && r.contains("did you mean `qa`?"), "{r}");
+    let (r, _) = err(&[o("selection=thomson")]);
+    assert!(r.contains("did you mean `thompson`?"), "{r}");
+    let (r, _) = err(&[o("qa.stop.patienc=2")]);
+    assert!(r.contains("unknown key `patienc` in the `stop` block"), "{r}");
+    let (r, _) = err(&[o("qa.bsize=[")]);
+    assert!(r.contains("expected a value"), "{r}");
+    let (r, n) = err(&[o("qa.bsize=0"), o("qa.seed=-1")]);
+    assert_eq!(n, 2, "{r}");
+}

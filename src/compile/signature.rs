@@ -56,7 +56,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &SignatureItem) {
         );
         ok = false;
     }
-    if ok && !matches!(&item.body, SignatureBody::Line(_, f) if f.is_empty()) {
+    if ok {
         ctx.spec.signatures.insert(sig.name.clone(), sig);
     }
 }

@@ -75,6 +75,10 @@ pub fn parse_override_value(full: &str, start: usize, src_id: u16) -> Result<Val
 
 /// The byte offset of the first line at or after `from` that starts with an item keyword.
 fn next_item_start(src: &str, from: usize) -> Option<usize> {
+    let mut from = from.min(src.len());
+    while !src.is_char_boundary(from) {
+        from += 1;
+    }
     let mut pos = src[..from.min(src.len())].rfind('\n').map_or(0, |n| n + 1);
     for line in src[pos..].split_inclusive('\n') {
         if pos >= from {
