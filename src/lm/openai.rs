@@ -314,7 +314,7 @@ fn root_cause(err: &dyn std::error::Error) -> String {
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<u64> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0) as u64);
+        return (seconds.is_finite() && seconds >= 0.0).then_some((seconds * 1000.0) as u64);
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(
