@@ -96,6 +96,22 @@ fn same_seed_gives_byte_identical_artifacts_and_seed_flag_changes_them() {
 }
 
 #[test]
+fn concurrency_does_not_change_the_artifacts() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (d, c) in dirs.iter().zip(["qa.concurrency=1", "qa.concurrency=64"]) {
+        simba()
+            .arg(quickstart().join("quickstart.simba"))
+            .args(["--quiet", "--set", "qa.max_steps=3", "--set", c, "--out"])
+            .arg(d.path())
+            .assert()
+            .success();
+    }
+    for f in ["program.json", "candidates.json", "trials.jsonl"] {
+        assert_eq!(read(&dirs[0].path().join(f)), read(&dirs[1].path().join(f)), "{f}");
+    }
+}
+
+#[test]
 fn json_mode_prints_one_event_per_line() {
     let out = tempfile::tempdir().unwrap();
     let o = simba()
