@@ -41,15 +41,26 @@ fn quickstart_runs_and_writes_every_artifact() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    for f in ["program.json", "candidates.json", "trials.jsonl", "run.json"] {
+    for f in [
+        "program.json",
+        "candidates.json",
+        "trials.jsonl",
+        "run.json",
+    ] {
         assert!(out.path().join(f).exists(), "missing {f}");
     }
-    assert!(stdout.contains("baseline") && stdout.contains("best"), "{stdout}");
+    assert!(
+        stdout.contains("baseline") && stdout.contains("best"),
+        "{stdout}"
+    );
     assert!(stderr.contains("step 8/8"), "{stderr}");
     let trials = String::from_utf8(read(&out.path().join("trials.jsonl"))).unwrap();
     assert_eq!(trials.lines().count(), 8);
-    let run: serde_json::Value = serde_json::from_slice(&read(&out.path().join("run.json"))).unwrap();
-    assert!(run["best"]["train"].as_f64().unwrap() >= run["baseline"]["train"].as_f64().unwrap() + 0.15);
+    let run: serde_json::Value =
+        serde_json::from_slice(&read(&out.path().join("run.json"))).unwrap();
+    assert!(
+        run["best"]["train"].as_f64().unwrap() >= run["baseline"]["train"].as_f64().unwrap() + 0.15
+    );
     assert!(run["best"]["dev"].is_number());
 }
 
@@ -59,7 +70,38 @@ fn same_seed_gives_byte_identical_artifacts_and_seed_flag_changes_them() {
     for (d, seed) in dirs.iter().zip(["0", "0", "1"]) {
         simba()
             .arg(quickstart().join("quickstart.simba"))
-            .args(["--quiet", "--seed", seed, "--set", "qa.max_steps=3", "--out"])
+            .args([
+                "--quiet",
+                "--seed",
+                seed,
+                "--set",
+                "qa.max_steps=3",
+                "--out",
+            ])
+            .arg(d.path())
+            .assert()
+            .success();
+    }
+    for f in ["program.json", "candidates.json", "trials.jsonl"] {
+        assert_eq!(
+            read(&dirs[0].path().join(f)),
+            read(&dirs[1].path().join(f)),
+            "{f}"
+        );
+    }
+    assert_ne!(
+        read(&dirs[0].path().join("trials.jsonl")),
+        read(&dirs[2].path().join("trials.jsonl"))
+    );
+}
+
+#[test]
+fn concurrency_does_not_change_the_artifacts() {
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for (d, c) in dirs.iter().zip(["qa.concurrency=1", "qa.concurrency=64"]) {
+        simba()
+            .arg(quickstart().join("quickstart.simba"))
+            .args(["--quiet", "--set", "qa.max_steps=3", "--set", c, "--out"])
             .arg(d.path())
             .assert()
             .success();
@@ -67,10 +109,6 @@ fn same_seed_gives_byte_identical_artifacts_and_seed_flag_changes_them() {
     for f in ["program.json", "candidates.json", "trials.jsonl"] {
         assert_eq!(read(&dirs[0].path().join(f)), read(&dirs[1].path().join(f)), "{f}");
     }
-    assert_ne!(
-        read(&dirs[0].path().join("trials.jsonl")),
-        read(&dirs[2].path().join("trials.jsonl"))
-    );
 }
 
 #[test]
@@ -88,10 +126,19 @@ fn json_mode_prints_one_event_per_line() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds.first(), Some(&"run_started"));
     assert_eq!(kinds.last(), Some(&"run_finished"));
-    for k in ["step_started", "batch_scored", "candidate_built", "step_finished", "progress"] {
+    for k in [
+        "step_started",
+        "batch_scored",
+        "candidate_built",
+        "step_finished",
+        "progress",
+    ] {
         assert!(kinds.contains(&k), "no {k} event");
     }
     assert_eq!(kinds.iter().filter(|k| **k == "step_finished").count(), 2);
@@ -99,14 +146,17 @@ fn json_mode_prints_one_event_per_line() {
 
 #[test]
 fn small_trainset_is_clamped_with_a_warning() {
-    let p = project(|s| s.replace("bsize = 15", "bsize = 64").replace("max_steps = 8", "max_steps = 1"));
-    let o = simba()
-        .arg(p.path().join("spec.simba"))
-        .output()
-        .unwrap();
+    let p = project(|s| {
+        s.replace("bsize = 15", "bsize = 64")
+            .replace("max_steps = 8", "max_steps = 1")
+    });
+    let o = simba().arg(p.path().join("spec.simba")).output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    assert!(stderr.contains("bsize 64 is larger than the trainset"), "{stderr}");
+    assert!(
+        stderr.contains("bsize 64 is larger than the trainset"),
+        "{stderr}"
+    );
     assert!(p.path().join("out/qa/program.json").exists());
 }
 
@@ -133,7 +183,10 @@ fn a_metric_failing_everywhere_fails_the_run_and_writes_nothing() {
     let o = simba().arg(p.path().join("spec.simba")).output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("metric `correct` failed on every example"), "{stderr}");
+    assert!(
+        stderr.contains("metric `correct` failed on every example"),
+        "{stderr}"
+    );
     assert!(!p.path().join("out").exists());
 }
 
@@ -153,7 +206,10 @@ fn a_model_failing_every_call_fails_the_run_and_writes_nothing() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("every program execution failed"), "{stderr}");
+    assert!(
+        stderr.contains("every program execution failed"),
+        "{stderr}"
+    );
     assert!(!p.path().join("out").exists());
 }
 

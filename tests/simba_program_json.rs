@@ -28,7 +28,10 @@ fn graph() -> Arc<ProgramGraph> {
     let a = Signature {
         name: "Answer".into(),
         instructions: "Answer the question.".into(),
-        inputs: vec![field("question", None), field("search_query", Some("a few keywords"))],
+        inputs: vec![
+            field("question", None),
+            field("search_query", Some("a few keywords")),
+        ],
         outputs: vec![field("answer", Some("often between 1 and 5 words"))],
     };
     Arc::new(ProgramGraph {
@@ -109,7 +112,10 @@ fn layout_matches_dspy_save_format() {
     // DSPy's load() reads metadata.dependency_versions and compares each key
     // it finds with installed packages: it must exist and hold none of ours.
     assert_eq!(ours["metadata"]["dependency_versions"], json!({}));
-    assert_eq!(ours["metadata"]["simba_run"]["steps"]["answer.predict"], "answer");
+    assert_eq!(
+        ours["metadata"]["simba_run"]["steps"]["answer.predict"],
+        "answer"
+    );
 }
 
 #[test]
@@ -121,6 +127,7 @@ fn program_json_reads_back_into_the_same_program() {
     let back = simba_run::program::load::load_program_json(&path, graph()).unwrap();
     assert_eq!(back, optimized());
     // And it deserializes into our own schema type.
-    let parsed: ProgramJson = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let parsed: ProgramJson =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(parsed.predictors.len(), 2);
 }

@@ -828,4 +828,3 @@ pub fn unsupported_settings(decl: &OptimizeDecl) -> Vec<String> {
     }
     out
 }
-

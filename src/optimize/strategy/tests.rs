@@ -7,7 +7,7 @@ use super::append_demo::{TRUNCATION_MARKER, truncate_value};
 use super::append_rule::{apply_advice, feedback_inputs, feedback_outputs, feedback_values};
 use super::*;
 use crate::ir::*;
-use crate::program::{Demo, Execution, Example, Program, TraceEntry};
+use crate::program::{Demo, Example, Execution, Program, TraceEntry};
 
 fn sig(name: &str, i: &str, o: &str) -> Signature {
     let f = |n: &str| Field {
@@ -102,7 +102,9 @@ fn ctx<'a>(b: &'a Bucket, p10: f64, p90: f64) -> StrategyContext<'a> {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -123,15 +125,23 @@ fn append_demo_uses_the_best_trajectory_and_truncates_inputs() {
     let b = bucket(&[1.0, 0.0]);
     let mut p = program(&["answer"]);
     let b2 = Bucket {
-        trajectories: vec![traj(1.0, "answer", "a long question", "gold"), traj(0.0, "answer", "x", "y")],
+        trajectories: vec![
+            traj(1.0, "answer", "a long question", "gold"),
+            traj(0.0, "answer", "x", "y"),
+        ],
         ..b
     };
-    let r = rt().block_on(AppendDemo.apply(&ctx(&b2, 0.0, 1.0), &mut p)).unwrap();
+    let r = rt()
+        .block_on(AppendDemo.apply(&ctx(&b2, 0.0, 1.0), &mut p))
+        .unwrap();
     assert!(r.applied, "{}", r.detail);
     let demos = &p.predictors["answer"].demos;
     assert_eq!(demos.len(), 1);
     assert!(demos[0].augmented);
-    assert_eq!(demos[0].fields["question"], json!(format!("a lon{TRUNCATION_MARKER}")));
+    assert_eq!(
+        demos[0].fields["question"],
+        json!(format!("a lon{TRUNCATION_MARKER}"))
+    );
     assert_eq!(demos[0].fields["answer"], json!("gold"));
 }
 
@@ -140,7 +150,9 @@ fn append_demo_skips_below_p10() {
     let b = bucket(&[0.2, 0.0]);
     let mut p = program(&["answer"]);
     let before = p.clone();
-    let r = rt().block_on(AppendDemo.apply(&ctx(&b, 0.3, 1.0), &mut p)).unwrap();
+    let r = rt()
+        .block_on(AppendDemo.apply(&ctx(&b, 0.3, 1.0), &mut p))
+        .unwrap();
     assert!(!r.applied);
     assert!(r.detail.contains("10th percentile"), "{}", r.detail);
     assert_eq!(p, before);
@@ -161,7 +173,10 @@ fn append_demo_keeps_the_last_call_of_each_step() {
     c.demo_input_field_maxlen = 0;
     rt().block_on(AppendDemo.apply(&c, &mut p)).unwrap();
     assert_eq!(p.predictors["answer"].demos.len(), 1);
-    assert_eq!(p.predictors["answer"].demos[0].fields["question"], json!("last"));
+    assert_eq!(
+        p.predictors["answer"].demos[0].fields["question"],
+        json!("last")
+    );
 }
 
 #[test]
@@ -169,15 +184,22 @@ fn append_rule_skip_rules() {
     let mut p = program(&["answer"]);
     // worst above p90
     let b = bucket(&[1.0, 0.95]);
-    let r = rt().block_on(AppendRule.apply(&ctx(&b, 0.0, 0.9), &mut p)).unwrap();
+    let r = rt()
+        .block_on(AppendRule.apply(&ctx(&b, 0.0, 0.9), &mut p))
+        .unwrap();
     assert!(!r.applied);
     // best below p10
     let b = bucket(&[0.1, 0.0]);
-    let r = rt().block_on(AppendRule.apply(&ctx(&b, 0.2, 1.0), &mut p)).unwrap();
+    let r = rt()
+        .block_on(AppendRule.apply(&ctx(&b, 0.2, 1.0), &mut p))
+        .unwrap();
     assert!(!r.applied);
     // in range but no prompt model: an error (the engine falls back)
     let b = bucket(&[1.0, 0.0]);
-    assert!(rt().block_on(AppendRule.apply(&ctx(&b, 0.0, 1.0), &mut p)).is_err());
+    assert!(
+        rt().block_on(AppendRule.apply(&ctx(&b, 0.0, 1.0), &mut p))
+            .is_err()
+    );
 }
 
 #[test]
@@ -187,8 +209,14 @@ fn advice_matching() {
     let advice = json!({"Answer": "name the river", "QUERY": "use keywords", "self": "lost?"});
     let (advised, unmatched) = apply_advice(&mut p, advice.as_object().unwrap());
     assert_eq!(advised, ["answer", "query"]);
-    assert_eq!(p.predictors["answer"].instructions, "Do answer.\n\nname the river");
-    assert_eq!(p.predictors["query"].instructions, "Do query.\n\nuse keywords");
+    assert_eq!(
+        p.predictors["answer"].instructions,
+        "Do answer.\n\nname the river"
+    );
+    assert_eq!(
+        p.predictors["query"].instructions,
+        "Do query.\n\nuse keywords"
+    );
     assert_eq!(unmatched.get("self").map(String::as_str), Some("lost?"));
 
     // One predictor: any single key applies to it.
@@ -197,7 +225,10 @@ fn advice_matching() {
     let (advised, unmatched) = apply_advice(&mut p, advice.as_object().unwrap());
     assert_eq!(advised, ["answer"]);
     assert!(unmatched.is_empty());
-    assert_eq!(p.predictors["answer"].instructions, "Do answer.\n\nthink of the topic");
+    assert_eq!(
+        p.predictors["answer"].instructions,
+        "Do answer.\n\nthink of the topic"
+    );
 
     // Nothing matches with several predictors: nothing changes.
     let mut p = program(&["query", "answer"]);
@@ -215,9 +246,18 @@ fn feedback_request_fields_and_blanking() {
     assert_eq!(
         names,
         [
-            "program", "predictors", "example_inputs", "example_labels", "worse_trajectory",
-            "worse_outputs", "worse_score", "worse_feedback", "better_trajectory",
-            "better_outputs", "better_score", "better_feedback"
+            "program",
+            "predictors",
+            "example_inputs",
+            "example_labels",
+            "worse_trajectory",
+            "worse_outputs",
+            "worse_score",
+            "worse_feedback",
+            "better_trajectory",
+            "better_outputs",
+            "better_score",
+            "better_feedback"
         ]
     );
     let outs: Vec<String> = feedback_outputs().into_iter().map(|f| f.name).collect();
@@ -229,7 +269,10 @@ fn feedback_request_fields_and_blanking() {
     assert_eq!(v["better_score"], json!(1.0));
     assert_eq!(v["worse_score"], json!(0.0));
     assert_eq!(v["example_inputs"], json!({"question": "q1"}));
-    assert_eq!(v["example_labels"], json!({"answer": "gold", "topic": "rivers"}));
+    assert_eq!(
+        v["example_labels"],
+        json!({"answer": "gold", "topic": "rivers"})
+    );
     assert_eq!(v["better_trajectory"][0]["predictor"], json!("answer"));
     assert_eq!(v["predictors"][0]["name"], json!("answer"));
     assert_eq!(v["program"], json!("program p = predict(S)"));
@@ -255,5 +298,8 @@ fn demo_type_is_dspy_shaped() {
         fields: f,
         augmented: true,
     });
-    assert_eq!(serde_json::to_value(d).unwrap(), json!({"q": "x", "augmented": true}));
+    assert_eq!(
+        serde_json::to_value(d).unwrap(),
+        json!({"q": "x", "augmented": true})
+    );
 }
