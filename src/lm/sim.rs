@@ -417,6 +417,8 @@ impl SimModel {
                 .iter()
                 .rev()
                 .find_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string)),
+            // Also accept predictors keyed by name.
+            Some(Value::Object(ps)) => ps.keys().next_back().cloned(),
             _ => None,
         }
         .unwrap_or_else(|| "predictor".to_string());
