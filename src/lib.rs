@@ -4,8 +4,11 @@
 //! [`compile`] ([`ir::Spec`]) -> runtime ([`lm`], [`adapter`], [`program`],
 //! [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
 
+pub mod adapter;
 pub mod cli;
+pub mod data;
 pub mod ir;
 pub mod lm;
 pub mod metric;
+pub mod optimize;
 pub mod program;
