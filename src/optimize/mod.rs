@@ -25,6 +25,7 @@ pub mod evaluator;
 pub mod events;
 pub mod pool;
 pub mod rng;
+pub mod runtime;
 pub mod select;
 pub mod stats;
 pub mod strategy;

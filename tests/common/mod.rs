@@ -3,6 +3,8 @@
 //! rules in miniature), a prompt model giving topic advice, and counters.
 #![allow(dead_code)]
 
+pub mod sim;
+
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde_json::json;
