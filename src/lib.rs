@@ -12,3 +12,4 @@ pub mod lm;
 pub mod metric;
 pub mod optimize;
 pub mod program;
+pub mod report;
