@@ -94,13 +94,19 @@ fn quickstart_report_structure_matches_the_fixture() {
     assert_eq!(step_rows.len(), inputs.trials.len());
     for (row, t) in step_rows.iter().zip(&inputs.trials) {
         assert_eq!(row[0], t.step.to_string());
-        assert_eq!(row[1], format::score(t.batch_stats.mean));
-        assert_eq!(row[4], format!("{} of {}", t.candidates.len(), t.buckets.len()));
-        assert_eq!(row[8], format::opt_score(t.best_candidate_score));
-        assert_eq!(row[9], format::opt_score(t.best_so_far));
-        assert_eq!(row[7], "none", "no skips in the recorded run");
+        let s = &t.batch_stats;
+        assert_eq!(
+            row[1],
+            format!("{} ({}–{})", format::score(s.mean), format::score(s.p10), format::score(s.p90))
+        );
+        assert_eq!(row[3], format!("{} of {}", t.candidates.len(), t.buckets.len()));
+        assert_eq!(row[7], format::opt_score(t.best_candidate_score));
+        assert_eq!(row[8], format::opt_score(t.best_so_far));
+        assert_eq!(row[6], "none", "no skips in the recorded run");
+        assert_eq!(row[9], format::count(t.usage.lm_calls));
     }
-    assert_eq!(step_rows[0][6], "append_demo ×3, append_rule ×4");
+    assert_eq!(step_rows[0][5], "append_demo ×3, append_rule ×4");
+    assert_eq!(step_rows[0][10], "172 ms", "step time from run.json");
     assert_eq!(page.matches("<tr class=\"bucket-row\">").count(), 56);
 
     // Self-contained: no script, no external resource, only the SVG namespace URL.
@@ -304,10 +310,10 @@ fn injected_markup_in_data_is_escaped_everywhere() {
     let steps = slice(&page, "<table id=\"steps-table\">", "</table>");
     let step_rows = rows(steps, "<tr class=\"step-row\"");
     assert_eq!(step_rows.len(), 2);
-    assert!(step_rows[0][7].contains("append_demo skipped: no demo: every trajectory failed"));
-    assert!(step_rows[1][7].contains("append_demo failed: prompt model error"));
-    assert!(step_rows[1][7].contains("append_rule skipped: advice named no predictor"));
-    assert_eq!(step_rows[1][5], "6", "one bucket of 7 built no candidate");
+    assert!(step_rows[0][6].contains("append_demo skipped: no demo: every trajectory failed"));
+    assert!(step_rows[1][6].contains("append_demo failed: prompt model error"));
+    assert!(step_rows[1][6].contains("append_rule skipped: advice named no predictor"));
+    assert_eq!(step_rows[1][4], "6", "one bucket of 7 built no candidate");
     assert_eq!(candidate_markers(svg), built_candidates(&inputs.trials));
     assert_eq!(candidate_markers(svg), 13);
 }

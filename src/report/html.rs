@@ -185,7 +185,7 @@ fn candidates_section(h: &mut String, inputs: &ReportInputs) {
         c.trainset_size
     );
     h.push_str(
-        "<table id=\"candidates-table\">\n<thead><tr><th>#</th><th>From</th><th>Pool index</th>\
+        "<div class=\"wide\"><table id=\"candidates-table\">\n<thead><tr><th>#</th><th>From</th><th>Pool index</th>\
          <th class=\"num\">Trainset score</th><th class=\"num\">vs baseline</th>",
     );
     if has_dev {
@@ -228,7 +228,7 @@ fn candidates_section(h: &mut String, inputs: &ReportInputs) {
             }
         );
     }
-    h.push_str("</tbody>\n</table>\n</section>\n");
+    h.push_str("</tbody>\n</table></div>\n</section>\n");
 }
 
 fn predictor_html(h: &mut String, p: &WinningPredictor) {
@@ -346,11 +346,14 @@ fn step_row(h: &mut String, t: &TrialRecord, ms: Option<u64>) {
             }
         }
     }
-    let applied_text: Vec<String> = applied.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
+    let applied_html: Vec<String> = applied
+        .iter()
+        .map(|(s, n)| format!("<span class=\"nw\">{} ×{n}</span>", e(s)))
+        .collect();
     let stats = &t.batch_stats;
     let _ = write!(
         h,
-        "<tr class=\"step-row\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}–{}</td>\
+        "<tr class=\"step-row\"><td>{}</td><td class=\"num\">{} <span class=\"muted\">({}–{})</span></td>\
          <td class=\"num\">{}</td><td class=\"num\">{} of {}</td><td class=\"num\">{}</td><td>{}</td><td>",
         t.step,
         e(&format::score(stats.mean)),
@@ -360,7 +363,7 @@ fn step_row(h: &mut String, t: &TrialRecord, ms: Option<u64>) {
         t.candidates.len(),
         t.buckets.len(),
         built,
-        e(&applied_text.join(", ")),
+        applied_html.join(", "),
     );
     if problems.is_empty() {
         h.push_str("<span class=\"muted\">none</span>");
@@ -386,7 +389,7 @@ fn step_details(h: &mut String, t: &TrialRecord) {
         h,
         "<details class=\"step-details\"><summary>Step {}: buckets, attempts and candidates</summary>\n\
          <p class=\"muted\">Mini-batch (trainset indices): {}</p>\n\
-         <table class=\"buckets\"><thead><tr><th>Bucket</th><th>Example</th><th class=\"num\">Max</th>\
+         <div class=\"wide\"><table class=\"buckets\"><thead><tr><th>Bucket</th><th>Example</th><th class=\"num\">Max</th>\
          <th class=\"num\">Max−min</th><th>Copied from</th><th>Demos dropped</th><th>Attempts</th>\
          <th>Candidate</th><th class=\"num\">Score</th></tr></thead>\n<tbody>\n",
         t.step,
@@ -402,7 +405,7 @@ fn step_details(h: &mut String, t: &TrialRecord) {
         let _ = write!(
             h,
             "<tr class=\"bucket-row\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td>program {}</td><td>{}</td><td><ul class=\"attempts\">",
+             <td class=\"nw\">program {}</td><td>{}</td><td><ul class=\"attempts\">",
             c.bucket,
             c.example,
             e(&bucket.map_or_else(|| "—".into(), |b| format::score(b.max_score))),
@@ -439,12 +442,12 @@ fn step_details(h: &mut String, t: &TrialRecord) {
         }
         let _ = write!(
             h,
-            "</ul></td><td>{}</td><td class=\"num\">{}</td></tr>\n",
+            "</ul></td><td class=\"nw\">{}</td><td class=\"num\">{}</td></tr>\n",
             e(&c.pool_index.map_or_else(|| "none".into(), |p| format!("program {p}"))),
             e(&format::opt_score(c.score))
         );
     }
-    h.push_str("</tbody></table></details>\n");
+    h.push_str("</tbody></table></div></details>\n");
 }
 
 fn steps_section(h: &mut String, inputs: &ReportInputs) {
@@ -454,8 +457,8 @@ fn steps_section(h: &mut String, inputs: &ReportInputs) {
         return;
     }
     h.push_str(
-        "<table id=\"steps-table\">\n<thead><tr><th>Step</th><th class=\"num\">Mini-batch mean</th>\
-         <th class=\"num\">p10–p90</th><th class=\"num\">Failed runs</th><th class=\"num\">Buckets used</th>\
+        "<div class=\"wide\"><table id=\"steps-table\">\n<thead><tr><th>Step</th><th class=\"num\">Mini-batch mean (p10–p90)</th>\
+         <th class=\"num\">Failed runs</th><th class=\"num\">Buckets used</th>\
          <th class=\"num\">Candidates</th><th>Strategies applied</th><th>Skips and failures</th>\
          <th class=\"num\">Best of step</th><th class=\"num\">Running best</th><th class=\"num\">LM calls</th>\
          <th class=\"num\">Time</th></tr></thead>\n<tbody>\n",
@@ -464,7 +467,7 @@ fn steps_section(h: &mut String, inputs: &ReportInputs) {
     for (i, t) in inputs.trials.iter().enumerate() {
         step_row(h, t, durations.and_then(|d| d.get(i).copied()));
     }
-    h.push_str("</tbody>\n</table>\n");
+    h.push_str("</tbody>\n</table></div>\n");
     for t in &inputs.trials {
         step_details(h, t);
     }
