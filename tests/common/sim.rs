@@ -73,7 +73,10 @@ pub fn quickstart_spec() -> Spec {
         spec_text: "signature Answer {\n  \"\"\"Answer the trivia question with a short factoid.\"\"\"\n  in  question: string \"a trivia question\"\n  out answer:   string \"a name, often between 1 and 4 words\"\n}\n\nprogram qa {\n  lm = sim\n  step answer = predict(Answer)\n  out answer = answer.answer\n}".into(),
     };
     let mut files = IndexMap::new();
-    files.insert("train".to_string(), DataFile::Jsonl("data/train.jsonl".into()));
+    files.insert(
+        "train".to_string(),
+        DataFile::Jsonl("data/train.jsonl".into()),
+    );
     files.insert("dev".to_string(), DataFile::Jsonl("data/dev.jsonl".into()));
     let metric = MetricDecl {
         name: "correct".into(),
