@@ -50,7 +50,11 @@ fn screenshot(chromium: &Path, page: &Path, keep_as: &str) {
     let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
     assert_eq!((width, height), (1280, 2000));
     // A blank page compresses to a few KB; the report has text and a plot.
-    assert!(bytes.len() > 40_000, "screenshot only {} bytes", bytes.len());
+    assert!(
+        bytes.len() > 40_000,
+        "screenshot only {} bytes",
+        bytes.len()
+    );
     let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join(keep_as);
     std::fs::write(&keep, &bytes).unwrap();
     eprintln!("screenshot: {}", keep.display());
@@ -128,7 +132,10 @@ fn injected_markup_shows_as_text_in_the_browser() {
     );
     assert!(!run.stderr.contains("INJECTED"), "{}", run.stderr);
     let dom = &run.stdout;
-    assert!(!dom.to_lowercase().contains("<script"), "a script element in the DOM");
+    assert!(
+        !dom.to_lowercase().contains("<script"),
+        "a script element in the DOM"
+    );
     assert!(!dom.contains("<img"), "an img element in the DOM");
     assert!(!dom.contains("<b>"), "a b element in the DOM");
     assert_eq!(dom.matches("<svg").count(), 1);
@@ -146,7 +153,10 @@ fn injected_markup_shows_as_text_in_the_browser() {
         r#"&amp; &lt;script&gt; <script>console.error("INJECTED-advice")</script>"#,
         r#"score (m</svg><script>console.error("INJECTED-svg")"#,
     ] {
-        assert!(text.contains(literal), "page text lacks `{literal}`:\n{text}");
+        assert!(
+            text.contains(literal),
+            "page text lacks `{literal}`:\n{text}"
+        );
     }
 
     screenshot(&chromium, &page, "report-injection.png");

@@ -97,9 +97,17 @@ fn quickstart_report_structure_matches_the_fixture() {
         let s = &t.batch_stats;
         assert_eq!(
             row[1],
-            format!("{} ({}–{})", format::score(s.mean), format::score(s.p10), format::score(s.p90))
+            format!(
+                "{} ({}–{})",
+                format::score(s.mean),
+                format::score(s.p10),
+                format::score(s.p90)
+            )
         );
-        assert_eq!(row[3], format!("{} of {}", t.candidates.len(), t.buckets.len()));
+        assert_eq!(
+            row[3],
+            format!("{} of {}", t.candidates.len(), t.buckets.len())
+        );
         assert_eq!(row[7], format::opt_score(t.best_candidate_score));
         assert_eq!(row[8], format::opt_score(t.best_so_far));
         assert_eq!(row[6], "none", "no skips in the recorded run");
@@ -126,7 +134,13 @@ fn quickstart_report_structure_matches_the_fixture() {
     names.sort();
     assert_eq!(
         names,
-        ["candidates.json", "program.json", "report.html", "run.json", "trials.jsonl"]
+        [
+            "candidates.json",
+            "program.json",
+            "report.html",
+            "run.json",
+            "trials.jsonl"
+        ]
     );
     #[cfg(unix)]
     {
@@ -206,11 +220,17 @@ fn missing_and_malformed_artifacts_are_errors_naming_the_file() {
     let missing = tmp.path().join("nope");
     let e = err_of(&missing);
     assert!(matches!(e, ReportError::NoFolder { .. }));
-    assert!(e.to_string().contains(&missing.display().to_string()), "{e}");
+    assert!(
+        e.to_string().contains(&missing.display().to_string()),
+        "{e}"
+    );
 
     let e = err_of(tmp.path());
     assert!(matches!(e, ReportError::NoArtifacts { .. }));
-    assert!(e.to_string().contains(&tmp.path().display().to_string()), "{e}");
+    assert!(
+        e.to_string().contains(&tmp.path().display().to_string()),
+        "{e}"
+    );
     assert!(e.is_input_error());
 
     let dir = copy_fixture("quickstart");
@@ -220,7 +240,10 @@ fn missing_and_malformed_artifacts_are_errors_naming_the_file() {
     std::fs::write(dir.path().join(TRIALS_JSONL), lines.join("\n")).unwrap();
     let e = err_of(dir.path());
     let msg = e.to_string();
-    assert!(msg.contains("trials.jsonl:2: malformed trial record"), "{msg}");
+    assert!(
+        msg.contains("trials.jsonl:2: malformed trial record"),
+        "{msg}"
+    );
 
     let dir = copy_fixture("quickstart");
     std::fs::write(dir.path().join(CANDIDATES_JSON), "{\"schema\": 1}").unwrap();
@@ -236,7 +259,10 @@ fn missing_and_malformed_artifacts_are_errors_naming_the_file() {
     )
     .unwrap();
     let msg = err_of(dir.path()).to_string();
-    assert!(msg.contains("candidates.json: `best` is 60 but there are only 7 candidates"), "{msg}");
+    assert!(
+        msg.contains("candidates.json: `best` is 60 but there are only 7 candidates"),
+        "{msg}"
+    );
     assert!(!dir.path().join("report.html").exists());
 }
 
@@ -259,7 +285,9 @@ fn the_report_command_writes_the_page_or_exits_1_naming_the_problem() {
         .arg(empty.path())
         .assert()
         .code(1)
-        .stderr(predicates::str::contains(empty.path().display().to_string()))
+        .stderr(predicates::str::contains(
+            empty.path().display().to_string(),
+        ))
         .stderr(predicates::str::contains("no run artifacts"));
 
     std::fs::write(dir.path().join(RUN_JSON), "not json").unwrap();

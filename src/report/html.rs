@@ -20,11 +20,11 @@ const STYLE: &str = include_str!("style.css");
 pub fn render(inputs: &ReportInputs) -> Result<String, ReportError> {
     let name = inputs.program_name().unwrap_or("(unnamed program)");
     let mut h = String::with_capacity(64 * 1024);
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>SIMBA run report: {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>\n",
+         <title>SIMBA run report: {}</title>\n<style>\n{STYLE}</style>\n</head>\n<body>\n<main>",
         e(name)
     );
     header(&mut h, inputs, name);
@@ -33,23 +33,23 @@ pub fn render(inputs: &ReportInputs) -> Result<String, ReportError> {
     program_section(&mut h, inputs);
     steps_section(&mut h, inputs);
     warnings_section(&mut h, inputs);
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<footer>Written by simba-run {} from the artifacts in this folder \
-         (run.json, trials.jsonl, candidates.json, program.json).</footer>\n</main>\n</body>\n</html>\n",
+         (run.json, trials.jsonl, candidates.json, program.json).</footer>\n</main>\n</body>\n</html>",
         e(env!("CARGO_PKG_VERSION"))
     );
     Ok(h)
 }
 
 fn fact(h: &mut String, label: &str, value_html: &str) {
-    let _ = write!(h, "<div><dt>{}</dt><dd>{value_html}</dd></div>\n", e(label));
+    let _ = writeln!(h, "<div><dt>{}</dt><dd>{value_html}</dd></div>", e(label));
 }
 
 fn header(h: &mut String, inputs: &ReportInputs, name: &str) {
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<header>\n<h1>SIMBA run report: <code id=\"program-name\">{}</code></h1>\n",
+        "<header>\n<h1>SIMBA run report: <code id=\"program-name\">{}</code></h1>",
         e(name)
     );
     let Some(run) = &inputs.run else {
@@ -58,10 +58,10 @@ fn header(h: &mut String, inputs: &ReportInputs, name: &str) {
              before it finished. Shown below is what the other artifacts record.</p>\n",
         );
         if let Some(best) = inputs.best_train_score() {
-            let _ = write!(
+            let _ = writeln!(
                 h,
                 "<div class=\"kpis\"><div class=\"kpi best\"><span class=\"kpi-label\">Best \
-                 (trainset)</span><span class=\"kpi-value\" id=\"best-train\">{}</span></div></div>\n",
+                 (trainset)</span><span class=\"kpi-value\" id=\"best-train\">{}</span></div></div>",
                 e(&format::score(best))
             );
         }
@@ -71,35 +71,70 @@ fn header(h: &mut String, inputs: &ReportInputs, name: &str) {
     let finished = inputs.candidates.is_some() || inputs.program.is_some();
     h.push_str("<div class=\"kpis\">\n");
     let kpi = |h: &mut String, class: &str, label: &str, id: &str, value: String| {
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<div class=\"kpi {class}\"><span class=\"kpi-label\">{}</span>\
-             <span class=\"kpi-value\" id=\"{id}\">{}</span></div>\n",
+             <span class=\"kpi-value\" id=\"{id}\">{}</span></div>",
             e(label),
             e(&value)
         );
     };
     if finished {
-        kpi(h, "", "Baseline (trainset)", "baseline-train", format::score(run.baseline.train));
-        kpi(h, "best", "Best (trainset)", "best-train", format::score(run.best.train));
-        kpi(h, "", "Gain", "gain-train", format::delta(run.best.train - run.baseline.train));
+        kpi(
+            h,
+            "",
+            "Baseline (trainset)",
+            "baseline-train",
+            format::score(run.baseline.train),
+        );
+        kpi(
+            h,
+            "best",
+            "Best (trainset)",
+            "best-train",
+            format::score(run.best.train),
+        );
+        kpi(
+            h,
+            "",
+            "Gain",
+            "gain-train",
+            format::delta(run.best.train - run.baseline.train),
+        );
         if let (Some(b), Some(d)) = (run.baseline.dev, run.best.dev) {
             kpi(h, "", "Baseline (devset)", "baseline-dev", format::score(b));
             kpi(h, "best", "Best (devset)", "best-dev", format::score(d));
         }
     } else if let Some(b) = inputs.trials.iter().rev().find_map(|t| t.best_so_far) {
-        kpi(h, "best", "Best mini-batch score so far", "best-minibatch", format::score(b));
+        kpi(
+            h,
+            "best",
+            "Best mini-batch score so far",
+            "best-minibatch",
+            format::score(b),
+        );
     }
     h.push_str("</div>\n<dl class=\"facts\">\n");
     if let Some(spec) = &run.spec {
-        fact(h, "Spec", &format!("<code>{}</code>", e(&spec.display().to_string())));
+        fact(
+            h,
+            "Spec",
+            &format!("<code>{}</code>", e(&spec.display().to_string())),
+        );
     }
     fact(h, "Seed", &e(&run.seed.to_string()));
-    fact(h, "Stop reason", &format!("<span id=\"stop-reason\">{}</span>", e(&run.stop_reason)));
+    fact(
+        h,
+        "Stop reason",
+        &format!("<span id=\"stop-reason\">{}</span>", e(&run.stop_reason)),
+    );
     fact(
         h,
         "Steps run",
-        &e(&format!("{} of max_steps = {}", run.steps_run, run.config.max_steps)),
+        &e(&format!(
+            "{} of max_steps = {}",
+            run.steps_run, run.config.max_steps
+        )),
     );
     fact(h, "Duration", &e(&format::duration_ms(run.duration_ms)));
     fact(
@@ -122,7 +157,11 @@ fn header(h: &mut String, inputs: &ReportInputs, name: &str) {
             format::count(run.usage.prompt_tokens + run.usage.completion_tokens)
         )),
     );
-    fact(h, "Metric", &format!("<code>{}</code>", e(&run.config.metric)));
+    fact(
+        h,
+        "Metric",
+        &format!("<code>{}</code>", e(&run.config.metric)),
+    );
     let dev = run
         .devset_size
         .map_or_else(|| "no devset".to_string(), |n| format!("devset {n}"));
@@ -139,7 +178,12 @@ fn header(h: &mut String, inputs: &ReportInputs, name: &str) {
             run.config.bsize, run.effective_bsize, run.config.num_candidates, run.config.max_demos
         )),
     );
-    let strategies: Vec<String> = run.config.strategies.iter().map(|s| s.to_string()).collect();
+    let strategies: Vec<String> = run
+        .config
+        .strategies
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     fact(h, "Strategies", &e(&strategies.join(", ")));
     h.push_str("</dl>\n</header>\n");
 }
@@ -147,7 +191,9 @@ fn header(h: &mut String, inputs: &ReportInputs, name: &str) {
 fn plot_section(h: &mut String, inputs: &ReportInputs) -> Result<(), ReportError> {
     h.push_str("<section id=\"plot\">\n<h2>Scores per step</h2>\n");
     if inputs.trials.is_empty() && inputs.candidates.is_none() {
-        h.push_str("<p class=\"note\">No step finished, so there is nothing to plot.</p>\n</section>\n");
+        h.push_str(
+            "<p class=\"note\">No step finished, so there is nothing to plot.</p>\n</section>\n",
+        );
         return Ok(());
     }
     let svg = score_plot(inputs)?;
@@ -167,20 +213,24 @@ fn plot_section(h: &mut String, inputs: &ReportInputs) -> Result<(), ReportError
 fn candidates_section(h: &mut String, inputs: &ReportInputs) {
     h.push_str("<section id=\"candidates\">\n<h2>Final candidates</h2>\n");
     let Some(c) = &inputs.candidates else {
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<p class=\"note\" id=\"no-candidates\">candidates.json was not written: the run \
-             stopped after {} step(s), before the final evaluation on the full trainset.</p>\n</section>\n",
+             stopped after {} step(s), before the final evaluation on the full trainset.</p>\n</section>",
             inputs.trials.len()
         );
         return;
     };
-    let baseline = c.candidates.iter().find(|x| x.step.is_none()).map(|x| x.train_score);
+    let baseline = c
+        .candidates
+        .iter()
+        .find(|x| x.step.is_none())
+        .map(|x| x.train_score);
     let has_dev = c.candidates.iter().any(|x| x.dev_score.is_some());
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<p>Programs picked from the winners of the steps, each scored with <code>{}</code> on \
-         the full trainset ({} examples). The best one is returned.</p>\n",
+         the full trainset ({} examples). The best one is returned.</p>",
         e(&c.metric),
         c.trainset_size
     );
@@ -215,11 +265,15 @@ fn candidates_section(h: &mut String, inputs: &ReportInputs) {
             e(&vs)
         );
         if has_dev {
-            let _ = write!(h, "<td class=\"num\">{}</td>", e(&format::opt_score(cand.dev_score)));
+            let _ = write!(
+                h,
+                "<td class=\"num\">{}</td>",
+                e(&format::opt_score(cand.dev_score))
+            );
         }
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "<td>{}</td><td>{}</td></tr>\n",
+            "<td>{}</td><td>{}</td></tr>",
             e(&demos.join(", ")),
             if best {
                 "<span class=\"badge win\">returned</span>"
@@ -240,44 +294,48 @@ fn predictor_html(h: &mut String, p: &WinningPredictor) {
     if let Some(k) = &p.key
         && k != &p.step
     {
-        let _ = write!(h, " <span class=\"muted\">(program.json key <code>{}</code>)</span>", e(k));
+        let _ = write!(
+            h,
+            " <span class=\"muted\">(program.json key <code>{}</code>)</span>",
+            e(k)
+        );
     }
     h.push_str("</h3>\n<h4>Instructions</h4>\n");
     match &p.original_instructions {
         Some(orig) if orig == &p.instructions => {
-            let _ = write!(
+            let _ = writeln!(
                 h,
-                "<p class=\"muted\">Unchanged from the original.</p>\n<div class=\"text instructions\">{}</div>\n",
+                "<p class=\"muted\">Unchanged from the original.</p>\n<div class=\"text instructions\">{}</div>",
                 e(&p.instructions)
             );
         }
         Some(orig) => {
             let d = word_diff(orig, &p.instructions);
-            let _ = write!(
+            let _ = writeln!(
                 h,
                 "<p class=\"muted\">Against the original: {} word(s) added, {} removed \
-                 (<ins>added</ins>, <del>removed</del>).</p>\n<div class=\"text instructions diff\">{}</div>\n",
+                 (<ins>added</ins>, <del>removed</del>).</p>\n<div class=\"text instructions diff\">{}</div>",
                 d.added, d.removed, d.html
             );
         }
         None => {
-            let _ = write!(
+            let _ = writeln!(
                 h,
                 "<p class=\"muted\">The original instructions are not recorded (no candidates.json), \
-                 so no diff.</p>\n<div class=\"text instructions\">{}</div>\n",
+                 so no diff.</p>\n<div class=\"text instructions\">{}</div>",
                 e(&p.instructions)
             );
         }
     }
-    let _ = write!(h, "<h4>Demos ({})</h4>\n", p.demos.len());
+    let _ = writeln!(h, "<h4>Demos ({})</h4>", p.demos.len());
     if p.demos.is_empty() {
         h.push_str("<p class=\"muted\">No demos.</p>\n");
     } else {
         h.push_str("<ol class=\"demos\">\n");
         for d in &p.demos {
-            let _ = write!(
+            let _ = writeln!(
                 h,
-                "<li class=\"demo\">{}<dl>\n",
+                "<li class=\"demo\">{}<dl>",
                 if d.augmented {
                     "<span class=\"badge\">from the program's own run</span>"
                 } else {
@@ -285,9 +343,9 @@ fn predictor_html(h: &mut String, p: &WinningPredictor) {
                 }
             );
             for (k, v) in &d.fields {
-                let _ = write!(
+                let _ = writeln!(
                     h,
-                    "<dt>{}</dt><dd class=\"text\">{}</dd>\n",
+                    "<dt>{}</dt><dd class=\"text\">{}</dd>",
                     e(k),
                     e(&format::value(v))
                 );
@@ -324,7 +382,11 @@ fn result_word(r: AttemptResult) -> &'static str {
 }
 
 fn step_row(h: &mut String, t: &TrialRecord, ms: Option<u64>) {
-    let built = t.candidates.iter().filter(|c| c.pool_index.is_some()).count();
+    let built = t
+        .candidates
+        .iter()
+        .filter(|c| c.pool_index.is_some())
+        .count();
     // Strategies applied, counted in first-use order.
     let mut applied: Vec<(&str, usize)> = Vec::new();
     let mut problems: Vec<String> = Vec::new();
@@ -374,9 +436,9 @@ fn step_row(h: &mut String, t: &TrialRecord, ms: Option<u64>) {
         }
         h.push_str("</ul>");
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>\n",
+        "</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
         e(&format::opt_score(t.best_candidate_score)),
         e(&format::opt_score(t.best_so_far)),
         e(&format::count(t.usage.lm_calls)),
@@ -385,16 +447,15 @@ fn step_row(h: &mut String, t: &TrialRecord, ms: Option<u64>) {
 }
 
 fn step_details(h: &mut String, t: &TrialRecord) {
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<details class=\"step-details\"><summary>Step {}: buckets, attempts and candidates</summary>\n\
          <p class=\"muted\">Mini-batch (trainset indices): {}</p>\n\
          <div class=\"wide\"><table class=\"buckets\"><thead><tr><th>Bucket</th><th>Example</th><th class=\"num\">Max</th>\
          <th class=\"num\">Max−min</th><th>Copied from</th><th>Demos dropped</th><th>Attempts</th>\
-         <th>Candidate</th><th class=\"num\">Score</th></tr></thead>\n<tbody>\n",
+         <th>Candidate</th><th class=\"num\">Score</th></tr></thead>\n<tbody>",
         t.step,
-        e(&t
-            .batch
+        e(&t.batch
             .iter()
             .map(|i| i.to_string())
             .collect::<Vec<_>>()
@@ -440,10 +501,11 @@ fn step_details(h: &mut String, t: &TrialRecord) {
             }
             h.push_str("</li>");
         }
-        let _ = write!(
+        let _ = writeln!(
             h,
-            "</ul></td><td class=\"nw\">{}</td><td class=\"num\">{}</td></tr>\n",
-            e(&c.pool_index.map_or_else(|| "none".into(), |p| format!("program {p}"))),
+            "</ul></td><td class=\"nw\">{}</td><td class=\"num\">{}</td></tr>",
+            e(&c.pool_index
+                .map_or_else(|| "none".into(), |p| format!("program {p}"))),
             e(&format::opt_score(c.score))
         );
     }
@@ -481,7 +543,7 @@ fn warnings_section(h: &mut String, inputs: &ReportInputs) {
     }
     h.push_str("<section id=\"warnings\">\n<h2>Warnings</h2>\n<ul>\n");
     for w in &run.warnings {
-        let _ = write!(h, "<li>{}</li>\n", e(w));
+        let _ = writeln!(h, "<li>{}</li>", e(w));
     }
     h.push_str("</ul>\n</section>\n");
 }

@@ -114,10 +114,12 @@ impl ReportInputs {
             candidates,
             program,
         };
-        inputs.check().map_err(|(name, message)| ReportError::Inconsistent {
-            path: file(name),
-            message,
-        })?;
+        inputs
+            .check()
+            .map_err(|(name, message)| ReportError::Inconsistent {
+                path: file(name),
+                message,
+            })?;
         Ok(inputs)
     }
 

@@ -53,7 +53,11 @@ impl PlotSeries {
             s.baseline.push((x, t.batch_stats.mean));
             let scores: Vec<f64> = t.candidates.iter().filter_map(|c| c.score).collect();
             let n = scores.len();
-            let gap = if n > 1 { (0.5 / n as f64).min(0.07) } else { 0.0 };
+            let gap = if n > 1 {
+                (0.5 / n as f64).min(0.07)
+            } else {
+                0.0
+            };
             for (i, y) in scores.into_iter().enumerate() {
                 let dx = (i as f64 - (n as f64 - 1.0) / 2.0) * gap;
                 s.candidates.push((x + dx, y));
@@ -193,13 +197,19 @@ pub fn score_plot(inputs: &ReportInputs) -> Result<String, ReportError> {
             });
 
         chart
-            .draw_series(s.candidates.iter().map(|&p| {
-                Circle::new(p, CANDIDATE_RADIUS, CANDIDATE.mix(0.65).filled())
-            }))
+            .draw_series(
+                s.candidates
+                    .iter()
+                    .map(|&p| Circle::new(p, CANDIDATE_RADIUS, CANDIDATE.mix(0.65).filled())),
+            )
             .map_err(plot_err)?
             .label("candidate (mini-batch score)")
             .legend(|(x, y)| {
-                Circle::new((x + 9, y), CANDIDATE_RADIUS + 1, CANDIDATE.mix(0.65).filled())
+                Circle::new(
+                    (x + 9, y),
+                    CANDIDATE_RADIUS + 1,
+                    CANDIDATE.mix(0.65).filled(),
+                )
             });
 
         chart
@@ -237,7 +247,8 @@ pub fn score_plot(inputs: &ReportInputs) -> Result<String, ReportError> {
                 .map_err(plot_err)?
                 .label("returned program (full trainset)")
                 .legend(|(x, y)| {
-                    EmptyElement::at((x + 9, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.filled())
+                    EmptyElement::at((x + 9, y))
+                        + Rectangle::new([(-5, -5), (5, 5)], FINAL.filled())
                 });
         }
 
