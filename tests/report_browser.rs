@@ -61,6 +61,21 @@ fn screenshot(chromium: &Path, page: &Path, keep_as: &str) {
 }
 
 #[test]
+fn a_missing_chromium_fails_unless_skipping_is_asked_for() {
+    let absent = vec![std::path::PathBuf::from("/nonexistent/chromium")];
+    let msg = find_chromium(&absent, false).unwrap_err();
+    assert!(msg.contains("/nonexistent/chromium"), "{msg}");
+    assert!(msg.contains("SIMBA_SKIP_BROWSER=1"), "{msg}");
+    assert!(msg.contains(".ci/install-chromium.sh"), "{msg}");
+    assert_eq!(find_chromium(&absent, true).unwrap(), None);
+    let present = std::env::current_exe().unwrap();
+    assert_eq!(
+        find_chromium(&[absent[0].clone(), present.clone()], false).unwrap(),
+        Some(present)
+    );
+}
+
+#[test]
 fn console_errors_are_detected() {
     // The control for the tests below: a page that logs an error and throws
     // must show up in what we scan, or "no console errors" proves nothing.

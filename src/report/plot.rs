@@ -265,3 +265,75 @@ pub fn score_plot(inputs: &ReportInputs) -> Result<String, ReportError> {
     }
     Ok(svg)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::load::parse_trials;
+
+    fn quickstart() -> ReportInputs {
+        let text = include_str!("../../tests/fixtures/report/quickstart/trials.jsonl");
+        ReportInputs {
+            run: None,
+            trials: parse_trials(std::path::Path::new("trials.jsonl"), text).unwrap(),
+            candidates: Some(
+                serde_json::from_str(include_str!(
+                    "../../tests/fixtures/report/quickstart/candidates.json"
+                ))
+                .unwrap(),
+            ),
+            program: None,
+        }
+    }
+
+    #[test]
+    fn series_follow_the_trials() {
+        let inputs = quickstart();
+        let s = PlotSeries::of(&inputs);
+        assert_eq!(s.max_step, 8);
+        assert_eq!(s.baseline.len(), 8);
+        assert_eq!(s.baseline[0], (1.0, inputs.trials[0].batch_stats.mean));
+        assert_eq!(s.candidates.len(), 56);
+        // Candidates sit around their own step, in bucket order, and keep
+        // their score.
+        let step1: Vec<&(f64, f64)> = s.candidates.iter().take(7).collect();
+        for (p, c) in step1.iter().zip(&inputs.trials[0].candidates) {
+            assert!((p.0 - 1.0).abs() <= 0.25, "{p:?}");
+            assert_eq!(Some(p.1), c.score);
+        }
+        assert!(step1.windows(2).all(|w| w[0].0 < w[1].0));
+        // The running best is a staircase: each value held until the next step.
+        assert_eq!(s.running_best.len(), 2 * 8 - 1);
+        assert_eq!(s.running_best[0].1, s.running_best[1].1);
+        assert_eq!(s.running_best[1].0, 2.0);
+        // Final candidates: the baseline at step 0, the winner flagged once.
+        assert_eq!(s.finals.len(), 7);
+        assert_eq!(s.finals[0].0, 0.0);
+        assert_eq!(s.finals.iter().filter(|f| f.2).count(), 1);
+        assert!(s.finals[6].2);
+    }
+
+    #[test]
+    fn labels_lose_control_characters_and_length() {
+        assert_eq!(svg_label("a\u{7}b\nc"), "abc");
+        let long = "x".repeat(100);
+        assert_eq!(svg_label(&long).chars().count(), 60);
+        assert!(svg_label(&long).ends_with('…'));
+        // Markup is left to plotters, which escapes it.
+        assert_eq!(svg_label("</svg>"), "</svg>");
+    }
+
+    #[test]
+    fn the_svg_has_one_marker_per_candidate() {
+        let svg = score_plot(&quickstart()).unwrap();
+        assert!(svg.starts_with("<svg"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        let r = format!("r=\"{CANDIDATE_RADIUS}\"");
+        let fill = format!("fill=\"{CANDIDATE_FILL}\"");
+        let n = svg
+            .lines()
+            .filter(|l| l.starts_with("<circle") && l.contains(&r) && l.contains(&fill))
+            .count();
+        assert_eq!(n, 56);
+    }
+}

@@ -74,28 +74,49 @@ pub fn rows(table: &str, row_open: &str) -> Vec<Vec<String>> {
 // Headless Chromium
 // ---------------------------------------------------------------------------
 
+/// The first existing binary of `candidates`; when there is none, Ok(None)
+/// if `skip` allows skipping, else Err with what to do about it.
+pub fn find_chromium(candidates: &[PathBuf], skip: bool) -> Result<Option<PathBuf>, String> {
+    if let Some(p) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(Some(p.clone()));
+    }
+    if skip {
+        return Ok(None);
+    }
+    Err(format!(
+        "headless Chromium not found (looked for {}; Debian package `chromium`): \
+         run .ci/install-chromium.sh, point SIMBA_CHROMIUM at a binary, \
+         or set SIMBA_SKIP_BROWSER=1 to skip the browser tests",
+        candidates
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
 /// The Chromium binary, or None (after printing why) when it is absent and
 /// SIMBA_SKIP_BROWSER=1 allows skipping. Panics when it is absent otherwise.
 pub fn chromium_or_skip() -> Option<PathBuf> {
-    let candidates = [
+    let candidates: Vec<PathBuf> = [
         std::env::var_os("SIMBA_CHROMIUM").map(PathBuf::from),
         Some(PathBuf::from("/usr/bin/chromium")),
         Some(PathBuf::from("/usr/bin/chromium-browser")),
-    ];
-    if let Some(p) = candidates.into_iter().flatten().find(|p| p.is_file()) {
-        return Some(p);
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let skip = std::env::var("SIMBA_SKIP_BROWSER").as_deref() == Ok("1");
+    match find_chromium(&candidates, skip) {
+        Ok(Some(p)) => Some(p),
+        Ok(None) => {
+            eprintln!(
+                "SKIPPED: headless Chromium not found (/usr/bin/chromium) and SIMBA_SKIP_BROWSER=1"
+            );
+            None
+        }
+        Err(msg) => panic!("{msg}"),
     }
-    if std::env::var("SIMBA_SKIP_BROWSER").as_deref() == Ok("1") {
-        eprintln!(
-            "SKIPPED: headless Chromium not found (/usr/bin/chromium) and SIMBA_SKIP_BROWSER=1"
-        );
-        return None;
-    }
-    panic!(
-        "headless Chromium not found at /usr/bin/chromium (Debian package `chromium`): \
-         run .ci/install-chromium.sh, point SIMBA_CHROMIUM at a binary, \
-         or set SIMBA_SKIP_BROWSER=1 to skip the browser tests"
-    );
 }
 
 /// What one headless Chromium run printed.
