@@ -14,4 +14,5 @@ pub mod metric;
 pub mod optimize;
 pub mod plugin;
 pub mod program;
+pub mod report;
 pub mod syntax;

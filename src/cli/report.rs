@@ -1,8 +1,20 @@
-//! `simba-run report`.
+//! `simba-run report OUTDIR`: (re)write `report.html` for a run's output folder.
 
 use super::{ReportArgs, exit};
 
-pub fn run(_args: ReportArgs) -> i32 {
-    eprintln!("error: `report` is not built yet");
-    exit::USAGE
+pub fn run(args: ReportArgs) -> i32 {
+    match crate::report::write_report(&args.outdir) {
+        Ok(path) => {
+            println!("wrote {}", path.display());
+            exit::OK
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            if err.is_input_error() {
+                exit::INPUT
+            } else {
+                exit::RUN_FAILED
+            }
+        }
+    }
 }
