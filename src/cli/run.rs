@@ -192,6 +192,11 @@ fn run_block(
         code: exit::RUN_FAILED,
         message: e.to_string(),
     })?;
+    // The report is a view of the artifacts just written: failing to draw it
+    // loses nothing, so it warns instead of failing the run.
+    if let Err(e) = crate::report::write_report(out_dir) {
+        eprintln!("warning: report.html not written: {e}");
+    }
     if mode == Mode::Human {
         print_summary(&output, out_dir, started.elapsed().as_secs_f64());
     }
