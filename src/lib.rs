@@ -6,6 +6,7 @@
 
 pub mod adapter;
 pub mod cli;
+pub mod compile;
 pub mod data;
 pub mod ir;
 pub mod lm;
@@ -13,3 +14,4 @@ pub mod metric;
 pub mod optimize;
 pub mod plugin;
 pub mod program;
+pub mod syntax;

@@ -35,10 +35,19 @@ fn call_accounting_per_step_and_final() {
         let built: usize = out
             .trials
             .iter()
-            .map(|t| t.candidates.iter().filter(|c| c.pool_index.is_some()).count())
+            .map(|t| {
+                t.candidates
+                    .iter()
+                    .filter(|c| c.pool_index.is_some())
+                    .count()
+            })
             .sum();
         for t in &out.trials {
-            let n = t.candidates.iter().filter(|c| c.pool_index.is_some()).count();
+            let n = t
+                .candidates
+                .iter()
+                .filter(|c| c.pool_index.is_some())
+                .count();
             assert!(n <= nc + 1, "step {} built {n} candidates", t.step);
             let advice = t
                 .candidates
@@ -54,11 +63,19 @@ fn call_accounting_per_step_and_final() {
             built * bsize + picks * train.len()
         );
         let advice_calls = advisor.calls.load(std::sync::atomic::Ordering::SeqCst);
-        assert!(advice_calls <= steps * (nc + 1), "{advice_calls} advice requests");
+        assert!(
+            advice_calls <= steps * (nc + 1),
+            "{advice_calls} advice requests"
+        );
         // Picks are the evenly spaced winners.
         let winners = 1 + out.trials.iter().filter(|t| t.winner.is_some()).count();
         let expect = simba_run::optimize::select::final_indices(winners - 1, nc + 1);
-        let got: Vec<usize> = out.candidates.candidates.iter().map(|c| c.winner_index).collect();
+        let got: Vec<usize> = out
+            .candidates
+            .candidates
+            .iter()
+            .map(|c| c.winner_index)
+            .collect();
         assert_eq!(got, expect);
     }
 }
@@ -98,7 +115,8 @@ fn concurrency_does_not_change_the_result() {
 fn seeds_differ() {
     let a = artifacts(0, 4, false);
     let b = artifacts(1, 4, false);
-    let trials = |x: &Vec<(&str, Vec<u8>)>| x.iter().find(|f| f.0 == "trials.jsonl").unwrap().1.clone();
+    let trials =
+        |x: &Vec<(&str, Vec<u8>)>| x.iter().find(|f| f.0 == "trials.jsonl").unwrap().1.clone();
     assert_ne!(trials(&a), trials(&b));
 }
 
@@ -114,11 +132,20 @@ fn the_optimizer_finds_a_gain() {
     let c = &out.candidates.candidates[out.candidates.best];
     assert!(c.is_best);
     assert_eq!(c.train_score, best);
-    assert!(out.candidates.candidates.iter().all(|x| x.train_score <= best));
+    assert!(
+        out.candidates
+            .candidates
+            .iter()
+            .all(|x| x.train_score <= best)
+    );
     // program.json carries the best program's demos.
     let demos = &out.program_json.predictors["answer"].demos;
     assert_eq!(demos.len(), out.best.predictors["answer"].demos.len());
-    assert!(demos.iter().all(|d| d["augmented"] == serde_json::json!(true)));
+    assert!(
+        demos
+            .iter()
+            .all(|d| d["augmented"] == serde_json::json!(true))
+    );
 }
 
 #[test]
@@ -127,7 +154,12 @@ fn trainset_smaller_than_bsize_is_clamped_with_a_warning() {
     let ev = FakeEvaluator::new(&train);
     let out = run(setup(decl(32, 2, 2), train, ev.clone())).unwrap();
     assert_eq!(out.run.effective_bsize, 5);
-    assert!(out.run.warnings.iter().any(|w| w.contains("bsize 32") && w.contains("using bsize = 5")));
+    assert!(
+        out.run
+            .warnings
+            .iter()
+            .any(|w| w.contains("bsize 32") && w.contains("using bsize = 5"))
+    );
     assert_eq!(ev.count(Kind::Sampling), 2 * 5 * 2);
     assert!(out.trials.iter().all(|t| t.batch.len() == 5));
 }
@@ -137,7 +169,10 @@ fn empty_trainset_is_an_input_error() {
     let ev = FakeEvaluator::new(&[]);
     let err = run(setup(decl(4, 2, 2), vec![], ev)).unwrap_err();
     assert!(err.is_input_error());
-    assert!(err.to_string().contains("trainset `d.train` is empty"), "{err}");
+    assert!(
+        err.to_string().contains("trainset `d.train` is empty"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -159,7 +194,10 @@ fn a_metric_failing_everywhere_fails_the_run() {
     Arc::get_mut(&mut ev).unwrap().metric_fails = true;
     let err = run(setup(decl(4, 2, 2), train, ev)).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("metric `correct` failed on every example"), "{msg}");
+    assert!(
+        msg.contains("metric `correct` failed on every example"),
+        "{msg}"
+    );
     assert!(msg.contains("gold.label"), "{msg}");
 }
 
@@ -224,4 +262,77 @@ fn dump() {
     for (n, b) in out.files().unwrap() {
         println!("== {n}\n{}", String::from_utf8_lossy(&b));
     }
+}
+
+/// A strategy that never applies, to exercise the multi-strategy fallback.
+struct AlwaysSkip;
+
+#[async_trait::async_trait]
+impl Strategy for AlwaysSkip {
+    fn name(&self) -> String {
+        "always_skip".into()
+    }
+    async fn apply(
+        &self,
+        _ctx: &StrategyContext<'_>,
+        _candidate: &mut simba_run::program::Program,
+    ) -> Result<StrategyReport, StrategyError> {
+        Ok(StrategyReport::skipped("never applies"))
+    }
+}
+
+#[test]
+fn a_skipping_strategy_falls_back_to_the_next() {
+    let train = dataset(12);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(6, 3, 2), train, ev);
+    s.input.strategies = vec![Arc::new(AlwaysSkip), Arc::new(AppendDemo)];
+    let out = run(s).unwrap();
+    let mut fell_back = 0;
+    for c in out.trials.iter().flat_map(|t| &t.candidates) {
+        let names: Vec<&str> = c.attempts.iter().map(|a| a.strategy.as_str()).collect();
+        if names[0] == "always_skip" {
+            assert_eq!(c.attempts[0].result, AttemptResult::Skipped);
+            assert_eq!(c.attempts[0].detail, "never applies");
+            assert_eq!(names.get(1), Some(&"append_demo"));
+            fell_back += 1;
+        }
+        // A candidate exists exactly when some attempt applied.
+        let applied = c
+            .attempts
+            .iter()
+            .any(|a| a.result == AttemptResult::Applied);
+        assert_eq!(applied, c.pool_index.is_some());
+    }
+    assert!(fell_back > 0);
+}
+
+#[test]
+fn when_every_strategy_skips_there_is_no_candidate() {
+    let train = dataset(12);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(6, 3, 2), train.clone(), ev.clone());
+    s.input.strategies = vec![Arc::new(AlwaysSkip)];
+    let out = run(s).unwrap();
+    for t in &out.trials {
+        // Every bucket was tried, none produced a candidate, nobody won.
+        assert_eq!(t.candidates.len(), 6);
+        assert!(t.candidates.iter().all(|c| c.pool_index.is_none()));
+        assert_eq!(t.winner, None);
+    }
+    // Only the baseline reaches the end.
+    assert_eq!(out.candidates.candidates.len(), 1);
+    assert_eq!(ev.count(Kind::Evaluation), train.len());
+}
+
+#[test]
+fn settings_not_acted_on_yet_are_warned_about() {
+    let train = dataset(6);
+    let ev = FakeEvaluator::new(&train);
+    let mut d = decl(3, 2, 1);
+    d.selection = simba_run::ir::Selection::Thompson;
+    d.stop.patience = Some(2);
+    let out = run(setup(d, train, ev)).unwrap();
+    assert!(out.run.warnings.iter().any(|w| w.contains("thompson")));
+    assert!(out.run.warnings.iter().any(|w| w.contains("stop rules")));
 }

@@ -30,7 +30,11 @@ struct Counting {
 #[async_trait]
 impl Lm for Counting {
     async fn complete(&self, request: &Request) -> Result<Response, LmError> {
-        let text: String = request.messages.iter().map(|m| m.content.as_str()).collect();
+        let text: String = request
+            .messages
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect();
         if text.contains("worse_trajectory") {
             self.tally.advice.fetch_add(1, Ordering::SeqCst);
         } else if request.rollout_id.is_some() {
@@ -85,7 +89,7 @@ fn lm_call_accounting_on_sim() {
     for steps in [1usize, 2] {
         let (out, tally) = run_quickstart(3, steps, false);
         let out = out.unwrap();
-        let (bsize, nc, train) = (10, 4, 30);
+        let (bsize, nc, train) = (15, 6, 30);
         // Sampling: exactly bsize * num_candidates per step.
         assert_eq!(tally.sampling.load(Ordering::SeqCst), steps * bsize * nc);
         // Advice: at most num_candidates + 1 per step.
@@ -96,7 +100,12 @@ fn lm_call_accounting_on_sim() {
         let built: usize = out
             .trials
             .iter()
-            .map(|t| t.candidates.iter().filter(|c| c.pool_index.is_some()).count())
+            .map(|t| {
+                t.candidates
+                    .iter()
+                    .filter(|c| c.pool_index.is_some())
+                    .count()
+            })
             .sum();
         let picks = out.candidates.candidates.len();
         let dev_programs = if out.candidates.best == 0 { 1 } else { 2 };
@@ -105,9 +114,8 @@ fn lm_call_accounting_on_sim() {
             built * bsize + picks * train + dev_programs * 15
         );
         // The usage meter saw every call.
-        let total = tally.sampling.load(Ordering::SeqCst)
-            + advice
-            + tally.other.load(Ordering::SeqCst);
+        let total =
+            tally.sampling.load(Ordering::SeqCst) + advice + tally.other.load(Ordering::SeqCst);
         assert_eq!(out.run.usage.lm_calls as usize, total);
         let per_step: u64 = out.trials.iter().map(|t| t.usage.lm_calls).sum();
         assert!(per_step <= out.run.usage.lm_calls);
@@ -118,7 +126,7 @@ fn lm_call_accounting_on_sim() {
 fn quickstart_gains_at_least_0_15_median_of_5_seeds() {
     let mut gains: Vec<f64> = (0..5)
         .map(|seed| {
-            let out = run_quickstart(seed, 6, false).0.unwrap();
+            let out = run_quickstart(seed, 8, false).0.unwrap();
             out.run.best.train - out.run.baseline.train
         })
         .collect();

@@ -237,6 +237,9 @@ impl Run {
             ));
         }
         let mut warnings = input.warnings;
+        // Warnings found here are announced right after RunStarted.
+        let mut late: Vec<String> = unsupported_settings(&decl);
+        warnings.extend(late.iter().cloned());
         let events = input.events;
         let bsize = if decl.bsize > input.trainset.len() {
             let w = format!(
@@ -247,7 +250,7 @@ impl Run {
                 input.trainset.len(),
                 input.trainset.len()
             );
-            events.emit(Event::Warning { message: w.clone() });
+            late.push(w.clone());
             warnings.push(w);
             input.trainset.len()
         } else {
@@ -259,7 +262,7 @@ impl Run {
                 "optimize `{}`: the devset is empty; dev scores are skipped",
                 decl.program
             );
-            events.emit(Event::Warning { message: w.clone() });
+            late.push(w.clone());
             warnings.push(w);
             devset = None;
         }
@@ -282,6 +285,9 @@ impl Run {
             num_candidates: decl.num_candidates,
             trainset_size: input.trainset.len(),
         });
+        for message in late {
+            events.emit(Event::Warning { message });
+        }
         Ok(Self {
             bsize,
             trainset: Arc::new(input.trainset),
@@ -797,4 +803,28 @@ fn placeholder() -> Trajectory {
             feedback: None,
         },
     }
+}
+
+/// Warnings for settings of the optimize block this version accepts but does
+/// not act on yet, so a run never ignores them silently.
+pub fn unsupported_settings(decl: &OptimizeDecl) -> Vec<String> {
+    let mut out = Vec::new();
+    let p = &decl.program;
+    if decl.selection == crate::ir::Selection::Thompson {
+        out.push(format!(
+            "optimize `{p}`: selection = thompson is not available yet; using softmax"
+        ));
+    }
+    if decl.valset.is_some() || decl.select_on != crate::ir::SelectOn::Trainset {
+        out.push(format!(
+            "optimize `{p}`: choosing the final program on a valset or devset is not available yet; choosing on the trainset"
+        ));
+    }
+    if decl.stop != crate::ir::StopRules::default() {
+        out.push(format!(
+            "optimize `{p}`: stop rules are not available yet; running all {} steps",
+            decl.max_steps
+        ));
+    }
+    out
 }

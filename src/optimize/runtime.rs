@@ -115,7 +115,10 @@ pub fn prepare(
     let usage = UsageCounter::new();
     let counted: Arc<dyn ModelSet> = CountingModels::new(models, usage.clone());
     let strategies = super::builtin_strategies(&decl.strategies).map_err(config)?;
-    let prompt_name = decl.prompt_model.clone().unwrap_or_else(|| graph.lm.clone());
+    let prompt_name = decl
+        .prompt_model
+        .clone()
+        .unwrap_or_else(|| graph.lm.clone());
     let needs_prompt = decl
         .strategies
         .iter()
@@ -128,14 +131,18 @@ pub fn prepare(
             predictor: Arc::new(AdapterPredictor { lm, template }),
         }),
         _ if needs_prompt => {
-            return Err(config(format!("the prompt model `{prompt_name}` is not a model of the spec")));
+            return Err(config(format!(
+                "the prompt model `{prompt_name}` is not a model of the spec"
+            )));
         }
         _ => None,
     };
     if let Some(t) = &decl.teacher
         && counted.lm(t).is_none()
     {
-        return Err(config(format!("the teacher `{t}` is not a model of the spec")));
+        return Err(config(format!(
+            "the teacher `{t}` is not a model of the spec"
+        )));
     }
     let model_decl = spec.models.get(&graph.lm);
     Ok(OptimizeInput {

@@ -150,7 +150,12 @@ impl FakeEvaluator {
     }
 
     pub fn count(&self, kind: Kind) -> usize {
-        self.calls.lock().unwrap().iter().filter(|k| **k == kind).count()
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|k| **k == kind)
+            .count()
     }
 }
 
@@ -196,7 +201,11 @@ impl Evaluator for FakeEvaluator {
         let p = 0.2 + 0.25 * same as f64 + if advised { 0.3 } else { 0.0 };
         let u = (fnv(&key) % 10_000) as f64 / 10_000.0;
         let gold = example.fields["answer"].as_str().unwrap();
-        let answer = if u < p { gold.to_string() } else { "wrong".into() };
+        let answer = if u < p {
+            gold.to_string()
+        } else {
+            "wrong".into()
+        };
         let mut outputs = Record::new();
         outputs.insert("answer".into(), json!(answer));
         let execution = Execution {

@@ -1,5 +1,5 @@
-//! The quickstart spec built by hand (what `examples/quickstart/quickstart.simba`
-//! compiles to), so the sim-model tests do not depend on the parser.
+//! The quickstart spec and its sim models, for tests that drive the library
+//! directly (to count calls or break the model).
 #![allow(dead_code)]
 
 use indexmap::IndexMap;
@@ -35,117 +35,12 @@ pub fn sim_decl(skill: f64) -> ModelDecl {
     }
 }
 
+/// The quickstart spec as the CLI loads it.
 pub fn quickstart_spec() -> Spec {
-    let dir = quickstart_dir();
-    let sig = Signature {
-        name: "Answer".into(),
-        instructions: "Answer the trivia question with a short factoid.".into(),
-        inputs: vec![Field {
-            name: "question".into(),
-            ty: FieldType::String,
-            description: Some("a trivia question".into()),
-        }],
-        outputs: vec![Field {
-            name: "answer".into(),
-            ty: FieldType::String,
-            description: Some("a name, often between 1 and 4 words".into()),
-        }],
-    };
-    let graph = ProgramGraph {
-        name: "qa".into(),
-        lm: "sim".into(),
-        inputs: sig.inputs.clone(),
-        steps: vec![Step {
-            name: "answer".into(),
-            module: ModuleKind::Predict,
-            signature: sig.clone(),
-            lm: "sim".into(),
-            bindings: vec![("question".into(), Source::Input("question".into()))],
-        }],
-        outputs: vec![(
-            "answer".into(),
-            Source::Step {
-                step: "answer".into(),
-                field: "answer".into(),
-            },
-        )],
-        deps: vec![vec![]],
-        spec_text: "signature Answer {\n  \"\"\"Answer the trivia question with a short factoid.\"\"\"\n  in  question: string \"a trivia question\"\n  out answer:   string \"a name, often between 1 and 4 words\"\n}\n\nprogram qa {\n  lm = sim\n  step answer = predict(Answer)\n  out answer = answer.answer\n}".into(),
-    };
-    let mut files = IndexMap::new();
-    files.insert("train".to_string(), DataFile::Jsonl("data/train.jsonl".into()));
-    files.insert("dev".to_string(), DataFile::Jsonl("data/dev.jsonl".into()));
-    let metric = MetricDecl {
-        name: "correct".into(),
-        expr: MetricExpr::Call(
-            Builtin::ExactMatch,
-            vec![
-                MetricExpr::Ref(Side::Pred, "answer".into()),
-                MetricExpr::Ref(Side::Gold, "answer".into()),
-            ],
-        ),
-        feedback: Some(vec![
-            TemplatePart::Text("expected ".into()),
-            TemplatePart::Ref(Side::Gold, "answer".into()),
-            TemplatePart::Text(", got ".into()),
-            TemplatePart::Ref(Side::Pred, "answer".into()),
-        ]),
-    };
-    let decl = OptimizeDecl {
-        program: "qa".into(),
-        trainset: DataRef {
-            dataset: "trivia".into(),
-            split: "train".into(),
-        },
-        devset: Some(DataRef {
-            dataset: "trivia".into(),
-            split: "dev".into(),
-        }),
-        valset: None,
-        select_on: SelectOn::Trainset,
-        metric: "correct".into(),
-        bsize: 10,
-        num_candidates: 4,
-        max_steps: 6,
-        max_demos: 4,
-        demo_input_field_maxlen: 100_000,
-        temperature_for_sampling: 0.2,
-        temperature_for_candidates: 0.2,
-        strategies: vec![StrategyRef::AppendDemo, StrategyRef::AppendRule],
-        prompt_model: None,
-        teacher: None,
-        selection: Selection::Softmax,
-        resample: Resample::Rollout,
-        concurrency: 16,
-        seed: 0,
-        stop: StopRules::default(),
-        output: dir.join("out/qa"),
-        cache: None,
-    };
-    let mut spec = Spec {
-        path: dir.join("quickstart.simba"),
-        base_dir: dir,
-        plugins: IndexMap::new(),
-        models: IndexMap::new(),
-        signatures: IndexMap::new(),
-        programs: IndexMap::new(),
-        datasets: IndexMap::new(),
-        metrics: IndexMap::new(),
-        optimizes: vec![decl],
-    };
-    spec.models.insert("sim".into(), sim_decl(0.3));
-    spec.signatures.insert("Answer".into(), sig);
-    spec.programs.insert("qa".into(), graph);
-    spec.datasets.insert(
-        "trivia".into(),
-        DatasetDecl {
-            name: "trivia".into(),
-            source: DatasetSource::Files(files),
-            inputs: vec!["question".into()],
-        },
-    );
-    spec.metrics.insert("correct".into(), metric);
-    spec
+    let path = quickstart_dir().join("quickstart.simba");
+    simba_run::compile::load_spec(&path, &[], None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .spec
 }
 
 /// The spec's models with the sim provider wrapped by `wrap` (to count or

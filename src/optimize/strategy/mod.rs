@@ -135,3 +135,6 @@ pub trait Strategy: Send + Sync {
         candidate: &mut Program,
     ) -> Result<StrategyReport, StrategyError>;
 }
+
+#[cfg(test)]
+mod tests;
