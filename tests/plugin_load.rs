@@ -4,7 +4,7 @@
 mod plugin_support;
 
 use plugin_support::*;
-use simba_run::plugin::{PluginError, PluginHost, resolve_path};
+use simba_run::plugin::{PluginError, PluginHost, resolve_path, resolve_path_in};
 
 #[test]
 fn extras_loads_and_lists_what_it_provides() {
@@ -172,4 +172,24 @@ fn a_config_the_plugin_rejects_is_a_create_error() {
     );
     host.strategy("faulty", "refuses", &serde_json::json!({"ok": true}))
         .unwrap();
+}
+
+#[test]
+fn the_search_path_is_tried_after_the_path_as_written() {
+    let lib = workspace_plugin("simba-replay");
+    let dir = lib.parent().unwrap().to_path_buf();
+    let written = std::path::Path::new("/spec/dir/simba_replay");
+    let elsewhere = std::path::PathBuf::from("/nonexistent/plugins");
+    let found = resolve_path_in("rp", written, &[elsewhere.clone(), dir.clone()]).unwrap();
+    assert_eq!(found, lib);
+    let host = PluginHost::load_in(&decls(&[("rp", written)]), &[dir]).unwrap();
+    assert_eq!(host.path("rp").unwrap(), lib.as_path());
+    // Without it the library is not found, and the error lists the search path too.
+    let err = resolve_path_in("rp", written, &[elsewhere]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("/nonexistent/plugins/simba_replay"),
+        "{err}"
+    );
+    assert!(PluginHost::load(&decls(&[("rp", written)])).is_err());
 }

@@ -200,3 +200,78 @@ impl Strategy for PluginStrategy {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{Field, FieldType, ModuleKind, ProgramGraph, Signature, Step};
+
+    fn program() -> Program {
+        let f = |n: &str| Field {
+            name: n.into(),
+            ty: FieldType::String,
+            description: None,
+        };
+        let step = |name: &str| Step {
+            name: name.into(),
+            module: ModuleKind::Predict,
+            signature: Signature {
+                name: "S".into(),
+                instructions: format!("do {name}"),
+                inputs: vec![f("q")],
+                outputs: vec![f("a")],
+            },
+            lm: "m".into(),
+            bindings: vec![],
+        };
+        Program::baseline(Arc::new(ProgramGraph {
+            name: "p".into(),
+            lm: "m".into(),
+            inputs: vec![f("q")],
+            steps: vec![step("one"), step("two")],
+            outputs: vec![],
+            deps: vec![vec![], vec![]],
+            spec_text: String::new(),
+        }))
+    }
+
+    fn reply(names: &[&str]) -> sdk::ProgramState {
+        sdk::ProgramState {
+            predictors: names
+                .iter()
+                .map(|n| sdk::Predictor {
+                    name: n.to_string(),
+                    instructions: format!("new {n}"),
+                    demos: vec![sdk::Demo {
+                        fields: [("q".to_string(), serde_json::json!("x"))]
+                            .into_iter()
+                            .collect(),
+                        augmented: true,
+                    }],
+                    inputs: vec![],
+                    outputs: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_reply_updates_the_named_predictors_only() {
+        let mut p = program();
+        apply_program(&mut p, reply(&["two"])).unwrap();
+        assert_eq!(p.predictors["one"].instructions, "do one");
+        assert!(p.predictors["one"].demos.is_empty());
+        assert_eq!(p.predictors["two"].instructions, "new two");
+        assert_eq!(p.predictors["two"].demos[0].fields["q"], "x");
+        assert!(p.predictors["two"].demos[0].augmented);
+    }
+
+    #[test]
+    fn a_reply_with_an_unknown_predictor_leaves_the_candidate_untouched() {
+        let mut p = program();
+        let before = p.clone();
+        let err = apply_program(&mut p, reply(&["one", "three"])).unwrap_err();
+        assert_eq!(err, "the reply names an unknown predictor `three`");
+        assert_eq!(p, before);
+    }
+}

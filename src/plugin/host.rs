@@ -91,7 +91,16 @@ impl PluginHost {
     /// Loads every declared plugin: resolves the path, checks the ABI
     /// version, reads the manifest. Fails on the first plugin that does not load.
     pub fn load(decls: &IndexMap<String, PluginDecl>) -> Result<PluginHost, PluginError> {
-        let (host, mut errors) = Self::load_each(decls);
+        Self::load_in(decls, &[])
+    }
+
+    /// [`PluginHost::load`], also looking for each library's file name in
+    /// the folders of `search_path` (`[plugins] search_path` of simba.toml).
+    pub fn load_in(
+        decls: &IndexMap<String, PluginDecl>,
+        search_path: &[PathBuf],
+    ) -> Result<PluginHost, PluginError> {
+        let (host, mut errors) = Self::load_each_in(decls, search_path);
         match errors.is_empty() {
             true => Ok(host),
             false => Err(errors.remove(0)),
@@ -101,10 +110,18 @@ impl PluginHost {
     /// Loads every plugin that loads and reports the others (so `check` can
     /// show every problem at once).
     pub fn load_each(decls: &IndexMap<String, PluginDecl>) -> (PluginHost, Vec<PluginError>) {
+        Self::load_each_in(decls, &[])
+    }
+
+    /// [`PluginHost::load_each`] with a search path (see [`PluginHost::load_in`]).
+    pub fn load_each_in(
+        decls: &IndexMap<String, PluginDecl>,
+        search_path: &[PathBuf],
+    ) -> (PluginHost, Vec<PluginError>) {
         let mut host = Self::empty();
         let mut errors = Vec::new();
         for (name, decl) in decls {
-            match Library::open(name, &decl.path) {
+            match Library::open(name, &decl.path, search_path) {
                 Ok(lib) => {
                     host.plugins.insert(name.clone(), Arc::new(lib));
                 }

@@ -43,7 +43,22 @@ fn candidates(path: &Path) -> Vec<PathBuf> {
 /// The library file `path` names, adding the platform prefix/suffix when
 /// the path as written does not exist.
 pub fn resolve_path(plugin: &str, path: &Path) -> Result<PathBuf, PluginError> {
-    let tried = candidates(path);
+    resolve_path_in(plugin, path, &[])
+}
+
+/// Like [`resolve_path`], then looks for the path's file name in each folder
+/// of `search_path` (`[plugins] search_path` of simba.toml), in order.
+pub fn resolve_path_in(
+    plugin: &str,
+    path: &Path,
+    search_path: &[PathBuf],
+) -> Result<PathBuf, PluginError> {
+    let mut tried = candidates(path);
+    if let Some(file) = path.file_name() {
+        for dir in search_path {
+            tried.extend(candidates(&dir.join(file)));
+        }
+    }
     tried
         .iter()
         .find(|p| p.is_file())
@@ -99,8 +114,12 @@ fn take(free: FreeFn, buf: SimbaBuffer) -> Vec<u8> {
 
 impl Library {
     /// Opens the library, checks the ABI version, then reads the manifest.
-    pub fn open(plugin: &str, path: &Path) -> Result<Library, PluginError> {
-        let path = resolve_path(plugin, path)?;
+    pub fn open(
+        plugin: &str,
+        path: &Path,
+        search_path: &[PathBuf],
+    ) -> Result<Library, PluginError> {
+        let path = resolve_path_in(plugin, path, search_path)?;
         // SAFETY: loading runs the library's initialisers; a plugin is
         // trusted code the user declared in the spec.
         let lib = unsafe { libloading::Library::new(&path) }.map_err(|e| PluginError::Open {
@@ -140,7 +159,7 @@ impl Library {
             if size < offset_of!(SimbaPluginTable, abi_minor) + size_of::<u32>() {
                 return Err(bad_table(format!("table size {size} is too small")));
             }
-            ((size), (*raw).abi_major, (*raw).abi_minor)
+            (size, (*raw).abi_major, (*raw).abi_minor)
         };
         if major != ABI_MAJOR {
             return Err(PluginError::AbiMismatch {
@@ -269,5 +288,27 @@ impl Drop for Instance {
     fn drop(&mut self) {
         // SAFETY: created by this library's `create`, destroyed once.
         unsafe { (self.lib.table.destroy)(self.ptr) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_add_the_missing_prefix_and_suffix() {
+        let (pre, suf) = (std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+        let got = candidates(Path::new("dir/foo"));
+        let mut want = vec![
+            PathBuf::from("dir/foo"),
+            PathBuf::from(format!("dir/foo{suf}")),
+        ];
+        if !pre.is_empty() {
+            want.push(PathBuf::from(format!("dir/{pre}foo")));
+            want.push(PathBuf::from(format!("dir/{pre}foo{suf}")));
+        }
+        assert_eq!(got, want);
+        let full = format!("dir/{pre}foo{suf}");
+        assert_eq!(candidates(Path::new(&full)), [PathBuf::from(&full)]);
     }
 }

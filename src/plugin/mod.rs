@@ -20,7 +20,7 @@ pub use callbacks::CallStats;
 pub use error::PluginError;
 pub use glue::resolve_strategies;
 pub use host::{PluginHost, PluginListing};
-pub use library::resolve_path;
+pub use library::{resolve_path, resolve_path_in};
 pub use model::PluginModel;
 pub use strategy::{HostServices, PluginStrategy};
 

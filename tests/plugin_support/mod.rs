@@ -78,10 +78,11 @@ pub fn workspace_plugin(package: &str) -> PathBuf {
 }
 
 /// Builds a fixture crate under `tests/fixtures/plugins/` (not a workspace
-/// member) into `<target>/plugin-fixtures`.
+/// member) into the test's target dir (its own lockfile pins its dependencies).
 pub fn fixture_crate(name: &str) -> PathBuf {
     once(&format!("fixture:{name}"), || {
-        let target = target_dir().join("plugin-fixtures");
+        // Shares the workspace target dir: common dependencies are reused.
+        let target = target_dir();
         let manifest = repo()
             .join("tests/fixtures/plugins")
             .join(name)

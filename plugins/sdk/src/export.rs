@@ -86,6 +86,7 @@ pub unsafe fn manifest(def: &PluginDef, out: *mut SimbaBuffer) -> i32 {
 ///
 /// # Safety
 /// Pointers as documented on [`crate::abi::CreateFn`].
+#[allow(clippy::too_many_arguments)] // mirrors the C signature plus the plugin's definition
 pub unsafe fn create(
     def: &PluginDef,
     kind: u32,

@@ -112,7 +112,7 @@ pub struct Percentiles {
 /// What a strategy is called with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StrategyRequest {
-    /// The optimizer step (0-based).
+    /// The optimizer step (1-based).
     pub step: u64,
     /// The bucket's trajectories, best first.
     pub bucket: Vec<Trajectory>,

@@ -1,0 +1,214 @@
+//! Plugins declared in a `.simba` spec: the compiled spec's plugin paths,
+//! plugin strategies and plugin models go through the host, and a short
+//! optimization writes the plugin strategies' attempts to `trials.jsonl`.
+
+mod plugin_support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use plugin_support::{fixture_crate, repo, workspace_plugin};
+use simba_run::compile::load_spec;
+use simba_run::ir::{Provider, StrategyRef};
+use simba_run::lm::sim::SimModel;
+use simba_run::lm::{Message, ModelSet, Models, ModelsOptions, Request, ResponseFormat};
+use simba_run::optimize::artifacts::TRIALS_JSONL;
+use simba_run::optimize::runtime::{load_data, oracles, prepare};
+use simba_run::optimize::{EventSink, optimize};
+use simba_run::plugin::{PluginHost, resolve_strategies};
+
+/// The library path without the platform prefix and suffix, as a user may write it.
+fn bare(lib: &Path) -> String {
+    let file = lib.file_name().unwrap().to_str().unwrap();
+    let stem = file
+        .strip_prefix(std::env::consts::DLL_PREFIX)
+        .unwrap()
+        .strip_suffix(std::env::consts::DLL_SUFFIX)
+        .unwrap();
+    lib.with_file_name(stem).display().to_string()
+}
+
+fn write_spec(dir: &Path) -> std::path::PathBuf {
+    let data = repo().join("examples/quickstart/data");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    for f in ["train.jsonl", "dev.jsonl"] {
+        std::fs::copy(data.join(f), dir.join("data").join(f)).unwrap();
+    }
+    std::fs::write(
+        dir.join("replay.jsonl"),
+        "{\"messages\": [{\"role\": \"user\", \"content\": \"ping\"}], \"text\": \"pong\"}\n",
+    )
+    .unwrap();
+    let spec = format!(
+        r#"
+plugin extras = "{extras}"
+plugin faulty = "{faulty}"
+plugin rp = "{replay}"
+
+model sim {{
+  provider = "sim"
+  oracle   = trivia
+  skill    = 0.3
+}}
+
+model recorded {{
+  provider   = rp.replay
+  transcript = "replay.jsonl"
+}}
+
+dataset trivia {{
+  train  = jsonl("data/train.jsonl")
+  dev    = jsonl("data/dev.jsonl")
+  inputs = [question]
+}}
+
+signature Answer {{
+  """Answer the trivia question with a short factoid."""
+  in  question: string "a trivia question"
+  out answer:   string "a name, often between 1 and 4 words"
+}}
+
+program qa {{
+  lm = sim
+  step answer = predict(Answer)
+  out answer = answer.answer
+}}
+
+metric correct = exact_match(pred.answer, gold.answer)
+  feedback "expected {{gold.answer}}, got {{pred.answer}}"
+
+optimize qa with simba {{
+  trainset = trivia.train
+  devset   = trivia.dev
+  metric   = correct
+  bsize = 10
+  num_candidates = 4
+  max_steps = 2
+  seed = 5
+  strategies = [faulty.panics, extras.swap_demo, extras.shuffle_demos]
+  output = "out/qa"
+}}
+"#,
+        extras = bare(&workspace_plugin("simba-extras")),
+        faulty = bare(&fixture_crate("faulty")),
+        replay = bare(&workspace_plugin("simba-replay")),
+    );
+    let path = dir.join("plugins.simba");
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+#[test]
+fn a_spec_with_plugins_runs_and_logs_plugin_attempts_in_trials_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path());
+    let spec = load_spec(&path, &[], None).unwrap().spec;
+
+    // The compiled spec names the plugins, items and the model's own keys.
+    assert_eq!(
+        spec.plugins.keys().collect::<Vec<_>>(),
+        ["extras", "faulty", "rp"]
+    );
+    let recorded = &spec.models["recorded"];
+    assert_eq!(
+        recorded.provider,
+        Provider::Plugin {
+            plugin: "rp".into(),
+            item: "replay".into()
+        }
+    );
+    assert_eq!(recorded.extra["transcript"], "replay.jsonl");
+    let decl = spec.optimizes[0].clone();
+    assert_eq!(decl.strategies.len(), 3);
+
+    let host = PluginHost::load(&spec.plugins)
+        .unwrap()
+        .with_spec_dir(&spec.base_dir);
+    for s in &decl.strategies {
+        if let StrategyRef::Plugin { plugin, item } = s {
+            host.check_strategy(plugin, item).unwrap();
+        }
+    }
+    let listing: Vec<String> = host.listings().iter().map(|l| l.to_string()).collect();
+    assert!(listing[2].contains("models: rp.replay"), "{listing:?}");
+
+    // The models: sim from the registry, `recorded` from the plugin host.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let oracles = oracles(&spec).unwrap();
+    let mut models = Models::new(ModelsOptions { cache_dir: None });
+    let sim = &spec.models["sim"];
+    models.insert(sim, Arc::new(SimModel::new(sim, oracles["trivia"].clone())));
+    models.insert(recorded, host.model(recorded).unwrap());
+    let models: Arc<dyn ModelSet> = Arc::new(models);
+    let pong = rt
+        .block_on(models.lm("recorded").unwrap().complete(&Request {
+            model: "recorded".into(),
+            messages: vec![Message::user("ping")],
+            temperature: 0.0,
+            max_tokens: None,
+            seed: None,
+            rollout_id: None,
+            response_format: ResponseFormat::Text,
+            params: Default::default(),
+        }))
+        .unwrap();
+    assert_eq!(pong.text, "pong");
+
+    // A short optimization with the plugin strategies.
+    let (train, dev) = load_data(&spec, &decl).unwrap();
+    let mut builtin = decl.clone();
+    builtin.strategies = vec![StrategyRef::AppendDemo];
+    let mut input = prepare(
+        &spec,
+        &builtin,
+        models,
+        train,
+        dev,
+        EventSink::none(),
+        vec![],
+    )
+    .unwrap();
+    input.decl.strategies = decl.strategies.clone();
+    input.strategies = resolve_strategies(&decl.strategies, &host).unwrap();
+    let out = rt.block_on(optimize(input)).unwrap();
+    let out_dir = dir.path().join("out/qa");
+    out.write(&out_dir).unwrap();
+
+    let trials = std::fs::read_to_string(out_dir.join(TRIALS_JSONL)).unwrap();
+    let attempts: Vec<serde_json::Value> = trials
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .flat_map(|t| {
+            t["candidates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|c| c["attempts"].as_array().unwrap().clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let count = |strategy: &str, result: &str| {
+        attempts
+            .iter()
+            .filter(|a| a["strategy"] == strategy && a["result"] == result)
+            .count()
+    };
+    assert!(count("extras.swap_demo", "applied") > 0, "{attempts:#?}");
+    assert!(count("faulty.panics", "failed") > 0, "{attempts:#?}");
+    assert_eq!(count("faulty.panics", "applied"), 0);
+    let failed = attempts
+        .iter()
+        .find(|a| a["strategy"] == "faulty.panics")
+        .unwrap();
+    assert!(
+        failed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("plugin panicked: deliberate failure at step"),
+        "{failed}"
+    );
+}
