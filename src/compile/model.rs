@@ -20,6 +20,16 @@ const COMMON: [&str; 10] = [
     "params",
 ];
 const SIM_ONLY: [&str; 3] = ["oracle", "skill", "latency"];
+/// The sim model's rule constants (docs/sim.md, "Tuning the rules"): numbers
+/// passed to it through `ModelDecl.extra`.
+const SIM_TUNING: [&str; 6] = [
+    "demo_gain",
+    "max_relevant_demos",
+    "advice_gain",
+    "overload_free_demos",
+    "overload_penalty",
+    "advice_accuracy",
+];
 
 pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     let name = item.name.name.clone();
@@ -62,6 +72,14 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
             }
             continue;
         }
+        if is_sim && SIM_TUNING.contains(&key) {
+            if let Some(v) = ctx.d.plain(e)
+                && let Some(x) = ctx.d.float_where(v, key, "a number >= 0", |x| x >= 0.0)
+            {
+                m.extra.insert(key.to_string(), serde_json::json!(x));
+            }
+            continue;
+        }
         let known = COMMON.contains(&key) || (is_sim && SIM_ONLY.contains(&key));
         if !known {
             if open {
@@ -87,6 +105,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
                 let all: Vec<&str> = COMMON
                     .iter()
                     .chain(if is_sim { &SIM_ONLY[..] } else { &[] })
+                    .chain(if is_sim { &SIM_TUNING[..] } else { &[] })
                     .copied()
                     .collect();
                 ctx.d.unknown_key(&e.key, &format!("model `{name}`"), &all);
