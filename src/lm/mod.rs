@@ -3,6 +3,8 @@
 //! Providers (openai, sim, plugin models, local) implement [`Lm`]; the cache,
 //! retries, concurrency caps and usage counting wrap it.
 
+pub mod sim;
+
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -138,4 +140,4 @@ pub mod usage;
 
 pub use error::ModelError;
 pub use registry::{Models, ModelsOptions};
-pub use usage::{ModelUsage, UsageSnapshot};
+pub use usage::{ModelUsage, UsageBook, UsageSnapshot};

@@ -98,7 +98,15 @@ impl Lm for Retry {
                 }) if self.retries > 0 => {
                     return Err(LmError::Transient {
                         model,
-                        message: format!("{message} (gave up after {} retries)", self.retries),
+                        message: format!(
+                            "{message} (gave up after {} {})",
+                            self.retries,
+                            if self.retries == 1 {
+                                "retry"
+                            } else {
+                                "retries"
+                            }
+                        ),
                         retry_after_ms,
                     });
                 }

@@ -8,8 +8,8 @@ use super::{Lm, LmError, Request, Response};
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Live counters of one model.
 #[derive(Debug, Default)]
@@ -90,6 +90,42 @@ impl UsageSnapshot {
             total.add(usage);
         }
         Self { models, total }
+    }
+}
+
+/// The counters of every model, shareable: a budget gate holds a clone and
+/// reads the usage so far while the registry keeps counting.
+#[derive(Debug, Clone, Default)]
+pub struct UsageBook {
+    counters: Arc<RwLock<IndexMap<String, Arc<UsageCounter>>>>,
+}
+
+impl UsageBook {
+    /// Fresh counters for `model` (replacing any it had).
+    pub fn start(&self, model: &str) -> Arc<UsageCounter> {
+        let counter = Arc::new(UsageCounter::default());
+        self.counters
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(model.to_string(), counter.clone());
+        counter
+    }
+
+    /// One model's usage so far.
+    pub fn model(&self, model: &str) -> Option<ModelUsage> {
+        let counters = self.counters.read().unwrap_or_else(|e| e.into_inner());
+        counters.get(model).map(|c| c.snapshot())
+    }
+
+    /// Every model's usage so far, in the order they were added, and the sum.
+    pub fn snapshot(&self) -> UsageSnapshot {
+        let counters = self.counters.read().unwrap_or_else(|e| e.into_inner());
+        UsageSnapshot::from_models(
+            counters
+                .iter()
+                .map(|(name, c)| (name.clone(), c.snapshot()))
+                .collect(),
+        )
     }
 }
 
