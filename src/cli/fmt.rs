@@ -9,8 +9,12 @@ use crate::syntax::format::format_source;
 pub fn run(args: FmtArgs) -> i32 {
     let source = match read_spec(&args.spec) {
         Ok(s) => s,
-        Err(LoadError::Io(msg)) | Err(LoadError::Invalid { rendered: msg, .. }) => {
-            eprintln!("{msg}");
+        Err(LoadError::Io(msg)) => {
+            eprintln!("error: {msg}");
+            return exit::INPUT;
+        }
+        Err(LoadError::Invalid { rendered, .. }) => {
+            eprint!("{rendered}");
             return exit::INPUT;
         }
     };
@@ -19,7 +23,10 @@ pub fn run(args: FmtArgs) -> i32 {
         Err(diags) => {
             let sources = Sources::new(args.spec.display().to_string(), source.as_str());
             eprint!("{}", render_all(&diags, &sources, Style::Plain));
-            eprintln!("error: {} does not parse; nothing was formatted", args.spec.display());
+            eprintln!(
+                "error: {} does not parse; nothing was formatted",
+                args.spec.display()
+            );
             return exit::INPUT;
         }
     };
@@ -27,7 +34,11 @@ pub fn run(args: FmtArgs) -> i32 {
         if formatted == source {
             return exit::OK;
         }
-        eprintln!("{} is not formatted (run `simba-run fmt {}`)", args.spec.display(), args.spec.display());
+        eprintln!(
+            "{} is not formatted (run `simba-run fmt {}`)",
+            args.spec.display(),
+            args.spec.display()
+        );
         return exit::INPUT;
     }
     if formatted == source {
