@@ -212,3 +212,57 @@ fn a_spec_with_plugins_runs_and_logs_plugin_attempts_in_trials_jsonl() {
         "{failed}"
     );
 }
+
+#[test]
+fn the_cli_runs_a_spec_with_plugins_and_check_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path());
+
+    // `check` loads every plugin and lists what each provides.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("extras.swap_demo"), "{stdout}");
+    assert!(stdout.contains("models: rp.replay"), "{stdout}");
+
+    // The whole command: plugin strategies resolved from the spec, plugin
+    // model in the registry, attempts in the trial log.
+    let out_dir = dir.path().join("cli-out");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+        .args([
+            path.to_str().unwrap(),
+            "--quiet",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trials = std::fs::read_to_string(out_dir.join(TRIALS_JSONL)).unwrap();
+    assert!(trials.contains("\"extras.swap_demo\""), "{trials}");
+    assert!(trials.contains("plugin panicked"), "{trials}");
+
+    // An unknown plugin item is an error naming it, exit 1.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("extras.swap_demo", "extras.swap_demos_typo");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("swap_demos_typo"), "{stderr}");
+}

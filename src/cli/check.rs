@@ -2,7 +2,8 @@
 
 use super::{CheckArgs, exit};
 use crate::compile::{LoadError, load_spec};
-use crate::ir::Spec;
+use crate::ir::{Provider, Spec, StrategyRef};
+use crate::plugin::PluginHost;
 
 pub fn run(args: CheckArgs) -> i32 {
     match load_spec(&args.spec, &[], None) {
@@ -11,7 +12,15 @@ pub fn run(args: CheckArgs) -> i32 {
                 eprint!("{w}");
             }
             print!("{}", summary(&loaded.spec));
-            exit::OK
+            let problems = check_plugins(&loaded.spec);
+            for p in &problems {
+                eprintln!("error: {p}");
+            }
+            if problems.is_empty() {
+                exit::OK
+            } else {
+                exit::INPUT
+            }
         }
         Err(LoadError::Io(msg)) => {
             eprintln!("error: {msg}");
@@ -79,4 +88,38 @@ pub fn summary(spec: &Spec) -> String {
         ));
     }
     out
+}
+
+/// Loads every declared plugin, prints what each provides, and checks that
+/// every plugin strategy and model the spec names exists. Returns every
+/// problem found (not only the first).
+fn check_plugins(spec: &Spec) -> Vec<String> {
+    if spec.plugins.is_empty() {
+        return Vec::new();
+    }
+    let (host, errors) = PluginHost::load_each(&spec.plugins);
+    let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    for listing in host.listings() {
+        println!("{listing}");
+    }
+    let loaded = |plugin: &str| host.manifest(plugin).is_some();
+    for o in &spec.optimizes {
+        for s in &o.strategies {
+            if let StrategyRef::Plugin { plugin, item } = s
+                && loaded(plugin)
+                && let Err(e) = host.check_strategy(plugin, item)
+            {
+                problems.push(format!("optimize {}: {e}", o.program));
+            }
+        }
+    }
+    for m in spec.models.values() {
+        if let Provider::Plugin { plugin, item } = &m.provider
+            && loaded(plugin)
+            && let Err(e) = host.check_model(plugin, item)
+        {
+            problems.push(format!("model {}: {e}", m.name));
+        }
+    }
+    problems
 }

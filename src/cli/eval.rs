@@ -9,7 +9,7 @@ use std::sync::Arc;
 use super::{EvalArgs, exit};
 use crate::ir::{DataRef, OptimizeDecl, Provider, Spec};
 use crate::lm::ModelSet;
-use crate::lm::registry::{Models, ModelsOptions};
+use crate::lm::registry::ModelsOptions;
 use crate::lm::usage::ModelUsage;
 use crate::metric::{MetricFn, Score};
 use crate::program::exec::Executor;
@@ -226,7 +226,12 @@ pub async fn evaluate(spec: &Spec, args: &EvalArgs) -> Result<EvalReport, SetupE
             block.cache.clone()
         },
     };
-    let models = Arc::new(Models::from_spec(spec, &oracles, options).map_err(|e| e.to_string())?);
+    // Kept alive for the whole evaluation (plugin models call into it).
+    let plugins = crate::plugin::load_plugins(spec).map_err(|e| e.to_string())?;
+    let models = Arc::new(
+        crate::plugin::build_models(spec, &oracles, options, &plugins)
+            .map_err(|e| e.to_string())?,
+    );
     let model_set: Arc<dyn ModelSet> = models.clone();
     let executor = Executor::new(model_set.clone());
     let metric = MetricFn::new(metric_decl, model_set);

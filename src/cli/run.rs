@@ -10,9 +10,10 @@ use std::time::Instant;
 use super::{RunArgs, exit};
 use crate::compile::{Override, load_spec};
 use crate::ir::{OptimizeDecl, Spec};
-use crate::lm::{ModelSet, Models, ModelsOptions};
-use crate::optimize::runtime::{load_data, oracles, prepare};
+use crate::lm::{ModelSet, ModelsOptions};
+use crate::optimize::runtime::{load_data, oracles, prepare_with};
 use crate::optimize::{Event, EventSink, OptimizeError, OptimizeOutput, Phase, optimize};
+use crate::plugin::{build_models, load_plugins, resolve_strategies};
 
 /// A failed run: the exit code and the message printed on stderr.
 struct Failure {
@@ -167,13 +168,27 @@ fn run_block(
 ) -> Result<(), Failure> {
     let started = Instant::now();
     let cache_dir = if no_cache { None } else { decl.cache.clone() };
-    let models = Models::from_spec(spec, oracles, ModelsOptions { cache_dir })
+    // Loaded once and kept alive until the run ends: plugin libraries are
+    // never unloaded while their strategies or models may be called.
+    let plugins = load_plugins(spec).map_err(|e| Failure::input(e.to_string()))?;
+    let models = build_models(spec, oracles, ModelsOptions { cache_dir }, &plugins)
         .map_err(|e| Failure::input(e.to_string()))?;
     let models: Arc<dyn ModelSet> = Arc::new(models);
+    let strategies = resolve_strategies(&decl.strategies, &plugins)
+        .map_err(|e| Failure::input(e.to_string()))?;
     let (train, dev) = load_data(spec, decl).map_err(|e| Failure::input(e.to_string()))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-    let input = prepare(spec, decl, models, train, dev, EventSink::new(tx), warnings)
-        .map_err(optimize_failure)?;
+    let input = prepare_with(
+        spec,
+        decl,
+        models,
+        strategies,
+        train,
+        dev,
+        EventSink::new(tx),
+        warnings,
+    )
+    .map_err(optimize_failure)?;
     // The renderer runs on its own thread so drawing never blocks the engine.
     let (done_tx, done_rx) = std_mpsc::channel::<()>();
     let renderer = std::thread::spawn(move || {

@@ -17,7 +17,7 @@ use crate::program::{Example, ModelOverride, Program, Record};
 use super::engine::{OptimizeError, OptimizeInput};
 use super::evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
 use super::events::EventSink;
-use super::strategy::{FieldPredictor, PromptModel};
+use super::strategy::{FieldPredictor, PromptModel, Strategy};
 
 /// Runs a program with the executor and scores it with the metric.
 pub struct SpecEvaluator {
@@ -87,13 +87,39 @@ impl FieldPredictor for AdapterPredictor {
 }
 
 /// Build the input of one optimization from a compiled spec and its loaded
-/// data. Every LM call goes through a [`CountingModels`] around `models`,
-/// counted into the returned input's `usage`.
+/// data, with the built-in strategies only (a plugin strategy in the block
+/// is a configuration error: use [`prepare_with`] and strategies resolved by
+/// the plugin host).
 #[allow(clippy::too_many_arguments)]
 pub fn prepare(
     spec: &Spec,
     decl: &OptimizeDecl,
     models: Arc<dyn ModelSet>,
+    trainset: Vec<Example>,
+    devset: Option<Vec<Example>>,
+    events: EventSink,
+    warnings: Vec<String>,
+) -> Result<OptimizeInput, OptimizeError> {
+    let strategies =
+        super::builtin_strategies(&decl.strategies).map_err(|message| OptimizeError::Config {
+            program: decl.program.clone(),
+            message,
+        })?;
+    prepare_with(
+        spec, decl, models, strategies, trainset, devset, events, warnings,
+    )
+}
+
+/// [`prepare`] with the block's strategies already resolved (built-ins and
+/// plugin strategies, in the block's order). Every LM call goes through a
+/// [`CountingModels`] around `models`, counted into the returned input's
+/// `usage`.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_with(
+    spec: &Spec,
+    decl: &OptimizeDecl,
+    models: Arc<dyn ModelSet>,
+    strategies: Vec<Arc<dyn Strategy>>,
     trainset: Vec<Example>,
     devset: Option<Vec<Example>>,
     events: EventSink,
@@ -114,7 +140,6 @@ pub fn prepare(
         .clone();
     let usage = UsageCounter::new();
     let counted: Arc<dyn ModelSet> = CountingModels::new(models, usage.clone());
-    let strategies = super::builtin_strategies(&decl.strategies).map_err(config)?;
     let prompt_name = decl
         .prompt_model
         .clone()

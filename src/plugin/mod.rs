@@ -14,6 +14,7 @@ mod glue;
 mod host;
 mod library;
 mod model;
+mod setup;
 mod strategy;
 
 pub use callbacks::CallStats;
@@ -22,6 +23,7 @@ pub use glue::resolve_strategies;
 pub use host::{PluginHost, PluginListing};
 pub use library::{resolve_path, resolve_path_in};
 pub use model::PluginModel;
+pub use setup::{SetupError, build_models, load_plugins};
 pub use strategy::{HostServices, PluginStrategy};
 
 /// The SDK's payload types, re-exported for callers building requests.

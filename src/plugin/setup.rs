@@ -1,0 +1,42 @@
+//! A spec's plugins and models, built once for a command that runs programs
+//! (`simba-run spec.simba`, `eval`): plugin models sit in the registry beside
+//! the built-in providers, and the host stays alive for the whole run.
+
+use indexmap::IndexMap;
+
+use super::{PluginError, PluginHost};
+use crate::ir::{Provider, Spec};
+use crate::lm::{ModelError, Models, ModelsOptions};
+use crate::program::Example;
+
+/// Why the models of a spec could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+/// Loads every plugin the spec declares (paths relative to the spec folder).
+pub fn load_plugins(spec: &Spec) -> Result<PluginHost, PluginError> {
+    Ok(PluginHost::load(&spec.plugins)?.with_spec_dir(&spec.base_dir))
+}
+
+/// The spec's models: built-in providers, and plugin models from `host`.
+pub fn build_models(
+    spec: &Spec,
+    oracles: &IndexMap<String, Vec<Example>>,
+    options: ModelsOptions,
+    host: &PluginHost,
+) -> Result<Models, SetupError> {
+    let mut models = Models::new(options);
+    for decl in spec.models.values() {
+        let provider = match &decl.provider {
+            Provider::Plugin { .. } => host.model(decl)?,
+            _ => Models::builtin_provider(decl, oracles)?,
+        };
+        models.insert(decl, provider);
+    }
+    Ok(models)
+}
