@@ -260,6 +260,20 @@ impl Diags {
                 }
                 J::Array(out)
             }
+            // Pass-through keys (plugin and local model settings) carry an
+            // env() as `{"env": NAME, "default": ..}`: read by the provider
+            // when it is built, never at compile time (LANGUAGE.md, env()).
+            ValueKind::Call { name, .. } if name.name == "env" => match self.setting(v, key)? {
+                Setting::Env { var, default } => {
+                    let mut obj = serde_json::Map::new();
+                    obj.insert("env".into(), J::String(var));
+                    if let Some(d) = default {
+                        obj.insert("default".into(), J::String(d));
+                    }
+                    J::Object(obj)
+                }
+                Setting::Literal(s) => J::String(s),
+            },
             ValueKind::Call { name, .. } => {
                 self.push(
                     Diagnostic::error(

@@ -1,4 +1,4 @@
-//! The sim model's rule constants (docs/sim.md) are spec keys of sim models.
+//! Model keys beyond the common ones: the sim model's rule constants (docs/sim.md) and env() in pass-through keys.
 
 use simba_run::compile::compile_source;
 use std::path::Path;
@@ -46,4 +46,20 @@ fn sim_tuning_keys_are_checked() {
     // Not a key of other providers.
     let err = compile("model m { provider = \"openai\" advice_gain = 1 }").unwrap_err();
     assert!(err.contains("unknown key"), "{err}");
+}
+
+#[test]
+fn env_in_a_pass_through_key_is_kept_for_the_provider_to_read() {
+    let spec = compile(
+        "model m { provider = \"local\" path = env(\"SIMBA_GGUF\") tokenizer = env(\"T\", \"x\") }",
+    )
+    .unwrap();
+    let extra = &spec.models["m"].extra;
+    assert_eq!(extra["path"], serde_json::json!({"env": "SIMBA_GGUF"}));
+    assert_eq!(
+        extra["tokenizer"],
+        serde_json::json!({"env": "T", "default": "x"})
+    );
+    let err = compile("model m { provider = \"local\" path = env(1) }").unwrap_err();
+    assert!(err.contains("env"), "{err}");
 }
