@@ -4,6 +4,7 @@
 //! [`compile`] ([`ir::Spec`]) -> runtime ([`lm`], [`adapter`], [`program`],
 //! [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
 
+pub mod adapter;
 pub mod cli;
 pub mod ir;
 pub mod lm;

@@ -37,6 +37,35 @@ pub enum Setting {
     },
 }
 
+impl Setting {
+    /// The value: the literal, else the environment variable, else its
+    /// default. An unset or empty variable with no default is an error that
+    /// names the variable (never a value, since settings may hold secrets).
+    pub fn resolve(&self) -> Result<String, SettingError> {
+        match self {
+            Setting::Literal(value) => Ok(value.clone()),
+            Setting::Env { var, default } => match std::env::var(var) {
+                Ok(value) if !value.is_empty() => Ok(value),
+                Ok(_) | Err(std::env::VarError::NotPresent) => default
+                    .clone()
+                    .ok_or_else(|| SettingError::Unset { var: var.clone() }),
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    Err(SettingError::NotUnicode { var: var.clone() })
+                }
+            },
+        }
+    }
+}
+
+/// Why a [`Setting`] has no value. Names the variable only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("environment variable `{var}` is not set and has no default")]
+    Unset { var: String },
+    #[error("environment variable `{var}` is not valid UTF-8")]
+    NotUnicode { var: String },
+}
+
 /// `plugin NAME = "path"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PluginDecl {

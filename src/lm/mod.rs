@@ -3,6 +3,8 @@
 //! Providers (openai, sim, plugin models, local) implement [`Lm`]; the cache,
 //! retries, concurrency caps and usage counting wrap it.
 
+pub mod sim;
+
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -125,3 +127,17 @@ pub trait ModelSet: Send + Sync {
     /// apply any override (temperature, seed, rollout id).
     fn template(&self, name: &str) -> Option<Request>;
 }
+
+pub mod cache;
+mod error;
+pub mod gate;
+pub mod limit;
+pub mod openai;
+pub mod registry;
+pub mod retry;
+pub mod timeout;
+pub mod usage;
+
+pub use error::ModelError;
+pub use registry::{Models, ModelsOptions};
+pub use usage::{ModelUsage, UsageBook, UsageSnapshot};

@@ -1,0 +1,218 @@
+//! Writing prompts: the system message, demos as user/assistant pairs, and the
+//! user message of the real inputs, in the chat (field-marker) or JSON format.
+
+use serde_json::Value;
+
+use super::value::{type_hint, write_value};
+use super::{Format, PredictSpec};
+use crate::ir::Field;
+use crate::lm::Message;
+use crate::program::{Demo, Record};
+
+/// Opens the system message's list of input fields.
+pub(crate) const INPUTS_TITLE: &str = "Your input fields are:";
+/// Opens the system message's list of output fields.
+pub(crate) const OUTPUTS_TITLE: &str = "Your output fields are:";
+/// Introduces the task instructions, which run to the end of the system message.
+pub(crate) const TASK_CUE: &str = "In following this structure, your task is:\n";
+/// Opens the closing sentence of a chat-format user message.
+pub(crate) const CHAT_REPLY_CUE: &str = "Reply with the fields ";
+/// Opens the closing sentence of a JSON-format user message.
+pub(crate) const JSON_REPLY_CUE: &str = "Reply with one JSON object with the keys ";
+/// Starts a demo user message that lacks some of the signature's fields.
+const INCOMPLETE_NOTE: &str = "This example leaves some fields out.";
+/// The end-of-reply marker of the chat format.
+pub(crate) const COMPLETED: &str = "completed";
+
+/// Writes `[[ ## name ## ]]`.
+pub(crate) fn push_header(out: &mut String, name: &str) {
+    out.push_str("[[ ## ");
+    out.push_str(name);
+    out.push_str(" ## ]]");
+}
+
+/// The instructions to show: the signature's own, else a sentence built from
+/// the field names.
+fn instructions(spec: &PredictSpec<'_>) -> String {
+    let own = spec.instructions.trim();
+    if !own.is_empty() {
+        return own.to_string();
+    }
+    let names = |fields: &[Field]| {
+        fields
+            .iter()
+            .map(|f| format!("`{}`", f.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "Given the fields {}, produce the fields {}.",
+        names(spec.inputs),
+        names(spec.outputs)
+    )
+}
+
+fn push_field_list(out: &mut String, title: &str, fields: &[Field]) {
+    out.push_str(title);
+    for (i, f) in fields.iter().enumerate() {
+        out.push('\n');
+        out.push_str(&format!("{}. `{}` ({})", i + 1, f.name, f.ty));
+        if let Some(desc) = f.description.as_deref().filter(|d| !d.trim().is_empty()) {
+            out.push_str(": ");
+            // One line per field, so the list reads back line by line.
+            out.push_str(&desc.trim().replace('\n', " "));
+        }
+    }
+}
+
+fn system_message(format: Format, spec: &PredictSpec<'_>) -> String {
+    let mut s = String::with_capacity(512);
+    push_field_list(&mut s, INPUTS_TITLE, spec.inputs);
+    s.push_str("\n\n");
+    push_field_list(&mut s, OUTPUTS_TITLE, spec.outputs);
+    s.push_str("\n\nEvery exchange follows this structure, with the values filled in:\n\n");
+    for f in spec.inputs {
+        push_header(&mut s, &f.name);
+        s.push_str(&format!("\n{{{}}}\n\n", f.name));
+    }
+    match format {
+        Format::Chat => {
+            for f in spec.outputs {
+                push_header(&mut s, &f.name);
+                s.push_str(&format!("\n{{{}}}", f.name));
+                if let Some(hint) = type_hint(&f.ty) {
+                    s.push_str(&format!("    (write {hint})"));
+                }
+                s.push_str("\n\n");
+            }
+            push_header(&mut s, COMPLETED);
+            s.push_str("\n\n");
+        }
+        Format::Json => {
+            s.push_str("The reply is one JSON object with these keys, in this order:\n");
+            for f in spec.outputs {
+                s.push_str(&format!("  \"{}\": {}\n", f.name, json_slot(f)));
+            }
+            s.push('\n');
+        }
+    }
+    s.push_str(TASK_CUE);
+    s.push_str(&instructions(spec));
+    s
+}
+
+/// What a key's value looks like in the JSON format's structure description.
+fn json_slot(f: &Field) -> String {
+    match type_hint(&f.ty) {
+        None => format!("{{{}}} (a string)", f.name),
+        Some(hint) => format!("{{{}}} ({hint})", f.name),
+    }
+}
+
+/// The input fields of a user message, each under its header.
+fn push_inputs(out: &mut String, spec: &PredictSpec<'_>, values: &Record) {
+    for f in spec.inputs {
+        if let Some(v) = values.get(&f.name) {
+            if !out.is_empty() {
+                out.push_str("\n\n");
+            }
+            push_header(out, &f.name);
+            out.push('\n');
+            write_value(out, v);
+        }
+    }
+}
+
+/// The closing sentence of the real user message: which fields to produce.
+fn push_reply_cue(out: &mut String, format: Format, spec: &PredictSpec<'_>) {
+    out.push_str("\n\n");
+    let fields: Vec<String> = spec
+        .outputs
+        .iter()
+        .map(|f| {
+            let mut item = match format {
+                Format::Chat => format!("`[[ ## {} ## ]]`", f.name),
+                Format::Json => format!("`{}`", f.name),
+            };
+            if let Some(hint) = type_hint(&f.ty) {
+                item.push_str(&format!(" ({hint})"));
+            }
+            item
+        })
+        .collect();
+    match format {
+        Format::Chat => {
+            out.push_str(CHAT_REPLY_CUE);
+            out.push_str(&fields.join(", then "));
+            out.push_str(", and end with `[[ ## completed ## ]]`.");
+        }
+        Format::Json => {
+            out.push_str(JSON_REPLY_CUE);
+            out.push_str(&fields.join(", then "));
+            out.push('.');
+        }
+    }
+}
+
+/// A demo's assistant message: the output fields it has.
+fn demo_reply(format: Format, spec: &PredictSpec<'_>, fields: &Record) -> String {
+    match format {
+        Format::Chat => {
+            let mut out = String::new();
+            for f in spec.outputs {
+                if let Some(v) = fields.get(&f.name) {
+                    push_header(&mut out, &f.name);
+                    out.push('\n');
+                    write_value(&mut out, v);
+                    out.push_str("\n\n");
+                }
+            }
+            push_header(&mut out, COMPLETED);
+            out
+        }
+        Format::Json => {
+            let obj: serde_json::Map<String, Value> = spec
+                .outputs
+                .iter()
+                .filter_map(|f| fields.get(&f.name).map(|v| (f.name.clone(), v.clone())))
+                .collect();
+            Value::Object(obj).to_string()
+        }
+    }
+}
+
+/// The messages of one predictor call. Demos lacking every input or every
+/// output field are left out (they show nothing of the task); the others show
+/// the fields they have.
+pub fn format_messages(
+    format: Format,
+    spec: &PredictSpec<'_>,
+    demos: &[Demo],
+    inputs: &Record,
+) -> Vec<Message> {
+    let mut messages = Vec::with_capacity(2 + 2 * demos.len());
+    messages.push(Message::system(system_message(format, spec)));
+    for demo in demos {
+        let has = |fs: &[Field]| {
+            fs.iter()
+                .filter(|f| demo.fields.contains_key(&f.name))
+                .count()
+        };
+        let (n_in, n_out) = (has(spec.inputs), has(spec.outputs));
+        if n_in == 0 || n_out == 0 {
+            continue;
+        }
+        let mut user = String::new();
+        if n_in < spec.inputs.len() || n_out < spec.outputs.len() {
+            user.push_str(INCOMPLETE_NOTE);
+        }
+        push_inputs(&mut user, spec, &demo.fields);
+        messages.push(Message::user(user));
+        messages.push(Message::assistant(demo_reply(format, spec, &demo.fields)));
+    }
+    let mut user = String::new();
+    push_inputs(&mut user, spec, inputs);
+    push_reply_cue(&mut user, format, spec);
+    messages.push(Message::user(user));
+    messages
+}

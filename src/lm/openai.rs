@@ -1,0 +1,365 @@
+//! The `openai` provider: any server speaking OpenAI's `/chat/completions`
+//! (OpenAI, vLLM, Ollama, llama.cpp's server, a LiteLLM proxy, ...).
+//!
+//! One attempt per call: retries, timeouts and concurrency caps are the
+//! layers around it. Errors name the model item and the URL, never the key.
+
+use super::{LmError, ModelError, Request, Response, ResponseFormat, Usage};
+use crate::ir::ModelDecl;
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
+use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+/// How much of an error body goes into an error message.
+const BODY_SNIPPET: usize = 400;
+
+/// An API key. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// A model served over the OpenAI chat-completions protocol.
+pub struct OpenAiProvider {
+    /// The spec's model item name, for error messages.
+    item: String,
+    /// The provider's model id, sent as `model`.
+    model_id: String,
+    /// Full `.../chat/completions` endpoints, one per base URL.
+    endpoints: Vec<String>,
+    api_key: Option<ApiKey>,
+    client: reqwest::Client,
+    /// Round-robin position over `endpoints`.
+    next: AtomicUsize,
+}
+
+impl std::fmt::Debug for OpenAiProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiProvider")
+            .field("item", &self.item)
+            .field("model_id", &self.model_id)
+            .field("endpoints", &self.endpoints)
+            .field("api_key", &self.api_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OpenAiProvider {
+    /// Builds the provider of a model item, reading `base_url` and `api_key`
+    /// from the environment where the spec says `env(..)`. No `api_key`
+    /// means no `Authorization` header (local servers need none).
+    pub fn new(decl: &ModelDecl) -> Result<Self, ModelError> {
+        let setting_error = |field, source| ModelError::Setting {
+            model: decl.name.clone(),
+            field,
+            source,
+        };
+        let mut base_urls = Vec::with_capacity(decl.base_urls.len());
+        for setting in &decl.base_urls {
+            base_urls.push(
+                setting
+                    .resolve()
+                    .map_err(|e| setting_error("base_url", e))?,
+            );
+        }
+        let api_key = match &decl.api_key {
+            Some(setting) => Some(ApiKey(
+                setting.resolve().map_err(|e| setting_error("api_key", e))?,
+            )),
+            None => None,
+        };
+        Self::from_parts(&decl.name, &decl.model, &base_urls, api_key)
+    }
+
+    /// Builds the provider from resolved values.
+    pub fn from_parts(
+        item: &str,
+        model_id: &str,
+        base_urls: &[String],
+        api_key: Option<ApiKey>,
+    ) -> Result<Self, ModelError> {
+        if base_urls.is_empty() {
+            return Err(ModelError::NoBaseUrl { model: item.into() });
+        }
+        let mut endpoints = Vec::with_capacity(base_urls.len());
+        for url in base_urls {
+            let trimmed = url.trim().trim_end_matches('/');
+            let parsed = reqwest::Url::parse(trimmed).ok();
+            if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https")) {
+                return Err(ModelError::BadUrl {
+                    model: item.into(),
+                    url: url.clone(),
+                });
+            }
+            endpoints.push(format!("{trimmed}/chat/completions"));
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(ApiKey(key)) = &api_key {
+            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|_| ModelError::BadKey { model: item.into() })?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("simba-run/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ModelError::Client {
+                model: item.into(),
+                message: error_chain(&e.without_url()),
+            })?;
+        Ok(Self {
+            item: item.into(),
+            model_id: model_id.into(),
+            endpoints,
+            api_key,
+            client,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// The JSON body sent for `request`. The rollout id is left out: it only
+    /// distinguishes cache entries.
+    pub fn body(&self, request: &Request) -> Value {
+        let mut body = Map::new();
+        body.insert("model".into(), Value::String(self.model_id.clone()));
+        body.insert(
+            "messages".into(),
+            serde_json::to_value(&request.messages).expect("messages serialize"),
+        );
+        body.insert("temperature".into(), Value::from(request.temperature));
+        if let Some(max_tokens) = request.max_tokens {
+            body.insert("max_tokens".into(), Value::from(max_tokens));
+        }
+        if let Some(seed) = request.seed {
+            body.insert("seed".into(), Value::from(seed));
+        }
+        if request.response_format == ResponseFormat::JsonObject {
+            body.insert(
+                "response_format".into(),
+                serde_json::json!({ "type": "json_object" }),
+            );
+        }
+        for (key, value) in &request.params {
+            body.insert(key.clone(), value.clone());
+        }
+        Value::Object(body)
+    }
+
+    fn pick_endpoint(&self) -> &str {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len();
+        &self.endpoints[i]
+    }
+
+    fn transient(&self, message: String, retry_after_ms: Option<u64>) -> LmError {
+        LmError::Transient {
+            model: self.item.clone(),
+            message,
+            retry_after_ms,
+        }
+    }
+
+    fn fatal(&self, message: String) -> LmError {
+        LmError::Fatal {
+            model: self.item.clone(),
+            message,
+        }
+    }
+
+    /// Removes the key from text a server sent back (some echo it).
+    fn redact(&self, text: &str) -> String {
+        match &self.api_key {
+            Some(ApiKey(key)) if !key.is_empty() => text.replace(key.as_str(), "<redacted>"),
+            _ => text.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+impl super::Lm for OpenAiProvider {
+    async fn complete(&self, request: &Request) -> Result<Response, LmError> {
+        let url = self.pick_endpoint();
+        let sent = self
+            .client
+            .post(url)
+            .json(&self.body(request))
+            .send()
+            .await
+            .map_err(|e| {
+                let e = e.without_url();
+                let message = if e.is_connect() {
+                    format!("cannot connect to {url}: {}", root_cause(&e))
+                } else {
+                    format!("request to {url} failed: {}", error_chain(&e))
+                };
+                self.transient(message, None)
+            })?;
+        let status = sent.status();
+        let retry_after_ms = sent
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let bytes = sent.bytes().await.map_err(|e| {
+            self.transient(
+                format!(
+                    "reading the reply from {url}: {}",
+                    error_chain(&e.without_url())
+                ),
+                None,
+            )
+        })?;
+        if !status.is_success() {
+            let snippet = self.redact(&snippet(&bytes));
+            let message = format!("{url} answered HTTP {status}: {snippet}");
+            return Err(if is_retryable_status(status) {
+                self.transient(message, retry_after_ms)
+            } else {
+                self.fatal(message)
+            });
+        }
+        let reply: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            self.fatal(format!(
+                "{url} sent a reply that is not JSON ({e}): {}",
+                self.redact(&snippet(&bytes))
+            ))
+        })?;
+        let text = reply
+            .pointer("/choices/0/message/content")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                self.fatal(format!(
+                    "{url} sent a reply without choices[0].message.content: {}",
+                    self.redact(&snippet(&bytes))
+                ))
+            })?;
+        let tokens = |name: &str| {
+            reply
+                .pointer(&format!("/usage/{name}"))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        Ok(Response {
+            text: text.to_string(),
+            usage: Usage {
+                prompt_tokens: tokens("prompt_tokens"),
+                completion_tokens: tokens("completion_tokens"),
+            },
+            cached: false,
+        })
+    }
+}
+
+/// 408, 429 and 5xx are worth another try; other failures are not.
+fn is_retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
+        || status.is_server_error()
+}
+
+/// The start of a body, for an error message.
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".into();
+    }
+    match text.char_indices().nth(BODY_SNIPPET) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// An error and its causes, joined: reqwest's own message alone ("error
+/// sending request") hides the useful part ("Connection refused").
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out
+}
+
+/// The innermost cause ("Connection refused (os error 111)"): for a
+/// connection failure the layers above it only repeat "could not connect".
+fn root_cause(err: &dyn std::error::Error) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// A `Retry-After` value in milliseconds: either delay-seconds or an HTTP
+/// date (a date in the past means "now").
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0) as u64);
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(now)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(parse_retry_after("2", now), Some(2000));
+        assert_eq!(parse_retry_after(" 0.5 ", now), Some(500));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&later, now), Some(7000));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
+        assert_eq!(parse_retry_after(&earlier, now), Some(0));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn endpoints_and_bad_urls() {
+        let p = OpenAiProvider::from_parts("m", "id", &["http://h:1/v1/".into()], None).unwrap();
+        assert_eq!(p.endpoints, vec!["http://h:1/v1/chat/completions"]);
+        let err =
+            OpenAiProvider::from_parts("m", "id", &["localhost:8080".into()], None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "model `m`: base_url `localhost:8080` is not an http:// or https:// URL"
+        );
+        let err = OpenAiProvider::from_parts("m", "id", &[], None).unwrap_err();
+        assert!(matches!(err, ModelError::NoBaseUrl { .. }));
+    }
+
+    #[test]
+    fn snippet_is_cut() {
+        let long = "x".repeat(1000);
+        assert_eq!(snippet(long.as_bytes()).len(), BODY_SNIPPET + 3);
+        assert_eq!(snippet(b"  "), "(empty body)");
+    }
+}
