@@ -86,7 +86,8 @@ impl Models {
     }
 
     /// Every model of a spec: `openai` models talk HTTP, `sim` models answer
-    /// from their oracle dataset (looked up by name in `oracles`).
+    /// from their oracle dataset (looked up by name in `oracles`), `local`
+    /// models load their GGUF file (feature `local`).
     pub fn from_spec(
         spec: &Spec,
         oracles: &IndexMap<String, Vec<Example>>,
@@ -109,14 +110,9 @@ impl Models {
                     };
                     Arc::new(SimModel::new(decl, oracle))
                 }
-                Provider::Local => {
-                    return Err(ModelError::Unsupported {
-                        model: decl.name.clone(),
-                        message: "provider \"local\" (in-process llama.cpp) is not available \
-                                  in this build"
-                            .into(),
-                    });
-                }
+                // In-process llama.cpp; without the `local` feature this is
+                // an error naming the item and the build command.
+                Provider::Local => super::local::provider(decl, &spec.base_dir)?,
                 Provider::Plugin { plugin, item } => {
                     return Err(ModelError::Unsupported {
                         model: decl.name.clone(),
@@ -210,7 +206,11 @@ impl Models {
         if let Some(cache) = cache {
             let scope = CacheScope {
                 provider: provider_kind(&decl.provider),
-                model_id: decl.model.clone(),
+                model_id: match decl.provider {
+                    // The file and sampling settings decide a local model's replies.
+                    Provider::Local => super::local::cache_identity(decl),
+                    _ => decl.model.clone(),
+                },
             };
             lm = Arc::new(Cached::new(lm, cache.clone(), scope));
         }
