@@ -6,7 +6,11 @@
 
 pub mod adapter;
 pub mod cli;
+pub mod compile;
+pub mod data;
 pub mod ir;
 pub mod lm;
 pub mod metric;
+pub mod optimize;
 pub mod program;
+pub mod syntax;

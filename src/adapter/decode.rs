@@ -30,6 +30,7 @@ pub struct PromptView {
     pub outputs: Vec<(String, FieldType)>,
     /// The task instructions (including any appended advice).
     pub instructions: String,
+    /// The demos, in prompt order.
     pub demos: Vec<DemoView>,
     /// The real inputs by name, as raw text.
     pub query: Vec<(String, String)>,

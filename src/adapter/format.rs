@@ -1,6 +1,8 @@
 //! Writing prompts: the system message, demos as user/assistant pairs, and the
 //! user message of the real inputs, in the chat (field-marker) or JSON format.
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 
 use super::value::{type_hint, write_value};
@@ -38,25 +40,30 @@ fn instructions(spec: &PredictSpec<'_>) -> String {
     if !own.is_empty() {
         return own.to_string();
     }
-    let names = |fields: &[Field]| {
-        fields
-            .iter()
-            .map(|f| format!("`{}`", f.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!(
-        "Given the fields {}, produce the fields {}.",
-        names(spec.inputs),
-        names(spec.outputs)
-    )
+    let mut s = String::from("Given the fields ");
+    push_names(&mut s, spec.inputs);
+    s.push_str(", produce the fields ");
+    push_names(&mut s, spec.outputs);
+    s.push('.');
+    s
+}
+
+fn push_names(out: &mut String, fields: &[Field]) {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push('`');
+        out.push_str(&f.name);
+        out.push('`');
+    }
 }
 
 fn push_field_list(out: &mut String, title: &str, fields: &[Field]) {
     out.push_str(title);
     for (i, f) in fields.iter().enumerate() {
         out.push('\n');
-        out.push_str(&format!("{}. `{}` ({})", i + 1, f.name, f.ty));
+        let _ = write!(out, "{}. `{}` ({})", i + 1, f.name, f.ty);
         if let Some(desc) = f.description.as_deref().filter(|d| !d.trim().is_empty()) {
             out.push_str(": ");
             // One line per field, so the list reads back line by line.
@@ -73,15 +80,15 @@ fn system_message(format: Format, spec: &PredictSpec<'_>) -> String {
     s.push_str("\n\nEvery exchange follows this structure, with the values filled in:\n\n");
     for f in spec.inputs {
         push_header(&mut s, &f.name);
-        s.push_str(&format!("\n{{{}}}\n\n", f.name));
+        let _ = write!(s, "\n{{{}}}\n\n", f.name);
     }
     match format {
         Format::Chat => {
             for f in spec.outputs {
                 push_header(&mut s, &f.name);
-                s.push_str(&format!("\n{{{}}}", f.name));
+                let _ = write!(s, "\n{{{}}}", f.name);
                 if let Some(hint) = type_hint(&f.ty) {
-                    s.push_str(&format!("    (write {hint})"));
+                    let _ = write!(s, "    (write {hint})");
                 }
                 s.push_str("\n\n");
             }
@@ -91,7 +98,7 @@ fn system_message(format: Format, spec: &PredictSpec<'_>) -> String {
         Format::Json => {
             s.push_str("The reply is one JSON object with these keys, in this order:\n");
             for f in spec.outputs {
-                s.push_str(&format!("  \"{}\": {}\n", f.name, json_slot(f)));
+                let _ = writeln!(s, "  \"{}\": {}", f.name, json_slot(f));
             }
             s.push('\n');
         }
@@ -126,32 +133,28 @@ fn push_inputs(out: &mut String, spec: &PredictSpec<'_>, values: &Record) {
 /// The closing sentence of the real user message: which fields to produce.
 fn push_reply_cue(out: &mut String, format: Format, spec: &PredictSpec<'_>) {
     out.push_str("\n\n");
-    let fields: Vec<String> = spec
-        .outputs
-        .iter()
-        .map(|f| {
-            let mut item = match format {
-                Format::Chat => format!("`[[ ## {} ## ]]`", f.name),
-                Format::Json => format!("`{}`", f.name),
-            };
-            if let Some(hint) = type_hint(&f.ty) {
-                item.push_str(&format!(" ({hint})"));
-            }
-            item
-        })
-        .collect();
-    match format {
-        Format::Chat => {
-            out.push_str(CHAT_REPLY_CUE);
-            out.push_str(&fields.join(", then "));
-            out.push_str(", and end with `[[ ## completed ## ]]`.");
+    out.push_str(match format {
+        Format::Chat => CHAT_REPLY_CUE,
+        Format::Json => JSON_REPLY_CUE,
+    });
+    for (i, f) in spec.outputs.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", then ");
         }
-        Format::Json => {
-            out.push_str(JSON_REPLY_CUE);
-            out.push_str(&fields.join(", then "));
-            out.push('.');
+        out.push('`');
+        match format {
+            Format::Chat => push_header(out, &f.name),
+            Format::Json => out.push_str(&f.name),
+        }
+        out.push('`');
+        if let Some(hint) = type_hint(&f.ty) {
+            let _ = write!(out, " ({hint})");
         }
     }
+    out.push_str(match format {
+        Format::Chat => ", and end with `[[ ## completed ## ]]`.",
+        Format::Json => ".",
+    });
 }
 
 /// A demo's assistant message: the output fields it has.
@@ -210,7 +213,7 @@ pub fn format_messages(
         messages.push(Message::user(user));
         messages.push(Message::assistant(demo_reply(format, spec, &demo.fields)));
     }
-    let mut user = String::new();
+    let mut user = String::with_capacity(256);
     push_inputs(&mut user, spec, inputs);
     push_reply_cue(&mut user, format, spec);
     messages.push(Message::user(user));

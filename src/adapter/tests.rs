@@ -539,3 +539,58 @@ async fn predict_reports_both_parse_failures_and_lm_errors() {
         "model call failed: model `fast`: 401 unauthorized"
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Trimmed text with no line that could read as a field header.
+    fn text() -> impl Strategy<Value = String> {
+        "[a-zA-Z0-9 ,.!?'\"\n{}()-]{0,80}"
+            .prop_map(|s| s.trim().to_string())
+            .prop_filter("non-empty", |s| !s.is_empty())
+    }
+
+    proptest! {
+        #[test]
+        fn chat_and_json_demo_replies_round_trip(
+            a in text(),
+            b in text(),
+            n in any::<i64>(),
+            // Short decimals, as models write them (serde_json reads
+            // long ones to within an ulp only).
+            cents in -100_000_000i64..100_000_000,
+            flag in any::<bool>(),
+            items in proptest::collection::vec(text(), 0..4),
+        ) {
+            let outs = vec![
+                field("a", FieldType::String, None),
+                field("b", FieldType::String, Some("second")),
+                field("n", FieldType::Int, None),
+                field("f", FieldType::Float, None),
+                field("flag", FieldType::Bool, None),
+                field("items", FieldType::List(Box::new(FieldType::String)), None),
+            ];
+            let ins = vec![field("q", FieldType::String, None)];
+            let spec = PredictSpec { instructions: "", inputs: &ins, outputs: &outs };
+            let fields = rec(&[
+                ("q", json!("question")),
+                ("a", json!(a)),
+                ("b", json!(b)),
+                ("n", json!(n)),
+                ("f", json!(cents as f64 / 100.0)),
+                ("flag", json!(flag)),
+                ("items", json!(items)),
+            ]);
+            let want: Record = fields.iter().skip(1).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let d = Demo { fields, augmented: false };
+            for format in [Format::Chat, Format::Json] {
+                let msgs = format_messages(format, &spec, std::slice::from_ref(&d), &Record::new());
+                let got = parse_reply(format, &outs, &msgs[2].content).unwrap();
+                prop_assert_eq!(&got, &want);
+                let view = read_prompt(&msgs).unwrap();
+                prop_assert_eq!(view.demos[0].outputs.len(), outs.len());
+            }
+        }
+    }
+}

@@ -53,7 +53,10 @@ impl ParseError {
 pub(crate) fn write_value(out: &mut String, value: &Value) {
     match value {
         Value::String(s) => out.push_str(s),
-        other => out.push_str(&other.to_string()),
+        other => {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{other}");
+        }
     }
 }
 

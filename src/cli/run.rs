@@ -1,8 +1,390 @@
-//! `simba-run spec.simba`: run the optimize blocks.
+//! `simba-run spec.simba`: run the spec's optimize blocks, render progress
+//! from the engine's events, write the artifacts, print a summary.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::time::Instant;
 
 use super::{RunArgs, exit};
+use crate::compile::{Override, load_spec};
+use crate::ir::{OptimizeDecl, Spec};
+use crate::lm::{ModelSet, Models, ModelsOptions};
+use crate::optimize::runtime::{load_data, oracles, prepare};
+use crate::optimize::{Event, EventSink, OptimizeError, OptimizeOutput, Phase, optimize};
 
-pub fn run(_args: RunArgs) -> i32 {
-    eprintln!("error: running a spec is not built yet");
-    exit::USAGE
+/// A failed run: the exit code and the message printed on stderr.
+struct Failure {
+    code: i32,
+    message: String,
+}
+
+impl Failure {
+    fn input(message: impl Into<String>) -> Self {
+        Self {
+            code: exit::INPUT,
+            message: message.into(),
+        }
+    }
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Human,
+    Json,
+    Quiet,
+}
+
+pub fn run(args: RunArgs) -> i32 {
+    match execute(&args) {
+        Ok(()) => exit::OK,
+        Err(f) => {
+            let msg = f.message.trim_end();
+            if msg.starts_with("error") {
+                eprintln!("{msg}");
+            } else {
+                eprintln!("error: {msg}");
+            }
+            f.code
+        }
+    }
+}
+
+fn execute(args: &RunArgs) -> Result<(), Failure> {
+    if args.resume || args.dry_run {
+        let flag = if args.resume { "--resume" } else { "--dry-run" };
+        return Err(Failure {
+            code: exit::USAGE,
+            message: format!("{flag} is not available in this version of simba-run"),
+        });
+    }
+    let mode = if args.json {
+        Mode::Json
+    } else if args.quiet {
+        Mode::Quiet
+    } else {
+        Mode::Human
+    };
+    let Some(path) = args.spec.as_deref() else {
+        return Err(Failure {
+            code: exit::USAGE,
+            message: "no spec file given (usage: simba-run spec.simba)".into(),
+        });
+    };
+    let overrides: Vec<Override> = args
+        .set
+        .iter()
+        .map(|s| s.parse::<Override>())
+        .collect::<Result<_, _>>()
+        .map_err(|m| Failure {
+            code: exit::USAGE,
+            message: m,
+        })?;
+    // An absolute spec path makes every path the spec resolves (data,
+    // output, cache) independent of how many stages join it to the spec's
+    // folder.
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let loaded =
+        load_spec(&path, &overrides, args.seed).map_err(|e| Failure::input(e.to_string()))?;
+    if mode != Mode::Quiet {
+        // On stderr in every mode: with --json, stdout carries only events.
+        for w in &loaded.warnings {
+            eprintln!("{}", w.trim_end());
+        }
+    }
+    let spec = loaded.spec;
+    let blocks = select_blocks(&spec, args.only.as_deref())?;
+    let oracles = oracles(&spec).map_err(|e| Failure::input(e.to_string()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            code: exit::RUN_FAILED,
+            message: format!("cannot start the async runtime: {e}"),
+        })?;
+    let several = blocks.len() > 1;
+    for decl in blocks {
+        let out_dir = match &args.out {
+            Some(dir) if several => dir.join(&decl.program),
+            Some(dir) => dir.clone(),
+            None => decl.output.clone(),
+        };
+        run_block(
+            &rt,
+            &spec,
+            &decl,
+            &oracles,
+            &out_dir,
+            args.no_cache,
+            loaded.warnings.clone(),
+            mode,
+        )?;
+    }
+    Ok(())
+}
+
+/// The optimize blocks to run: all, or the one `--only` names.
+fn select_blocks(spec: &Spec, only: Option<&str>) -> Result<Vec<OptimizeDecl>, Failure> {
+    if spec.optimizes.is_empty() {
+        return Err(Failure::input(format!(
+            "{} has no `optimize` block: nothing to run",
+            spec.path.display()
+        )));
+    }
+    match only {
+        None => Ok(spec.optimizes.clone()),
+        Some(name) => {
+            let found: Vec<OptimizeDecl> = spec
+                .optimizes
+                .iter()
+                .filter(|o| o.program == name)
+                .cloned()
+                .collect();
+            if found.is_empty() {
+                let names: Vec<&str> = spec.optimizes.iter().map(|o| o.program.as_str()).collect();
+                return Err(Failure::input(format!(
+                    "--only {name}: no optimize block for `{name}` (the spec optimizes: {})",
+                    names.join(", ")
+                )));
+            }
+            Ok(found)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_block(
+    rt: &tokio::runtime::Runtime,
+    spec: &Spec,
+    decl: &OptimizeDecl,
+    oracles: &indexmap::IndexMap<String, Vec<crate::program::Example>>,
+    out_dir: &Path,
+    no_cache: bool,
+    warnings: Vec<String>,
+    mode: Mode,
+) -> Result<(), Failure> {
+    let started = Instant::now();
+    let cache_dir = if no_cache { None } else { decl.cache.clone() };
+    let models = Models::from_spec(spec, oracles, ModelsOptions { cache_dir })
+        .map_err(|e| Failure::input(e.to_string()))?;
+    let models: Arc<dyn ModelSet> = Arc::new(models);
+    let (train, dev) = load_data(spec, decl).map_err(|e| Failure::input(e.to_string()))?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let input = prepare(spec, decl, models, train, dev, EventSink::new(tx), warnings)
+        .map_err(optimize_failure)?;
+    // The renderer runs on its own thread so drawing never blocks the engine.
+    let (done_tx, done_rx) = std_mpsc::channel::<()>();
+    let renderer = std::thread::spawn(move || {
+        let mut r = Renderer::new(mode);
+        while let Some(event) = rx.blocking_recv() {
+            r.handle(&event);
+        }
+        r.finish();
+        let _ = done_tx.send(());
+    });
+    let result = rt.block_on(optimize(input));
+    // The engine dropped its sender when it returned; wait for the last lines.
+    let _ = done_rx.recv();
+    let _ = renderer.join();
+    let output = result.map_err(optimize_failure)?;
+    output.write(out_dir).map_err(|e| Failure {
+        code: exit::RUN_FAILED,
+        message: e.to_string(),
+    })?;
+    if mode == Mode::Human {
+        print_summary(&output, out_dir, started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+fn optimize_failure(e: OptimizeError) -> Failure {
+    Failure {
+        code: if e.is_input_error() {
+            exit::INPUT
+        } else {
+            exit::RUN_FAILED
+        },
+        message: e.to_string(),
+    }
+}
+
+fn fmt_opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:.3}"))
+}
+
+/// The final table: baseline vs best on train and dev, calls, tokens, time.
+fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
+    let r = &out.run;
+    println!();
+    println!("{:<10} {:>8} {:>8}", "", "train", "dev");
+    println!(
+        "{:<10} {:>8.3} {:>8}",
+        "baseline",
+        r.baseline.train,
+        fmt_opt(r.baseline.dev)
+    );
+    println!(
+        "{:<10} {:>8.3} {:>8}",
+        "best",
+        r.best.train,
+        fmt_opt(r.best.dev)
+    );
+    println!(
+        "{:<10} {:>+8.3} {:>8}",
+        "gain",
+        r.best.train - r.baseline.train,
+        match (r.baseline.dev, r.best.dev) {
+            (Some(a), Some(b)) => format!("{:+.3}", b - a),
+            _ => "-".into(),
+        }
+    );
+    println!();
+    println!(
+        "LM calls {} ({} cached, {} failed) · tokens {} · {:.1} s",
+        r.usage.lm_calls,
+        r.cached_calls,
+        r.usage.failed_calls,
+        r.usage.prompt_tokens + r.usage.completion_tokens,
+        secs
+    );
+    println!("artifacts in {}", display_dir(dir));
+}
+
+fn display_dir(dir: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    dir.strip_prefix(&cwd)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Turns events into progress bars and lines (human), JSON lines, or nothing.
+struct Renderer {
+    mode: Mode,
+    bar: Option<ProgressBar>,
+    max_steps: usize,
+    batch_mean: Option<f64>,
+}
+
+impl Renderer {
+    fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            bar: None,
+            max_steps: 0,
+            batch_mean: None,
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn new_bar(&mut self, prefix: String) {
+        if let Some(old) = self.bar.take() {
+            old.finish_and_clear();
+        }
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:32}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(prefix);
+        self.bar = Some(bar);
+    }
+
+    fn handle(&mut self, event: &Event) {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Json => {
+                if let Ok(text) = serde_json::to_string(event) {
+                    println!("{text}");
+                }
+            }
+            Mode::Human => self.human(event),
+        }
+    }
+
+    fn human(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                program,
+                max_steps,
+                bsize,
+                num_candidates,
+                trainset_size,
+            } => {
+                self.max_steps = *max_steps;
+                eprintln!(
+                    "optimizing `{program}`: {max_steps} steps, mini-batches of {bsize}, {num_candidates} candidates, {trainset_size} training examples"
+                );
+            }
+            Event::Warning { message } => self.line(format!("warning: {message}")),
+            Event::StepStarted { step, .. } => {
+                self.new_bar(format!("step {step}/{}", self.max_steps));
+            }
+            Event::Progress {
+                step,
+                phase,
+                done,
+                total,
+            } => {
+                if step.is_none() && *done == 0 {
+                    self.new_bar(match phase {
+                        Phase::Dev => "devset".into(),
+                        _ => "final".into(),
+                    });
+                }
+                if let Some(bar) = &self.bar {
+                    bar.set_length(*total as u64);
+                    bar.set_position(*done as u64);
+                    bar.set_message(match phase {
+                        Phase::Sampling => "sampling trajectories",
+                        Phase::Evaluating => "evaluating candidates",
+                        Phase::Final => "evaluating on the trainset",
+                        Phase::Dev => "evaluating on the devset",
+                    });
+                }
+            }
+            Event::BatchScored { mean, .. } => self.batch_mean = Some(*mean),
+            Event::CandidateBuilt { .. } => {}
+            Event::StepFinished {
+                step,
+                candidate_scores,
+                best_so_far,
+                ..
+            } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                let scores: Vec<String> =
+                    candidate_scores.iter().map(|s| format!("{s:.2}")).collect();
+                eprintln!(
+                    "step {step}/{}  batch mean {}  candidates [{}]  best so far {}",
+                    self.max_steps,
+                    fmt_opt(self.batch_mean),
+                    scores.join(" "),
+                    fmt_opt(*best_so_far)
+                );
+            }
+            Event::RunFinished { .. } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
 }

@@ -10,10 +10,12 @@
 //! that does not parse (or names another key) is a miss. Only successes are
 //! stored.
 
-use super::{Lm, LmError, Request, Response, Usage};
+use super::{Lm, LmError, Message, Request, Response, ResponseFormat, Usage};
 use async_trait::async_trait;
+use indexmap::IndexMap;
+use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,21 +62,23 @@ impl ResponseCache {
 
     /// The hex SHA-256 key of a request.
     pub fn key(scope: &CacheScope, request: &Request) -> String {
-        let described = serde_json::json!({
-            "version": FORMAT_VERSION,
-            "model": request.model,
-            "provider": scope.provider,
-            "model_id": scope.model_id,
-            "messages": request.messages,
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-            "seed": request.seed,
-            "rollout_id": request.rollout_id,
-            "response_format": request.response_format,
-            "params": request.params,
-        });
-        let bytes = serde_json::to_vec(&canonical(&described)).expect("a JSON value serializes");
-        hex::encode(Sha256::digest(&bytes))
+        let described = KeyFields {
+            version: FORMAT_VERSION,
+            model: &request.model,
+            provider: &scope.provider,
+            model_id: &scope.model_id,
+            messages: &request.messages,
+            temperature: request.temperature,
+            max_tokens: request.max_tokens,
+            seed: request.seed,
+            rollout_id: request.rollout_id,
+            response_format: request.response_format,
+            params: CanonicalParams(&request.params),
+        };
+        // Streamed into the hasher: no intermediate JSON value or buffer.
+        let mut hasher = HashWriter(Sha256::new());
+        serde_json::to_writer(&mut hasher, &described).expect("a request serializes");
+        hex::encode(hasher.0.finalize())
     }
 
     /// Where the entry of `key` lives.
@@ -116,21 +120,76 @@ impl ResponseCache {
     }
 }
 
-/// A JSON value with every object's keys sorted, so the key does not depend
-/// on the order params were written in.
-fn canonical(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let mut out = Map::with_capacity(map.len());
-            for key in keys {
-                out.insert(key.clone(), canonical(&map[key]));
-            }
-            Value::Object(out)
+/// Everything that keys an entry, in a fixed field order (the canonical
+/// form: only `params` holds free-form JSON, and it is sorted).
+#[derive(Serialize)]
+struct KeyFields<'a> {
+    version: u32,
+    model: &'a str,
+    provider: &'a str,
+    model_id: &'a str,
+    messages: &'a [Message],
+    temperature: f64,
+    max_tokens: Option<u32>,
+    seed: Option<u64>,
+    rollout_id: Option<u64>,
+    response_format: ResponseFormat,
+    params: CanonicalParams<'a>,
+}
+
+/// Params with every object's keys sorted, so the key does not depend on
+/// the order they were written in.
+struct CanonicalParams<'a>(&'a IndexMap<String, Value>);
+
+impl Serialize for CanonicalParams<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut keys: Vec<&String> = self.0.keys().collect();
+        keys.sort();
+        let mut map = serializer.serialize_map(Some(keys.len()))?;
+        for key in keys {
+            map.serialize_entry(key, &Sorted(&self.0[key]))?;
         }
-        Value::Array(items) => Value::Array(items.iter().map(canonical).collect()),
-        other => other.clone(),
+        map.end()
+    }
+}
+
+/// A JSON value serialized with sorted object keys.
+struct Sorted<'a>(&'a Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Object(object) => {
+                let mut keys: Vec<&String> = object.keys().collect();
+                keys.sort();
+                let mut map = serializer.serialize_map(Some(keys.len()))?;
+                for key in keys {
+                    map.serialize_entry(key, &Sorted(&object[key]))?;
+                }
+                map.end()
+            }
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&Sorted(item))?;
+                }
+                seq.end()
+            }
+            other => other.serialize(serializer),
+        }
+    }
+}
+
+/// Feeds serialized bytes straight into the hash.
+struct HashWriter(Sha256);
+
+impl Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -156,9 +215,9 @@ impl Cached {
 impl Lm for Cached {
     async fn complete(&self, request: &Request) -> Result<Response, LmError> {
         let key = ResponseCache::key(&self.scope, request);
-        let cache = self.cache.clone();
-        let lookup = key.clone();
-        if let Ok(Some(hit)) = tokio::task::spawn_blocking(move || cache.get(&lookup)).await {
+        // Read in place: an entry is one small file, cheaper to read than to
+        // hand to the blocking pool. Writes (folders, temp file, rename) go there.
+        if let Some(hit) = self.cache.get(&key) {
             return Ok(hit);
         }
         let response = self.inner.complete(request).await?;
@@ -180,8 +239,6 @@ impl Lm for Cached {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lm::{Message, ResponseFormat};
-    use indexmap::IndexMap;
 
     fn scope() -> CacheScope {
         CacheScope {
@@ -253,6 +310,17 @@ mod tests {
             ResponseCache::key(&scope(), &b)
         );
         assert_eq!(base.len(), 64);
+    }
+
+    #[test]
+    fn key_recipe_is_pinned() {
+        // Changing the recipe orphans every user's cache: do it on purpose,
+        // with FORMAT_VERSION bumped, and update this value (the SHA-256 of
+        // the compact JSON of the fields in KeyFields order).
+        assert_eq!(
+            ResponseCache::key(&scope(), &request()),
+            "cce679826d98a45f0d7c282ca1d8fc4f4777f261399fb5486f20acde516018a7"
+        );
     }
 
     #[test]

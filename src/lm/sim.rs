@@ -7,7 +7,7 @@
 //! exact. The rules are documented for users in `docs/sim.md`; the constants
 //! below are the ones that page quotes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -93,9 +93,9 @@ pub struct SimModel {
     rows: Vec<Row>,
     /// Normalised first input value -> rows having it (lookups only).
     index: HashMap<String, Vec<usize>>,
-    /// Per label field, its distinct gold values in first-seen order: the
-    /// pool of plausible wrong answers.
-    pool: IndexMap<String, Vec<Value>>,
+    /// Per label field, its distinct gold values in first-seen order, each
+    /// with its normalised text: the pool of plausible wrong answers.
+    pool: IndexMap<String, Vec<(Value, String)>>,
 }
 
 // ---------------------------------------------------------------- hashing
@@ -228,7 +228,8 @@ impl SimModel {
     pub fn new(decl: &ModelDecl, oracle: Vec<Example>) -> SimModel {
         let mut rows = Vec::with_capacity(oracle.len());
         let mut index: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut pool: IndexMap<String, Vec<Value>> = IndexMap::new();
+        let mut pool: IndexMap<String, Vec<(Value, String)>> = IndexMap::new();
+        let mut seen: HashSet<(String, String)> = HashSet::new();
         for (i, ex) in oracle.into_iter().enumerate() {
             let inputs: Vec<String> = ex
                 .input_keys
@@ -257,10 +258,9 @@ impl SimModel {
                 }
             };
             for (k, v) in &gold {
-                let vals = pool.entry(k.clone()).or_default();
                 let n = norm_answer(&value_text(v));
-                if !vals.iter().any(|x| norm_answer(&value_text(x)) == n) {
-                    vals.push(v.clone());
+                if seen.insert((k.clone(), n.clone())) {
+                    pool.entry(k.clone()).or_default().push((v.clone(), n));
                 }
             }
             if let Some(first) = inputs.first() {
@@ -332,16 +332,20 @@ impl SimModel {
     /// A wrong but plausible value for label `field` of `row`.
     fn wrong_value(&self, field: &str, ty: &FieldType, gold: &Value, h: u64) -> Value {
         let gold_n = norm_answer(&value_text(gold));
-        let others: Vec<Value> = match ty {
-            FieldType::Enum(labels) => labels.iter().map(|l| Value::String(l.clone())).collect(),
-            _ => self.pool.get(field).cloned().unwrap_or_default(),
-        };
-        let others: Vec<Value> = others
-            .into_iter()
-            .filter(|v| norm_answer(&value_text(v)) != gold_n)
-            .collect();
-        if !others.is_empty() {
-            return others[pick(h, field, others.len())].clone();
+        if let FieldType::Enum(labels) = ty {
+            let others: Vec<&String> = labels.iter().filter(|l| norm_answer(l) != gold_n).collect();
+            if !others.is_empty() {
+                return Value::String(others[pick(h, field, others.len())].clone());
+            }
+        } else if let Some(values) = self.pool.get(field).filter(|v| !v.is_empty()) {
+            // Walk from a drawn start to the first value that differs from gold.
+            let start = pick(h, field, values.len());
+            let found = (0..values.len())
+                .map(|k| &values[(start + k) % values.len()])
+                .find(|(_, n)| *n != gold_n);
+            if let Some((v, _)) = found {
+                return v.clone();
+            }
         }
         match gold {
             Value::Bool(b) => Value::Bool(!b),
@@ -384,7 +388,7 @@ impl SimModel {
                     FieldType::Enum(labels) if !labels.is_empty() => {
                         Value::String(labels[pick(h, name, labels.len())].clone())
                     }
-                    _ => values[pick(h, name, values.len())].clone(),
+                    _ => values[pick(h, name, values.len())].0.clone(),
                 }
             } else {
                 filler(name, ty, view, h)
@@ -413,6 +417,8 @@ impl SimModel {
                 .iter()
                 .rev()
                 .find_map(|p| p.get("name").and_then(Value::as_str).map(str::to_string)),
+            // Also accept predictors keyed by name.
+            Some(Value::Object(ps)) => ps.keys().next_back().cloned(),
             _ => None,
         }
         .unwrap_or_else(|| "predictor".to_string());
@@ -449,10 +455,17 @@ const GENERIC_ADVICE: [&str; 3] = [
     "Check that the answer responds to what was asked.",
 ];
 
-/// A judge's verdict: 1.0 when the last two input values normalise equal.
+/// A judge's verdict: 1.0 when the last two input values normalise equal
+/// (or, when the last input is a JSON list, its last two elements).
 fn judge_score(view: &PromptView) -> Value {
-    let n = view.query.len();
-    let same = n >= 2 && norm_answer(&view.query[n - 2].1) == norm_answer(&view.query[n - 1].1);
+    let mut texts: Vec<String> = view.query.iter().map(|(_, v)| v.clone()).collect();
+    if let Some(Ok(Value::Array(items))) = texts.last().map(|t| serde_json::from_str::<Value>(t)) {
+        if items.len() >= 2 {
+            texts = items.iter().map(value_text).collect();
+        }
+    }
+    let n = texts.len();
+    let same = n >= 2 && norm_answer(&texts[n - 2]) == norm_answer(&texts[n - 1]);
     json!(if same { 1.0 } else { 0.0 })
 }
 

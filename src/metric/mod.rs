@@ -1,6 +1,38 @@
 //! Metrics: scoring a prediction against its gold example.
+//!
+//! A metric is an expression over `pred.x` (the program's outputs) and
+//! `gold.x` (the example's fields) built from the built-ins of LANGUAGE.md.
+//! Semantics chosen here:
+//! - string built-ins (`exact_match`, `f1`, `contains`, `regex_match`) use the
+//!   string form of their arguments: integral numbers print without a
+//!   fraction (`42`), booleans as `true`/`false`, lists as their items
+//!   joined by `, `, objects as JSON,
+//!   a missing or null field as the empty string;
+//! - `exact_match`, `f1` and `contains` compare SQuAD-normalised text;
+//!   `regex_match` searches the raw text;
+//! - `number_close(a, b, tol)` is 1 when |a - b| <= tol; a side that is not a
+//!   number (strings are parsed, `1,234` allowed) makes it 0;
+//! - `==`/`!=` compare numerically when one side is a number and the other
+//!   parses as one, else by string form; `<`, `<=`, `>`, `>=` need numbers;
+//! - `and`/`or` short-circuit (a judge on the right is not asked when the left
+//!   decides); booleans count as 1.0/0.0 in the final value;
+//! - an expression that cannot be computed (division by zero, a non-number in
+//!   arithmetic, a bad regex, a failed judge call) scores 0 with feedback
+//!   saying why.
+
+mod expr;
+mod judge;
+pub mod normalize;
+mod value;
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use crate::ir::{MetricDecl, Side, TemplatePart};
+use crate::lm::ModelSet;
+use crate::program::{Example, Record};
+
+pub use value::{Val, parse_number};
 
 /// A metric's verdict on one prediction: a value (usually in [0, 1]) and an
 /// optional feedback text for strategies such as append_rule.
@@ -9,3 +41,91 @@ pub struct Score {
     pub value: f64,
     pub feedback: Option<String>,
 }
+
+/// A compiled metric, ready to score predictions (cheap to share behind an
+/// `Arc`; scoring takes `&self`).
+pub struct MetricFn {
+    decl: MetricDecl,
+    models: Arc<dyn ModelSet>,
+    regexes: expr::RegexCache,
+}
+
+impl MetricFn {
+    /// Prepare a metric; `models` serves any `judge` calls.
+    pub fn new(decl: MetricDecl, models: Arc<dyn ModelSet>) -> Self {
+        let regexes = expr::RegexCache::from_expr(&decl.expr);
+        Self {
+            decl,
+            models,
+            regexes,
+        }
+    }
+
+    /// The metric's name in the spec.
+    pub fn name(&self) -> &str {
+        &self.decl.name
+    }
+
+    /// Score one prediction. `None` (the program failed) scores 0.
+    pub async fn score(&self, gold: &Example, prediction: Option<&Record>) -> Score {
+        let Some(pred) = prediction else {
+            return Score {
+                value: 0.0,
+                feedback: Some("the program failed and produced no prediction".into()),
+            };
+        };
+        let ctx = expr::Ctx {
+            gold: &gold.fields,
+            pred,
+            models: self.models.as_ref(),
+            regexes: &self.regexes,
+        };
+        let computed = ctx.eval(&self.decl.expr).await.and_then(|v| {
+            let n = v.number("the metric's value")?;
+            if n.is_nan() {
+                return Err(value::EvalError(
+                    "the metric's value is not a number".into(),
+                ));
+            }
+            Ok(n)
+        });
+        match computed {
+            Ok(value) => Score {
+                value,
+                feedback: self
+                    .decl
+                    .feedback
+                    .as_ref()
+                    .map(|t| interpolate(t, &gold.fields, pred)),
+            },
+            Err(e) => Score {
+                value: 0.0,
+                feedback: Some(format!(
+                    "metric `{}` could not be computed: {e}",
+                    self.decl.name
+                )),
+            },
+        }
+    }
+}
+
+/// Fill a feedback template with the string forms of `pred.x` / `gold.x`.
+pub fn interpolate(template: &[TemplatePart], gold: &Record, pred: &Record) -> String {
+    let mut out = String::new();
+    for part in template {
+        match part {
+            TemplatePart::Text(t) => out.push_str(t),
+            TemplatePart::Ref(side, field) => {
+                let rec = match side {
+                    Side::Pred => pred,
+                    Side::Gold => gold,
+                };
+                out.push_str(&Val::from_json(rec.get(field)).text());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

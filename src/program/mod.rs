@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use crate::ir::ProgramGraph;
 
+pub mod exec;
+pub mod load;
+
 /// Field values by name: an example, a step's inputs or outputs, a prediction.
 /// Values are JSON so every field type of a signature fits.
 pub type Record = IndexMap<String, serde_json::Value>;

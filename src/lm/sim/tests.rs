@@ -555,6 +555,32 @@ async fn judge_requests_compare_the_last_two_inputs() {
             .await
             .unwrap();
         assert_eq!(p.outputs["score"], json!(want), "{pred} vs {gold}");
+        // The same comparison when the arguments come as one list field.
+        let list_ins = [
+            field("question", FieldType::String),
+            field("args", FieldType::List(Box::new(FieldType::String))),
+        ];
+        let list_spec = PredictSpec {
+            inputs: &list_ins,
+            ..spec
+        };
+        let args: Record = [
+            (
+                "question".to_string(),
+                json!("Is the predicted answer correct?"),
+            ),
+            ("args".to_string(), json!([pred, gold])),
+        ]
+        .into_iter()
+        .collect();
+        let p = predict(&sim, &template(0.0, None), &list_spec, &[], &args)
+            .await
+            .unwrap();
+        assert_eq!(
+            p.outputs["score"],
+            json!(want),
+            "list form: {pred} vs {gold}"
+        );
     }
 }
 

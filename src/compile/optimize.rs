@@ -1,0 +1,487 @@
+//! `optimize PROGRAM with simba { .. }` -> [`OptimizeDecl`], DSPy's defaults filled in.
+
+use super::{Ctx, Kind};
+use crate::ir::{
+    DataRef, DatasetSource, OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef,
+};
+use crate::syntax::ast::{Entry, Ident, OptimizeItem, Span, Value, ValueKind, dotted};
+use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
+
+/// Every key an optimize block accepts (also what `--set` may change).
+pub const KEYS: [&str; 22] = [
+    "trainset",
+    "devset",
+    "valset",
+    "select_on",
+    "metric",
+    "bsize",
+    "num_candidates",
+    "max_steps",
+    "max_demos",
+    "demo_input_field_maxlen",
+    "temperature_for_sampling",
+    "temperature_for_candidates",
+    "strategies",
+    "prompt_model",
+    "teacher",
+    "selection",
+    "resample",
+    "concurrency",
+    "seed",
+    "stop",
+    "output",
+    "cache",
+];
+
+/// Every key of a `stop { }` block.
+pub const STOP_KEYS: [&str; 7] = [
+    "patience",
+    "min_delta",
+    "target",
+    "max_lm_calls",
+    "max_tokens",
+    "max_cost",
+    "max_duration",
+];
+
+pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
+    let errors_before = ctx.d.list.len();
+    if item.optimizer.name != "simba" {
+        ctx.d.push(
+            Diagnostic::error(
+                item.optimizer.span,
+                format!("unknown optimizer `{}`", item.optimizer.name),
+            )
+            .label("not an optimizer")
+            .help(
+                did_you_mean(&item.optimizer.name, ["simba"])
+                    .unwrap_or_else(|| "the only optimizer is `simba`".into()),
+            ),
+        );
+    }
+    let program_ok = ctx.resolve(&item.program, Kind::Program);
+    let pname = item.program.name.clone();
+    let mut o = OptimizeDecl {
+        program: pname.clone(),
+        trainset: DataRef {
+            dataset: String::new(),
+            split: String::new(),
+        },
+        devset: None,
+        valset: None,
+        select_on: SelectOn::Trainset,
+        metric: String::new(),
+        bsize: 32,
+        num_candidates: 6,
+        max_steps: 8,
+        max_demos: 4,
+        demo_input_field_maxlen: 100_000,
+        temperature_for_sampling: 0.2,
+        temperature_for_candidates: 0.2,
+        strategies: Vec::new(),
+        prompt_model: None,
+        teacher: None,
+        selection: Selection::Softmax,
+        resample: Resample::Rollout,
+        concurrency: 16,
+        seed: 0,
+        stop: StopRules::default(),
+        output: ctx.base_dir.join("out").join(&pname),
+        cache: Some(ctx.base_dir.join(".simba-cache")),
+    };
+    let entries = ctx.d.unique(&item.entries);
+    let mut trainset: Option<(DataRef, Span)> = None;
+    let mut metric: Option<Ident> = None;
+    let mut strategies: Option<(Vec<StrategyRef>, Span)> = None;
+    let mut select_on: Option<(SelectOn, Span)> = None;
+    let mut seen_train = false;
+    let mut seen_metric = false;
+    for e in &entries {
+        let key = e.key.name.as_str();
+        if key == "stop" {
+            if let Some(b) = ctx.d.block(e) {
+                o.stop = stop_rules(ctx, b);
+            }
+            continue;
+        }
+        if !KEYS.contains(&key) {
+            ctx.d
+                .unknown_key(&e.key, &format!("optimize block `{pname}`"), &KEYS);
+            continue;
+        }
+        let Some(v) = ctx.d.plain(e) else { continue };
+        match key {
+            "trainset" => {
+                seen_train = true;
+                trainset = data_ref(ctx, v, key).map(|r| (r, v.span));
+            }
+            "devset" => o.devset = data_ref(ctx, v, key),
+            "valset" => o.valset = data_ref(ctx, v, key),
+            "select_on" => {
+                select_on = ctx
+                    .d
+                    .choice(v, key, &["trainset", "valset", "devset"])
+                    .map(|c| {
+                        let s = match c {
+                            "valset" => SelectOn::Valset,
+                            "devset" => SelectOn::Devset,
+                            _ => SelectOn::Trainset,
+                        };
+                        (s, v.span)
+                    })
+            }
+            "metric" => {
+                seen_metric = true;
+                if let Some(id) = ctx.d.name(v, key, "a metric name")
+                    && ctx.resolve(id, Kind::Metric)
+                {
+                    metric = Some(id.clone());
+                }
+            }
+            "bsize" => set(&mut o.bsize, ctx.d.usize(v, key, 1)),
+            "num_candidates" => set(&mut o.num_candidates, ctx.d.usize(v, key, 1)),
+            "max_steps" => set(&mut o.max_steps, ctx.d.usize(v, key, 1)),
+            "max_demos" => set(&mut o.max_demos, ctx.d.usize(v, key, 0)),
+            "demo_input_field_maxlen" => {
+                set(&mut o.demo_input_field_maxlen, ctx.d.usize(v, key, 1))
+            }
+            "temperature_for_sampling" => set(
+                &mut o.temperature_for_sampling,
+                ctx.d.float_where(v, key, "greater than 0", |t| t > 0.0),
+            ),
+            "temperature_for_candidates" => set(
+                &mut o.temperature_for_candidates,
+                ctx.d.float_where(v, key, "greater than 0", |t| t > 0.0),
+            ),
+            "strategies" => strategies = strategy_list(ctx, v).map(|s| (s, v.span)),
+            "prompt_model" => o.prompt_model = model_name(ctx, v, key),
+            "teacher" => o.teacher = model_name(ctx, v, key),
+            "selection" => {
+                if let Some(c) = ctx.d.choice(v, key, &["softmax", "thompson"]) {
+                    o.selection = if c == "thompson" {
+                        Selection::Thompson
+                    } else {
+                        Selection::Softmax
+                    };
+                }
+            }
+            "resample" => {
+                if let Some(c) = ctx.d.choice(v, key, &["rollout", "temperature"]) {
+                    o.resample = if c == "temperature" {
+                        Resample::Temperature
+                    } else {
+                        Resample::Rollout
+                    };
+                }
+            }
+            "concurrency" => set(&mut o.concurrency, ctx.d.usize(v, key, 1)),
+            "seed" => set(&mut o.seed, ctx.d.u64(v, key, 0)),
+            "output" => {
+                if let Some(s) = ctx.d.string(v, key) {
+                    if s.trim().is_empty() {
+                        ctx.d.push(
+                            Diagnostic::error(v.span, "`output` cannot be empty")
+                                .label("empty path"),
+                        );
+                    } else {
+                        o.output = ctx.base_dir.join(s);
+                    }
+                }
+            }
+            "cache" => match &v.kind {
+                ValueKind::Bool(false) => o.cache = None,
+                ValueKind::Bool(true) => {}
+                ValueKind::Str(s) if !s.trim().is_empty() => o.cache = Some(ctx.base_dir.join(s)),
+                _ => ctx.d.push(
+                    Diagnostic::error(
+                        v.span,
+                        format!(
+                            "`cache` expects a folder path, `true` or `false`, found {}",
+                            v.kind.describe()
+                        ),
+                    )
+                    .label("not a cache setting")
+                    .help("write `cache = \".simba-cache\"`, or `cache = false` to turn it off"),
+                ),
+            },
+            _ => unreachable!("KEYS and match agree"),
+        }
+    }
+    if !seen_train {
+        ctx.d.push(
+            Diagnostic::error(
+                item.program.span,
+                format!("optimize block `{pname}` has no `trainset`"),
+            )
+            .label("what should it train on?")
+            .help("add `trainset = DATASET.train`"),
+        );
+    }
+    if !seen_metric {
+        ctx.d.push(
+            Diagnostic::error(
+                item.program.span,
+                format!("optimize block `{pname}` has no `metric`"),
+            )
+            .label("how should it score answers?")
+            .help("add `metric = NAME` (declared with `metric NAME = ...`)"),
+        );
+    }
+    o.strategies = match strategies {
+        Some((s, _)) => s,
+        None if o.max_demos == 0 => vec![StrategyRef::AppendRule],
+        None => vec![StrategyRef::AppendDemo, StrategyRef::AppendRule],
+    };
+    o.select_on = match select_on {
+        Some((SelectOn::Valset, span)) if o.valset.is_none() => {
+            missing_for_select(ctx, span, "valset");
+            SelectOn::Valset
+        }
+        Some((SelectOn::Devset, span)) if o.devset.is_none() => {
+            missing_for_select(ctx, span, "devset");
+            SelectOn::Devset
+        }
+        Some((s, _)) => s,
+        None if o.valset.is_some() => SelectOn::Valset,
+        None => SelectOn::Trainset,
+    };
+    // Cross-checks against the program.
+    let program = if program_ok {
+        ctx.spec.programs.get(&pname).cloned()
+    } else {
+        None
+    };
+    if let (Some(program), Some((train, train_span))) = (&program, &trainset)
+        && let Some(ds) = ctx.spec.datasets.get(&train.dataset)
+    {
+        for input in &program.inputs {
+            if !ds.inputs.contains(&input.name) {
+                ctx.d.push(
+                    Diagnostic::error(
+                        *train_span,
+                        format!("program `{pname}` reads `{}`, but dataset `{}` does not list it in `inputs`", input.name, ds.name),
+                    )
+                    .label("the program's input is missing here")
+                    .help(format!("add `{}` to `inputs` of dataset `{}`", input.name, ds.name)),
+                );
+            }
+        }
+    }
+    if let (Some(program), Some(m)) = (&program, &metric) {
+        let outputs: Vec<&str> = program.outputs.iter().map(|(n, _)| n.as_str()).collect();
+        for (field, span) in ctx
+            .metric_pred_refs
+            .get(&m.name)
+            .cloned()
+            .unwrap_or_default()
+        {
+            if !outputs.contains(&field.as_str()) {
+                ctx.d.push(
+                    Diagnostic::error(span, format!("program `{pname}` has no output `{field}`"))
+                        .label("`pred` is the program's output")
+                        .related(
+                            m.span,
+                            format!("metric `{}` is used for program `{pname}` here", m.name),
+                        )
+                        .help(
+                            did_you_mean(&field, outputs.iter().copied())
+                                .unwrap_or_else(|| format!("its outputs: {}", outputs.join(", "))),
+                        ),
+                );
+            }
+        }
+    }
+    if ctx.d.list[errors_before..].iter().any(Diagnostic::is_error) {
+        return;
+    }
+    let (Some((trainset, _)), Some(metric)) = (trainset, metric) else {
+        return;
+    };
+    o.trainset = trainset;
+    o.metric = metric.name;
+    ctx.spec.optimizes.push(o);
+}
+
+fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
+fn missing_for_select(ctx: &mut Ctx, span: Span, what: &str) {
+    ctx.d.push(
+        Diagnostic::error(
+            span,
+            format!("`select_on = {what}` but no `{what}` is given"),
+        )
+        .label(format!("needs `{what}`"))
+        .help(format!("add `{what} = DATASET.SPLIT`")),
+    );
+}
+
+fn model_name(ctx: &mut Ctx, v: &Value, key: &str) -> Option<String> {
+    let id = ctx.d.name(v, key, "a model name")?.clone();
+    ctx.resolve(&id, Kind::Model).then_some(id.name)
+}
+
+/// `dataset.split`.
+fn data_ref(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataRef> {
+    let ValueKind::Name(parts) = &v.kind else {
+        ctx.d.push(
+            Diagnostic::error(
+                v.span,
+                format!(
+                    "`{key}` expects `DATASET.SPLIT`, found {}",
+                    v.kind.describe()
+                ),
+            )
+            .label("not a dataset split")
+            .help(format!("e.g. `{key} = trivia.train`")),
+        );
+        return None;
+    };
+    let [ds, split] = parts.as_slice() else {
+        ctx.d.push(
+            Diagnostic::error(
+                v.span,
+                format!("`{key}` expects `DATASET.SPLIT`, found `{}`", dotted(parts)),
+            )
+            .label("expected two parts")
+            .help(format!("e.g. `{key} = {}.train`", parts[0].name)),
+        );
+        return None;
+    };
+    if !ctx.resolve(ds, Kind::Dataset) {
+        return None;
+    }
+    let decl = ctx.spec.datasets.get(&ds.name)?;
+    let splits: Vec<String> = match &decl.source {
+        DatasetSource::Files(f) => f.keys().cloned().collect(),
+        DatasetSource::Split { parts, .. } => parts.iter().map(|(n, _)| n.clone()).collect(),
+    };
+    if !splits.contains(&split.name) {
+        ctx.d.push(
+            Diagnostic::error(
+                split.span,
+                format!("dataset `{}` has no split `{}`", ds.name, split.name),
+            )
+            .label("unknown split")
+            .help(
+                did_you_mean(&split.name, splits.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("its splits: {}", splits.join(", "))),
+            ),
+        );
+        return None;
+    }
+    Some(DataRef {
+        dataset: ds.name.clone(),
+        split: split.name.clone(),
+    })
+}
+
+fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
+    let items: Vec<&Value> = match &v.kind {
+        ValueKind::List(items) => items.iter().collect(),
+        ValueKind::Name(_) => vec![v],
+        _ => {
+            ctx.d.push(
+                Diagnostic::error(
+                    v.span,
+                    format!(
+                        "`strategies` expects a list of strategy names, found {}",
+                        v.kind.describe()
+                    ),
+                )
+                .label("not a list")
+                .help("e.g. `strategies = [append_demo, append_rule]`"),
+            );
+            return None;
+        }
+    };
+    if items.is_empty() {
+        ctx.d.push(
+            Diagnostic::error(v.span, "`strategies` is empty")
+                .label("no strategy")
+                .help("list at least one, e.g. `[append_rule]`"),
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for i in items {
+        let s = match &i.kind {
+            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_demo" => {
+                Some(StrategyRef::AppendDemo)
+            }
+            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_rule" => {
+                Some(StrategyRef::AppendRule)
+            }
+            ValueKind::Name(p) if p.len() == 2 => {
+                ctx.resolve(&p[0], Kind::Plugin)
+                    .then(|| StrategyRef::Plugin {
+                        plugin: p[0].name.clone(),
+                        item: p[1].name.clone(),
+                    })
+            }
+            ValueKind::Name(p) => {
+                let name = dotted(p);
+                ctx.d.push(
+                    Diagnostic::error(i.span, format!("unknown strategy `{name}`"))
+                        .label("not a strategy")
+                        .help(did_you_mean(&name, ["append_demo", "append_rule"])
+                            .unwrap_or_else(|| "built-in strategies: append_demo, append_rule; plugin strategies: `plugin.name`".into())),
+                );
+                None
+            }
+            _ => {
+                ctx.d.push(
+                    Diagnostic::error(
+                        i.span,
+                        format!("a strategy is a name, found {}", i.kind.describe()),
+                    )
+                    .label("not a name")
+                    .help("e.g. `append_demo` or `extras.swap_demo`"),
+                );
+                None
+            }
+        };
+        match s {
+            Some(s) if out.contains(&s) => {
+                ctx.d.push(
+                    Diagnostic::error(i.span, format!("strategy `{s}` is listed twice"))
+                        .label("again"),
+                );
+                ok = false;
+            }
+            Some(s) => out.push(s),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn stop_rules(ctx: &mut Ctx, entries: &[Entry]) -> StopRules {
+    let mut s = StopRules::default();
+    for e in ctx.d.unique(entries) {
+        let key = e.key.name.as_str();
+        if !STOP_KEYS.contains(&key) {
+            ctx.d.unknown_key(&e.key, "the `stop` block", &STOP_KEYS);
+            continue;
+        }
+        let Some(v) = ctx.d.plain(e) else { continue };
+        match key {
+            "patience" => s.patience = ctx.d.usize(v, key, 1),
+            "min_delta" => set(
+                &mut s.min_delta,
+                ctx.d.float_where(v, key, "at least 0", |x| x >= 0.0),
+            ),
+            "target" => s.target = ctx.d.float(v, key),
+            "max_lm_calls" => s.max_lm_calls = ctx.d.u64(v, key, 1),
+            "max_tokens" => s.max_tokens = ctx.d.u64(v, key, 1),
+            "max_cost" => s.max_cost = ctx.d.float_where(v, key, "greater than 0", |x| x > 0.0),
+            "max_duration" => s.max_duration = ctx.d.duration(v, key, false),
+            _ => unreachable!("STOP_KEYS and match agree"),
+        }
+    }
+    s
+}

@@ -1,0 +1,158 @@
+//! `signature NAME { .. }` / `signature NAME = "a -> b"` -> [`Signature`].
+
+use super::Ctx;
+use crate::ir::{Field, FieldType, Signature};
+use crate::syntax::ast::{Dir, SigField, SignatureBody, SignatureItem, TypeExpr};
+use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
+use indexmap::IndexMap;
+
+const TYPES: [&str; 7] = ["string", "int", "float", "bool", "json", "list", "enum"];
+
+pub(super) fn compile(ctx: &mut Ctx, item: &SignatureItem) {
+    let (doc, fields): (String, &[SigField]) = match &item.body {
+        SignatureBody::Block { doc, fields } => (
+            doc.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
+            fields,
+        ),
+        SignatureBody::Line(_, fields) => (String::new(), fields),
+    };
+    let mut seen: IndexMap<&str, &SigField> = IndexMap::new();
+    let mut sig = Signature {
+        name: item.name.name.clone(),
+        instructions: doc,
+        inputs: vec![],
+        outputs: vec![],
+    };
+    let mut ok = true;
+    for f in fields {
+        if let Some(first) = seen.get(f.name.name.as_str()) {
+            ctx.d.push(
+                Diagnostic::error(
+                    f.name.span,
+                    format!(
+                        "field `{}` is declared twice in signature `{}`",
+                        f.name.name, item.name.name
+                    ),
+                )
+                .label("declared again here")
+                .related(first.name.span, "first declared here")
+                .help("inputs and outputs of a signature need distinct names"),
+            );
+            ok = false;
+            continue;
+        }
+        seen.insert(&f.name.name, f);
+        let ty = match &f.ty {
+            Some(t) => match field_type(ctx, t) {
+                Some(t) => t,
+                None => {
+                    ok = false;
+                    continue;
+                }
+            },
+            None => FieldType::String,
+        };
+        let field = Field {
+            name: f.name.name.clone(),
+            ty,
+            description: f.desc.as_ref().map(|d| d.value.clone()),
+        };
+        match f.dir {
+            Dir::In => sig.inputs.push(field),
+            Dir::Out => sig.outputs.push(field),
+        }
+    }
+    if sig.outputs.is_empty() && ok {
+        let help = match &item.body {
+            SignatureBody::Line(..) => {
+                "write `\"inputs -> outputs\"`, e.g. `\"question -> answer\"`"
+            }
+            SignatureBody::Block { .. } => "add `out answer: string`",
+        };
+        ctx.d.push(
+            Diagnostic::error(
+                item.name.span,
+                format!("signature `{}` has no outputs", item.name.name),
+            )
+            .label("nothing for the model to produce")
+            .help(help),
+        );
+        ok = false;
+    }
+    if ok {
+        ctx.spec.signatures.insert(sig.name.clone(), sig);
+    }
+}
+
+/// A written type -> [`FieldType`].
+pub(super) fn field_type(ctx: &mut Ctx, t: &TypeExpr) -> Option<FieldType> {
+    match t {
+        TypeExpr::Enum { labels, span } => {
+            let mut out: Vec<String> = Vec::new();
+            for l in labels {
+                if l.value.trim().is_empty() {
+                    ctx.d.push(
+                        Diagnostic::error(l.span, "an enum label cannot be empty")
+                            .label("empty label"),
+                    );
+                    return None;
+                }
+                if out.contains(&l.value) {
+                    ctx.d.push(
+                        Diagnostic::error(
+                            l.span,
+                            format!("enum label {:?} is listed twice", l.value),
+                        )
+                        .label("duplicate label")
+                        .related(*span, "in this enum"),
+                    );
+                    return None;
+                }
+                out.push(l.value.clone());
+            }
+            Some(FieldType::Enum(out))
+        }
+        TypeExpr::Named { name, arg, span } => {
+            let simple = match name.name.as_str() {
+                "string" | "str" => Some(FieldType::String),
+                "int" => Some(FieldType::Int),
+                "float" => Some(FieldType::Float),
+                "bool" => Some(FieldType::Bool),
+                "json" => Some(FieldType::Json),
+                _ => None,
+            };
+            match (name.name.as_str(), simple, arg) {
+                ("list", _, Some(inner)) => {
+                    Some(FieldType::List(Box::new(field_type(ctx, inner)?)))
+                }
+                ("list", _, None) => {
+                    ctx.d.push(
+                        Diagnostic::error(*span, "`list` needs an element type")
+                            .label("list of what?")
+                            .help("write e.g. `list<string>`"),
+                    );
+                    None
+                }
+                (_, Some(t), None) => Some(t),
+                (n, Some(_), Some(a)) => {
+                    ctx.d.push(
+                        Diagnostic::error(a.span(), format!("`{n}` takes no type argument"))
+                            .label("unexpected `<..>`")
+                            .help("only `list<T>` has an element type"),
+                    );
+                    None
+                }
+                (n, None, _) => {
+                    ctx.d.push(
+                        Diagnostic::error(name.span, format!("unknown field type `{n}`"))
+                            .label("not a type")
+                            .help(did_you_mean(n, TYPES).unwrap_or_else(|| {
+                                "types: string, int, float, bool, json, list<T>, enum(\"a\", \"b\")".into()
+                            })),
+                    );
+                    None
+                }
+            }
+        }
+    }
+}

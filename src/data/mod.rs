@@ -1,0 +1,214 @@
+//! Datasets: reading jsonl and csv files into examples, and cutting a single
+//! file into named splits after a seeded shuffle.
+//!
+//! Value conventions:
+//! - jsonl rows keep their JSON values (numbers stay numbers, lists stay lists).
+//! - csv values are always strings, exactly as written (no number guessing:
+//!   `007` and `1e3` must survive unchanged). Metrics compare values by their
+//!   string form and `number_close` parses strings, so this loses nothing.
+//!
+//! Input values are checked against the programs' declared input types when
+//! loading through [`load_split`] (see [`types`]); a value that does not fit
+//! is an error naming file and line.
+//!
+//! Line numbers in errors are 1-based lines of the file (for csv, the line
+//! where the record starts; the header is line 1).
+
+mod read;
+mod split;
+pub mod types;
+
+use indexmap::IndexMap;
+use std::path::{Path, PathBuf};
+
+use crate::ir::{DataFile, DataRef, DatasetDecl, DatasetSource, FieldType, Spec};
+use crate::program::Example;
+
+pub use read::{read_file, read_file_checked};
+
+/// A dataset with every split loaded, in declaration order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedDataset {
+    pub name: String,
+    pub splits: IndexMap<String, Vec<Example>>,
+}
+
+/// Why a dataset could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: malformed JSON: {message}", path.display())]
+    Json {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{}:{line}: expected a JSON object, found {found}", path.display())]
+    NotObject {
+        path: PathBuf,
+        line: usize,
+        found: &'static str,
+    },
+    #[error("{}:{line}: the row has no input field `{field}`", path.display())]
+    MissingField {
+        path: PathBuf,
+        line: usize,
+        field: String,
+    },
+    #[error("{}:{line}: the row has {found} values but the header has {expected}", path.display())]
+    Ragged {
+        path: PathBuf,
+        line: usize,
+        expected: usize,
+        found: usize,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Csv {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{}:{line}: field `{field}` should be {expected}, found {found}", path.display())]
+    WrongType {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{}: duplicate column `{column}` in the header", path.display())]
+    DuplicateColumn { path: PathBuf, column: String },
+    #[error(
+        "dataset `{dataset}`: split part `{part}` wants {wanted} rows but only {available} are left of {total}"
+    )]
+    SplitTooLarge {
+        dataset: String,
+        part: String,
+        wanted: usize,
+        available: usize,
+        total: usize,
+    },
+    #[error("dataset `{dataset}`: {message}")]
+    BadSplit { dataset: String, message: String },
+    #[error("dataset `{dataset}` has no split `{split}` (it has: {available})")]
+    UnknownSplit {
+        dataset: String,
+        split: String,
+        available: String,
+    },
+    #[error("no dataset named `{0}`")]
+    UnknownDataset(String),
+}
+
+/// Load every split of a dataset.
+pub fn load_dataset(decl: &DatasetDecl) -> Result<LoadedDataset, DataError> {
+    load_dataset_checked(decl, &[])
+}
+
+/// [`load_dataset`], also checking the values of the fields in `types`
+/// (see [`types::input_types`]).
+pub fn load_dataset_checked(
+    decl: &DatasetDecl,
+    types: &[(String, FieldType)],
+) -> Result<LoadedDataset, DataError> {
+    let splits = match &decl.source {
+        DatasetSource::Files(files) => files
+            .iter()
+            .map(|(name, file)| Ok((name.clone(), read_file_checked(file, &decl.inputs, types)?)))
+            .collect::<Result<IndexMap<_, _>, DataError>>()?,
+        DatasetSource::Split {
+            all,
+            parts,
+            shuffle_seed,
+        } => {
+            let rows = read_file_checked(all, &decl.inputs, types)?;
+            split::cut(&decl.name, rows, parts, *shuffle_seed)?
+        }
+    };
+    Ok(LoadedDataset {
+        name: decl.name.clone(),
+        splits,
+    })
+}
+
+/// The declaration with its relative data paths resolved against `base_dir`
+/// (the spec's folder). Absolute paths are kept as they are.
+pub fn resolve_paths(decl: &DatasetDecl, base_dir: &Path) -> DatasetDecl {
+    let fix = |f: &DataFile| match f {
+        DataFile::Jsonl(p) => DataFile::Jsonl(base_dir.join(p)),
+        DataFile::Csv(p) => DataFile::Csv(base_dir.join(p)),
+    };
+    let source = match &decl.source {
+        DatasetSource::Files(files) => {
+            DatasetSource::Files(files.iter().map(|(k, f)| (k.clone(), fix(f))).collect())
+        }
+        DatasetSource::Split {
+            all,
+            parts,
+            shuffle_seed,
+        } => DatasetSource::Split {
+            all: fix(all),
+            parts: parts.clone(),
+            shuffle_seed: *shuffle_seed,
+        },
+    };
+    DatasetDecl {
+        name: decl.name.clone(),
+        source,
+        inputs: decl.inputs.clone(),
+    }
+}
+
+/// A spec's dataset by name, paths resolved against the spec's folder.
+pub fn spec_dataset(spec: &Spec, name: &str) -> Result<DatasetDecl, DataError> {
+    spec.datasets
+        .get(name)
+        .map(|d| resolve_paths(d, &spec.base_dir))
+        .ok_or_else(|| DataError::UnknownDataset(name.to_string()))
+}
+
+/// Load one split (`dataset.split`) of a spec's dataset, paths relative to
+/// the spec's folder. For datasets made of one file per split only that
+/// file is read. Input values are checked against the input types of the
+/// programs the spec optimizes on this dataset.
+pub fn load_split(spec: &Spec, r: &DataRef) -> Result<Vec<Example>, DataError> {
+    let decl = &spec_dataset(spec, &r.dataset)?;
+    let types = types::input_types(spec, &r.dataset);
+    let names: Vec<&str> = match &decl.source {
+        DatasetSource::Files(files) => files.keys().map(String::as_str).collect(),
+        DatasetSource::Split { parts, .. } => parts.iter().map(|(n, _)| n.as_str()).collect(),
+    };
+    if !names.contains(&r.split.as_str()) {
+        return Err(DataError::UnknownSplit {
+            dataset: r.dataset.clone(),
+            split: r.split.clone(),
+            available: names.join(", "),
+        });
+    }
+    if let DatasetSource::Files(files) = &decl.source {
+        return read_file_checked(&files[&r.split], &decl.inputs, &types);
+    }
+    let mut loaded = load_dataset_checked(decl, &types)?;
+    Ok(loaded.splits.shift_remove(&r.split).unwrap_or_default())
+}
+
+/// Every row of every split of a dataset, splits concatenated in declaration
+/// order (what a sim model's `oracle` knows).
+pub fn all_rows(decl: &DatasetDecl) -> Result<Vec<Example>, DataError> {
+    Ok(load_dataset(decl)?.splits.into_values().flatten().collect())
+}
+
+/// The path of a data file.
+pub fn file_path(file: &DataFile) -> &Path {
+    match file {
+        DataFile::Jsonl(p) | DataFile::Csv(p) => p,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,116 @@
+//! The values a metric expression computes with, and their conversions.
+
+use std::fmt;
+
+/// An intermediate value of a metric expression.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Num(f64),
+    Str(String),
+    Bool(bool),
+    /// A list or object from a record, used through its JSON text.
+    Json(serde_json::Value),
+}
+
+/// Why an expression could not be computed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct EvalError(pub String);
+
+impl Val {
+    /// A record value: numbers become numbers, null becomes the empty string.
+    pub fn from_json(v: Option<&serde_json::Value>) -> Val {
+        match v {
+            None | Some(serde_json::Value::Null) => Val::Str(String::new()),
+            Some(serde_json::Value::String(s)) => Val::Str(s.clone()),
+            Some(serde_json::Value::Bool(b)) => Val::Bool(*b),
+            Some(serde_json::Value::Number(n)) => match n.as_f64() {
+                Some(f) => Val::Num(f),
+                None => Val::Json(serde_json::Value::Number(n.clone())),
+            },
+            Some(other) => Val::Json(other.clone()),
+        }
+    }
+
+    /// The number this value stands for: numbers, booleans as 1/0, and
+    /// strings that parse as a number (surrounding spaces allowed).
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            Val::Num(n) => Some(*n),
+            Val::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+            Val::Str(s) => parse_number(s),
+            Val::Json(_) => None,
+        }
+    }
+
+    pub fn number(&self, what: &str) -> Result<f64, EvalError> {
+        self.as_number()
+            .ok_or_else(|| EvalError(format!("{what}: {self} is not a number")))
+    }
+
+    /// Truth for `and`, `or`, `not`: false, 0 and the empty string are false.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Val::Bool(b) => *b,
+            Val::Num(n) => *n != 0.0,
+            Val::Str(s) => !s.is_empty(),
+            Val::Json(v) => match v {
+                serde_json::Value::Array(a) => !a.is_empty(),
+                serde_json::Value::Object(o) => !o.is_empty(),
+                _ => true,
+            },
+        }
+    }
+
+    /// The text string built-ins compare.
+    pub fn text(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A number written in a string: `42`, ` -3.5 `, `1,234` (thousands commas).
+pub fn parse_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return None;
+    }
+    // Commas only as thousands separators: "1,234.5" but not "3,4".
+    let cleaned: String = if t.contains(',') {
+        let int_part = t.split('.').next().unwrap_or("");
+        let groups: Vec<&str> = int_part.split(',').collect();
+        let thousands = groups[1..]
+            .iter()
+            .all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()));
+        if !thousands {
+            return None;
+        }
+        t.chars().filter(|c| *c != ',').collect()
+    } else {
+        t.to_string()
+    };
+    cleaned.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+impl fmt::Display for Val {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Val::Str(s) => f.write_str(s),
+            Val::Bool(b) => write!(f, "{b}"),
+            // Integral numbers print without a fraction so 42 matches "42".
+            Val::Num(n) if n.fract() == 0.0 && n.abs() < 1e15 => write!(f, "{}", *n as i64),
+            Val::Num(n) => write!(f, "{n}"),
+            // A list reads as its items joined by ", " (so ["x", "y"] is
+            // "x, y", which normalises to "x y"); objects as JSON text.
+            Val::Json(serde_json::Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", Val::from_json(Some(item)))?;
+                }
+                Ok(())
+            }
+            Val::Json(v) => write!(f, "{v}"),
+        }
+    }
+}

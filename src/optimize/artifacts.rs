@@ -1,0 +1,561 @@
+//! The run's artifacts as serde types: what `simba-run` writes into the output
+//! folder and what `report` (and users' scripts) read back.
+//!
+//! - `program.json` ([`ProgramJson`]): the optimized program in the layout of
+//!   DSPy's `Module.save("x.json")`, so `dspy_program.load("program.json")`
+//!   restores instructions and demos into the equivalent DSPy program.
+//! - `candidates.json` ([`CandidatesJson`]): the final candidates, their
+//!   full-trainset scores, and which one won.
+//! - `trials.jsonl` ([`TrialRecord`], one per line): one line per step.
+//! - `run.json` ([`RunJson`]): configuration, usage, timings, stop reason.
+//!
+//! Everything but `run.json` is a pure function of spec, seed and the LM's
+//! answers (no timings, no paths of temp files), so reruns are byte-identical.
+//! All files are written atomically (temp file in the same folder, then rename),
+//! and all of a run's files are staged before the first rename so a failed run
+//! leaves nothing half-written.
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::ir::{ModuleKind, OptimizeDecl, ProgramGraph, Step};
+use crate::program::{PredictorState, Program, Record};
+
+/// Version of the artifact layout below; bumped on incompatible changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// File names inside the output folder.
+pub const PROGRAM_JSON: &str = "program.json";
+pub const CANDIDATES_JSON: &str = "candidates.json";
+pub const TRIALS_JSONL: &str = "trials.jsonl";
+pub const RUN_JSON: &str = "run.json";
+
+// ---------------------------------------------------------------------------
+// program.json
+// ---------------------------------------------------------------------------
+
+/// `program.json`: one entry per predictor, keyed as DSPy names the predictor
+/// of the equivalent module (`step` for `predict`, `step.predict` for
+/// `chain_of_thought`, as DSPy's `ChainOfThought` wraps a `Predict`), plus
+/// `metadata`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramJson {
+    #[serde(flatten)]
+    pub predictors: IndexMap<String, PredictorJson>,
+    pub metadata: ProgramMetadata,
+}
+
+/// One predictor's state, as DSPy's `Predict.dump_state()` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PredictorJson {
+    /// Always empty (DSPy keeps these for compatibility).
+    pub traces: Vec<serde_json::Value>,
+    /// Always empty.
+    pub train: Vec<serde_json::Value>,
+    /// Each demo's fields, then `"augmented": true` for demos made from the
+    /// program's own trajectories.
+    pub demos: Vec<Record>,
+    pub signature: SignatureJson,
+    /// Always null: the model is configured on the DSPy side.
+    pub lm: Option<serde_json::Value>,
+}
+
+/// DSPy's `Signature.dump_state()`: instructions and, for every field (inputs
+/// then outputs, chain-of-thought `reasoning` first among outputs), its prompt
+/// prefix and description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignatureJson {
+    pub instructions: String,
+    pub fields: Vec<FieldJson>,
+}
+
+/// One signature field as DSPy stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldJson {
+    /// `"Question:"` for `question` (DSPy's default prefix rule).
+    pub prefix: String,
+    /// The field's description, or DSPy's default `${name}` when none.
+    pub description: String,
+}
+
+/// `metadata` of `program.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramMetadata {
+    /// DSPy's `load()` compares each listed package with the installed one
+    /// (and fails on an unknown key), so this stays empty: nothing to compare.
+    pub dependency_versions: IndexMap<String, String>,
+    /// Ours: which engine wrote the file and how keys map to spec steps.
+    pub simba_run: SimbaRunMetadata,
+}
+
+/// The simba-run part of `program.json`'s metadata (DSPy ignores it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimbaRunMetadata {
+    /// simba-run's version.
+    pub version: String,
+    pub schema: u32,
+    /// The spec's program name.
+    pub program: String,
+    /// DSPy predictor key -> spec step name.
+    pub steps: IndexMap<String, String>,
+}
+
+/// DSPy's default prompt prefix for a field name: `snake_case` and camelCase
+/// words split, first letter of each capitalised, then a colon
+/// (`passage_text` -> `Passage Text:`).
+pub fn dspy_prefix(name: &str) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '_' {
+            if !cur.is_empty() {
+                words.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let boundary = c.is_uppercase()
+            && i > 0
+            && (chars[i - 1].is_lowercase()
+                || chars.get(i + 1).is_some_and(|n| n.is_lowercase())
+                    && chars[i - 1].is_uppercase());
+        if boundary && !cur.is_empty() {
+            words.push(std::mem::take(&mut cur));
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        words.push(cur);
+    }
+    let words: Vec<String> = words
+        .into_iter()
+        .map(|w| {
+            if w.chars().all(|c| c.is_uppercase() || c.is_ascii_digit()) {
+                w
+            } else {
+                let mut cs = w.chars();
+                match cs.next() {
+                    Some(f) => f.to_uppercase().collect::<String>() + &cs.as_str().to_lowercase(),
+                    None => String::new(),
+                }
+            }
+        })
+        .collect();
+    format!("{}:", words.join(" "))
+}
+
+/// The DSPy key of a step's predictor.
+pub fn dspy_key(step: &Step) -> String {
+    match step.module {
+        ModuleKind::Predict => step.name.clone(),
+        ModuleKind::ChainOfThought => format!("{}.predict", step.name),
+    }
+}
+
+fn signature_json(step: &Step, state: &PredictorState) -> SignatureJson {
+    let mut fields = Vec::new();
+    for f in &step.signature.inputs {
+        fields.push(FieldJson {
+            prefix: dspy_prefix(&f.name),
+            description: f
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("${{{}}}", f.name)),
+        });
+    }
+    for f in step.lm_outputs() {
+        // DSPy's ChainOfThought gives its reasoning field this exact prefix.
+        let (prefix, description) =
+            if step.module == ModuleKind::ChainOfThought && f.name == "reasoning" {
+                (
+                    "Reasoning: Let's think step by step in order to".to_string(),
+                    "${reasoning}".to_string(),
+                )
+            } else {
+                (
+                    dspy_prefix(&f.name),
+                    f.description
+                        .clone()
+                        .unwrap_or_else(|| format!("${{{}}}", f.name)),
+                )
+            };
+        fields.push(FieldJson {
+            prefix,
+            description,
+        });
+    }
+    SignatureJson {
+        instructions: state.instructions.clone(),
+        fields,
+    }
+}
+
+/// A demo as DSPy stores it: its fields, then `augmented` when set.
+pub fn demo_json(demo: &crate::program::Demo) -> Record {
+    let mut r = demo.fields.clone();
+    if demo.augmented {
+        r.insert("augmented".into(), serde_json::Value::Bool(true));
+    }
+    r
+}
+
+impl ProgramJson {
+    /// The DSPy-compatible dump of `program`.
+    pub fn from_program(program: &Program) -> Self {
+        let graph: &ProgramGraph = &program.graph;
+        let mut predictors = IndexMap::new();
+        let mut steps = IndexMap::new();
+        for step in &graph.steps {
+            let Some(state) = program.predictors.get(&step.name) else {
+                continue;
+            };
+            let key = dspy_key(step);
+            steps.insert(key.clone(), step.name.clone());
+            predictors.insert(
+                key,
+                PredictorJson {
+                    traces: Vec::new(),
+                    train: Vec::new(),
+                    demos: state.demos.iter().map(demo_json).collect(),
+                    signature: signature_json(step, state),
+                    lm: None,
+                },
+            );
+        }
+        ProgramJson {
+            predictors,
+            metadata: ProgramMetadata {
+                dependency_versions: IndexMap::new(),
+                simba_run: SimbaRunMetadata {
+                    version: env!("CARGO_PKG_VERSION").to_string(),
+                    schema: SCHEMA_VERSION,
+                    program: graph.name.clone(),
+                    steps,
+                },
+            },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// candidates.json
+// ---------------------------------------------------------------------------
+
+/// `candidates.json`: the programs picked from the winners for the final
+/// full-trainset evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidatesJson {
+    pub schema: u32,
+    pub program: String,
+    pub metric: String,
+    pub trainset_size: usize,
+    /// Position in `candidates` of the returned program.
+    pub best: usize,
+    pub candidates: Vec<CandidateEntry>,
+}
+
+/// One final candidate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateEntry {
+    /// Index in the list of winning programs: 0 is the baseline, k the winner
+    /// of step k (1-based steps).
+    pub winner_index: usize,
+    /// The step whose best candidate this is; None for the baseline.
+    pub step: Option<usize>,
+    /// Index in the program pool (0 = baseline).
+    pub pool_index: usize,
+    /// Mean metric over the full trainset.
+    pub train_score: f64,
+    /// Per-example metric values, in trainset order.
+    pub train_scores: Vec<f64>,
+    /// Mean metric over the devset, when one was given and this candidate is
+    /// the baseline or the best.
+    pub dev_score: Option<f64>,
+    /// True for the returned program.
+    pub is_best: bool,
+    /// Instructions and demos of every predictor, keyed by step name.
+    pub predictors: IndexMap<String, PredictorState>,
+}
+
+// ---------------------------------------------------------------------------
+// trials.jsonl
+// ---------------------------------------------------------------------------
+
+/// LM usage over a span of the run (a step, or the whole run). Counts every
+/// request the engine made, answered from the cache or not, so it does not
+/// depend on the cache's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub lm_calls: u64,
+    pub failed_calls: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl UsageRecord {
+    /// `self - earlier`, for a step's share of running totals.
+    pub fn since(&self, earlier: &UsageRecord) -> UsageRecord {
+        UsageRecord {
+            lm_calls: self.lm_calls - earlier.lm_calls,
+            failed_calls: self.failed_calls - earlier.failed_calls,
+            prompt_tokens: self.prompt_tokens - earlier.prompt_tokens,
+            completion_tokens: self.completion_tokens - earlier.completion_tokens,
+        }
+    }
+}
+
+/// One sampling model variant of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantRecord {
+    /// The model item (the teacher's name, or the program's model).
+    pub model: String,
+    pub temperature: Option<f64>,
+    pub rollout_id: Option<u64>,
+    pub seed: Option<u64>,
+}
+
+/// Score statistics of the step's whole sampling batch.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BatchStats {
+    pub mean: f64,
+    pub p10: f64,
+    pub p90: f64,
+    /// Executions that failed (scored 0).
+    pub failed_executions: usize,
+}
+
+/// One bucket (one example of the batch), in bucket order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BucketRecord {
+    /// Trainset index of the example.
+    pub example: usize,
+    /// Scores of its trajectories, best first.
+    pub scores: Vec<f64>,
+    pub max_to_min_gap: f64,
+    pub max_score: f64,
+    pub max_to_avg_gap: f64,
+}
+
+/// What one strategy did on one bucket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub strategy: String,
+    /// `applied`, `skipped` or `failed`.
+    pub result: AttemptResult,
+    /// What changed, or why it skipped or failed.
+    pub detail: String,
+    /// Advice the prompt model gave for names that match no predictor.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub unmatched_advice: IndexMap<String, String>,
+}
+
+/// Result of a strategy attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptResult {
+    Applied,
+    Skipped,
+    Failed,
+}
+
+/// One processed bucket: where a candidate came from, or why none did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateRecord {
+    /// Position of the bucket in bucket order.
+    pub bucket: usize,
+    /// Trainset index of the bucket's example.
+    pub example: usize,
+    /// Pool index of the program copied.
+    pub source: usize,
+    /// Demo positions dropped (drawn with repetition) from every predictor.
+    pub dropped_demos: Vec<usize>,
+    /// Strategies tried, the drawn one first.
+    pub attempts: Vec<AttemptRecord>,
+    /// Pool index the candidate was registered under; None when every
+    /// strategy skipped or failed (no candidate).
+    pub pool_index: Option<usize>,
+    /// Mean mini-batch score; None without a candidate.
+    pub score: Option<f64>,
+    /// Per-example mini-batch scores, in batch order.
+    pub scores: Vec<f64>,
+}
+
+/// One line of `trials.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// 1-based step number.
+    pub step: usize,
+    /// Trainset indices of the mini-batch, in batch order.
+    pub batch: Vec<usize>,
+    pub variants: Vec<VariantRecord>,
+    /// Pool indices of the programs sampled: `[variant][example position]`.
+    pub sampled_programs: Vec<Vec<usize>>,
+    pub batch_stats: BatchStats,
+    /// All buckets in bucket order.
+    pub buckets: Vec<BucketRecord>,
+    /// Every bucket processed, in order.
+    pub candidates: Vec<CandidateRecord>,
+    /// Pool index of the step's best candidate (joins the winners).
+    pub winner: Option<usize>,
+    /// Best mini-batch score among this step's candidates.
+    pub best_candidate_score: Option<f64>,
+    /// Best mini-batch candidate score of any step so far.
+    pub best_so_far: Option<f64>,
+    /// LM usage of this step.
+    pub usage: UsageRecord,
+}
+
+// ---------------------------------------------------------------------------
+// run.json
+// ---------------------------------------------------------------------------
+
+/// Train and dev score of one program.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScorePair {
+    pub train: f64,
+    pub dev: Option<f64>,
+}
+
+/// `run.json`: everything about the run, including what is not reproducible
+/// (timings, cache hits).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunJson {
+    pub schema: u32,
+    pub simba_run_version: String,
+    pub program: String,
+    pub spec: Option<PathBuf>,
+    pub seed: u64,
+    /// The optimize block with every default and override applied.
+    pub config: OptimizeDecl,
+    /// The mini-batch size used (bsize clamped to the trainset size).
+    pub effective_bsize: usize,
+    pub trainset_size: usize,
+    pub devset_size: Option<usize>,
+    pub steps_run: usize,
+    /// Why the loop ended (`max_steps` in this version).
+    pub stop_reason: String,
+    pub warnings: Vec<String>,
+    pub baseline: ScorePair,
+    pub best: ScorePair,
+    /// Position of the best program in `candidates.json`.
+    pub best_candidate: usize,
+    pub usage: UsageRecord,
+    /// Requests answered from the response cache.
+    pub cached_calls: u64,
+    pub duration_ms: u64,
+    /// Wall time of each step, then of the final evaluation.
+    pub step_durations_ms: Vec<u64>,
+    pub final_eval_ms: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+// ---------------------------------------------------------------------------
+
+/// Why artifacts could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot create output folder {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot serialize {name}: {source}")]
+    Serialize {
+        name: String,
+        source: serde_json::Error,
+    },
+}
+
+/// Pretty JSON with a trailing newline.
+pub fn to_pretty(name: &str, value: &impl Serialize) -> Result<Vec<u8>, WriteError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| WriteError::Serialize {
+        name: name.into(),
+        source,
+    })?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// One JSON document per line.
+pub fn to_jsonl<T: Serialize>(name: &str, rows: &[T]) -> Result<Vec<u8>, WriteError> {
+    let mut bytes = Vec::new();
+    for row in rows {
+        serde_json::to_writer(&mut bytes, row).map_err(|source| WriteError::Serialize {
+            name: name.into(),
+            source,
+        })?;
+        bytes.push(b'\n');
+    }
+    Ok(bytes)
+}
+
+/// Write several files into `dir` all-or-nothing as far as the filesystem
+/// allows: every file is first written in full to a temp file in `dir`, and
+/// only when all are written are they renamed into place.
+pub fn write_all_atomic(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), WriteError> {
+    std::fs::create_dir_all(dir).map_err(|source| WriteError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut staged = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        let err = |source| WriteError::Write {
+            path: path.clone(),
+            source,
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .tempfile_in(dir)
+            .map_err(err)?;
+        tmp.write_all(bytes).map_err(err)?;
+        tmp.as_file().sync_all().map_err(err)?;
+        staged.push((tmp, path));
+    }
+    for (tmp, path) in staged {
+        tmp.persist(&path).map_err(|e| WriteError::Write {
+            path: path.clone(),
+            source: e.error,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dspy_prefixes() {
+        assert_eq!(dspy_prefix("question"), "Question:");
+        assert_eq!(dspy_prefix("passage_text"), "Passage Text:");
+        assert_eq!(dspy_prefix("camelCase"), "Camel Case:");
+        assert_eq!(dspy_prefix("HTMLCode"), "HTML Code:");
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        write_all_atomic(
+            &out,
+            &[("a.json", b"{}\n".to_vec()), ("b.jsonl", b"".to_vec())],
+        )
+        .unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.json", "b.jsonl"]);
+        assert_eq!(std::fs::read(out.join("a.json")).unwrap(), b"{}\n");
+    }
+}

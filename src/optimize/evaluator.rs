@@ -1,0 +1,140 @@
+//! The seam between the optimizer and the runtime: run a program on an example
+//! and score it. The real evaluator combines the executor and the metric; tests
+//! use deterministic fakes.
+//!
+//! Also the LM usage meter: the engine wraps the model set so every request
+//! (executions, judge metrics, advice) is counted in one place.
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::lm::{Lm, LmError, ModelSet, Request, Response};
+use crate::metric::Score;
+use crate::program::{Example, Execution, ModelOverride, Program};
+
+use super::artifacts::UsageRecord;
+
+/// One scored execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub execution: Execution,
+    pub score: Score,
+    /// Why the metric could not score the prediction (the score is then 0).
+    pub metric_error: Option<String>,
+}
+
+impl Outcome {
+    /// An outcome scored 0 because the execution or the metric failed.
+    pub fn failed(execution: Execution, metric_error: Option<String>) -> Self {
+        Self {
+            execution,
+            score: Score {
+                value: 0.0,
+                feedback: None,
+            },
+            metric_error,
+        }
+    }
+}
+
+/// Runs a program on an example with a model override and scores the result.
+/// Must never panic on a failing call: a failure is an [`Outcome`] scored 0
+/// whose `execution.error` says why.
+#[async_trait]
+pub trait Evaluator: Send + Sync {
+    async fn run(&self, program: &Program, example: &Example, ov: &ModelOverride) -> Outcome;
+}
+
+/// Running totals of LM requests, shared by every counting wrapper of a run.
+#[derive(Debug, Default)]
+pub struct UsageCounter {
+    calls: AtomicU64,
+    failed: AtomicU64,
+    cached: AtomicU64,
+    prompt_tokens: AtomicU64,
+    completion_tokens: AtomicU64,
+}
+
+impl UsageCounter {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Count one finished request.
+    pub fn record(&self, result: &Result<Response, LmError>) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(r) => {
+                if r.cached {
+                    self.cached.fetch_add(1, Ordering::Relaxed);
+                }
+                self.prompt_tokens
+                    .fetch_add(r.usage.prompt_tokens, Ordering::Relaxed);
+                self.completion_tokens
+                    .fetch_add(r.usage.completion_tokens, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The totals so far (cache hits counted as calls).
+    pub fn snapshot(&self) -> UsageRecord {
+        UsageRecord {
+            lm_calls: self.calls.load(Ordering::Relaxed),
+            failed_calls: self.failed.load(Ordering::Relaxed),
+            prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
+            completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Requests answered from the cache.
+    pub fn cached(&self) -> u64 {
+        self.cached.load(Ordering::Relaxed)
+    }
+}
+
+/// An [`Lm`] that counts its requests.
+pub struct CountingLm {
+    inner: Arc<dyn Lm>,
+    counter: Arc<UsageCounter>,
+}
+
+#[async_trait]
+impl Lm for CountingLm {
+    async fn complete(&self, request: &Request) -> Result<Response, LmError> {
+        let result = self.inner.complete(request).await;
+        self.counter.record(&result);
+        result
+    }
+}
+
+/// A [`ModelSet`] whose models count their requests into one counter. Build
+/// the executor, the metric and the prompt model on it and every LM call of the
+/// run is counted.
+pub struct CountingModels {
+    inner: Arc<dyn ModelSet>,
+    counter: Arc<UsageCounter>,
+}
+
+impl CountingModels {
+    pub fn new(inner: Arc<dyn ModelSet>, counter: Arc<UsageCounter>) -> Arc<Self> {
+        Arc::new(Self { inner, counter })
+    }
+}
+
+impl ModelSet for CountingModels {
+    fn lm(&self, name: &str) -> Option<Arc<dyn Lm>> {
+        let inner = self.inner.lm(name)?;
+        Some(Arc::new(CountingLm {
+            inner,
+            counter: self.counter.clone(),
+        }))
+    }
+
+    fn template(&self, name: &str) -> Option<Request> {
+        self.inner.template(name)
+    }
+}

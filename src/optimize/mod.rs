@@ -1,0 +1,59 @@
+//! SIMBA (Stochastic Introspective Mini-Batch Ascent), as SIMBA.md describes
+//! it: DSPy parity, plus multi-strategy fallback.
+//!
+//! | file | job |
+//! |---|---|
+//! | `engine.rs` | the loop: mini-batches, sampling, buckets, candidates, winners, the end |
+//! | `pool.rs` | the program pool, `top_k_plus_baseline`, softmax selection |
+//! | `stats.rs` | percentiles, bucket keys and ordering |
+//! | `rng.rs` | the two seeded random streams, Poisson demo dropping |
+//! | `variants.rs` | sampling model variants (`resample = rollout / temperature`) |
+//! | `select.rs` | the final evenly spaced selection, tie rules |
+//! | `strategy/` | the `Strategy` trait, `append_demo`, `append_rule` |
+//! | `evaluator.rs` | the `Evaluator` seam, LM usage counting |
+//! | `events.rs` | progress events for the CLI |
+//! | `artifacts.rs` | program.json, candidates.json, trials.jsonl, run.json |
+//!
+//! The engine never touches the terminal or the filesystem during the loop:
+//! it reports [`events::Event`]s and returns an [`engine::OptimizeOutput`]
+//! whose [`engine::OptimizeOutput::write`] stages every artifact before the
+//! first rename.
+
+pub mod artifacts;
+pub mod engine;
+pub mod evaluator;
+pub mod events;
+pub mod pool;
+pub mod rng;
+pub mod runtime;
+pub mod select;
+pub mod stats;
+pub mod strategy;
+pub mod variants;
+
+pub use engine::{OptimizeError, OptimizeInput, OptimizeOutput, optimize};
+pub use evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
+pub use events::{Event, EventSink, Phase};
+pub use strategy::{
+    AppendDemo, AppendRule, Bucket, FieldPredictor, PromptModel, Strategy, StrategyContext,
+    StrategyError, StrategyReport, Trajectory,
+};
+
+use crate::ir::StrategyRef;
+use std::sync::Arc;
+
+/// The built-in strategies for `refs`, in order. Plugin strategies are
+/// resolved by the plugin host; here they are an error naming the item.
+pub fn builtin_strategies(refs: &[StrategyRef]) -> Result<Vec<Arc<dyn Strategy>>, String> {
+    refs.iter()
+        .map(|r| -> Result<Arc<dyn Strategy>, String> {
+            match r {
+                StrategyRef::AppendDemo => Ok(Arc::new(AppendDemo)),
+                StrategyRef::AppendRule => Ok(Arc::new(AppendRule)),
+                StrategyRef::Plugin { .. } => Err(format!(
+                    "strategy `{r}` comes from a plugin, and plugin strategies are not available in this build"
+                )),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,193 @@
+//! The optimizer wired to the real runtime: the evaluator that runs programs
+//! with the executor and scores them with the spec's metric, the prompt model
+//! called through the adapter, and [`prepare`], which builds an
+//! [`OptimizeInput`] from a compiled spec.
+
+use async_trait::async_trait;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::adapter::{PredictSpec, predict};
+use crate::ir::{Field, MetricDecl, OptimizeDecl, Spec};
+use crate::lm::{Lm, ModelSet, Request};
+use crate::metric::MetricFn;
+use crate::program::exec::Executor;
+use crate::program::{Example, ModelOverride, Program, Record};
+
+use super::engine::{OptimizeError, OptimizeInput};
+use super::evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
+use super::events::EventSink;
+use super::strategy::{FieldPredictor, PromptModel};
+
+/// Runs a program with the executor and scores it with the metric.
+pub struct SpecEvaluator {
+    executor: Executor,
+    metric: MetricFn,
+    /// How the metric words a failure to compute, to tell it from a low score.
+    failure_prefix: String,
+}
+
+impl SpecEvaluator {
+    pub fn new(models: Arc<dyn ModelSet>, metric: MetricDecl) -> Self {
+        let failure_prefix = format!("metric `{}` could not be computed", metric.name);
+        Self {
+            executor: Executor::new(models.clone()),
+            metric: MetricFn::new(metric, models),
+            failure_prefix,
+        }
+    }
+}
+
+#[async_trait]
+impl Evaluator for SpecEvaluator {
+    async fn run(&self, program: &Program, example: &Example, ov: &ModelOverride) -> Outcome {
+        let execution = self.executor.run(program, &example.inputs(), ov).await;
+        let score = self
+            .metric
+            .score(example, execution.prediction.as_ref())
+            .await;
+        let metric_error = match (&execution.prediction, &score.feedback) {
+            (Some(_), Some(f)) if f.starts_with(&self.failure_prefix) => Some(f.clone()),
+            _ => None,
+        };
+        Outcome {
+            execution,
+            score,
+            metric_error,
+        }
+    }
+}
+
+/// The prompt model called through the adapter, in the same prompt format
+/// as every predictor call.
+pub struct AdapterPredictor {
+    pub lm: Arc<dyn Lm>,
+    pub template: Request,
+}
+
+#[async_trait]
+impl FieldPredictor for AdapterPredictor {
+    async fn predict(
+        &self,
+        instructions: &str,
+        inputs: &[Field],
+        outputs: &[Field],
+        values: &Record,
+    ) -> Result<Record, String> {
+        let spec = PredictSpec {
+            instructions,
+            inputs,
+            outputs,
+        };
+        predict(self.lm.as_ref(), &self.template, &spec, &[], values)
+            .await
+            .map(|p| p.outputs)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Build the input of one optimization from a compiled spec and its loaded
+/// data. Every LM call goes through a [`CountingModels`] around `models`,
+/// counted into the returned input's `usage`.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    spec: &Spec,
+    decl: &OptimizeDecl,
+    models: Arc<dyn ModelSet>,
+    trainset: Vec<Example>,
+    devset: Option<Vec<Example>>,
+    events: EventSink,
+    warnings: Vec<String>,
+) -> Result<OptimizeInput, OptimizeError> {
+    let config = |message: String| OptimizeError::Config {
+        program: decl.program.clone(),
+        message,
+    };
+    let graph = spec
+        .programs
+        .get(&decl.program)
+        .ok_or_else(|| config(format!("no program named `{}`", decl.program)))?;
+    let metric = spec
+        .metrics
+        .get(&decl.metric)
+        .ok_or_else(|| config(format!("no metric named `{}`", decl.metric)))?
+        .clone();
+    let usage = UsageCounter::new();
+    let counted: Arc<dyn ModelSet> = CountingModels::new(models, usage.clone());
+    let strategies = super::builtin_strategies(&decl.strategies).map_err(config)?;
+    let prompt_name = decl
+        .prompt_model
+        .clone()
+        .unwrap_or_else(|| graph.lm.clone());
+    let needs_prompt = decl
+        .strategies
+        .iter()
+        .any(|s| *s != crate::ir::StrategyRef::AppendDemo);
+    let prompt = match (counted.lm(&prompt_name), counted.template(&prompt_name)) {
+        (Some(lm), Some(template)) => Some(PromptModel {
+            name: prompt_name.clone(),
+            lm: lm.clone(),
+            template: template.clone(),
+            predictor: Arc::new(AdapterPredictor { lm, template }),
+        }),
+        _ if needs_prompt => {
+            return Err(config(format!(
+                "the prompt model `{prompt_name}` is not a model of the spec"
+            )));
+        }
+        _ => None,
+    };
+    if let Some(t) = &decl.teacher
+        && counted.lm(t).is_none()
+    {
+        return Err(config(format!(
+            "the teacher `{t}` is not a model of the spec"
+        )));
+    }
+    let model_decl = spec.models.get(&graph.lm);
+    Ok(OptimizeInput {
+        decl: decl.clone(),
+        baseline: Program::baseline(Arc::new(graph.clone())),
+        trainset,
+        devset,
+        evaluator: Arc::new(SpecEvaluator::new(counted, metric)),
+        strategies,
+        prompt,
+        base_temperature: model_decl.map_or(0.0, |m| m.temperature),
+        model_id: model_decl.map_or_else(|| graph.lm.clone(), |m| m.model.clone()),
+        usage,
+        events,
+        spec_path: Some(PathBuf::from(&spec.path)),
+        warnings,
+    })
+}
+
+/// The oracle rows of every `sim` model of the spec, by dataset name: every
+/// row of every split of the dataset its `oracle` names.
+pub fn oracles(
+    spec: &Spec,
+) -> Result<indexmap::IndexMap<String, Vec<Example>>, crate::data::DataError> {
+    let mut out = indexmap::IndexMap::new();
+    for m in spec.models.values() {
+        if let Some(name) = &m.oracle
+            && !out.contains_key(name)
+        {
+            let decl = crate::data::spec_dataset(spec, name)?;
+            out.insert(name.clone(), crate::data::all_rows(&decl)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The trainset and (when the block names one) devset of an optimize block.
+pub fn load_data(
+    spec: &Spec,
+    decl: &OptimizeDecl,
+) -> Result<(Vec<Example>, Option<Vec<Example>>), crate::data::DataError> {
+    let train = crate::data::load_split(spec, &decl.trainset)?;
+    let dev = match &decl.devset {
+        Some(r) => Some(crate::data::load_split(spec, r)?),
+        None => None,
+    };
+    Ok((train, dev))
+}

@@ -1,0 +1,358 @@
+//! Traced execution of a program's DAG on one input record.
+//!
+//! Steps whose inputs are ready run concurrently; each is one predictor call
+//! through the adapter with that step's instructions and demos. The trace is
+//! kept in step order, never completion order.
+//!
+//! A failed call (an LM error, or a reply that did not parse even after the
+//! JSON retry) fails the execution. Steps that read from a failed step (even
+//! indirectly) are not run; steps independent of it still finish, so which
+//! calls are made, the trace and the call count never depend on timing. The
+//! error reported is the failed step with the lowest index.
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+
+use super::{Execution, ModelOverride, PredictorState, Program, Record, TraceEntry};
+use crate::adapter::{PredictSpec, predict};
+use crate::ir::{Source, Step};
+use crate::lm::{Lm, LmError, ModelSet, Request, Response, Usage};
+
+/// What one execution cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Model calls made (a JSON retry counts as a second call), including
+    /// failed ones and ones served from the cache.
+    pub lm_calls: u64,
+    /// Of those, answered from the response cache.
+    pub cached_calls: u64,
+    /// Tokens of the calls that returned.
+    pub usage: Usage,
+}
+
+impl CallStats {
+    fn add(&mut self, other: &CallStats) {
+        self.lm_calls += other.lm_calls;
+        self.cached_calls += other.cached_calls;
+        self.usage.prompt_tokens += other.usage.prompt_tokens;
+        self.usage.completion_tokens += other.usage.completion_tokens;
+    }
+}
+
+/// Runs programs against a set of models; shareable across tasks. Keeps
+/// running totals of the calls it made.
+pub struct Executor {
+    models: Arc<dyn ModelSet>,
+    calls: AtomicU64,
+    cached: AtomicU64,
+    prompt_tokens: AtomicU64,
+    completion_tokens: AtomicU64,
+}
+
+/// Counts the calls one predictor call makes (the adapter may call twice).
+struct Counting<'a> {
+    inner: &'a dyn Lm,
+    stats: Mutex<CallStats>,
+}
+
+#[async_trait]
+impl Lm for Counting<'_> {
+    async fn complete(&self, request: &Request) -> Result<Response, LmError> {
+        let result = self.inner.complete(request).await;
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.lm_calls += 1;
+        if let Ok(r) = &result {
+            s.cached_calls += u64::from(r.cached);
+            s.usage.prompt_tokens += r.usage.prompt_tokens;
+            s.usage.completion_tokens += r.usage.completion_tokens;
+        }
+        result
+    }
+}
+
+/// The outcome of one step.
+struct StepRun {
+    /// Some when a call was made (it goes in the trace).
+    entry: Option<TraceEntry>,
+    result: Result<Record, String>,
+    stats: CallStats,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Waiting,
+    Running,
+    Done,
+    /// Failed, or not run because an input came from a failed step.
+    Dead,
+}
+
+impl Executor {
+    pub fn new(models: Arc<dyn ModelSet>) -> Self {
+        Self {
+            models,
+            calls: AtomicU64::new(0),
+            cached: AtomicU64::new(0),
+            prompt_tokens: AtomicU64::new(0),
+            completion_tokens: AtomicU64::new(0),
+        }
+    }
+
+    /// The models this executor calls.
+    pub fn models(&self) -> &Arc<dyn ModelSet> {
+        &self.models
+    }
+
+    /// Totals over every execution run so far.
+    pub fn totals(&self) -> CallStats {
+        CallStats {
+            lm_calls: self.calls.load(Ordering::Relaxed),
+            cached_calls: self.cached.load(Ordering::Relaxed),
+            usage: Usage {
+                prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
+                completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
+            },
+        }
+    }
+
+    /// Run `program` on `inputs` (the program's input fields).
+    pub async fn run(&self, program: &Program, inputs: &Record, ov: &ModelOverride) -> Execution {
+        self.run_counted(program, inputs, ov).await.0
+    }
+
+    /// [`run`](Self::run), also returning what this execution cost.
+    pub async fn run_counted(
+        &self,
+        program: &Program,
+        inputs: &Record,
+        ov: &ModelOverride,
+    ) -> (Execution, CallStats) {
+        let graph = &program.graph;
+        let n = graph.steps.len();
+        let mut state = vec![State::Waiting; n];
+        let mut outputs: Vec<Option<Record>> = vec![None; n];
+        let mut entries: Vec<Option<TraceEntry>> = vec![None; n];
+        let mut errors: Vec<Option<String>> = vec![None; n];
+        let mut stats = CallStats::default();
+        let mut running = FuturesUnordered::new();
+
+        loop {
+            // Steps are topologically ordered, so one pass in index order
+            // settles every step whose dependencies are settled.
+            for i in 0..n {
+                if state[i] != State::Waiting {
+                    continue;
+                }
+                let deps = &graph.deps[i];
+                if deps.iter().any(|&d| state[d] == State::Dead) {
+                    state[i] = State::Dead;
+                    continue;
+                }
+                if !deps.iter().all(|&d| state[d] == State::Done) {
+                    continue;
+                }
+                let step = &graph.steps[i];
+                match bind(step, inputs, graph, &outputs) {
+                    Ok(step_inputs) => {
+                        state[i] = State::Running;
+                        let pstate = program.predictors.get(&step.name);
+                        running.push(async move {
+                            (i, self.run_step(step, pstate, step_inputs, ov).await)
+                        });
+                    }
+                    Err(e) => {
+                        state[i] = State::Dead;
+                        errors[i] = Some(e);
+                    }
+                }
+            }
+            let Some((i, run)) = running.next().await else {
+                break;
+            };
+            stats.add(&run.stats);
+            entries[i] = run.entry;
+            match run.result {
+                Ok(out) => {
+                    outputs[i] = Some(out);
+                    state[i] = State::Done;
+                }
+                Err(e) => {
+                    errors[i] = Some(e);
+                    state[i] = State::Dead;
+                }
+            }
+        }
+        drop(running);
+
+        self.calls.fetch_add(stats.lm_calls, Ordering::Relaxed);
+        self.cached.fetch_add(stats.cached_calls, Ordering::Relaxed);
+        self.prompt_tokens
+            .fetch_add(stats.usage.prompt_tokens, Ordering::Relaxed);
+        self.completion_tokens
+            .fetch_add(stats.usage.completion_tokens, Ordering::Relaxed);
+
+        let trace: Vec<TraceEntry> = entries.into_iter().flatten().collect();
+        let error = errors.into_iter().flatten().next();
+        let execution = match error {
+            Some(e) => Execution {
+                prediction: None,
+                trace,
+                error: Some(e),
+            },
+            None => match program_outputs(graph, inputs, &outputs) {
+                Ok(pred) => Execution {
+                    prediction: Some(pred),
+                    trace,
+                    error: None,
+                },
+                Err(e) => Execution {
+                    prediction: None,
+                    trace,
+                    error: Some(e),
+                },
+            },
+        };
+        (execution, stats)
+    }
+
+    async fn run_step(
+        &self,
+        step: &Step,
+        pstate: Option<&PredictorState>,
+        inputs: Record,
+        ov: &ModelOverride,
+    ) -> StepRun {
+        let model = ov.model.as_deref().unwrap_or(&step.lm);
+        let fail = |why: String| StepRun {
+            entry: None,
+            result: Err(format!("step `{}` (model `{model}`): {why}", step.name)),
+            stats: CallStats::default(),
+        };
+        let (Some(lm), Some(mut template)) = (self.models.lm(model), self.models.template(model))
+        else {
+            return fail("no such model".into());
+        };
+        if let Some(t) = ov.temperature {
+            template.temperature = t;
+        }
+        if ov.rollout_id.is_some() {
+            template.rollout_id = ov.rollout_id;
+        }
+        if ov.seed.is_some() {
+            template.seed = ov.seed;
+        }
+        let baseline;
+        let pstate = match pstate {
+            Some(p) => p,
+            None => {
+                baseline = PredictorState {
+                    instructions: step.signature.instructions.clone(),
+                    demos: Vec::new(),
+                };
+                &baseline
+            }
+        };
+        let lm_outputs = step.lm_outputs();
+        let spec = PredictSpec {
+            instructions: &pstate.instructions,
+            inputs: &step.signature.inputs,
+            outputs: &lm_outputs,
+        };
+        let counting = Counting {
+            inner: lm.as_ref(),
+            stats: Mutex::new(CallStats::default()),
+        };
+        let result = predict(&counting, &template, &spec, &pstate.demos, &inputs).await;
+        let stats = counting
+            .stats
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(p) => StepRun {
+                entry: Some(TraceEntry {
+                    step: step.name.clone(),
+                    inputs,
+                    outputs: p.outputs.clone(),
+                }),
+                result: Ok(p.outputs),
+                stats,
+            },
+            Err(e) => StepRun {
+                entry: Some(TraceEntry {
+                    step: step.name.clone(),
+                    inputs,
+                    outputs: Record::new(),
+                }),
+                result: Err(format!("step `{}` (model `{model}`): {e}", step.name)),
+                stats,
+            },
+        }
+    }
+}
+
+fn resolve(
+    source: &Source,
+    inputs: &Record,
+    graph: &crate::ir::ProgramGraph,
+    outputs: &[Option<Record>],
+) -> Result<serde_json::Value, String> {
+    match source {
+        Source::Input(name) => inputs
+            .get(name)
+            .cloned()
+            .ok_or_else(|| format!("program input `{name}` is missing")),
+        Source::Step { step, field } => {
+            let idx = graph
+                .steps
+                .iter()
+                .position(|s| &s.name == step)
+                .ok_or_else(|| format!("no step `{step}`"))?;
+            outputs[idx]
+                .as_ref()
+                .and_then(|o| o.get(field))
+                .cloned()
+                .ok_or_else(|| format!("step `{step}` has no output `{field}`"))
+        }
+    }
+}
+
+/// The inputs of `step`, in its signature's order.
+fn bind(
+    step: &Step,
+    inputs: &Record,
+    graph: &crate::ir::ProgramGraph,
+    outputs: &[Option<Record>],
+) -> Result<Record, String> {
+    step.bindings
+        .iter()
+        .map(|(name, source)| {
+            resolve(source, inputs, graph, outputs)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| format!("step `{}`: input `{name}`: {e}", step.name))
+        })
+        .collect()
+}
+
+fn program_outputs(
+    graph: &crate::ir::ProgramGraph,
+    inputs: &Record,
+    outputs: &[Option<Record>],
+) -> Result<Record, String> {
+    graph
+        .outputs
+        .iter()
+        .map(|(name, source)| {
+            resolve(source, inputs, graph, outputs)
+                .map(|v| (name.clone(), v))
+                .map_err(|e| format!("program output `{name}`: {e}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,57 @@
+//! The quickstart spec and its sim models, for tests that drive the library
+//! directly (to count calls or break the model).
+#![allow(dead_code)]
+
+use indexmap::IndexMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use simba_run::ir::*;
+use simba_run::lm::{Lm, Models, ModelsOptions};
+use simba_run::program::Example;
+
+pub fn quickstart_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")
+}
+
+pub fn sim_decl(skill: f64) -> ModelDecl {
+    ModelDecl {
+        name: "sim".into(),
+        provider: Provider::Sim,
+        model: "sim".into(),
+        base_urls: vec![],
+        api_key: None,
+        temperature: 0.0,
+        max_tokens: None,
+        timeout: Duration::from_secs(60),
+        concurrency: 32,
+        retries: 5,
+        params: IndexMap::new(),
+        oracle: Some("trivia".into()),
+        skill,
+        latency: Duration::ZERO,
+        extra: IndexMap::new(),
+    }
+}
+
+/// The quickstart spec as the CLI loads it.
+pub fn quickstart_spec() -> Spec {
+    let path = quickstart_dir().join("quickstart.simba");
+    simba_run::compile::load_spec(&path, &[], None)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .spec
+}
+
+/// The spec's models with the sim provider wrapped by `wrap` (to count or
+/// break calls).
+pub fn models_with(spec: &Spec, wrap: impl Fn(Arc<dyn Lm>) -> Arc<dyn Lm>) -> Models {
+    let oracles = simba_run::optimize::runtime::oracles(spec).unwrap();
+    let mut models = Models::new(ModelsOptions { cache_dir: None });
+    for decl in spec.models.values() {
+        let oracle: Vec<Example> = oracles[decl.oracle.as_ref().unwrap()].clone();
+        let sim: Arc<dyn Lm> = Arc::new(simba_run::lm::sim::SimModel::new(decl, oracle));
+        models.insert(decl, wrap(sim));
+    }
+    models
+}

@@ -1,0 +1,379 @@
+//! The SIMBA loop on deterministic fakes: LM-call accounting, reproducibility,
+//! a real gain, and bad input.
+
+mod common;
+
+use common::*;
+use simba_run::optimize::artifacts::AttemptResult;
+use simba_run::optimize::*;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn run(s: Setup) -> Result<OptimizeOutput, OptimizeError> {
+    rt().block_on(optimize(s.input))
+}
+
+#[test]
+fn call_accounting_per_step_and_final() {
+    let train = dataset(18);
+    for steps in [1usize, 3] {
+        let (bsize, nc) = (6, 3);
+        let ev = FakeEvaluator::new(&train);
+        let s = setup(decl(bsize, nc, steps), train.clone(), ev.clone());
+        let advisor = s.advisor.clone();
+        let out = run(s).unwrap();
+        assert_eq!(out.trials.len(), steps);
+        // Exactly bsize * num_candidates sampling executions per step.
+        assert_eq!(ev.count(Kind::Sampling), steps * bsize * nc);
+        // Candidates * bsize evaluations per step, then picks * trainset.
+        let built: usize = out
+            .trials
+            .iter()
+            .map(|t| {
+                t.candidates
+                    .iter()
+                    .filter(|c| c.pool_index.is_some())
+                    .count()
+            })
+            .sum();
+        for t in &out.trials {
+            let n = t
+                .candidates
+                .iter()
+                .filter(|c| c.pool_index.is_some())
+                .count();
+            assert!(n <= nc + 1, "step {} built {n} candidates", t.step);
+            let advice = t
+                .candidates
+                .iter()
+                .flat_map(|c| &c.attempts)
+                .filter(|a| a.strategy == "append_rule" && a.result != AttemptResult::Skipped)
+                .count();
+            assert!(advice <= nc + 1);
+        }
+        let picks = out.candidates.candidates.len();
+        assert_eq!(
+            ev.count(Kind::Evaluation),
+            built * bsize + picks * train.len()
+        );
+        let advice_calls = advisor.calls.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            advice_calls <= steps * (nc + 1),
+            "{advice_calls} advice requests"
+        );
+        // Picks are the evenly spaced winners.
+        let winners = 1 + out.trials.iter().filter(|t| t.winner.is_some()).count();
+        let expect = simba_run::optimize::select::final_indices(winners - 1, nc + 1);
+        let got: Vec<usize> = out
+            .candidates
+            .candidates
+            .iter()
+            .map(|c| c.winner_index)
+            .collect();
+        assert_eq!(got, expect);
+    }
+}
+
+fn artifacts(seed: u64, concurrency: usize, jitter: bool) -> Vec<(&'static str, Vec<u8>)> {
+    let train = dataset(24);
+    let mut ev = FakeEvaluator::new(&train);
+    Arc::get_mut(&mut ev).unwrap().jitter = jitter;
+    let mut d = decl(8, 4, 4);
+    d.seed = seed;
+    d.concurrency = concurrency;
+    let out = run(setup(d, train, ev)).unwrap();
+    out.files()
+        .unwrap()
+        .into_iter()
+        .filter(|(name, _)| *name != "run.json")
+        .collect()
+}
+
+use std::sync::Arc;
+
+#[test]
+fn same_seed_is_byte_identical() {
+    let a = artifacts(0, 4, false);
+    let b = artifacts(0, 4, false);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn concurrency_does_not_change_the_result() {
+    let a = artifacts(5, 1, true);
+    let b = artifacts(5, 64, true);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn seeds_differ() {
+    let a = artifacts(0, 4, false);
+    let b = artifacts(1, 4, false);
+    let trials =
+        |x: &Vec<(&str, Vec<u8>)>| x.iter().find(|f| f.0 == "trials.jsonl").unwrap().1.clone();
+    assert_ne!(trials(&a), trials(&b));
+}
+
+#[test]
+fn the_optimizer_finds_a_gain() {
+    let train = dataset(30);
+    let ev = FakeEvaluator::new(&train);
+    let out = run(setup(decl(10, 4, 6), train, ev)).unwrap();
+    let base = out.run.baseline.train;
+    let best = out.run.best.train;
+    assert!(best >= base + 0.15, "baseline {base}, best {best}");
+    // The returned program is the candidate marked best, with the top score.
+    let c = &out.candidates.candidates[out.candidates.best];
+    assert!(c.is_best);
+    assert_eq!(c.train_score, best);
+    assert!(
+        out.candidates
+            .candidates
+            .iter()
+            .all(|x| x.train_score <= best)
+    );
+    // program.json carries the best program's demos.
+    let demos = &out.program_json.predictors["answer"].demos;
+    assert_eq!(demos.len(), out.best.predictors["answer"].demos.len());
+    assert!(
+        demos
+            .iter()
+            .all(|d| d["augmented"] == serde_json::json!(true))
+    );
+}
+
+#[test]
+fn trainset_smaller_than_bsize_is_clamped_with_a_warning() {
+    let train = dataset(5);
+    let ev = FakeEvaluator::new(&train);
+    let out = run(setup(decl(32, 2, 2), train, ev.clone())).unwrap();
+    assert_eq!(out.run.effective_bsize, 5);
+    assert!(
+        out.run
+            .warnings
+            .iter()
+            .any(|w| w.contains("bsize 32") && w.contains("using bsize = 5"))
+    );
+    assert_eq!(ev.count(Kind::Sampling), 2 * 5 * 2);
+    assert!(out.trials.iter().all(|t| t.batch.len() == 5));
+}
+
+#[test]
+fn empty_trainset_is_an_input_error() {
+    let ev = FakeEvaluator::new(&[]);
+    let err = run(setup(decl(4, 2, 2), vec![], ev)).unwrap_err();
+    assert!(err.is_input_error());
+    assert!(
+        err.to_string().contains("trainset `d.train` is empty"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_model_failing_every_call_fails_the_run() {
+    let train = dataset(8);
+    let mut ev = FakeEvaluator::new(&train);
+    Arc::get_mut(&mut ev).unwrap().fail_all = true;
+    let err = run(setup(decl(4, 2, 2), train, ev)).unwrap_err();
+    assert!(!err.is_input_error());
+    let msg = err.to_string();
+    assert!(msg.contains("every program execution failed"), "{msg}");
+    assert!(msg.contains("connection refused"), "{msg}");
+}
+
+#[test]
+fn a_metric_failing_everywhere_fails_the_run() {
+    let train = dataset(8);
+    let mut ev = FakeEvaluator::new(&train);
+    Arc::get_mut(&mut ev).unwrap().metric_fails = true;
+    let err = run(setup(decl(4, 2, 2), train, ev)).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("metric `correct` failed on every example"),
+        "{msg}"
+    );
+    assert!(msg.contains("gold.label"), "{msg}");
+}
+
+#[test]
+fn zero_steps_returns_the_baseline() {
+    let train = dataset(6);
+    let ev = FakeEvaluator::new(&train);
+    let out = run(setup(decl(4, 3, 0), train.clone(), ev.clone())).unwrap();
+    assert_eq!(out.candidates.candidates.len(), 1);
+    assert_eq!(out.candidates.best, 0);
+    assert_eq!(ev.count(Kind::Evaluation), train.len());
+    assert_eq!(out.best, simba_run::program::Program::baseline(graph()));
+}
+
+#[test]
+fn devset_scores_baseline_and_best() {
+    let train = dataset(12);
+    let dev = dataset(9);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(6, 3, 3), train, ev);
+    s.input.devset = Some(dev);
+    let out = run(s).unwrap();
+    assert!(out.run.baseline.dev.is_some());
+    assert!(out.run.best.dev.is_some());
+    let c = &out.candidates.candidates;
+    assert!(c[0].dev_score.is_some());
+    assert!(c[out.candidates.best].dev_score.is_some());
+}
+
+#[test]
+fn unmatched_advice_is_recorded() {
+    let train = dataset(12);
+    let ev = FakeEvaluator::new(&train);
+    let mut d = decl(6, 3, 3);
+    d.strategies = vec![simba_run::ir::StrategyRef::AppendRule];
+    let mut s = setup(d, train, ev);
+    // One predictor: any key applies; so give two keys, one bogus.
+    let adv = Arc::new(FakeAdvisor {
+        topics: s.advisor.topics.clone(),
+        calls: Default::default(),
+        key: "Answer".into(),
+    });
+    s.input.prompt = Some(prompt(adv));
+    let out = run(s).unwrap();
+    // "Answer" matches the step `answer` case-insensitively.
+    let applied = out
+        .trials
+        .iter()
+        .flat_map(|t| &t.candidates)
+        .flat_map(|c| &c.attempts)
+        .filter(|a| a.result == AttemptResult::Applied)
+        .count();
+    assert!(applied > 0);
+}
+
+/// A strategy that never applies, to exercise the multi-strategy fallback.
+struct AlwaysSkip;
+
+#[async_trait::async_trait]
+impl Strategy for AlwaysSkip {
+    fn name(&self) -> String {
+        "always_skip".into()
+    }
+    async fn apply(
+        &self,
+        _ctx: &StrategyContext<'_>,
+        _candidate: &mut simba_run::program::Program,
+    ) -> Result<StrategyReport, StrategyError> {
+        Ok(StrategyReport::skipped("never applies"))
+    }
+}
+
+#[test]
+fn a_skipping_strategy_falls_back_to_the_next() {
+    let train = dataset(12);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(6, 3, 2), train, ev);
+    s.input.strategies = vec![Arc::new(AlwaysSkip), Arc::new(AppendDemo)];
+    let out = run(s).unwrap();
+    let mut fell_back = 0;
+    for c in out.trials.iter().flat_map(|t| &t.candidates) {
+        let names: Vec<&str> = c.attempts.iter().map(|a| a.strategy.as_str()).collect();
+        if names[0] == "always_skip" {
+            assert_eq!(c.attempts[0].result, AttemptResult::Skipped);
+            assert_eq!(c.attempts[0].detail, "never applies");
+            assert_eq!(names.get(1), Some(&"append_demo"));
+            fell_back += 1;
+        }
+        // A candidate exists exactly when some attempt applied.
+        let applied = c
+            .attempts
+            .iter()
+            .any(|a| a.result == AttemptResult::Applied);
+        assert_eq!(applied, c.pool_index.is_some());
+    }
+    assert!(fell_back > 0);
+}
+
+#[test]
+fn when_every_strategy_skips_there_is_no_candidate() {
+    let train = dataset(12);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(6, 3, 2), train.clone(), ev.clone());
+    s.input.strategies = vec![Arc::new(AlwaysSkip)];
+    let out = run(s).unwrap();
+    for t in &out.trials {
+        // Every bucket was tried, none produced a candidate, nobody won.
+        assert_eq!(t.candidates.len(), 6);
+        assert!(t.candidates.iter().all(|c| c.pool_index.is_none()));
+        assert_eq!(t.winner, None);
+    }
+    // Only the baseline reaches the end.
+    assert_eq!(out.candidates.candidates.len(), 1);
+    assert_eq!(ev.count(Kind::Evaluation), train.len());
+}
+
+#[test]
+fn settings_not_acted_on_yet_are_warned_about() {
+    let train = dataset(6);
+    let ev = FakeEvaluator::new(&train);
+    let mut d = decl(3, 2, 1);
+    d.selection = simba_run::ir::Selection::Thompson;
+    d.stop.patience = Some(2);
+    let out = run(setup(d, train, ev)).unwrap();
+    assert!(out.run.warnings.iter().any(|w| w.contains("thompson")));
+    assert!(out.run.warnings.iter().any(|w| w.contains("stop rules")));
+}
+
+/// Scores every execution 1.0: every candidate ties.
+struct AlwaysRight;
+
+#[async_trait::async_trait]
+impl Evaluator for AlwaysRight {
+    async fn run(
+        &self,
+        _program: &simba_run::program::Program,
+        _example: &simba_run::program::Example,
+        _ov: &simba_run::program::ModelOverride,
+    ) -> Outcome {
+        Outcome {
+            execution: simba_run::program::Execution {
+                prediction: Some(Default::default()),
+                trace: vec![],
+                error: None,
+            },
+            score: simba_run::metric::Score {
+                value: 1.0,
+                feedback: None,
+            },
+            metric_error: None,
+        }
+    }
+}
+
+#[test]
+fn identical_scores_break_ties_toward_the_earlier() {
+    let train = dataset(12);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(6, 3, 3), train, ev);
+    s.input.evaluator = Arc::new(AlwaysRight);
+    let out = run(s).unwrap();
+    for t in &out.trials {
+        // The first candidate built wins a tie.
+        let first = t.candidates.iter().find_map(|c| c.pool_index);
+        assert_eq!(t.winner, first);
+    }
+    // On the trainset every final candidate scores 1.0: the baseline, first,
+    // is returned.
+    assert!(out.candidates.candidates.len() > 1);
+    assert!(
+        out.candidates
+            .candidates
+            .iter()
+            .all(|c| c.train_score == 1.0)
+    );
+    assert_eq!(out.candidates.best, 0);
+    assert!(out.candidates.candidates[0].is_best);
+    assert_eq!(out.best, simba_run::program::Program::baseline(graph()));
+}
