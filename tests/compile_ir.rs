@@ -371,3 +371,33 @@ fn override_errors_point_at_the_set_argument() {
     let (r, n) = err(&[o("qa.bsize=0"), o("qa.seed=-1")]);
     assert_eq!(n, 2, "{r}");
 }
+
+#[test]
+fn warnings_do_not_stop_compilation() {
+    let src = r#"
+model m { provider = "sim" oracle = d }
+dataset d { train = jsonl("t.jsonl") inputs = [q] }
+dataset spare { train = jsonl("s.jsonl") inputs = [q] }
+signature A = "q -> a"
+signature Unused = "x -> y"
+program p {
+  in q: string
+  in extra: string
+  step s = predict(A)
+}
+metric never = exact_match(pred.a, gold.a)
+"#;
+    let (spec, warnings) = compile_source(Path::new("w.simba"), src, &[]).unwrap();
+    let msgs: Vec<&str> = warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "dataset `spare` is never used",
+            "signature `Unused` is never used",
+            "input `extra` of program `p` is never read",
+            "metric `never` is never used",
+        ]
+    );
+    assert!(warnings.iter().all(|w| !w.is_error()));
+    assert_eq!(spec.programs["p"].inputs.len(), 2);
+}

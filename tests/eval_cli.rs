@@ -297,3 +297,33 @@ async fn every_execution_failing_exits_3() {
         "the error names the URL: {stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_example_is_deterministic() {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/qa/qa.simba");
+    let run = || {
+        let spec = spec.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::cargo_bin("simba-run")
+                .unwrap()
+                .args(["eval", spec.to_str().unwrap(), "--json", "--no-cache"])
+                .output()
+                .unwrap()
+        })
+    };
+    let a = run().await.unwrap();
+    let b = run().await.unwrap();
+    assert_eq!(a.status.code(), Some(0), "{}", text(&a.stderr));
+    assert_eq!(text(&a.stdout).lines().count(), 20);
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_spec_is_an_input_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = eval(dir.path(), &[]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("error: cannot read"), "{stderr}");
+    assert!(stderr.contains("qa.simba"), "{stderr}");
+}

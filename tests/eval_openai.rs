@@ -136,7 +136,7 @@ fn spec(dir: &Path, base_url: &str) -> Spec {
     let dataset = DatasetDecl {
         name: "trivia".into(),
         source: DatasetSource::Files(
-            [("dev".to_string(), DataFile::Jsonl("dev.jsonl".into()))]
+            [("dev".to_string(), DataFile::Jsonl(dir.join("dev.jsonl")))]
                 .into_iter()
                 .collect(),
         ),

@@ -22,13 +22,17 @@ type SetupError = String;
 pub fn run(args: EvalArgs) -> i32 {
     let loaded = match crate::compile::load_spec(&args.spec, &[], None) {
         Ok(l) => l,
+        Err(crate::compile::LoadError::Io(msg)) => {
+            eprintln!("error: {msg}");
+            return exit::INPUT;
+        }
         Err(e) => {
-            eprintln!("{e}");
+            eprint!("{e}");
             return exit::INPUT;
         }
     };
     for w in &loaded.warnings {
-        eprintln!("{w}");
+        eprint!("{w}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -112,13 +112,8 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
                 _ => m.base_urls = ctx.d.setting(v, key).into_iter().collect(),
             },
             "api_key" => {
-                if let ValueKind::Str(_) = v.kind {
-                    ctx.d.push(
-                        Diagnostic::warning(v.span, "an API key written in the spec file")
-                            .label("a secret in plain text")
-                            .help("prefer `api_key = env(\"OPENAI_API_KEY\")`"),
-                    );
-                }
+                // A literal key is accepted but never echoed back: no warning
+                // here, since rendering one would print the line holding it.
                 m.api_key = ctx.d.setting(v, key);
             }
             "temperature" => {

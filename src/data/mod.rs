@@ -136,44 +136,16 @@ pub fn load_dataset_checked(
     })
 }
 
-/// The declaration with its relative data paths resolved against `base_dir`
-/// (the spec's folder). Absolute paths are kept as they are.
-pub fn resolve_paths(decl: &DatasetDecl, base_dir: &Path) -> DatasetDecl {
-    let fix = |f: &DataFile| match f {
-        DataFile::Jsonl(p) => DataFile::Jsonl(base_dir.join(p)),
-        DataFile::Csv(p) => DataFile::Csv(base_dir.join(p)),
-    };
-    let source = match &decl.source {
-        DatasetSource::Files(files) => {
-            DatasetSource::Files(files.iter().map(|(k, f)| (k.clone(), fix(f))).collect())
-        }
-        DatasetSource::Split {
-            all,
-            parts,
-            shuffle_seed,
-        } => DatasetSource::Split {
-            all: fix(all),
-            parts: parts.clone(),
-            shuffle_seed: *shuffle_seed,
-        },
-    };
-    DatasetDecl {
-        name: decl.name.clone(),
-        source,
-        inputs: decl.inputs.clone(),
-    }
-}
-
-/// A spec's dataset by name, paths resolved against the spec's folder.
+/// A spec's dataset by name. Its data paths are used as they are: compile
+/// has already resolved them against the spec's folder.
 pub fn spec_dataset(spec: &Spec, name: &str) -> Result<DatasetDecl, DataError> {
     spec.datasets
         .get(name)
-        .map(|d| resolve_paths(d, &spec.base_dir))
+        .cloned()
         .ok_or_else(|| DataError::UnknownDataset(name.to_string()))
 }
 
-/// Load one split (`dataset.split`) of a spec's dataset, paths relative to
-/// the spec's folder. For datasets made of one file per split only that
+/// Load one split (`dataset.split`) of a spec's dataset. For datasets made of one file per split only that
 /// file is read. Input values are checked against the input types of the
 /// programs the spec optimizes on this dataset.
 pub fn load_split(spec: &Spec, r: &DataRef) -> Result<Vec<Example>, DataError> {

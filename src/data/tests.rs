@@ -263,7 +263,7 @@ fn spec_with(decl: DatasetDecl, base: &std::path::Path) -> crate::ir::Spec {
 }
 
 #[test]
-fn load_split_resolves_paths_and_names_a_missing_split() {
+fn load_split_reads_one_file_and_names_a_missing_split() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("data")).unwrap();
     file(&dir, "data/train.jsonl", "{\"q\": \"t\"}\n");
@@ -274,9 +274,12 @@ fn load_split_resolves_paths_and_names_a_missing_split() {
             [
                 (
                     "train".to_string(),
-                    DataFile::Jsonl("data/train.jsonl".into()),
+                    DataFile::Jsonl(dir.path().join("data/train.jsonl")),
                 ),
-                ("dev".to_string(), DataFile::Jsonl("data/dev.jsonl".into())),
+                (
+                    "dev".to_string(),
+                    DataFile::Jsonl(dir.path().join("data/dev.jsonl")),
+                ),
             ]
             .into_iter()
             .collect(),
@@ -324,7 +327,7 @@ fn load_split_checks_input_types_of_the_optimized_program() {
     let decl = DatasetDecl {
         name: "nums".into(),
         source: DatasetSource::Files(
-            [("dev".to_string(), DataFile::Csv("dev.csv".into()))]
+            [("dev".to_string(), DataFile::Csv(dir.path().join("dev.csv")))]
                 .into_iter()
                 .collect(),
         ),
