@@ -141,11 +141,19 @@ async fn all_at_once(lm: &Arc<LocalModel>, requests: &[Request]) -> Duration {
 }
 
 /// Parse rate and accuracy over the dev set.
-async fn score(lm: &LocalModel, task: &Task, with_demos: bool, grammar: bool) -> (usize, usize, Duration) {
+async fn score(
+    lm: &LocalModel,
+    task: &Task,
+    with_demos: bool,
+    grammar: bool,
+) -> (usize, usize, Duration) {
     let (mut parsed, mut correct) = (0, 0);
     let t = Instant::now();
     for (text, gold) in &task.dev {
-        let reply = lm.complete(&task.request(text, with_demos, grammar)).await.unwrap();
+        let reply = lm
+            .complete(&task.request(text, with_demos, grammar))
+            .await
+            .unwrap();
         if let Ok(out) = parse_reply(Format::Chat, &task.outputs, &reply.text) {
             parsed += 1;
             if out["label"].as_str() == Some(gold.as_str()) {

@@ -14,14 +14,18 @@ use serde_json::{Value, json};
 use simba_run::adapter::{PredictSpec, predict};
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider};
 use simba_run::lm::local::LocalModel;
-use simba_run::lm::{Lm, LmError, Message, ModelSet, Models, ModelsOptions, Request, ResponseFormat};
+use simba_run::lm::{
+    Lm, LmError, Message, ModelSet, Models, ModelsOptions, Request, ResponseFormat,
+};
 use simba_run::program::{Demo, Record};
 
 fn gguf() -> Option<PathBuf> {
     match std::env::var("SIMBA_TEST_GGUF") {
         Ok(p) if !p.is_empty() => Some(PathBuf::from(p)),
         _ => {
-            eprintln!("skipped: set SIMBA_TEST_GGUF to a GGUF file (e.g. SmolLM2-135M-Instruct) to run");
+            eprintln!(
+                "skipped: set SIMBA_TEST_GGUF to a GGUF file (e.g. SmolLM2-135M-Instruct) to run"
+            );
             None
         }
     }
@@ -72,7 +76,12 @@ fn request(prompt: &str, temperature: f64, seed: Option<u64>, rollout: Option<u6
 async fn greedy_answer_is_stable_even_after_another_prompt() {
     let Some(path) = gguf() else { return };
     let lm = load(&path, json!({}));
-    let a = request("What is the capital of France? Answer in one sentence.", 0.0, None, None);
+    let a = request(
+        "What is the capital of France? Answer in one sentence.",
+        0.0,
+        None,
+        None,
+    );
     let b = request("Name three colours.", 0.0, None, None);
     let first = lm.complete(&a).await.unwrap();
     // A different prompt in between replaces most of the KV cache; the
@@ -85,7 +94,10 @@ async fn greedy_answer_is_stable_even_after_another_prompt() {
     assert!(first.usage.prompt_tokens > 5 && first.usage.completion_tokens > 0);
     assert_eq!(first.usage, again.usage);
     // Different seeds do not matter at temperature 0.
-    let seeded = lm.complete(&request(&a.messages[0].content, 0.0, Some(9), Some(3))).await.unwrap();
+    let seeded = lm
+        .complete(&request(&a.messages[0].content, 0.0, Some(9), Some(3)))
+        .await
+        .unwrap();
     assert_eq!(seeded.text, first.text);
 }
 
@@ -94,10 +106,22 @@ async fn sampling_follows_the_seed() {
     let Some(path) = gguf() else { return };
     let lm = load(&path, json!({}));
     let prompt = "Write a short poem about the sea.";
-    let one = lm.complete(&request(prompt, 1.0, Some(1), None)).await.unwrap();
-    let two = lm.complete(&request(prompt, 1.0, Some(2), None)).await.unwrap();
-    let one_again = lm.complete(&request(prompt, 1.0, Some(1), None)).await.unwrap();
-    let rollout = lm.complete(&request(prompt, 1.0, Some(1), Some(1))).await.unwrap();
+    let one = lm
+        .complete(&request(prompt, 1.0, Some(1), None))
+        .await
+        .unwrap();
+    let two = lm
+        .complete(&request(prompt, 1.0, Some(2), None))
+        .await
+        .unwrap();
+    let one_again = lm
+        .complete(&request(prompt, 1.0, Some(1), None))
+        .await
+        .unwrap();
+    let rollout = lm
+        .complete(&request(prompt, 1.0, Some(1), Some(1)))
+        .await
+        .unwrap();
     assert_eq!(one.text, one_again.text, "same seed, same text");
     assert_ne!(one.text, two.text, "different seeds, different texts");
     assert_ne!(one.text, rollout.text, "a rollout id changes the draw");
@@ -111,7 +135,9 @@ async fn a_burst_of_eight_completes_with_usage_counted() {
     let mut models = Models::new(ModelsOptions::default());
     models.insert(&d, provider);
     let lm = models.lm("small").unwrap();
-    let topics = ["cats", "rain", "bread", "trains", "snow", "music", "tea", "stars"];
+    let topics = [
+        "cats", "rain", "bread", "trains", "snow", "music", "tea", "stars",
+    ];
     let replies = futures::future::join_all(topics.iter().map(|t| {
         let lm = lm.clone();
         let req = request(&format!("Say one sentence about {t}."), 0.0, None, None);
@@ -163,19 +189,31 @@ async fn grammar_makes_every_reply_parse_in_one_call() {
         augmented: false,
     };
     let template = request("", 0.0, None, None);
-    for (i, review) in ["I love it, works great.", "It is a chair.", "Terrible, never again."]
-        .iter()
-        .enumerate()
+    for (i, review) in [
+        "I love it, works great.",
+        "It is a chair.",
+        "Terrible, never again.",
+    ]
+    .iter()
+    .enumerate()
     {
         let mut inputs = Record::new();
         inputs.insert("review".into(), Value::String(review.to_string()));
         let mut t = template.clone();
         t.temperature = if i == 1 { 1.0 } else { 0.0 };
         t.max_tokens = Some(64);
-        let p = predict(&lm, &t, &spec, &[demo.clone()], &inputs).await.unwrap();
-        assert_eq!(p.lm_calls, 1, "the chat reply parsed without the JSON retry");
+        let p = predict(&lm, &t, &spec, &[demo.clone()], &inputs)
+            .await
+            .unwrap();
+        assert_eq!(
+            p.lm_calls, 1,
+            "the chat reply parsed without the JSON retry"
+        );
         let label = p.outputs["label"].as_str().unwrap();
-        assert!(["positive", "negative", "neutral"].contains(&label), "{label}");
+        assert!(
+            ["positive", "negative", "neutral"].contains(&label),
+            "{label}"
+        );
     }
 }
 
@@ -185,12 +223,18 @@ async fn a_prompt_longer_than_the_context_names_the_item() {
     let lm = load(&path, json!({"context": 64}));
     // llama.cpp rounds small contexts up (to 256 tokens), so go well past that.
     let long = "word ".repeat(1000);
-    let err = lm.complete(&request(&long, 0.0, None, None)).await.unwrap_err();
+    let err = lm
+        .complete(&request(&long, 0.0, None, None))
+        .await
+        .unwrap_err();
     let LmError::Fatal { model, message } = &err else {
         panic!("expected a fatal error, got {err:?}")
     };
     assert_eq!(model, "small");
-    assert!(message.contains("which does not fit the context of"), "{message}");
+    assert!(
+        message.contains("which does not fit the context of"),
+        "{message}"
+    );
     assert!(message.contains("raise the item's `context`"), "{message}");
 }
 

@@ -132,7 +132,11 @@ pub(crate) fn shared(model: &str, settings: &LocalSettings) -> Result<Arc<Engine
     // Held while loading, so two items never load the same file twice.
     let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
     loaded.retain(|(_, w)| w.strong_count() > 0);
-    if let Some(engine) = loaded.iter().find(|(k, _)| *k == key).and_then(|(_, w)| w.upgrade()) {
+    if let Some(engine) = loaded
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, w)| w.upgrade())
+    {
         return Ok(engine);
     }
     let engine = Arc::new(start(model, key.clone())?);
@@ -328,7 +332,9 @@ impl Worker<'_> {
         } else {
             let s = job.sampling;
             if s.top_k > 0 {
-                chain.push(LlamaSampler::top_k(i32::try_from(s.top_k).unwrap_or(i32::MAX)));
+                chain.push(LlamaSampler::top_k(
+                    i32::try_from(s.top_k).unwrap_or(i32::MAX),
+                ));
             }
             if s.top_p < 1.0 {
                 chain.push(LlamaSampler::top_p(s.top_p, 1));

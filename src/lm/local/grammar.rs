@@ -172,7 +172,10 @@ mod tests {
     #[test]
     fn enum_labels_are_exact_escaped_literals() {
         let g = chat_grammar(&outputs());
-        assert!(g.contains("r0 ::= \"positive\" | \"say \\\"no\\\"\""), "{g}");
+        assert!(
+            g.contains("r0 ::= \"positive\" | \"say \\\"no\\\"\""),
+            "{g}"
+        );
         // A list of ints is a JSON array of the int rule.
         assert!(g.contains("r1 ::= \"[\" ws ( int ws ( \",\" ws int ws )* )? \"]\""));
     }
@@ -183,7 +186,10 @@ mod tests {
             "label".into(),
             FieldType::Enum(vec!["a".into(), "b".into()]),
         )]);
-        assert!(g.starts_with("root ::= \"{\" ws \"\\\"label\\\"\" ws \":\" ws r0 ws \"}\"\n"), "{g}");
+        assert!(
+            g.starts_with("root ::= \"{\" ws \"\\\"label\\\"\" ws \":\" ws r0 ws \"}\"\n"),
+            "{g}"
+        );
         assert!(g.contains("r0 ::= \"\\\"a\\\"\" | \"\\\"b\\\"\""), "{g}");
     }
 

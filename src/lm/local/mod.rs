@@ -69,12 +69,12 @@ pub use model::{LocalModel, ModelInfo};
 
 #[cfg(feature = "local")]
 mod model {
+    pub use super::engine::ModelInfo;
+    use super::engine::{self, Engine, Job};
     use super::*;
     use crate::adapter::read_prompt;
     use crate::lm::{LmError, Request, Response, ResponseFormat, Usage};
     use async_trait::async_trait;
-    use super::engine::{self, Engine, Job};
-    pub use super::engine::ModelInfo;
 
     /// A local model item: a handle on the shared loaded model plus the
     /// item's own sampling settings.
@@ -146,8 +146,7 @@ mod model {
                 seed: request_seed(request.seed, request.rollout_id),
                 sampling,
                 grammar,
-                stop: (request.response_format == ResponseFormat::Text)
-                    .then_some(COMPLETED_MARKER),
+                stop: (request.response_format == ResponseFormat::Text).then_some(COMPLETED_MARKER),
             };
             let reply = self.engine.submit(job).map_err(|e| self.fatal(e))?;
             let out = reply
@@ -179,7 +178,10 @@ mod tests {
 
     #[test]
     fn request_seed_is_stable_and_separates_rollouts() {
-        assert_eq!(request_seed(Some(7), Some(1)), request_seed(Some(7), Some(1)));
+        assert_eq!(
+            request_seed(Some(7), Some(1)),
+            request_seed(Some(7), Some(1))
+        );
         let seeds: std::collections::BTreeSet<u32> =
             (0..64).map(|r| request_seed(Some(7), Some(r))).collect();
         assert_eq!(seeds.len(), 64);
@@ -198,7 +200,10 @@ mod tests {
             "extra": {"path": "m.gguf"}
         }))
         .unwrap();
-        let e = provider(&decl, Path::new("/")).unwrap_err().to_string();
+        let e = provider(&decl, Path::new("/"))
+            .err()
+            .expect("a local item fails without the feature")
+            .to_string();
         assert!(e.contains("model `small`"), "{e}");
         assert!(
             e.contains("built without the `local` feature: cargo build --release --features local"),

@@ -90,7 +90,12 @@ fn uint(decl: &ModelDecl, name: &str) -> Result<Option<u32>, ModelError> {
             .as_u64()
             .and_then(|n| u32::try_from(n).ok())
             .map(Some)
-            .ok_or_else(|| bad(decl, format!("`{name}` must be a non-negative integer, got {v}"))),
+            .ok_or_else(|| {
+                bad(
+                    decl,
+                    format!("`{name}` must be a non-negative integer, got {v}"),
+                )
+            }),
     }
 }
 
@@ -99,7 +104,10 @@ fn float(decl: &ModelDecl, name: &str, lo: f64, hi: f64) -> Result<Option<f32>, 
         None => Ok(None),
         Some(v) => match v.as_f64() {
             Some(x) if (lo..=hi).contains(&x) => Ok(Some(x as f32)),
-            _ => Err(bad(decl, format!("`{name}` must be a number in [{lo}, {hi}], got {v}"))),
+            _ => Err(bad(
+                decl,
+                format!("`{name}` must be a number in [{lo}, {hi}], got {v}"),
+            )),
         },
     }
 }
@@ -108,7 +116,10 @@ fn flag(decl: &ModelDecl, name: &str) -> Result<Option<bool>, ModelError> {
     match key(decl, name) {
         None => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(v) => Err(bad(decl, format!("`{name}` must be true or false, got {v}"))),
+        Some(v) => Err(bad(
+            decl,
+            format!("`{name}` must be true or false, got {v}"),
+        )),
     }
 }
 
@@ -150,11 +161,15 @@ impl LocalSettings {
         let raw = decl.extra.get("path").ok_or_else(|| {
             bad(
                 decl,
-                "provider \"local\" needs `path = \"model.gguf\"` (a GGUF file; env() allowed)".into(),
+                "provider \"local\" needs `path = \"model.gguf\"` (a GGUF file; env() allowed)"
+                    .into(),
             )
         })?;
         let setting = setting_of(raw).ok_or_else(|| {
-            bad(decl, format!("`path` must be a string or env(..), got {raw}"))
+            bad(
+                decl,
+                format!("`path` must be a string or env(..), got {raw}"),
+            )
         })?;
         let path = setting.resolve().map_err(|source| ModelError::Setting {
             model: decl.name.clone(),
@@ -176,7 +191,10 @@ impl LocalSettings {
         };
         let context = match uint(decl, "context")? {
             Some(n) if n < 64 => {
-                return Err(bad(decl, format!("`context` must be at least 64 tokens, got {n}")));
+                return Err(bad(
+                    decl,
+                    format!("`context` must be at least 64 tokens, got {n}"),
+                ));
             }
             other => other,
         };
@@ -225,7 +243,10 @@ pub fn check_gguf(model: &str, path: &Path) -> Result<(), ModelError> {
         }
     })?;
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(err(format!("`{}` is a folder, not a GGUF file", path.display())));
+        return Err(err(format!(
+            "`{}` is a folder, not a GGUF file",
+            path.display()
+        )));
     }
     let mut magic = [0u8; 4];
     match file.read_exact(&mut magic) {
@@ -281,12 +302,19 @@ mod tests {
         let d = decl(serde_json::json!({"path": {"env": "SIMBA_LOCAL_TEST_PATH_A"}}));
         let s = LocalSettings::from_decl(&d, Path::new("/x")).unwrap();
         assert_eq!(s.path, PathBuf::from("/abs/a.gguf"));
-        let d = decl(serde_json::json!({"path": {"Env": {"var": "SIMBA_LOCAL_TEST_UNSET_B", "default": "b.gguf"}}}));
+        let d = decl(
+            serde_json::json!({"path": {"Env": {"var": "SIMBA_LOCAL_TEST_UNSET_B", "default": "b.gguf"}}}),
+        );
         let s = LocalSettings::from_decl(&d, Path::new("/x")).unwrap();
         assert_eq!(s.path, PathBuf::from("/x/b.gguf"));
         let d = decl(serde_json::json!({"path": {"env": "SIMBA_LOCAL_TEST_UNSET_B"}}));
-        let e = LocalSettings::from_decl(&d, Path::new("/x")).unwrap_err().to_string();
-        assert!(e.contains("model `small`") && e.contains("SIMBA_LOCAL_TEST_UNSET_B"), "{e}");
+        let e = LocalSettings::from_decl(&d, Path::new("/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("model `small`") && e.contains("SIMBA_LOCAL_TEST_UNSET_B"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -294,7 +322,10 @@ mod tests {
         let e = LocalSettings::from_decl(&decl(serde_json::json!({})), Path::new("/"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("model `small`") && e.contains("needs `path"), "{e}");
+        assert!(
+            e.contains("model `small`") && e.contains("needs `path"),
+            "{e}"
+        );
         let e = LocalSettings::from_decl(
             &decl(serde_json::json!({"path": "m.gguf", "top_p": 2.0})),
             Path::new("/"),
@@ -313,7 +344,8 @@ mod tests {
 
     #[test]
     fn request_params_override_item_sampling() {
-        let base = Sampling::from_decl(&decl(serde_json::json!({"top_k": 5, "grammar": false}))).unwrap();
+        let base =
+            Sampling::from_decl(&decl(serde_json::json!({"top_k": 5, "grammar": false}))).unwrap();
         assert_eq!((base.top_k, base.grammar), (5, false));
         let mut params = IndexMap::new();
         params.insert("grammar".to_string(), Value::Bool(true));
@@ -327,7 +359,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope.gguf");
         let e = check_gguf("small", &missing).unwrap_err().to_string();
-        assert!(e.contains("model `small`") && e.contains("does not exist"), "{e}");
+        assert!(
+            e.contains("model `small`") && e.contains("does not exist"),
+            "{e}"
+        );
         let text = dir.path().join("notes.gguf");
         std::fs::write(&text, "hello world").unwrap();
         let e = check_gguf("small", &text).unwrap_err().to_string();
