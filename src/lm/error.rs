@@ -32,4 +32,8 @@ pub enum ModelError {
     /// A provider kind this registry cannot build (local, plugin models).
     #[error("model `{model}`: {message}")]
     Unsupported { model: String, message: String },
+    /// A `provider = "local"` item that cannot be set up: a bad setting, a
+    /// missing or non-GGUF file, a model llama.cpp cannot load.
+    #[error("model `{model}`: {message}")]
+    Local { model: String, message: String },
 }

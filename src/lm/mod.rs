@@ -132,6 +132,7 @@ pub mod cache;
 mod error;
 pub mod gate;
 pub mod limit;
+pub mod local;
 pub mod openai;
 pub mod registry;
 pub mod retry;

@@ -92,7 +92,8 @@ impl Models {
     }
 
     /// Every model of a spec: `openai` models talk HTTP, `sim` models answer
-    /// from their oracle dataset (looked up by name in `oracles`).
+    /// from their oracle dataset (looked up by name in `oracles`), `local`
+    /// models load their GGUF file (feature `local`).
     pub fn from_spec(
         spec: &Spec,
         oracles: &IndexMap<String, Vec<Example>>,
@@ -100,12 +101,17 @@ impl Models {
     ) -> Result<Models, ModelError> {
         let mut models = Models::new(options);
         for decl in spec.models.values() {
-            models.insert(decl, Models::builtin_provider(decl, oracles)?);
+            let provider = match decl.provider {
+                // Local models resolve a relative `path` against the spec's folder.
+                Provider::Local => super::local::provider(decl, &spec.base_dir)?,
+                _ => Models::builtin_provider(decl, oracles)?,
+            };
+            models.insert(decl, provider);
         }
         Ok(models)
     }
 
-    /// The unwrapped provider of a built-in model item (`openai`, `sim`).
+    /// The unwrapped provider of a built-in model item (`openai`, `sim`, `local`).
     /// Callers that supply other providers themselves (plugin models) build
     /// the registry with [`Models::new`], this and [`Models::insert`].
     pub fn builtin_provider(
@@ -127,11 +133,10 @@ impl Models {
                 };
                 Ok(Arc::new(SimModel::new(decl, oracle)))
             }
-            Provider::Local => Err(ModelError::Unsupported {
-                model: decl.name.clone(),
-                message: "provider \"local\" (in-process llama.cpp) is not available in this build"
-                    .into(),
-            }),
+            // No spec folder here: a relative `path` resolves against the
+            // current folder ([`Models::from_spec`] uses the spec's folder).
+            // Without the `local` feature: an error naming the build command.
+            Provider::Local => super::local::provider(decl, Path::new("")),
             Provider::Plugin { plugin, item } => Err(ModelError::Unsupported {
                 model: decl.name.clone(),
                 message: format!(
@@ -226,7 +231,11 @@ impl Models {
         if let Some(cache) = cache {
             let scope = CacheScope {
                 provider: provider_kind(&decl.provider),
-                model_id: decl.model.clone(),
+                model_id: match decl.provider {
+                    // The file and sampling settings decide a local model's replies.
+                    Provider::Local => super::local::cache_identity(decl),
+                    _ => decl.model.clone(),
+                },
             };
             lm = Arc::new(Cached::new(lm, cache.clone(), scope));
         }
