@@ -8,7 +8,9 @@ use std::path::Path;
 /// A valid spec of about `lines` lines: one model, then groups of a
 /// signature, a two-step program, a dataset, a metric and an optimize block.
 pub fn generated_spec(lines: usize) -> String {
-    let mut s = String::from("# generated for the parse bench\nmodel fast {\n  provider = \"openai\"\n  model = \"gpt-4o-mini\"\n  api_key = env(\"OPENAI_API_KEY\")\n  timeout = 30s\n  params { top_p = 0.9 }\n}\n\n");
+    let mut s = String::from(
+        "# generated for the parse bench\nmodel fast {\n  provider = \"openai\"\n  model = \"gpt-4o-mini\"\n  api_key = env(\"OPENAI_API_KEY\")\n  timeout = 30s\n  params { top_p = 0.9 }\n}\n\n",
+    );
     let mut i = 0;
     while s.lines().count() < lines {
         s.push_str(&format!(
@@ -56,11 +58,17 @@ fn bench(c: &mut Criterion) {
     let path = Path::new("bench.simba");
     let (spec, _) = compile_source(path, &src, &[]).expect("the generated spec compiles");
     assert!(spec.programs.len() > 40);
-    eprintln!("generated spec: {} lines, {} programs", src.lines().count(), spec.programs.len());
+    eprintln!(
+        "generated spec: {} lines, {} programs",
+        src.lines().count(),
+        spec.programs.len()
+    );
     c.bench_function("parse_compile_2000_lines", |b| {
         b.iter(|| compile_source(black_box(path), black_box(&src), &[]).unwrap())
     });
-    c.bench_function("parse_only_2000_lines", |b| b.iter(|| simba_run::syntax::parse(black_box(&src)).unwrap()));
+    c.bench_function("parse_only_2000_lines", |b| {
+        b.iter(|| simba_run::syntax::parse(black_box(&src)).unwrap())
+    });
     c.bench_function("fmt_2000_lines", |b| {
         b.iter(|| simba_run::syntax::format::format_source(black_box(&src)).unwrap())
     });

@@ -22,7 +22,11 @@ fn assert_one_line_error(path: &Path, needle: &str) {
     let (code, stdout, stderr) = check(path);
     assert_eq!(code, 1, "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
-    assert_eq!(stderr.trim_end().lines().count(), 1, "not one line: {stderr:?}");
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "not one line: {stderr:?}"
+    );
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
     assert!(stderr.contains(needle), "{stderr:?} lacks {needle:?}");
 }
@@ -30,9 +34,18 @@ fn assert_one_line_error(path: &Path, needle: &str) {
 #[test]
 fn check_accepts_every_example_with_a_summary() {
     for (spec, program) in [
-        ("examples/qa/qa.simba", "qa (question -> answer) on sim: answer"),
-        ("examples/classify/classify.simba", "sentiment (text -> label) on sim: sentiment"),
-        ("examples/pipeline/pipeline.simba", "pipeline (question -> answer) on sim: search -> answer"),
+        (
+            "examples/qa/qa.simba",
+            "qa (question -> answer) on sim: answer",
+        ),
+        (
+            "examples/classify/classify.simba",
+            "sentiment (text -> label) on sim: sentiment",
+        ),
+        (
+            "examples/pipeline/pipeline.simba",
+            "pipeline (question -> answer) on sim: search -> answer",
+        ),
     ] {
         let (code, stdout, stderr) = check(Path::new(spec));
         assert_eq!(code, 0, "{spec}: {stderr}");
@@ -47,10 +60,17 @@ fn check_reports_every_error_and_exits_1() {
     let (code, stdout, stderr) = check(Path::new("tests/ui/many_errors_at_once.simba"));
     assert_eq!(code, 1);
     assert!(stdout.is_empty());
-    for needle in ["`skill` must be between 0 and 1", "unknown field type `strng`", "did you mean `max_steps`?"] {
+    for needle in [
+        "`skill` must be between 0 and 1",
+        "unknown field type `strng`",
+        "did you mean `max_steps`?",
+    ] {
         assert!(stderr.contains(needle), "{stderr}");
     }
-    assert!(stderr.contains("tests/ui/many_errors_at_once.simba:4:11"), "{stderr}");
+    assert!(
+        stderr.contains("tests/ui/many_errors_at_once.simba:4:11"),
+        "{stderr}"
+    );
     assert!(stderr.trim_end().ends_with("has 4 errors"), "{stderr}");
 }
 
@@ -94,19 +114,39 @@ fn graph_draws_dot_and_mermaid() {
         .assert()
         .success()
         .stdout(predicate::str::starts_with("digraph simba {"))
-        .stdout(predicate::str::contains("\"pipeline.step_search\" -> \"pipeline.step_answer\" [label=\"query\"];"))
-        .stdout(predicate::str::contains("\"pipeline.in_question\" -> \"pipeline.step_answer\" [label=\"question\"];"));
+        .stdout(predicate::str::contains(
+            "\"pipeline.step_search\" -> \"pipeline.step_answer\" [label=\"query\"];",
+        ))
+        .stdout(predicate::str::contains(
+            "\"pipeline.in_question\" -> \"pipeline.step_answer\" [label=\"question\"];",
+        ));
     bin()
-        .args(["graph", "examples/pipeline/pipeline.simba", "--format", "mermaid", "--program", "pipeline"])
+        .args([
+            "graph",
+            "examples/pipeline/pipeline.simba",
+            "--format",
+            "mermaid",
+            "--program",
+            "pipeline",
+        ])
         .assert()
         .success()
         .stdout(predicate::str::starts_with("flowchart LR\n"))
-        .stdout(predicate::str::contains("pipeline__step_search -- \"query\" --> pipeline__step_answer"));
+        .stdout(predicate::str::contains(
+            "pipeline__step_search -- \"query\" --> pipeline__step_answer",
+        ));
     bin()
-        .args(["graph", "examples/pipeline/pipeline.simba", "--program", "pipelin"])
+        .args([
+            "graph",
+            "examples/pipeline/pipeline.simba",
+            "--program",
+            "pipelin",
+        ])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("no program `pipelin` (did you mean `pipeline`?)"));
+        .stderr(predicate::str::contains(
+            "no program `pipelin` (did you mean `pipeline`?)",
+        ));
 }
 
 #[test]
@@ -114,16 +154,36 @@ fn fmt_rewrites_and_check_mode_detects() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("s.simba");
     std::fs::write(&spec, "model m {provider=\"sim\"   # keep me\n oracle=d}\n").unwrap();
-    bin().arg("fmt").arg(&spec).arg("--check").assert().code(1).stderr(predicate::str::contains("is not formatted"));
+    bin()
+        .arg("fmt")
+        .arg(&spec)
+        .arg("--check")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("is not formatted"));
     bin().arg("fmt").arg(&spec).assert().success();
     assert_eq!(
         std::fs::read_to_string(&spec).unwrap(),
         "model m {\n  provider = \"sim\"  # keep me\n  oracle   = d\n}\n"
     );
-    bin().arg("fmt").arg(&spec).arg("--check").assert().success();
-    for example in ["examples/qa/qa.simba", "examples/classify/classify.simba", "examples/pipeline/pipeline.simba"] {
+    bin()
+        .arg("fmt")
+        .arg(&spec)
+        .arg("--check")
+        .assert()
+        .success();
+    for example in [
+        "examples/qa/qa.simba",
+        "examples/classify/classify.simba",
+        "examples/pipeline/pipeline.simba",
+    ] {
         bin().args(["fmt", "--check", example]).assert().success();
     }
     std::fs::write(&spec, "model m {\n").unwrap();
-    bin().arg("fmt").arg(&spec).assert().code(1).stderr(predicate::str::contains("does not parse"));
+    bin()
+        .arg("fmt")
+        .arg(&spec)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("does not parse"));
 }

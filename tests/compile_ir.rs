@@ -26,14 +26,23 @@ fn models_get_their_values_and_defaults() {
     assert_eq!(fast.base_urls.len(), 2);
     assert_eq!(
         fast.api_key,
-        Some(Setting::Env { var: "OPENAI_API_KEY".into(), default: None })
+        Some(Setting::Env {
+            var: "OPENAI_API_KEY".into(),
+            default: None
+        })
     );
     assert_eq!(fast.max_tokens, Some(512));
     assert_eq!(fast.timeout, Duration::from_secs(60));
     assert_eq!(fast.params["top_p"], serde_json::json!(0.9));
     assert_eq!(fast.params["nested"], serde_json::json!({"a": 1}));
     let strong = &spec.models["strong"];
-    assert_eq!(strong.provider, Provider::Plugin { plugin: "extras".into(), item: "my_model".into() });
+    assert_eq!(
+        strong.provider,
+        Provider::Plugin {
+            plugin: "extras".into(),
+            item: "my_model".into()
+        }
+    );
     assert_eq!(strong.extra["path"], serde_json::json!("models/x.gguf"));
     assert_eq!(strong.extra["depth"], serde_json::json!(3));
     let sim = &spec.models["default"];
@@ -47,8 +56,14 @@ fn models_get_their_values_and_defaults() {
 fn signatures_and_programs_resolve() {
     let spec = compile("tests/fixtures/full.simba");
     let answer = &spec.signatures["Answer"];
-    assert_eq!(answer.instructions, "Answer the question with a short factoid.\n  Keep it brief.");
-    assert_eq!(answer.inputs[1].ty, FieldType::List(Box::new(FieldType::String)));
+    assert_eq!(
+        answer.instructions,
+        "Answer the question with a short factoid.\n  Keep it brief."
+    );
+    assert_eq!(
+        answer.inputs[1].ty,
+        FieldType::List(Box::new(FieldType::String))
+    );
     let classify = &spec.signatures["Classify"];
     assert_eq!(
         classify.outputs[0].ty,
@@ -57,7 +72,10 @@ fn signatures_and_programs_resolve() {
 
     let mh = &spec.programs["multihop"];
     assert_eq!(mh.lm, "fast");
-    assert_eq!(mh.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["query", "answer"]);
+    assert_eq!(
+        mh.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["query", "answer"]
+    );
     assert_eq!(mh.steps[1].lm, "strong");
     assert_eq!(mh.steps[1].module, ModuleKind::ChainOfThought);
     assert_eq!(
@@ -71,18 +89,40 @@ fn signatures_and_programs_resolve() {
     assert_eq!(
         mh.outputs,
         vec![
-            ("answer".to_string(), Source::Step { step: "answer".into(), field: "answer".into() }),
-            ("query".to_string(), Source::Step { step: "query".into(), field: "query".into() }),
+            (
+                "answer".to_string(),
+                Source::Step {
+                    step: "answer".into(),
+                    field: "answer".into()
+                }
+            ),
+            (
+                "query".to_string(),
+                Source::Step {
+                    step: "query".into(),
+                    field: "query".into()
+                }
+            ),
         ]
     );
-    assert!(mh.spec_text.starts_with("signature WriteQuery = "), "{}", mh.spec_text);
+    assert!(
+        mh.spec_text.starts_with("signature WriteQuery = "),
+        "{}",
+        mh.spec_text
+    );
     assert!(mh.spec_text.contains("signature Answer {"));
     assert!(mh.spec_text.ends_with("out query\n}"), "{}", mh.spec_text);
 
     let qa = &spec.programs["qa"];
     let names: Vec<&str> = qa.inputs.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(names, ["question", "passages"]);
-    assert_eq!(qa.outputs[0].1, Source::Step { step: "answer".into(), field: "answer".into() });
+    assert_eq!(
+        qa.outputs[0].1,
+        Source::Step {
+            step: "answer".into(),
+            field: "answer".into()
+        }
+    );
 
     let s = &spec.programs["sentiment"];
     assert_eq!(s.lm, "default");
@@ -94,7 +134,10 @@ fn signatures_and_programs_resolve() {
 fn datasets_metrics_and_paths() {
     let spec = compile("tests/fixtures/full.simba");
     let base = PathBuf::from("tests/fixtures");
-    assert_eq!(spec.plugins["extras"].path, base.join("plugins/target/release/libsimba_extras"));
+    assert_eq!(
+        spec.plugins["extras"].path,
+        base.join("plugins/target/release/libsimba_extras")
+    );
     match &spec.datasets["trivia"].source {
         DatasetSource::Files(f) => {
             assert_eq!(f["train"], DataFile::Jsonl(base.join("data/train.jsonl")));
@@ -103,7 +146,11 @@ fn datasets_metrics_and_paths() {
         other => panic!("{other:?}"),
     }
     match &spec.datasets["big"].source {
-        DatasetSource::Split { parts, shuffle_seed, .. } => {
+        DatasetSource::Split {
+            parts,
+            shuffle_seed,
+            ..
+        } => {
             assert_eq!(*shuffle_seed, 1);
             assert_eq!(
                 parts,
@@ -125,7 +172,10 @@ fn datasets_metrics_and_paths() {
         other => panic!("{other:?}"),
     }
     // `not` binds looser than comparisons, `and` looser than `not`.
-    assert!(matches!(spec.metrics["logic"].expr, MetricExpr::Binary(BinaryOp::And, _, _)));
+    assert!(matches!(
+        spec.metrics["logic"].expr,
+        MetricExpr::Binary(BinaryOp::And, _, _)
+    ));
     assert_eq!(
         spec.metrics["strict"].feedback,
         Some(vec![
@@ -136,7 +186,9 @@ fn datasets_metrics_and_paths() {
             TemplatePart::Text(" {literal}".into()),
         ])
     );
-    assert!(matches!(&spec.metrics["judged"].expr, MetricExpr::Judge { model, args, .. } if model == "fast" && args.len() == 2));
+    assert!(
+        matches!(&spec.metrics["judged"].expr, MetricExpr::Judge { model, args, .. } if model == "fast" && args.len() == 2)
+    );
 }
 
 #[test]
@@ -146,7 +198,13 @@ fn optimize_blocks_fill_dspy_defaults() {
     let qa = &spec.optimizes[0];
     assert_eq!(qa.select_on, SelectOn::Valset);
     assert_eq!(qa.strategies.len(), 3);
-    assert_eq!(qa.strategies[2], StrategyRef::Plugin { plugin: "extras".into(), item: "swap_demo".into() });
+    assert_eq!(
+        qa.strategies[2],
+        StrategyRef::Plugin {
+            plugin: "extras".into(),
+            item: "swap_demo".into()
+        }
+    );
     assert_eq!(qa.selection, Selection::Thompson);
     assert_eq!(qa.resample, Resample::Temperature);
     assert_eq!(qa.seed, 7);
@@ -160,10 +218,19 @@ fn optimize_blocks_fill_dspy_defaults() {
     assert_eq!(s.select_on, SelectOn::Devset);
 
     let m = &spec.optimizes[2];
-    assert_eq!((m.bsize, m.num_candidates, m.max_steps, m.max_demos), (32, 6, 8, 4));
+    assert_eq!(
+        (m.bsize, m.num_candidates, m.max_steps, m.max_demos),
+        (32, 6, 8, 4)
+    );
     assert_eq!(m.demo_input_field_maxlen, 100_000);
-    assert_eq!((m.temperature_for_sampling, m.temperature_for_candidates), (0.2, 0.2));
-    assert_eq!(m.strategies, vec![StrategyRef::AppendDemo, StrategyRef::AppendRule]);
+    assert_eq!(
+        (m.temperature_for_sampling, m.temperature_for_candidates),
+        (0.2, 0.2)
+    );
+    assert_eq!(
+        m.strategies,
+        vec![StrategyRef::AppendDemo, StrategyRef::AppendRule]
+    );
     assert_eq!(m.select_on, SelectOn::Trainset);
     assert_eq!((m.concurrency, m.seed), (16, 0));
     assert_eq!(m.output, base.join("out/multihop"));
@@ -176,14 +243,28 @@ fn overrides_replace_and_add_settings() {
     let o = |s: &str| s.parse::<Override>().unwrap();
     let spec = compile_with(
         "tests/fixtures/full.simba",
-        &[o("qa.max_steps=2"), o("qa.stop.patience=9"), o("bsize=4"), o("multihop.stop.target=0.5"), o("qa.output=\"x/y\"")],
+        &[
+            o("qa.max_steps=2"),
+            o("qa.stop.patience=9"),
+            o("bsize=4"),
+            o("multihop.stop.target=0.5"),
+            o("qa.output=\"x/y\""),
+        ],
     );
     assert_eq!(spec.optimizes[0].max_steps, 2);
     assert_eq!(spec.optimizes[0].stop.patience, Some(9));
     assert!(spec.optimizes.iter().all(|b| b.bsize == 4));
     assert_eq!(spec.optimizes[2].stop.target, Some(0.5));
-    assert_eq!(spec.optimizes[0].output, PathBuf::from("tests/fixtures/x/y"));
-    assert!("novalue".parse::<Override>().unwrap_err().contains("no `=`"));
+    assert_eq!(
+        spec.optimizes[0].output,
+        PathBuf::from("tests/fixtures/x/y")
+    );
+    assert!(
+        "novalue"
+            .parse::<Override>()
+            .unwrap_err()
+            .contains("no `=`")
+    );
 }
 
 #[test]
@@ -213,17 +294,28 @@ program p {
 #[test]
 fn every_example_and_fixture_loads() {
     let mut n = 0;
-    for dir in ["examples/qa", "examples/classify", "examples/pipeline", "tests/fixtures"] {
+    for dir in [
+        "examples/qa",
+        "examples/classify",
+        "examples/pipeline",
+        "tests/fixtures",
+    ] {
         for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
             if p.extension().is_none_or(|x| x != "simba") {
                 continue;
             }
-            let loaded = simba_run::compile::load_spec(&p, &[], Some(5)).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let loaded = simba_run::compile::load_spec(&p, &[], Some(5))
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             assert!(loaded.spec.optimizes.iter().all(|o| o.seed == 5));
             assert!(!loaded.spec.programs.is_empty());
             if dir.starts_with("examples") {
-                assert!(loaded.warnings.is_empty(), "{}: {:?}", p.display(), loaded.warnings);
+                assert!(
+                    loaded.warnings.is_empty(),
+                    "{}: {:?}",
+                    p.display(),
+                    loaded.warnings
+                );
                 let o = &loaded.spec.optimizes[0];
                 assert_eq!((o.bsize, o.num_candidates, o.max_steps), (8, 4, 4));
                 let model = loaded.spec.models.values().next().unwrap();
@@ -231,7 +323,9 @@ fn every_example_and_fixture_loads() {
                 match &loaded.spec.datasets[model.oracle.as_ref().unwrap()].source {
                     DatasetSource::Files(f) => {
                         for file in f.values() {
-                            let DataFile::Jsonl(path) = file else { panic!("jsonl expected") };
+                            let DataFile::Jsonl(path) = file else {
+                                panic!("jsonl expected")
+                            };
                             assert!(path.exists(), "{}", path.display());
                         }
                     }
@@ -261,11 +355,17 @@ fn override_errors_point_at_the_set_argument() {
     let (r, _) = err(&[o("qa.max_step=3")]);
     assert!(r.contains("did you mean `max_steps`?"), "{r}");
     let (r, _) = err(&[o("qq.max_steps=3")]);
-    assert!(r.contains("no optimize block for program `qq`") && r.contains("did you mean `qa`?"), "{r}");
+    assert!(
+        r.contains("no optimize block for program `qq`") && r.contains("did you mean `qa`?"),
+        "{r}"
+    );
     let (r, _) = err(&[o("selection=thomson")]);
     assert!(r.contains("did you mean `thompson`?"), "{r}");
     let (r, _) = err(&[o("qa.stop.patienc=2")]);
-    assert!(r.contains("unknown key `patienc` in the `stop` block"), "{r}");
+    assert!(
+        r.contains("unknown key `patienc` in the `stop` block"),
+        "{r}"
+    );
     let (r, _) = err(&[o("qa.bsize=[")]);
     assert!(r.contains("expected a value"), "{r}");
     let (r, n) = err(&[o("qa.bsize=0"), o("qa.seed=-1")]);

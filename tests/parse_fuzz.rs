@@ -10,12 +10,84 @@ use simba_run::syntax::parse;
 use std::path::Path;
 
 const TOKENS: &[&str] = &[
-    "model", "signature", "program", "dataset", "metric", "optimize", "plugin", "with", "simba", "in", "out",
-    "step", "lm", "feedback", "predict", "chain_of_thought", "env", "jsonl", "csv", "enum", "list", "string",
-    "int", "pred", "gold", "input", "stop", "split", "rest", "true", "false", "not", "and", "or", "x", "y",
-    "A", "=", "{", "}", "(", ")", "[", "]", "<", ">", ",", ".", ":", "->", "+", "-", "*", "/", "==", "<=",
-    "\"", "\"\"\"", "\\", "#", "\n", " ", "  ", "0", "1.5", "-3", "1e-3", "5_000", "30s", "250ms", "2m",
-    "\"text\"", "\"a -> b\"", "\"\\u{1F600}\"", "\u{e9}", "\u{1F600}", "\t", "\r\n",
+    "model",
+    "signature",
+    "program",
+    "dataset",
+    "metric",
+    "optimize",
+    "plugin",
+    "with",
+    "simba",
+    "in",
+    "out",
+    "step",
+    "lm",
+    "feedback",
+    "predict",
+    "chain_of_thought",
+    "env",
+    "jsonl",
+    "csv",
+    "enum",
+    "list",
+    "string",
+    "int",
+    "pred",
+    "gold",
+    "input",
+    "stop",
+    "split",
+    "rest",
+    "true",
+    "false",
+    "not",
+    "and",
+    "or",
+    "x",
+    "y",
+    "A",
+    "=",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "<",
+    ">",
+    ",",
+    ".",
+    ":",
+    "->",
+    "+",
+    "-",
+    "*",
+    "/",
+    "==",
+    "<=",
+    "\"",
+    "\"\"\"",
+    "\\",
+    "#",
+    "\n",
+    " ",
+    "  ",
+    "0",
+    "1.5",
+    "-3",
+    "1e-3",
+    "5_000",
+    "30s",
+    "250ms",
+    "2m",
+    "\"text\"",
+    "\"a -> b\"",
+    "\"\\u{1F600}\"",
+    "\u{e9}",
+    "\u{1F600}",
+    "\t",
+    "\r\n",
 ];
 
 fn examples() -> Vec<String> {
@@ -36,16 +108,28 @@ fn exercise(src: &str) {
     let _ = compile_source(Path::new("fuzz.simba"), src, &[]);
     if let Ok(before) = parse(src) {
         let once = format_source(src).expect("a parsed spec formats");
-        let after = parse(&once).unwrap_or_else(|e| panic!("formatted output does not parse: {e:?}\n---\n{src}\n---\n{once}"));
-        assert_eq!(before.file, after.file, "fmt changed the meaning of\n---\n{src}\n---\n{once}");
+        let after = parse(&once).unwrap_or_else(|e| {
+            panic!("formatted output does not parse: {e:?}\n---\n{src}\n---\n{once}")
+        });
+        assert_eq!(
+            before.file, after.file,
+            "fmt changed the meaning of\n---\n{src}\n---\n{once}"
+        );
         let twice = format_source(&once).unwrap();
         assert_eq!(once, twice, "fmt is not idempotent on\n---\n{src}");
     }
 }
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000);
-    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(2000);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 #[derive(Debug, Clone)]

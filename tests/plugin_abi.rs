@@ -60,23 +60,53 @@ fn the_c_header_matches_the_rust_layout_and_constants() {
         format!("SimbaHost.size {}", offset_of!(SimbaHost, size)),
         format!("SimbaHost.ctx {}", offset_of!(SimbaHost, ctx)),
         format!("SimbaHost.call_lm {}", offset_of!(SimbaHost, call_lm)),
-        format!("SimbaHost.free_buffer {}", offset_of!(SimbaHost, free_buffer)),
+        format!(
+            "SimbaHost.free_buffer {}",
+            offset_of!(SimbaHost, free_buffer)
+        ),
         format!("SimbaHost.next_u64 {}", offset_of!(SimbaHost, next_u64)),
         format!("SimbaHost.log {}", offset_of!(SimbaHost, log)),
         format!("SimbaPluginTable {}", size_of::<SimbaPluginTable>()),
-        format!("SimbaPluginTable.size {}", offset_of!(SimbaPluginTable, size)),
-        format!("SimbaPluginTable.abi_major {}", offset_of!(SimbaPluginTable, abi_major)),
-        format!("SimbaPluginTable.abi_minor {}", offset_of!(SimbaPluginTable, abi_minor)),
-        format!("SimbaPluginTable.manifest {}", offset_of!(SimbaPluginTable, manifest)),
-        format!("SimbaPluginTable.create {}", offset_of!(SimbaPluginTable, create)),
-        format!("SimbaPluginTable.call {}", offset_of!(SimbaPluginTable, call)),
-        format!("SimbaPluginTable.destroy {}", offset_of!(SimbaPluginTable, destroy)),
-        format!("SimbaPluginTable.free_buffer {}", offset_of!(SimbaPluginTable, free_buffer)),
+        format!(
+            "SimbaPluginTable.size {}",
+            offset_of!(SimbaPluginTable, size)
+        ),
+        format!(
+            "SimbaPluginTable.abi_major {}",
+            offset_of!(SimbaPluginTable, abi_major)
+        ),
+        format!(
+            "SimbaPluginTable.abi_minor {}",
+            offset_of!(SimbaPluginTable, abi_minor)
+        ),
+        format!(
+            "SimbaPluginTable.manifest {}",
+            offset_of!(SimbaPluginTable, manifest)
+        ),
+        format!(
+            "SimbaPluginTable.create {}",
+            offset_of!(SimbaPluginTable, create)
+        ),
+        format!(
+            "SimbaPluginTable.call {}",
+            offset_of!(SimbaPluginTable, call)
+        ),
+        format!(
+            "SimbaPluginTable.destroy {}",
+            offset_of!(SimbaPluginTable, destroy)
+        ),
+        format!(
+            "SimbaPluginTable.free_buffer {}",
+            offset_of!(SimbaPluginTable, free_buffer)
+        ),
         format!("ABI {ABI_MAJOR}.{ABI_MINOR}"),
         format!("STATUS {STATUS_OK} {STATUS_ERROR}"),
         format!("KIND {KIND_STRATEGY} {KIND_MODEL}"),
         format!("LOG {LOG_ERROR} {LOG_WARN} {LOG_INFO} {LOG_DEBUG}"),
     ];
     let c_lines: Vec<&str> = c.lines().collect();
-    assert_eq!(c_lines, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        c_lines,
+        expected.iter().map(String::as_str).collect::<Vec<_>>()
+    );
 }

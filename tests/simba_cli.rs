@@ -107,7 +107,11 @@ fn concurrency_does_not_change_the_artifacts() {
             .success();
     }
     for f in ["program.json", "candidates.json", "trials.jsonl"] {
-        assert_eq!(read(&dirs[0].path().join(f)), read(&dirs[1].path().join(f)), "{f}");
+        assert_eq!(
+            read(&dirs[0].path().join(f)),
+            read(&dirs[1].path().join(f)),
+            "{f}"
+        );
     }
 }
 

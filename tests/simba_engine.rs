@@ -331,8 +331,8 @@ fn settings_not_acted_on_yet_are_warned_about() {
     let ev = FakeEvaluator::new(&train);
     let mut d = decl(3, 2, 1);
     d.selection = simba_run::ir::Selection::Thompson;
-    d.stop.patience = Some(2);
+    d.stop.max_cost = Some(1.0);
     let out = run(setup(d, train, ev)).unwrap();
     assert!(out.run.warnings.iter().any(|w| w.contains("thompson")));
-    assert!(out.run.warnings.iter().any(|w| w.contains("stop rules")));
+    assert!(out.run.warnings.iter().any(|w| w.contains("max_cost")));
 }

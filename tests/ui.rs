@@ -12,10 +12,15 @@ fn every_invalid_spec_reports_its_error() {
         let name = format!("ui/{}", path.file_name().unwrap().to_string_lossy());
         let shown = Path::new(&name);
         let diags = match compile_source(shown, &src, &[]) {
-            Ok((_, warnings)) => panic!("{name} compiled, but every ui spec must fail; warnings: {warnings:?}"),
+            Ok((_, warnings)) => {
+                panic!("{name} compiled, but every ui spec must fail; warnings: {warnings:?}")
+            }
             Err(d) => d,
         };
-        assert!(diags.iter().any(|d| d.is_error()), "{name}: no error among {diags:?}");
+        assert!(
+            diags.iter().any(|d| d.is_error()),
+            "{name}: no error among {diags:?}"
+        );
         let rendered = render_all(&diags, &sources_for(shown, &src, &[]), Style::Plain);
         insta::assert_snapshot!(rendered);
     });

@@ -32,7 +32,11 @@ fn names<'a>(what: &str, items: impl Iterator<Item = &'a String>) -> Option<Stri
         return None;
     }
     let plural = if list.len() == 1 { "" } else { "s" };
-    Some(format!("  {} {what}{plural}: {}\n", list.len(), list.join(", ")))
+    Some(format!(
+        "  {} {what}{plural}: {}\n",
+        list.len(),
+        list.join(", ")
+    ))
 }
 
 /// What a spec declares, in a few lines.
@@ -50,7 +54,10 @@ pub fn summary(spec: &Spec) -> String {
     }
     if !spec.programs.is_empty() {
         let n = spec.programs.len();
-        out.push_str(&format!("  {n} program{}:\n", if n == 1 { "" } else { "s" }));
+        out.push_str(&format!(
+            "  {n} program{}:\n",
+            if n == 1 { "" } else { "s" }
+        ));
         for p in spec.programs.values() {
             let steps: Vec<&str> = p.steps.iter().map(|s| s.name.as_str()).collect();
             let ins: Vec<&str> = p.inputs.iter().map(|f| f.name.as_str()).collect();

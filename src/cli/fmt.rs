@@ -19,7 +19,10 @@ pub fn run(args: FmtArgs) -> i32 {
         Err(diags) => {
             let sources = Sources::new(args.spec.display().to_string(), source.as_str());
             eprint!("{}", render_all(&diags, &sources, Style::Plain));
-            eprintln!("error: {} does not parse; nothing was formatted", args.spec.display());
+            eprintln!(
+                "error: {} does not parse; nothing was formatted",
+                args.spec.display()
+            );
             return exit::INPUT;
         }
     };
@@ -27,7 +30,11 @@ pub fn run(args: FmtArgs) -> i32 {
         if formatted == source {
             return exit::OK;
         }
-        eprintln!("{} is not formatted (run `simba-run fmt {}`)", args.spec.display(), args.spec.display());
+        eprintln!(
+            "{} is not formatted (run `simba-run fmt {}`)",
+            args.spec.display(),
+            args.spec.display()
+        );
         return exit::INPUT;
     }
     if formatted == source {

@@ -23,7 +23,10 @@ pub fn run(args: GraphArgs) -> i32 {
                 let names: Vec<&str> = spec.programs.keys().map(String::as_str).collect();
                 let hint = did_you_mean(name, names.iter().copied())
                     .unwrap_or_else(|| format!("programs: {}", names.join(", ")));
-                eprintln!("error: {} has no program `{name}` ({hint})", args.spec.display());
+                eprintln!(
+                    "error: {} has no program `{name}` ({hint})",
+                    args.spec.display()
+                );
                 return exit::INPUT;
             }
         },
@@ -54,7 +57,11 @@ fn edges(p: &ProgramGraph) -> Vec<(String, String, String)> {
     for s in &p.steps {
         for (field, src) in &s.bindings {
             let (from, label) = node(src);
-            let label = if &label == field { label } else { format!("{label} -> {field}") };
+            let label = if &label == field {
+                label
+            } else {
+                format!("{label} -> {field}")
+            };
             out.push((from, format!("step_{}", s.name), label));
         }
     }
@@ -70,9 +77,17 @@ pub fn dot(programs: &[&ProgramGraph]) -> String {
     let mut s = String::from("digraph simba {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n");
     for p in programs {
         let id = |n: &str| format!("\"{}.{}\"", p.name, n);
-        s.push_str(&format!("  subgraph \"cluster_{}\" {{\n    label=\"program {} (lm: {})\";\n", p.name, p.name, p.lm));
+        s.push_str(&format!(
+            "  subgraph \"cluster_{}\" {{\n    label=\"program {} (lm: {})\";\n",
+            p.name, p.name, p.lm
+        ));
         for f in &p.inputs {
-            s.push_str(&format!("    {} [label=\"{}: {}\", shape=ellipse];\n", id(&format!("in_{}", f.name)), f.name, escape(&f.ty.to_string())));
+            s.push_str(&format!(
+                "    {} [label=\"{}: {}\", shape=ellipse];\n",
+                id(&format!("in_{}", f.name)),
+                f.name,
+                escape(&f.ty.to_string())
+            ));
         }
         for st in &p.steps {
             s.push_str(&format!(
@@ -85,10 +100,18 @@ pub fn dot(programs: &[&ProgramGraph]) -> String {
             ));
         }
         for (name, _) in &p.outputs {
-            s.push_str(&format!("    {} [label=\"{name}\", shape=ellipse, style=bold];\n", id(&format!("out_{name}"))));
+            s.push_str(&format!(
+                "    {} [label=\"{name}\", shape=ellipse, style=bold];\n",
+                id(&format!("out_{name}"))
+            ));
         }
         for (from, to, label) in edges(p) {
-            s.push_str(&format!("    {} -> {} [label=\"{}\"];\n", id(&from), id(&to), escape(&label)));
+            s.push_str(&format!(
+                "    {} -> {} [label=\"{}\"];\n",
+                id(&from),
+                id(&to),
+                escape(&label)
+            ));
         }
         s.push_str("  }\n");
     }
@@ -105,9 +128,17 @@ pub fn mermaid(programs: &[&ProgramGraph]) -> String {
     let mut s = String::from("flowchart LR\n");
     for p in programs {
         let id = |n: &str| format!("{}__{}", p.name, n);
-        s.push_str(&format!("  subgraph {}[\"program {} (lm: {})\"]\n", p.name, p.name, p.lm));
+        s.push_str(&format!(
+            "  subgraph {}[\"program {} (lm: {})\"]\n",
+            p.name, p.name, p.lm
+        ));
         for f in &p.inputs {
-            s.push_str(&format!("    {}([\"{}: {}\"])\n", id(&format!("in_{}", f.name)), f.name, f.ty.to_string().replace('"', "'")));
+            s.push_str(&format!(
+                "    {}([\"{}: {}\"])\n",
+                id(&format!("in_{}", f.name)),
+                f.name,
+                f.ty.to_string().replace('"', "'")
+            ));
         }
         for st in &p.steps {
             s.push_str(&format!(
@@ -120,10 +151,18 @@ pub fn mermaid(programs: &[&ProgramGraph]) -> String {
             ));
         }
         for (name, _) in &p.outputs {
-            s.push_str(&format!("    {}([\"{name}\"])\n", id(&format!("out_{name}"))));
+            s.push_str(&format!(
+                "    {}([\"{name}\"])\n",
+                id(&format!("out_{name}"))
+            ));
         }
         for (from, to, label) in edges(p) {
-            s.push_str(&format!("    {} -- \"{}\" --> {}\n", id(&from), label.replace('"', "'"), id(&to)));
+            s.push_str(&format!(
+                "    {} -- \"{}\" --> {}\n",
+                id(&from),
+                label.replace('"', "'"),
+                id(&to)
+            ));
         }
         s.push_str("  end\n");
     }

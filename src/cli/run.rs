@@ -248,6 +248,12 @@ fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         r.usage.prompt_tokens + r.usage.completion_tokens,
         secs
     );
+    if r.stop_reason != "max_steps" {
+        println!(
+            "stopped by {} after {} of {} steps",
+            r.stop_reason, r.steps_run, r.config.max_steps
+        );
+    }
     println!("artifacts in {}", display_dir(dir));
 }
 
@@ -372,6 +378,12 @@ impl Renderer {
                     scores.join(" "),
                     fmt_opt(*best_so_far)
                 );
+            }
+            Event::Stopped { steps_run, reason } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                eprintln!("stopped after {steps_run} steps: {reason}");
             }
             Event::RunFinished { .. } => {
                 if let Some(bar) = self.bar.take() {

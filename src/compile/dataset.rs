@@ -19,7 +19,10 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     for e in &entries {
         match e.key.name.as_str() {
             "inputs" => {
-                let Some(v) = ctx.d.plain(e) else { ok = false; continue };
+                let Some(v) = ctx.d.plain(e) else {
+                    ok = false;
+                    continue;
+                };
                 inputs = input_list(ctx, v);
                 ok &= inputs.is_some();
             }
@@ -31,20 +34,30 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
                 }
             }
             "all" => {
-                let Some(v) = ctx.d.plain(e) else { ok = false; continue };
+                let Some(v) = ctx.d.plain(e) else {
+                    ok = false;
+                    continue;
+                };
                 all = data_file(ctx, v, "all");
                 ok &= all.is_some();
             }
             key => {
-                let Some(v) = ctx.d.plain(e) else { ok = false; continue };
+                let Some(v) = ctx.d.plain(e) else {
+                    ok = false;
+                    continue;
+                };
                 if !matches!(v.kind, ValueKind::Call { .. }) {
                     // Not a file: most likely a misspelt key.
-                    let help = did_you_mean(key, RESERVED)
-                        .unwrap_or_else(|| format!("a split is written `{key} = jsonl(\"path\")` or `csv(\"path\")`"));
+                    let help = did_you_mean(key, RESERVED).unwrap_or_else(|| {
+                        format!("a split is written `{key} = jsonl(\"path\")` or `csv(\"path\")`")
+                    });
                     ctx.d.push(
-                        Diagnostic::error(e.key.span, format!("unknown key `{key}` in dataset `{name}`"))
-                            .label("not a split, `inputs`, `all` or `split`")
-                            .help(help),
+                        Diagnostic::error(
+                            e.key.span,
+                            format!("unknown key `{key}` in dataset `{name}`"),
+                        )
+                        .label("not a split, `inputs`, `all` or `split`")
+                        .help(help),
                     );
                     ok = false;
                     continue;
@@ -61,30 +74,49 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     let source = match (all, split) {
         (Some(all_file), Some(split_entry)) => {
             if let Some(first) = files.keys().next() {
-                let at = entries.iter().find(|e| &e.key.name == first).map(|e| e.key.span).unwrap_or(item.name.span);
+                let at = entries
+                    .iter()
+                    .find(|e| &e.key.name == first)
+                    .map(|e| e.key.span)
+                    .unwrap_or(item.name.span);
                 ctx.d.push(
-                    Diagnostic::error(at, format!("dataset `{name}` has both `all` with `split` and its own split files"))
-                        .label("a split file")
-                        .help("use either `all = ..` with `split { .. }`, or one file per split"),
+                    Diagnostic::error(
+                        at,
+                        format!(
+                            "dataset `{name}` has both `all` with `split` and its own split files"
+                        ),
+                    )
+                    .label("a split file")
+                    .help("use either `all = ..` with `split { .. }`, or one file per split"),
                 );
                 ok = false;
             }
             let parts = split_parts(ctx, split_entry);
-            parts.map(|(parts, shuffle_seed)| DatasetSource::Split { all: all_file, parts, shuffle_seed })
+            parts.map(|(parts, shuffle_seed)| DatasetSource::Split {
+                all: all_file,
+                parts,
+                shuffle_seed,
+            })
         }
         (Some(_), None) => {
             ctx.d.push(
-                Diagnostic::error(item.name.span, format!("dataset `{name}` has `all` but no `split {{ }}` block"))
-                    .label("how should `all` be divided?")
-                    .help("add e.g. `split { train = 200, dev = rest, shuffle_seed = 0 }`"),
+                Diagnostic::error(
+                    item.name.span,
+                    format!("dataset `{name}` has `all` but no `split {{ }}` block"),
+                )
+                .label("how should `all` be divided?")
+                .help("add e.g. `split { train = 200, dev = rest, shuffle_seed = 0 }`"),
             );
             None
         }
         (None, Some(s)) => {
             ctx.d.push(
-                Diagnostic::error(s.key.span, format!("dataset `{name}` has `split` but no `all` file to split"))
-                    .label("nothing to split")
-                    .help("add `all = jsonl(\"data/all.jsonl\")`"),
+                Diagnostic::error(
+                    s.key.span,
+                    format!("dataset `{name}` has `split` but no `all` file to split"),
+                )
+                .label("nothing to split")
+                .help("add `all = jsonl(\"data/all.jsonl\")`"),
             );
             None
         }
@@ -102,22 +134,38 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     };
     if inputs.is_none() && ok {
         ctx.d.push(
-            Diagnostic::error(item.name.span, format!("dataset `{name}` does not say which fields are inputs"))
-                .label("missing `inputs`")
-                .help("add `inputs = [question]`: the fields the program sees (the rest are labels)"),
+            Diagnostic::error(
+                item.name.span,
+                format!("dataset `{name}` does not say which fields are inputs"),
+            )
+            .label("missing `inputs`")
+            .help("add `inputs = [question]`: the fields the program sees (the rest are labels)"),
         );
     }
     if let (Some(source), Some(inputs)) = (source, inputs) {
-        ctx.spec.datasets.insert(name.clone(), DatasetDecl { name: name.clone(), source, inputs });
+        ctx.spec.datasets.insert(
+            name.clone(),
+            DatasetDecl {
+                name: name.clone(),
+                source,
+                inputs,
+            },
+        );
     }
 }
 
 fn input_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<String>> {
     let ValueKind::List(items) = &v.kind else {
         ctx.d.push(
-            Diagnostic::error(v.span, format!("`inputs` expects a list of field names, found {}", v.kind.describe()))
-                .label("not a list")
-                .help("write `inputs = [question]`"),
+            Diagnostic::error(
+                v.span,
+                format!(
+                    "`inputs` expects a list of field names, found {}",
+                    v.kind.describe()
+                ),
+            )
+            .label("not a list")
+            .help("write `inputs = [question]`"),
         );
         return None;
     };
@@ -133,7 +181,13 @@ fn input_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<String>> {
     for i in items {
         let name = ctx.d.name(i, "inputs", "field names")?;
         if out.contains(&name.name) {
-            ctx.d.push(Diagnostic::error(name.span, format!("`{}` is listed twice in `inputs`", name.name)).label("again"));
+            ctx.d.push(
+                Diagnostic::error(
+                    name.span,
+                    format!("`{}` is listed twice in `inputs`", name.name),
+                )
+                .label("again"),
+            );
             return None;
         }
         out.push(name.name.clone());
@@ -144,14 +198,24 @@ fn input_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<String>> {
 fn data_file(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataFile> {
     let ValueKind::Call { name, args } = &v.kind else {
         ctx.d.push(
-            Diagnostic::error(v.span, format!("`{key}` expects a data file, found {}", v.kind.describe()))
-                .label("not a file")
-                .help(format!("write `{key} = jsonl(\"data/{key}.jsonl\")` or `csv(\"...\")`")),
+            Diagnostic::error(
+                v.span,
+                format!("`{key}` expects a data file, found {}", v.kind.describe()),
+            )
+            .label("not a file")
+            .help(format!(
+                "write `{key} = jsonl(\"data/{key}.jsonl\")` or `csv(\"...\")`"
+            )),
         );
         return None;
     };
     let path = match args.as_slice() {
-        [Value { kind: ValueKind::Str(p), .. }] if !p.trim().is_empty() => ctx.base_dir.join(p),
+        [
+            Value {
+                kind: ValueKind::Str(p),
+                ..
+            },
+        ] if !p.trim().is_empty() => ctx.base_dir.join(p),
         _ => {
             ctx.d.push(
                 Diagnostic::error(v.span, format!("`{}` takes one path string", name.name))
@@ -168,7 +232,10 @@ fn data_file(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataFile> {
             ctx.d.push(
                 Diagnostic::error(name.span, format!("unknown data format `{other}`"))
                     .label("not a data format")
-                    .help(did_you_mean(other, ["jsonl", "csv"]).unwrap_or_else(|| "formats: jsonl, csv".into())),
+                    .help(
+                        did_you_mean(other, ["jsonl", "csv"])
+                            .unwrap_or_else(|| "formats: jsonl, csv".into()),
+                    ),
             );
             None
         }
@@ -176,14 +243,19 @@ fn data_file(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataFile> {
 }
 
 fn split_parts(ctx: &mut Ctx, e: &Entry) -> Option<(Vec<(String, SplitSize)>, u64)> {
-    let EntryValue::Block(inner) = &e.value else { return None };
+    let EntryValue::Block(inner) = &e.value else {
+        return None;
+    };
     let mut parts = Vec::new();
     let mut seed = 0;
     let mut rest_at = None;
     let mut fraction_sum = 0.0;
     let mut ok = true;
     for p in ctx.d.unique(inner) {
-        let Some(v) = ctx.d.plain(p) else { ok = false; continue };
+        let Some(v) = ctx.d.plain(p) else {
+            ok = false;
+            continue;
+        };
         if p.key.name == "shuffle_seed" {
             match ctx.d.u64(v, "shuffle_seed", 0) {
                 Some(s) => seed = s,
@@ -205,7 +277,11 @@ fn split_parts(ctx: &mut Ctx, e: &Entry) -> Option<(Vec<(String, SplitSize)>, u6
                 SplitSize::Rest
             }
             ValueKind::Number(t) if t.contains(['.', 'e', 'E']) => {
-                match ctx.d.float_where(v, &p.key.name, "a fraction in (0, 1]", |f| f > 0.0 && f <= 1.0) {
+                match ctx
+                    .d
+                    .float_where(v, &p.key.name, "a fraction in (0, 1]", |f| {
+                        f > 0.0 && f <= 1.0
+                    }) {
                     Some(f) => {
                         fraction_sum += f;
                         SplitSize::Fraction(f)
@@ -225,9 +301,15 @@ fn split_parts(ctx: &mut Ctx, e: &Entry) -> Option<(Vec<(String, SplitSize)>, u6
             },
             _ => {
                 ctx.d.push(
-                    Diagnostic::error(v.span, format!("split part `{}` expects a count, a fraction or `rest`", p.key.name))
-                        .label(format!("{} here", v.kind.describe()))
-                        .help("e.g. `train = 200`, `dev = 0.2`, `test = rest`"),
+                    Diagnostic::error(
+                        v.span,
+                        format!(
+                            "split part `{}` expects a count, a fraction or `rest`",
+                            p.key.name
+                        ),
+                    )
+                    .label(format!("{} here", v.kind.describe()))
+                    .help("e.g. `train = 200`, `dev = 0.2`, `test = rest`"),
                 );
                 ok = false;
                 continue;
@@ -237,9 +319,12 @@ fn split_parts(ctx: &mut Ctx, e: &Entry) -> Option<(Vec<(String, SplitSize)>, u6
     }
     if fraction_sum > 1.0 + 1e-9 {
         ctx.d.push(
-            Diagnostic::error(e.key.span, format!("split fractions add up to {fraction_sum}, more than 1"))
-                .label("too much")
-                .help("fractions are shares of all rows; they must add up to at most 1"),
+            Diagnostic::error(
+                e.key.span,
+                format!("split fractions add up to {fraction_sum}, more than 1"),
+            )
+            .label("too much")
+            .help("fractions are shares of all rows; they must add up to at most 1"),
         );
         ok = false;
     }

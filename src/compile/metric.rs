@@ -27,18 +27,37 @@ pub(super) fn compile(ctx: &mut Ctx, item: &MetricItem) {
         None => None,
     };
     let Some(expr) = expr else { return };
-    let pred: Vec<(String, Span)> =
-        refs.into_iter().filter(|(side, _, _)| *side == Side::Pred).map(|(_, f, s)| (f, s)).collect();
+    let pred: Vec<(String, Span)> = refs
+        .into_iter()
+        .filter(|(side, _, _)| *side == Side::Pred)
+        .map(|(_, f, s)| (f, s))
+        .collect();
     ctx.metric_pred_refs.insert(item.name.name.clone(), pred);
-    ctx.spec.metrics.insert(item.name.name.clone(), MetricDecl { name: item.name.name.clone(), expr, feedback });
+    ctx.spec.metrics.insert(
+        item.name.name.clone(),
+        MetricDecl {
+            name: item.name.name.clone(),
+            expr,
+            feedback,
+        },
+    );
 }
 
 type Refs = Vec<(Side, String, Span)>;
 
-fn side_ref(ctx: &mut Ctx, parts: &[crate::syntax::ast::Ident], span: Span, refs: &mut Refs) -> Option<(Side, String)> {
+fn side_ref(
+    ctx: &mut Ctx,
+    parts: &[crate::syntax::ast::Ident],
+    span: Span,
+    refs: &mut Refs,
+) -> Option<(Side, String)> {
     match parts {
         [s, f] if s.name == "pred" || s.name == "gold" => {
-            let side = if s.name == "pred" { Side::Pred } else { Side::Gold };
+            let side = if s.name == "pred" {
+                Side::Pred
+            } else {
+                Side::Gold
+            };
             refs.push((side, f.name.clone(), f.span));
             Some((side, f.name.clone()))
         }
@@ -46,8 +65,9 @@ fn side_ref(ctx: &mut Ctx, parts: &[crate::syntax::ast::Ident], span: Span, refs
             ctx.d.push(
                 Diagnostic::error(s.span, format!("unknown name `{}` in a metric", s.name))
                     .label("expected `pred` or `gold`")
-                    .help(did_you_mean(&s.name, ["pred", "gold"])
-                        .unwrap_or_else(|| "`pred.FIELD` is the program's output, `gold.FIELD` the example's".into())),
+                    .help(did_you_mean(&s.name, ["pred", "gold"]).unwrap_or_else(|| {
+                        "`pred.FIELD` is the program's output, `gold.FIELD` the example's".into()
+                    })),
             );
             None
         }
@@ -56,7 +76,10 @@ fn side_ref(ctx: &mut Ctx, parts: &[crate::syntax::ast::Ident], span: Span, refs
             ctx.d.push(
                 Diagnostic::error(span, format!("unknown name `{name}` in a metric"))
                     .label("not a value")
-                    .help(format!("write `pred.{0}` (the program's output) or `gold.{0}` (the example's)", parts.last().map(|p| p.name.as_str()).unwrap_or("x"))),
+                    .help(format!(
+                        "write `pred.{0}` (the program's output) or `gold.{0}` (the example's)",
+                        parts.last().map(|p| p.name.as_str()).unwrap_or("x")
+                    )),
             );
             None
         }
@@ -68,7 +91,10 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
         Expr::Number(t, span) => match t.replace('_', "").parse::<f64>() {
             Ok(f) if f.is_finite() => MetricExpr::Number(f),
             _ => {
-                ctx.d.push(Diagnostic::error(*span, format!("`{t}` is not a finite number")).label("bad number"));
+                ctx.d.push(
+                    Diagnostic::error(*span, format!("`{t}` is not a finite number"))
+                        .label("bad number"),
+                );
                 return None;
             }
         },
@@ -108,11 +134,21 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
         Expr::Call { name, args, span } => {
             let Some(&(_, builtin, min, max)) = BUILTINS.iter().find(|b| b.0 == name.name) else {
                 ctx.d.push(
-                    Diagnostic::error(name.span, format!("unknown metric function `{}`", name.name))
-                        .label("not a built-in")
-                        .help(did_you_mean(&name.name, BUILTINS.iter().map(|b| b.0)).unwrap_or_else(|| {
-                            format!("built-ins: {}", BUILTINS.iter().map(|b| b.0).collect::<Vec<_>>().join(", "))
-                        })),
+                    Diagnostic::error(
+                        name.span,
+                        format!("unknown metric function `{}`", name.name),
+                    )
+                    .label("not a built-in")
+                    .help(
+                        did_you_mean(&name.name, BUILTINS.iter().map(|b| b.0)).unwrap_or_else(
+                            || {
+                                format!(
+                                    "built-ins: {}",
+                                    BUILTINS.iter().map(|b| b.0).collect::<Vec<_>>().join(", ")
+                                )
+                            },
+                        ),
+                    ),
                 );
                 return None;
             };
@@ -125,9 +161,16 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
                     format!("{min} to {max}")
                 };
                 ctx.d.push(
-                    Diagnostic::error(*span, format!("`{}` takes {want} arguments, found {}", name.name, args.len()))
-                        .label("wrong number of arguments")
-                        .help(usage(&name.name)),
+                    Diagnostic::error(
+                        *span,
+                        format!(
+                            "`{}` takes {want} arguments, found {}",
+                            name.name,
+                            args.len()
+                        ),
+                    )
+                    .label("wrong number of arguments")
+                    .help(usage(&name.name)),
                 );
                 return None;
             }
@@ -137,7 +180,13 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
                         match &args[1] {
                             Expr::Str(s) => {
                                 if let Err(err) = regex::Regex::new(&s.value) {
-                                    let first = err.to_string().lines().last().unwrap_or("").trim().to_string();
+                                    let first = err
+                                        .to_string()
+                                        .lines()
+                                        .last()
+                                        .unwrap_or("")
+                                        .trim()
+                                        .to_string();
                                     ctx.d.push(
                                         Diagnostic::error(s.span, "invalid regular expression")
                                             .label(first)
@@ -148,9 +197,12 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
                             }
                             other => {
                                 ctx.d.push(
-                                    Diagnostic::error(other.span(), "the pattern of `regex_match` must be a string literal")
-                                        .label("not a string")
-                                        .help(usage("regex_match")),
+                                    Diagnostic::error(
+                                        other.span(),
+                                        "the pattern of `regex_match` must be a string literal",
+                                    )
+                                    .label("not a string")
+                                    .help(usage("regex_match")),
                                 );
                                 return None;
                             }
@@ -179,9 +231,12 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
                         }
                         other => {
                             ctx.d.push(
-                                Diagnostic::error(other.span(), "the first argument of `judge` must be a model name")
-                                    .label("not a model")
-                                    .help(usage("judge")),
+                                Diagnostic::error(
+                                    other.span(),
+                                    "the first argument of `judge` must be a model name",
+                                )
+                                .label("not a model")
+                                .help(usage("judge")),
                             );
                             return None;
                         }
@@ -190,9 +245,12 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
                         Expr::Str(s) => s.value.clone(),
                         other => {
                             ctx.d.push(
-                                Diagnostic::error(other.span(), "the second argument of `judge` must be a question string")
-                                    .label("not a string")
-                                    .help(usage("judge")),
+                                Diagnostic::error(
+                                    other.span(),
+                                    "the second argument of `judge` must be a question string",
+                                )
+                                .label("not a string")
+                                .help(usage("judge")),
                             );
                             return None;
                         }
@@ -201,7 +259,11 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
                     for a in &args[2..] {
                         rest.push(lower(ctx, a, refs)?);
                     }
-                    MetricExpr::Judge { model, question, args: rest }
+                    MetricExpr::Judge {
+                        model,
+                        question,
+                        args: rest,
+                    }
                 }
             }
         }
@@ -228,7 +290,11 @@ fn template(ctx: &mut Ctx, s: &Str, refs: &mut Refs) -> Option<Vec<TemplatePart>
     let text = &s.value;
     let at = |i: usize, len: usize| {
         let start = (s.span.start + 1 + i).min(s.span.end.saturating_sub(1));
-        Span { start, end: (start + len).min(s.span.end), src: s.span.src }
+        Span {
+            start,
+            end: (start + len).min(s.span.end),
+            src: s.span.src,
+        }
     };
     let mut parts = Vec::new();
     let mut lit = String::new();
@@ -248,7 +314,9 @@ fn template(ctx: &mut Ctx, s: &Str, refs: &mut Refs) -> Option<Vec<TemplatePart>
                     ctx.d.push(
                         Diagnostic::error(at(i, 1), "unclosed `{` in feedback")
                             .label("opened here")
-                            .help("write `{pred.field}` or `{gold.field}`; `{{` for a literal brace"),
+                            .help(
+                                "write `{pred.field}` or `{gold.field}`; `{{` for a literal brace",
+                            ),
                     );
                     return None;
                 };
@@ -256,7 +324,11 @@ fn template(ctx: &mut Ctx, s: &Str, refs: &mut Refs) -> Option<Vec<TemplatePart>
                 let pieces: Vec<&str> = inner.split('.').collect();
                 match pieces.as_slice() {
                     [side @ ("pred" | "gold"), field] if !field.is_empty() => {
-                        let side = if *side == "pred" { Side::Pred } else { Side::Gold };
+                        let side = if *side == "pred" {
+                            Side::Pred
+                        } else {
+                            Side::Gold
+                        };
                         if !lit.is_empty() {
                             parts.push(TemplatePart::Text(std::mem::take(&mut lit)));
                         }
@@ -265,9 +337,12 @@ fn template(ctx: &mut Ctx, s: &Str, refs: &mut Refs) -> Option<Vec<TemplatePart>
                     }
                     _ => {
                         ctx.d.push(
-                            Diagnostic::error(at(i, close + 1), format!("`{{{inner}}}` is not a field reference"))
-                                .label("expected `{pred.FIELD}` or `{gold.FIELD}`")
-                                .help("use `{{` and `}}` for literal braces"),
+                            Diagnostic::error(
+                                at(i, close + 1),
+                                format!("`{{{inner}}}` is not a field reference"),
+                            )
+                            .label("expected `{pred.FIELD}` or `{gold.FIELD}`")
+                            .help("use `{{` and `}}` for literal braces"),
                         );
                         return None;
                     }

@@ -39,9 +39,16 @@ impl std::str::FromStr for Override {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once('=') {
-            Some((k, v)) if !k.trim().is_empty() => Ok(Override { key: k.trim().to_string(), value: v.to_string() }),
-            Some(_) => Err(format!("`--set {s}`: the key before `=` is empty (expected KEY=VALUE, e.g. qa.max_steps=4)")),
-            None => Err(format!("`--set {s}`: expected KEY=VALUE, e.g. qa.max_steps=4 (no `=` found)")),
+            Some((k, v)) if !k.trim().is_empty() => Ok(Override {
+                key: k.trim().to_string(),
+                value: v.to_string(),
+            }),
+            Some(_) => Err(format!(
+                "`--set {s}`: the key before `=` is empty (expected KEY=VALUE, e.g. qa.max_steps=4)"
+            )),
+            None => Err(format!(
+                "`--set {s}`: expected KEY=VALUE, e.g. qa.max_steps=4 (no `=` found)"
+            )),
         }
     }
 }
@@ -76,7 +83,9 @@ pub enum LoadError {
 pub fn read_spec(path: &Path) -> Result<String, LoadError> {
     let shown = path.display();
     if path.is_dir() {
-        return Err(LoadError::Io(format!("error: {shown} is a directory, not a .simba spec file")));
+        return Err(LoadError::Io(format!(
+            "error: {shown} is a directory, not a .simba spec file"
+        )));
     }
     let bytes = std::fs::read(path).map_err(|e| {
         let why = match e.kind() {
@@ -89,10 +98,14 @@ pub fn read_spec(path: &Path) -> Result<String, LoadError> {
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        LoadError::Io(format!("error: {shown} is not valid UTF-8 (line {line}, byte {at})"))
+        LoadError::Io(format!(
+            "error: {shown} is not valid UTF-8 (line {line}, byte {at})"
+        ))
     })?;
     if text.trim().is_empty() {
-        return Err(LoadError::Io(format!("error: {shown} is empty: a spec declares at least a model and a program")));
+        return Err(LoadError::Io(format!(
+            "error: {shown} is empty: a spec declares at least a model and a program"
+        )));
     }
     Ok(text)
 }
@@ -107,7 +120,11 @@ pub fn sources_for(path: &Path, source: &str, overrides: &[Override]) -> Sources
 }
 
 /// Reads, parses and compiles a spec; `seed` replaces every optimize block's seed.
-pub fn load_spec(path: &Path, overrides: &[Override], seed: Option<u64>) -> Result<Loaded, LoadError> {
+pub fn load_spec(
+    path: &Path,
+    overrides: &[Override],
+    seed: Option<u64>,
+) -> Result<Loaded, LoadError> {
     let source = read_spec(path)?;
     let sources = sources_for(path, &source, overrides);
     match compile_source(path, &source, overrides) {
@@ -117,12 +134,22 @@ pub fn load_spec(path: &Path, overrides: &[Override], seed: Option<u64>) -> Resu
                     o.seed = seed;
                 }
             }
-            let warnings = warnings.iter().map(|w| render_all(std::slice::from_ref(w), &sources, Style::Plain)).collect();
-            Ok(Loaded { spec, source, warnings })
+            let warnings = warnings
+                .iter()
+                .map(|w| render_all(std::slice::from_ref(w), &sources, Style::Plain))
+                .collect();
+            Ok(Loaded {
+                spec,
+                source,
+                warnings,
+            })
         }
         Err(diags) => {
             let count = diags.iter().filter(|d| d.is_error()).count();
-            Err(LoadError::Invalid { rendered: render_all(&diags, &sources, Style::Plain), count })
+            Err(LoadError::Invalid {
+                rendered: render_all(&diags, &sources, Style::Plain),
+                count,
+            })
         }
     }
 }
@@ -152,9 +179,18 @@ pub fn compile_file(
         if let Item::Plugin(p) = item {
             let path = ctx.base_dir.join(&p.path.value);
             if p.path.value.trim().is_empty() {
-                ctx.d.push(Diagnostic::error(p.path.span, "a plugin path cannot be empty").label("empty path"));
+                ctx.d.push(
+                    Diagnostic::error(p.path.span, "a plugin path cannot be empty")
+                        .label("empty path"),
+                );
             }
-            ctx.spec.plugins.insert(p.name.name.clone(), PluginDecl { name: p.name.name.clone(), path });
+            ctx.spec.plugins.insert(
+                p.name.name.clone(),
+                PluginDecl {
+                    name: p.name.name.clone(),
+                    path,
+                },
+            );
         }
     }
     for item in &file.items {
@@ -187,10 +223,13 @@ pub fn compile_file(
         if let Item::Optimize(o) = item {
             if let Some(first) = optimized.get(&o.program.name) {
                 ctx.d.push(
-                    Diagnostic::error(o.program.span, format!("program `{}` is optimized twice", o.program.name))
-                        .label("second optimize block")
-                        .related(*first, "first optimize block")
-                        .help("merge the two blocks; use `--set` to try other settings"),
+                    Diagnostic::error(
+                        o.program.span,
+                        format!("program `{}` is optimized twice", o.program.name),
+                    )
+                    .label("second optimize block")
+                    .related(*first, "first optimize block")
+                    .help("merge the two blocks; use `--set` to try other settings"),
                 );
                 continue;
             }
@@ -201,7 +240,11 @@ pub fn compile_file(
     ctx.unused_warnings(&file);
     let mut diags = ctx.d.list;
     diags.sort_by_key(|d| (d.span.src, d.span.start, d.is_error()));
-    if diags.iter().any(Diagnostic::is_error) { Err(diags) } else { Ok((ctx.spec, diags)) }
+    if diags.iter().any(Diagnostic::is_error) {
+        Err(diags)
+    } else {
+        Ok((ctx.spec, diags))
+    }
 }
 
 /// The kinds of named items (one namespace).
@@ -292,7 +335,11 @@ impl<'a> Ctx<'a> {
                 let msg = if *first_kind == kind {
                     format!("{} `{}` is declared twice", kind.noun(), name.name)
                 } else {
-                    format!("`{}` is already the name of a {}", name.name, first_kind.noun())
+                    format!(
+                        "`{}` is already the name of a {}",
+                        name.name,
+                        first_kind.noun()
+                    )
                 };
                 self.d.push(
                     Diagnostic::error(name.span, msg)
@@ -317,26 +364,30 @@ impl<'a> Ctx<'a> {
                 let k = *k;
                 let others = self.names_of(want);
                 self.d.push(
-                    Diagnostic::error(id.span, format!("`{}` is a {}, not a {}", id.name, k.noun(), want.noun()))
-                        .label(format!("expected a {}", want.noun()))
-                        .related(at, format!("`{}` is declared here", id.name))
-                        .help(if others.is_empty() {
-                            format!("the spec declares no {}", want.plural())
-                        } else {
-                            format!("{}: {}", want.plural(), others.join(", "))
-                        }),
+                    Diagnostic::error(
+                        id.span,
+                        format!("`{}` is a {}, not a {}", id.name, k.noun(), want.noun()),
+                    )
+                    .label(format!("expected a {}", want.noun()))
+                    .related(at, format!("`{}` is declared here", id.name))
+                    .help(if others.is_empty() {
+                        format!("the spec declares no {}", want.plural())
+                    } else {
+                        format!("{}: {}", want.plural(), others.join(", "))
+                    }),
                 );
                 false
             }
             None => {
                 let others = self.names_of(want);
-                let help = did_you_mean(&id.name, others.iter().map(String::as_str)).unwrap_or_else(|| {
-                    if others.is_empty() {
-                        format!("the spec declares no {}", want.plural())
-                    } else {
-                        format!("declared {}: {}", want.plural(), others.join(", "))
-                    }
-                });
+                let help = did_you_mean(&id.name, others.iter().map(String::as_str))
+                    .unwrap_or_else(|| {
+                        if others.is_empty() {
+                            format!("the spec declares no {}", want.plural())
+                        } else {
+                            format!("declared {}: {}", want.plural(), others.join(", "))
+                        }
+                    });
                 self.d.push(
                     Diagnostic::error(id.span, format!("unknown {} `{}`", want.noun(), id.name))
                         .label("not declared")
@@ -348,7 +399,11 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn names_of(&self, kind: Kind) -> Vec<String> {
-        self.names.iter().filter(|(_, (k, _))| *k == kind).map(|(n, _)| n.clone()).collect()
+        self.names
+            .iter()
+            .filter(|(_, (k, _))| *k == kind)
+            .map(|(n, _)| n.clone())
+            .collect()
     }
 
     /// The source text of a span of the spec file.
@@ -367,7 +422,8 @@ impl<'a> Ctx<'a> {
             let name = item.name();
             if !self.used.contains(&name.name) {
                 self.d.push(
-                    Diagnostic::warning(name.span, format!("{what} `{}` is never used", name.name)).label("unused"),
+                    Diagnostic::warning(name.span, format!("{what} `{}` is never used", name.name))
+                        .label("unused"),
                 );
             }
         }

@@ -67,19 +67,28 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
             if open {
                 let v = match &e.value {
                     EntryValue::Value(v) => ctx.d.json(v, key),
-                    EntryValue::Block(b) => Some(serde_json::Value::Object(ctx.d.json_block(b).into_iter().collect())),
+                    EntryValue::Block(b) => Some(serde_json::Value::Object(
+                        ctx.d.json_block(b).into_iter().collect(),
+                    )),
                 };
                 if let Some(v) = v {
                     m.extra.insert(key.to_string(), v);
                 }
             } else if SIM_ONLY.contains(&key) {
                 ctx.d.push(
-                    Diagnostic::error(e.key.span, format!("`{key}` applies only to `provider = \"sim\"` models"))
-                        .label("not for this provider")
-                        .help("remove it, or make this a sim model"),
+                    Diagnostic::error(
+                        e.key.span,
+                        format!("`{key}` applies only to `provider = \"sim\"` models"),
+                    )
+                    .label("not for this provider")
+                    .help("remove it, or make this a sim model"),
                 );
             } else {
-                let all: Vec<&str> = COMMON.iter().chain(if is_sim { &SIM_ONLY[..] } else { &[] }).copied().collect();
+                let all: Vec<&str> = COMMON
+                    .iter()
+                    .chain(if is_sim { &SIM_ONLY[..] } else { &[] })
+                    .copied()
+                    .collect();
                 ctx.d.unknown_key(&e.key, &format!("model `{name}`"), &all);
             }
             continue;
@@ -93,7 +102,9 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
             }
             "base_url" => match &v.kind {
                 ValueKind::List(items) if items.is_empty() => ctx.d.push(
-                    Diagnostic::error(v.span, "`base_url` lists no URL").label("empty list").help("give one URL or several"),
+                    Diagnostic::error(v.span, "`base_url` lists no URL")
+                        .label("empty list")
+                        .help("give one URL or several"),
                 ),
                 ValueKind::List(items) => {
                     m.base_urls = items.iter().filter_map(|i| ctx.d.setting(i, key)).collect();
@@ -111,7 +122,10 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
                 m.api_key = ctx.d.setting(v, key);
             }
             "temperature" => {
-                if let Some(t) = ctx.d.float_where(v, key, "between 0 and 2", |t| (0.0..=2.0).contains(&t)) {
+                if let Some(t) = ctx
+                    .d
+                    .float_where(v, key, "between 0 and 2", |t| (0.0..=2.0).contains(&t))
+                {
                     m.temperature = t;
                 }
             }
@@ -141,7 +155,10 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
                 }
             }
             "skill" => {
-                if let Some(s) = ctx.d.float_where(v, key, "between 0 and 1", |s| (0.0..=1.0).contains(&s)) {
+                if let Some(s) = ctx
+                    .d
+                    .float_where(v, key, "between 0 and 1", |s| (0.0..=1.0).contains(&s))
+                {
                     m.skill = s;
                 }
             }
@@ -155,9 +172,12 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     }
     if is_sim && !oracle_seen {
         ctx.d.push(
-            Diagnostic::error(item.name.span, format!("sim model `{name}` has no `oracle`"))
-                .label("which dataset does it know?")
-                .help("add `oracle = DATASET`: the dataset whose labels the simulated model knows"),
+            Diagnostic::error(
+                item.name.span,
+                format!("sim model `{name}` has no `oracle`"),
+            )
+            .label("which dataset does it know?")
+            .help("add `oracle = DATASET`: the dataset whose labels the simulated model knows"),
         );
     }
     if m.provider == Provider::OpenAi && m.base_urls.is_empty() {
@@ -194,9 +214,15 @@ fn provider(ctx: &mut Ctx, v: &Value) -> Option<Provider> {
     }
     if let Some((plugin, item)) = text.split_once('.') {
         let span = parts.map(|p| p[0].span).unwrap_or(v.span);
-        let id = Ident { name: plugin.to_string(), span };
+        let id = Ident {
+            name: plugin.to_string(),
+            span,
+        };
         if ctx.resolve(&id, Kind::Plugin) {
-            return Some(Provider::Plugin { plugin: plugin.into(), item: item.into() });
+            return Some(Provider::Plugin {
+                plugin: plugin.into(),
+                item: item.into(),
+            });
         }
         return None;
     }
@@ -205,7 +231,10 @@ fn provider(ctx: &mut Ctx, v: &Value) -> Option<Provider> {
             .label("not a provider")
             .help(match did_you_mean(&text, BUILTIN) {
                 Some(h) => h,
-                None => "providers: \"openai\", \"sim\", \"local\", or a plugin model `plugin.item`".into(),
+                None => {
+                    "providers: \"openai\", \"sim\", \"local\", or a plugin model `plugin.item`"
+                        .into()
+                }
             }),
     );
     None

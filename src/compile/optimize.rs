@@ -1,7 +1,9 @@
 //! `optimize PROGRAM with simba { .. }` -> [`OptimizeDecl`], DSPy's defaults filled in.
 
 use super::{Ctx, Kind};
-use crate::ir::{DataRef, DatasetSource, OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef};
+use crate::ir::{
+    DataRef, DatasetSource, OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef,
+};
 use crate::syntax::ast::{Entry, Ident, OptimizeItem, Span, Value, ValueKind, dotted};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 
@@ -32,22 +34,39 @@ pub const KEYS: [&str; 22] = [
 ];
 
 /// Every key of a `stop { }` block.
-pub const STOP_KEYS: [&str; 7] = ["patience", "min_delta", "target", "max_lm_calls", "max_tokens", "max_cost", "max_duration"];
+pub const STOP_KEYS: [&str; 7] = [
+    "patience",
+    "min_delta",
+    "target",
+    "max_lm_calls",
+    "max_tokens",
+    "max_cost",
+    "max_duration",
+];
 
 pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
     let errors_before = ctx.d.list.len();
     if item.optimizer.name != "simba" {
         ctx.d.push(
-            Diagnostic::error(item.optimizer.span, format!("unknown optimizer `{}`", item.optimizer.name))
-                .label("not an optimizer")
-                .help(did_you_mean(&item.optimizer.name, ["simba"]).unwrap_or_else(|| "the only optimizer is `simba`".into())),
+            Diagnostic::error(
+                item.optimizer.span,
+                format!("unknown optimizer `{}`", item.optimizer.name),
+            )
+            .label("not an optimizer")
+            .help(
+                did_you_mean(&item.optimizer.name, ["simba"])
+                    .unwrap_or_else(|| "the only optimizer is `simba`".into()),
+            ),
         );
     }
     let program_ok = ctx.resolve(&item.program, Kind::Program);
     let pname = item.program.name.clone();
     let mut o = OptimizeDecl {
         program: pname.clone(),
-        trainset: DataRef { dataset: String::new(), split: String::new() },
+        trainset: DataRef {
+            dataset: String::new(),
+            split: String::new(),
+        },
         devset: None,
         valset: None,
         select_on: SelectOn::Trainset,
@@ -86,7 +105,8 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
             continue;
         }
         if !KEYS.contains(&key) {
-            ctx.d.unknown_key(&e.key, &format!("optimize block `{pname}`"), &KEYS);
+            ctx.d
+                .unknown_key(&e.key, &format!("optimize block `{pname}`"), &KEYS);
             continue;
         }
         let Some(v) = ctx.d.plain(e) else { continue };
@@ -98,14 +118,17 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
             "devset" => o.devset = data_ref(ctx, v, key),
             "valset" => o.valset = data_ref(ctx, v, key),
             "select_on" => {
-                select_on = ctx.d.choice(v, key, &["trainset", "valset", "devset"]).map(|c| {
-                    let s = match c {
-                        "valset" => SelectOn::Valset,
-                        "devset" => SelectOn::Devset,
-                        _ => SelectOn::Trainset,
-                    };
-                    (s, v.span)
-                })
+                select_on = ctx
+                    .d
+                    .choice(v, key, &["trainset", "valset", "devset"])
+                    .map(|c| {
+                        let s = match c {
+                            "valset" => SelectOn::Valset,
+                            "devset" => SelectOn::Devset,
+                            _ => SelectOn::Trainset,
+                        };
+                        (s, v.span)
+                    })
             }
             "metric" => {
                 seen_metric = true;
@@ -119,24 +142,36 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
             "num_candidates" => set(&mut o.num_candidates, ctx.d.usize(v, key, 1)),
             "max_steps" => set(&mut o.max_steps, ctx.d.usize(v, key, 1)),
             "max_demos" => set(&mut o.max_demos, ctx.d.usize(v, key, 0)),
-            "demo_input_field_maxlen" => set(&mut o.demo_input_field_maxlen, ctx.d.usize(v, key, 1)),
-            "temperature_for_sampling" => {
-                set(&mut o.temperature_for_sampling, ctx.d.float_where(v, key, "greater than 0", |t| t > 0.0))
+            "demo_input_field_maxlen" => {
+                set(&mut o.demo_input_field_maxlen, ctx.d.usize(v, key, 1))
             }
-            "temperature_for_candidates" => {
-                set(&mut o.temperature_for_candidates, ctx.d.float_where(v, key, "greater than 0", |t| t > 0.0))
-            }
+            "temperature_for_sampling" => set(
+                &mut o.temperature_for_sampling,
+                ctx.d.float_where(v, key, "greater than 0", |t| t > 0.0),
+            ),
+            "temperature_for_candidates" => set(
+                &mut o.temperature_for_candidates,
+                ctx.d.float_where(v, key, "greater than 0", |t| t > 0.0),
+            ),
             "strategies" => strategies = strategy_list(ctx, v).map(|s| (s, v.span)),
             "prompt_model" => o.prompt_model = model_name(ctx, v, key),
             "teacher" => o.teacher = model_name(ctx, v, key),
             "selection" => {
                 if let Some(c) = ctx.d.choice(v, key, &["softmax", "thompson"]) {
-                    o.selection = if c == "thompson" { Selection::Thompson } else { Selection::Softmax };
+                    o.selection = if c == "thompson" {
+                        Selection::Thompson
+                    } else {
+                        Selection::Softmax
+                    };
                 }
             }
             "resample" => {
                 if let Some(c) = ctx.d.choice(v, key, &["rollout", "temperature"]) {
-                    o.resample = if c == "temperature" { Resample::Temperature } else { Resample::Rollout };
+                    o.resample = if c == "temperature" {
+                        Resample::Temperature
+                    } else {
+                        Resample::Rollout
+                    };
                 }
             }
             "concurrency" => set(&mut o.concurrency, ctx.d.usize(v, key, 1)),
@@ -144,7 +179,10 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
             "output" => {
                 if let Some(s) = ctx.d.string(v, key) {
                     if s.trim().is_empty() {
-                        ctx.d.push(Diagnostic::error(v.span, "`output` cannot be empty").label("empty path"));
+                        ctx.d.push(
+                            Diagnostic::error(v.span, "`output` cannot be empty")
+                                .label("empty path"),
+                        );
                     } else {
                         o.output = ctx.base_dir.join(s);
                     }
@@ -155,9 +193,15 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
                 ValueKind::Bool(true) => {}
                 ValueKind::Str(s) if !s.trim().is_empty() => o.cache = Some(ctx.base_dir.join(s)),
                 _ => ctx.d.push(
-                    Diagnostic::error(v.span, format!("`cache` expects a folder path, `true` or `false`, found {}", v.kind.describe()))
-                        .label("not a cache setting")
-                        .help("write `cache = \".simba-cache\"`, or `cache = false` to turn it off"),
+                    Diagnostic::error(
+                        v.span,
+                        format!(
+                            "`cache` expects a folder path, `true` or `false`, found {}",
+                            v.kind.describe()
+                        ),
+                    )
+                    .label("not a cache setting")
+                    .help("write `cache = \".simba-cache\"`, or `cache = false` to turn it off"),
                 ),
             },
             _ => unreachable!("KEYS and match agree"),
@@ -165,16 +209,22 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
     }
     if !seen_train {
         ctx.d.push(
-            Diagnostic::error(item.program.span, format!("optimize block `{pname}` has no `trainset`"))
-                .label("what should it train on?")
-                .help("add `trainset = DATASET.train`"),
+            Diagnostic::error(
+                item.program.span,
+                format!("optimize block `{pname}` has no `trainset`"),
+            )
+            .label("what should it train on?")
+            .help("add `trainset = DATASET.train`"),
         );
     }
     if !seen_metric {
         ctx.d.push(
-            Diagnostic::error(item.program.span, format!("optimize block `{pname}` has no `metric`"))
-                .label("how should it score answers?")
-                .help("add `metric = NAME` (declared with `metric NAME = ...`)"),
+            Diagnostic::error(
+                item.program.span,
+                format!("optimize block `{pname}` has no `metric`"),
+            )
+            .label("how should it score answers?")
+            .help("add `metric = NAME` (declared with `metric NAME = ...`)"),
         );
     }
     o.strategies = match strategies {
@@ -196,7 +246,11 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
         None => SelectOn::Trainset,
     };
     // Cross-checks against the program.
-    let program = if program_ok { ctx.spec.programs.get(&pname).cloned() } else { None };
+    let program = if program_ok {
+        ctx.spec.programs.get(&pname).cloned()
+    } else {
+        None
+    };
     if let (Some(program), Some((train, train_span))) = (&program, &trainset)
         && let Some(ds) = ctx.spec.datasets.get(&train.dataset)
     {
@@ -215,14 +269,24 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
     }
     if let (Some(program), Some(m)) = (&program, &metric) {
         let outputs: Vec<&str> = program.outputs.iter().map(|(n, _)| n.as_str()).collect();
-        for (field, span) in ctx.metric_pred_refs.get(&m.name).cloned().unwrap_or_default() {
+        for (field, span) in ctx
+            .metric_pred_refs
+            .get(&m.name)
+            .cloned()
+            .unwrap_or_default()
+        {
             if !outputs.contains(&field.as_str()) {
                 ctx.d.push(
                     Diagnostic::error(span, format!("program `{pname}` has no output `{field}`"))
                         .label("`pred` is the program's output")
-                        .related(m.span, format!("metric `{}` is used for program `{pname}` here", m.name))
-                        .help(did_you_mean(&field, outputs.iter().copied())
-                            .unwrap_or_else(|| format!("its outputs: {}", outputs.join(", ")))),
+                        .related(
+                            m.span,
+                            format!("metric `{}` is used for program `{pname}` here", m.name),
+                        )
+                        .help(
+                            did_you_mean(&field, outputs.iter().copied())
+                                .unwrap_or_else(|| format!("its outputs: {}", outputs.join(", "))),
+                        ),
                 );
             }
         }
@@ -230,7 +294,9 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
     if ctx.d.list[errors_before..].iter().any(Diagnostic::is_error) {
         return;
     }
-    let (Some((trainset, _)), Some(metric)) = (trainset, metric) else { return };
+    let (Some((trainset, _)), Some(metric)) = (trainset, metric) else {
+        return;
+    };
     o.trainset = trainset;
     o.metric = metric.name;
     ctx.spec.optimizes.push(o);
@@ -244,9 +310,12 @@ fn set<T>(slot: &mut T, v: Option<T>) {
 
 fn missing_for_select(ctx: &mut Ctx, span: Span, what: &str) {
     ctx.d.push(
-        Diagnostic::error(span, format!("`select_on = {what}` but no `{what}` is given"))
-            .label(format!("needs `{what}`"))
-            .help(format!("add `{what} = DATASET.SPLIT`")),
+        Diagnostic::error(
+            span,
+            format!("`select_on = {what}` but no `{what}` is given"),
+        )
+        .label(format!("needs `{what}`"))
+        .help(format!("add `{what} = DATASET.SPLIT`")),
     );
 }
 
@@ -259,17 +328,26 @@ fn model_name(ctx: &mut Ctx, v: &Value, key: &str) -> Option<String> {
 fn data_ref(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataRef> {
     let ValueKind::Name(parts) = &v.kind else {
         ctx.d.push(
-            Diagnostic::error(v.span, format!("`{key}` expects `DATASET.SPLIT`, found {}", v.kind.describe()))
-                .label("not a dataset split")
-                .help(format!("e.g. `{key} = trivia.train`")),
+            Diagnostic::error(
+                v.span,
+                format!(
+                    "`{key}` expects `DATASET.SPLIT`, found {}",
+                    v.kind.describe()
+                ),
+            )
+            .label("not a dataset split")
+            .help(format!("e.g. `{key} = trivia.train`")),
         );
         return None;
     };
     let [ds, split] = parts.as_slice() else {
         ctx.d.push(
-            Diagnostic::error(v.span, format!("`{key}` expects `DATASET.SPLIT`, found `{}`", dotted(parts)))
-                .label("expected two parts")
-                .help(format!("e.g. `{key} = {}.train`", parts[0].name)),
+            Diagnostic::error(
+                v.span,
+                format!("`{key}` expects `DATASET.SPLIT`, found `{}`", dotted(parts)),
+            )
+            .label("expected two parts")
+            .help(format!("e.g. `{key} = {}.train`", parts[0].name)),
         );
         return None;
     };
@@ -283,14 +361,22 @@ fn data_ref(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataRef> {
     };
     if !splits.contains(&split.name) {
         ctx.d.push(
-            Diagnostic::error(split.span, format!("dataset `{}` has no split `{}`", ds.name, split.name))
-                .label("unknown split")
-                .help(did_you_mean(&split.name, splits.iter().map(String::as_str))
-                    .unwrap_or_else(|| format!("its splits: {}", splits.join(", ")))),
+            Diagnostic::error(
+                split.span,
+                format!("dataset `{}` has no split `{}`", ds.name, split.name),
+            )
+            .label("unknown split")
+            .help(
+                did_you_mean(&split.name, splits.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("its splits: {}", splits.join(", "))),
+            ),
         );
         return None;
     }
-    Some(DataRef { dataset: ds.name.clone(), split: split.name.clone() })
+    Some(DataRef {
+        dataset: ds.name.clone(),
+        split: split.name.clone(),
+    })
 }
 
 fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
@@ -299,9 +385,15 @@ fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
         ValueKind::Name(_) => vec![v],
         _ => {
             ctx.d.push(
-                Diagnostic::error(v.span, format!("`strategies` expects a list of strategy names, found {}", v.kind.describe()))
-                    .label("not a list")
-                    .help("e.g. `strategies = [append_demo, append_rule]`"),
+                Diagnostic::error(
+                    v.span,
+                    format!(
+                        "`strategies` expects a list of strategy names, found {}",
+                        v.kind.describe()
+                    ),
+                )
+                .label("not a list")
+                .help("e.g. `strategies = [append_demo, append_rule]`"),
             );
             return None;
         }
@@ -318,11 +410,19 @@ fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
     let mut ok = true;
     for i in items {
         let s = match &i.kind {
-            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_demo" => Some(StrategyRef::AppendDemo),
-            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_rule" => Some(StrategyRef::AppendRule),
-            ValueKind::Name(p) if p.len() == 2 => ctx
-                .resolve(&p[0], Kind::Plugin)
-                .then(|| StrategyRef::Plugin { plugin: p[0].name.clone(), item: p[1].name.clone() }),
+            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_demo" => {
+                Some(StrategyRef::AppendDemo)
+            }
+            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_rule" => {
+                Some(StrategyRef::AppendRule)
+            }
+            ValueKind::Name(p) if p.len() == 2 => {
+                ctx.resolve(&p[0], Kind::Plugin)
+                    .then(|| StrategyRef::Plugin {
+                        plugin: p[0].name.clone(),
+                        item: p[1].name.clone(),
+                    })
+            }
             ValueKind::Name(p) => {
                 let name = dotted(p);
                 ctx.d.push(
@@ -335,16 +435,22 @@ fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
             }
             _ => {
                 ctx.d.push(
-                    Diagnostic::error(i.span, format!("a strategy is a name, found {}", i.kind.describe()))
-                        .label("not a name")
-                        .help("e.g. `append_demo` or `extras.swap_demo`"),
+                    Diagnostic::error(
+                        i.span,
+                        format!("a strategy is a name, found {}", i.kind.describe()),
+                    )
+                    .label("not a name")
+                    .help("e.g. `append_demo` or `extras.swap_demo`"),
                 );
                 None
             }
         };
         match s {
             Some(s) if out.contains(&s) => {
-                ctx.d.push(Diagnostic::error(i.span, format!("strategy `{s}` is listed twice")).label("again"));
+                ctx.d.push(
+                    Diagnostic::error(i.span, format!("strategy `{s}` is listed twice"))
+                        .label("again"),
+                );
                 ok = false;
             }
             Some(s) => out.push(s),
@@ -365,7 +471,10 @@ fn stop_rules(ctx: &mut Ctx, entries: &[Entry]) -> StopRules {
         let Some(v) = ctx.d.plain(e) else { continue };
         match key {
             "patience" => s.patience = ctx.d.usize(v, key, 1),
-            "min_delta" => set(&mut s.min_delta, ctx.d.float_where(v, key, "at least 0", |x| x >= 0.0)),
+            "min_delta" => set(
+                &mut s.min_delta,
+                ctx.d.float_where(v, key, "at least 0", |x| x >= 0.0),
+            ),
             "target" => s.target = ctx.d.float(v, key),
             "max_lm_calls" => s.max_lm_calls = ctx.d.u64(v, key, 1),
             "max_tokens" => s.max_tokens = ctx.d.u64(v, key, 1),

@@ -12,7 +12,11 @@ pub(super) fn apply(file: &mut File, overrides: &[Override], d: &mut Diags) {
     for (i, o) in overrides.iter().enumerate() {
         let src = (i + 1) as u16;
         let text = o.text();
-        let key_span = Span { start: 0, end: o.key.len(), src };
+        let key_span = Span {
+            start: 0,
+            end: o.key.len(),
+            src,
+        };
         let parts: Vec<&str> = o.key.split('.').collect();
         if parts.iter().any(|p| !is_ident(p)) {
             d.push(
@@ -38,22 +42,30 @@ pub(super) fn apply(file: &mut File, overrides: &[Override], d: &mut Diags) {
             );
             continue;
         }
-        let (targets, rest): (Vec<String>, &[&str]) = if programs.iter().any(|p| p == parts[0]) && parts.len() > 1 {
-            (vec![parts[0].to_string()], &parts[1..])
-        } else if parts.len() == 1 || parts[0] == "stop" {
-            (programs.clone(), &parts[..])
-        } else {
-            let first = Span { start: 0, end: parts[0].len(), src };
-            d.push(
-                Diagnostic::error(first, format!("no optimize block for program `{}`", parts[0]))
+        let (targets, rest): (Vec<String>, &[&str]) =
+            if programs.iter().any(|p| p == parts[0]) && parts.len() > 1 {
+                (vec![parts[0].to_string()], &parts[1..])
+            } else if parts.len() == 1 || parts[0] == "stop" {
+                (programs.clone(), &parts[..])
+            } else {
+                let first = Span {
+                    start: 0,
+                    end: parts[0].len(),
+                    src,
+                };
+                d.push(
+                    Diagnostic::error(
+                        first,
+                        format!("no optimize block for program `{}`", parts[0]),
+                    )
                     .label("unknown program")
                     .help(
                         did_you_mean(parts[0], programs.iter().map(String::as_str))
                             .unwrap_or_else(|| format!("optimize blocks: {}", programs.join(", "))),
                     ),
-            );
-            continue;
-        };
+                );
+                continue;
+            };
         let in_stop = match rest {
             [_] => false,
             ["stop", _] => true,
@@ -69,7 +81,11 @@ pub(super) fn apply(file: &mut File, overrides: &[Override], d: &mut Diags) {
         let key_name = rest[rest.len() - 1];
         let key = Ident {
             name: key_name.to_string(),
-            span: Span { start: o.key.len() - key_name.len(), end: o.key.len(), src },
+            span: Span {
+                start: o.key.len() - key_name.len(),
+                end: o.key.len(),
+                src,
+            },
         };
         let value = match parse_override_value(&text, o.key.len() + 1, src) {
             Ok(v) => v,
@@ -81,10 +97,16 @@ pub(super) fn apply(file: &mut File, overrides: &[Override], d: &mut Diags) {
         let entry = Entry {
             key,
             value: EntryValue::Value(value),
-            span: Span { start: 0, end: text.len(), src },
+            span: Span {
+                start: 0,
+                end: text.len(),
+                src,
+            },
         };
         for item in &mut file.items {
-            let Item::Optimize(block) = item else { continue };
+            let Item::Optimize(block) = item else {
+                continue;
+            };
             if !targets.contains(&block.program.name) {
                 continue;
             }
@@ -93,7 +115,10 @@ pub(super) fn apply(file: &mut File, overrides: &[Override], d: &mut Diags) {
                     Some(p) => &mut block.entries[p],
                     None => {
                         block.entries.push(Entry {
-                            key: Ident { name: "stop".into(), span: entry.key.span },
+                            key: Ident {
+                                name: "stop".into(),
+                                span: entry.key.span,
+                            },
                             value: EntryValue::Block(Vec::new()),
                             span: entry.span,
                         });
@@ -119,5 +144,6 @@ fn set(entries: &mut Vec<Entry>, entry: Entry) {
 
 fn is_ident(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_') && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }

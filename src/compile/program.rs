@@ -3,7 +3,10 @@
 use super::signature::field_type;
 use super::{Ctx, Kind};
 use crate::ir::{Field, FieldType, ModuleKind, ProgramGraph, Signature, Source, Step};
-use crate::syntax::ast::{Binding, Ident, ProgramBody, ProgramEntry, ProgramItem, Span, StepDecl, ValueKind, dotted, dotted_span};
+use crate::syntax::ast::{
+    Binding, Ident, ProgramBody, ProgramEntry, ProgramItem, Span, StepDecl, ValueKind, dotted,
+    dotted_span,
+};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 use indexmap::IndexMap;
 
@@ -19,7 +22,11 @@ impl StepInfo<'_> {
     fn outputs(&self) -> Vec<Field> {
         let mut out = Vec::new();
         if self.module == ModuleKind::ChainOfThought {
-            out.push(Field { name: "reasoning".into(), ty: FieldType::String, description: None });
+            out.push(Field {
+                name: "reasoning".into(),
+                ty: FieldType::String,
+                description: None,
+            });
         }
         out.extend(self.sig.outputs.iter().cloned());
         out
@@ -75,9 +82,12 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
         if let ProgramEntry::In { name, ty, desc, .. } = e {
             if let Some((_, first)) = declared.get(&name.name) {
                 ctx.d.push(
-                    Diagnostic::error(name.span, format!("input `{}` is declared twice", name.name))
-                        .label("again")
-                        .related(*first, "first declared here"),
+                    Diagnostic::error(
+                        name.span,
+                        format!("input `{}` is declared twice", name.name),
+                    )
+                    .label("again")
+                    .related(*first, "first declared here"),
                 );
                 continue;
             }
@@ -88,7 +98,11 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
                 },
                 None => FieldType::String,
             };
-            let f = Field { name: name.name.clone(), ty, description: desc.as_ref().map(|d| d.value.clone()) };
+            let f = Field {
+                name: name.name.clone(),
+                ty,
+                description: desc.as_ref().map(|d| d.value.clone()),
+            };
             declared.insert(name.name.clone(), (f, name.span));
         }
     }
@@ -102,9 +116,15 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
         let ProgramEntry::Step(s) = e else { continue };
         if let Some(first) = step_spans.get(&s.name.name) {
             ctx.d.push(
-                Diagnostic::error(s.name.span, format!("step `{}` is declared twice in program `{pname}`", s.name.name))
-                    .label("again")
-                    .related(*first, "first declared here"),
+                Diagnostic::error(
+                    s.name.span,
+                    format!(
+                        "step `{}` is declared twice in program `{pname}`",
+                        s.name.name
+                    ),
+                )
+                .label("again")
+                .related(*first, "first declared here"),
             );
             broken = true;
             continue;
@@ -137,7 +157,11 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
     }
 
     // Bindings.
-    let index: IndexMap<String, usize> = steps.iter().enumerate().map(|(i, s)| (s.decl.name.name.clone(), i)).collect();
+    let index: IndexMap<String, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.decl.name.name.clone(), i))
+        .collect();
     let mut inferred: IndexMap<String, (Field, Span)> = IndexMap::new();
     let mut bound: Vec<Vec<(String, Source)>> = Vec::new();
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
@@ -162,12 +186,21 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
                 ctx.d.push(
                     Diagnostic::error(
                         b.field.span,
-                        format!("signature `{}` has no input `{}`", st.sig.name, b.field.name),
+                        format!(
+                            "signature `{}` has no input `{}`",
+                            st.sig.name, b.field.name
+                        ),
                     )
-                    .label(if outputs_have { "an output, not an input" } else { "not an input" })
+                    .label(if outputs_have {
+                        "an output, not an input"
+                    } else {
+                        "not an input"
+                    })
                     .related(st.sig_span, "signature used here")
-                    .help(did_you_mean(&b.field.name, names.iter().copied())
-                        .unwrap_or_else(|| format!("its inputs: {}", names.join(", ")))),
+                    .help(
+                        did_you_mean(&b.field.name, names.iter().copied())
+                            .unwrap_or_else(|| format!("its inputs: {}", names.join(", "))),
+                    ),
                 );
                 continue;
             }
@@ -176,7 +209,17 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
         let mut list = Vec::new();
         for f in &st.sig.inputs {
             let source = if let Some(b) = explicit.get(f.name.as_str()) {
-                explicit_source(ctx, &steps, &index, i, f, b, has_in, &declared, &mut inferred)
+                explicit_source(
+                    ctx,
+                    &steps,
+                    &index,
+                    i,
+                    f,
+                    b,
+                    has_in,
+                    &declared,
+                    &mut inferred,
+                )
             } else {
                 implicit_source(ctx, &steps, i, f, has_in, &declared, &mut inferred)
             };
@@ -185,7 +228,10 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
                 let j = index[step];
                 if !deps[i].contains(&j) {
                     deps[i].push(j);
-                    let span = explicit.get(f.name.as_str()).map(|b| b.span).unwrap_or(st.decl.name.span);
+                    let span = explicit
+                        .get(f.name.as_str())
+                        .map(|b| b.span)
+                        .unwrap_or(st.decl.name.span);
                     dep_span.insert((i, j), span);
                 }
             }
@@ -200,10 +246,16 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
     // Topological order, declaration order where free.
     let Some(order) = topo_order(&deps) else {
         let cycle = find_cycle(&deps);
-        let names: Vec<&str> = cycle.iter().map(|&i| steps[i].decl.name.name.as_str()).collect();
+        let names: Vec<&str> = cycle
+            .iter()
+            .map(|&i| steps[i].decl.name.name.as_str())
+            .collect();
         let first = cycle[0];
         let next = cycle[1 % cycle.len()];
-        let span = dep_span.get(&(first, next)).copied().unwrap_or(steps[first].decl.span);
+        let span = dep_span
+            .get(&(first, next))
+            .copied()
+            .unwrap_or(steps[first].decl.span);
         ctx.d.push(
             Diagnostic::error(span, format!("the steps of program `{pname}` form a cycle: {} -> {}", names.join(" -> "), names[0]))
                 .label("this binding closes the cycle")
@@ -225,25 +277,46 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
         // The last step in execution order: the one nothing else waits for.
         let last = &steps[*order.last().expect("at least one step")];
         for f in &last.sig.outputs {
-            outputs.push((f.name.clone(), Source::Step { step: last.decl.name.name.clone(), field: f.name.clone() }));
+            outputs.push((
+                f.name.clone(),
+                Source::Step {
+                    step: last.decl.name.name.clone(),
+                    field: f.name.clone(),
+                },
+            ));
         }
     }
     for (name, source) in outs {
         if outputs.iter().any(|(n, _)| n == &name.name) {
-            ctx.d.push(Diagnostic::error(name.span, format!("output `{}` is declared twice", name.name)).label("again"));
+            ctx.d.push(
+                Diagnostic::error(
+                    name.span,
+                    format!("output `{}` is declared twice", name.name),
+                )
+                .label("again"),
+            );
             continue;
         }
         let src = match source {
             Some(parts) => out_source(ctx, &steps, &index, parts, has_in, &declared, &inferred),
             None => {
-                let found = steps.iter().rev().find(|s| s.outputs().iter().any(|f| f.name == name.name));
+                let found = steps
+                    .iter()
+                    .rev()
+                    .find(|s| s.outputs().iter().any(|f| f.name == name.name));
                 match found {
-                    Some(s) => Some(Source::Step { step: s.decl.name.name.clone(), field: name.name.clone() }),
+                    Some(s) => Some(Source::Step {
+                        step: s.decl.name.name.clone(),
+                        field: name.name.clone(),
+                    }),
                     None => {
                         ctx.d.push(
-                            Diagnostic::error(name.span, format!("no step of program `{pname}` outputs `{}`", name.name))
-                                .label("nothing produces this")
-                                .help(format!("write `out {} = STEP.FIELD`", name.name)),
+                            Diagnostic::error(
+                                name.span,
+                                format!("no step of program `{pname}` outputs `{}`", name.name),
+                            )
+                            .label("nothing produces this")
+                            .help(format!("write `out {} = STEP.FIELD`", name.name)),
                         );
                         None
                     }
@@ -260,10 +333,21 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
     let Some(lm) = lm else { return };
     if has_in {
         for (n, (_, span)) in &declared {
-            let used = bound.iter().flatten().any(|(_, s)| matches!(s, Source::Input(x) if x == n))
-                || outputs.iter().any(|(_, s)| matches!(s, Source::Input(x) if x == n));
+            let used = bound
+                .iter()
+                .flatten()
+                .any(|(_, s)| matches!(s, Source::Input(x) if x == n))
+                || outputs
+                    .iter()
+                    .any(|(_, s)| matches!(s, Source::Input(x) if x == n));
             if !used {
-                ctx.d.push(Diagnostic::warning(*span, format!("input `{n}` of program `{pname}` is never read")).label("unused"));
+                ctx.d.push(
+                    Diagnostic::warning(
+                        *span,
+                        format!("input `{n}` of program `{pname}` is never read"),
+                    )
+                    .label("unused"),
+                );
             }
         }
     }
@@ -300,7 +384,15 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
     let spec_text = texts.join("\n\n");
     ctx.spec.programs.insert(
         pname.clone(),
-        ProgramGraph { name: pname.clone(), lm, inputs, steps: ir_steps, outputs, deps: ir_deps, spec_text },
+        ProgramGraph {
+            name: pname.clone(),
+            lm,
+            inputs,
+            steps: ir_steps,
+            outputs,
+            deps: ir_deps,
+            spec_text,
+        },
     );
 }
 
@@ -348,17 +440,23 @@ fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'a>> {
             ctx.d.push(
                 Diagnostic::error(one.span, format!("unknown module `{}`", one.name))
                     .label("not a module")
-                    .help(did_you_mean(&one.name, ["predict", "chain_of_thought"])
-                        .unwrap_or_else(|| "modules: predict(Signature), chain_of_thought(Signature)".into())),
+                    .help(
+                        did_you_mean(&one.name, ["predict", "chain_of_thought"]).unwrap_or_else(
+                            || "modules: predict(Signature), chain_of_thought(Signature)".into(),
+                        ),
+                    ),
             );
             return None;
         }
         [plugin, _] => {
             if ctx.resolve(plugin, Kind::Plugin) {
                 ctx.d.push(
-                    Diagnostic::error(dotted_span(m), format!("plugin tool steps (`{}`) are not supported yet", dotted(m)))
-                        .label("reserved for a later version")
-                        .help("steps can be `predict(Signature)` or `chain_of_thought(Signature)`"),
+                    Diagnostic::error(
+                        dotted_span(m),
+                        format!("plugin tool steps (`{}`) are not supported yet", dotted(m)),
+                    )
+                    .label("reserved for a later version")
+                    .help("steps can be `predict(Signature)` or `chain_of_thought(Signature)`"),
                 );
             }
             return None;
@@ -377,18 +475,28 @@ fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'a>> {
             ValueKind::Name(p) if p.len() == 1 => p[0].clone(),
             _ => {
                 ctx.d.push(
-                    Diagnostic::error(v.span, format!("`{}` takes a signature name, found {}", m[0].name, v.kind.describe()))
-                        .label("expected a signature name")
-                        .help("declare `signature Name { .. }` and write `predict(Name)`"),
+                    Diagnostic::error(
+                        v.span,
+                        format!(
+                            "`{}` takes a signature name, found {}",
+                            m[0].name,
+                            v.kind.describe()
+                        ),
+                    )
+                    .label("expected a signature name")
+                    .help("declare `signature Name { .. }` and write `predict(Name)`"),
                 );
                 return None;
             }
         },
         _ => {
             ctx.d.push(
-                Diagnostic::error(s.call.span, format!("`{}` takes exactly one signature", m[0].name))
-                    .label(format!("{} arguments", s.call.args.len()))
-                    .help(format!("write `{}(SignatureName)`", m[0].name)),
+                Diagnostic::error(
+                    s.call.span,
+                    format!("`{}` takes exactly one signature", m[0].name),
+                )
+                .label(format!("{} arguments", s.call.args.len()))
+                .help(format!("write `{}(SignatureName)`", m[0].name)),
             );
             return None;
         }
@@ -400,9 +508,12 @@ fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'a>> {
     let sig_span = *ctx.item_spans.get(&sig_id.name)?;
     if module == ModuleKind::ChainOfThought && sig.outputs.iter().any(|f| f.name == "reasoning") {
         ctx.d.push(
-            Diagnostic::error(sig_id.span, format!("signature `{}` has an output named `reasoning`", sig.name))
-                .label("clashes with chain_of_thought's own `reasoning` output")
-                .help("rename that output, or use `predict`"),
+            Diagnostic::error(
+                sig_id.span,
+                format!("signature `{}` has an output named `reasoning`", sig.name),
+            )
+            .label("clashes with chain_of_thought's own `reasoning` output")
+            .help("rename that output, or use `predict`"),
         );
         return None;
     }
@@ -413,7 +524,9 @@ fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'a>> {
             continue;
         }
         if lm_seen {
-            ctx.d.push(Diagnostic::error(b.field.span, "`lm` is set twice for this step").label("again"));
+            ctx.d.push(
+                Diagnostic::error(b.field.span, "`lm` is set twice for this step").label("again"),
+            );
             return None;
         }
         lm_seen = true;
@@ -430,7 +543,13 @@ fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'a>> {
             }
         }
     }
-    Some(StepInfo { decl: s, module, sig, sig_span, lm })
+    Some(StepInfo {
+        decl: s,
+        module,
+        sig,
+        sig_span,
+        lm,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -447,17 +566,25 @@ fn explicit_source(
 ) -> Option<Source> {
     let span = dotted_span(&b.source);
     match b.source.as_slice() {
-        [inp, x] if inp.name == "input" => {
-            input_source(ctx, target, x, has_in, declared, inferred, steps[i].decl.name.name.as_str())
-        }
+        [inp, x] if inp.name == "input" => input_source(
+            ctx,
+            target,
+            x,
+            has_in,
+            declared,
+            inferred,
+            steps[i].decl.name.name.as_str(),
+        ),
         [s, f] => {
             let Some(&j) = index.get(&s.name) else {
                 let names: Vec<&str> = index.keys().map(String::as_str).chain(["input"]).collect();
                 ctx.d.push(
                     Diagnostic::error(s.span, format!("unknown step `{}`", s.name))
                         .label("no such step in this program")
-                        .help(did_you_mean(&s.name, names.iter().copied())
-                            .unwrap_or_else(|| "bind to `input.NAME` or `STEP.FIELD`".into())),
+                        .help(
+                            did_you_mean(&s.name, names.iter().copied())
+                                .unwrap_or_else(|| "bind to `input.NAME` or `STEP.FIELD`".into()),
+                        ),
                 );
                 return None;
             };
@@ -473,24 +600,42 @@ fn explicit_source(
             let Some(of) = outs.iter().find(|o| o.name == f.name) else {
                 let names: Vec<&str> = outs.iter().map(|o| o.name.as_str()).collect();
                 ctx.d.push(
-                    Diagnostic::error(f.span, format!("step `{}` has no output `{}`", s.name, f.name))
-                        .label("unknown field")
-                        .help(did_you_mean(&f.name, names.iter().copied())
-                            .unwrap_or_else(|| format!("its outputs: {}", names.join(", ")))),
+                    Diagnostic::error(
+                        f.span,
+                        format!("step `{}` has no output `{}`", s.name, f.name),
+                    )
+                    .label("unknown field")
+                    .help(
+                        did_you_mean(&f.name, names.iter().copied())
+                            .unwrap_or_else(|| format!("its outputs: {}", names.join(", "))),
+                    ),
                 );
                 return None;
             };
             if !assignable(&of.ty, &target.ty) {
-                type_mismatch(ctx, span, &format!("{}.{}", s.name, f.name), &of.ty, target, steps[i].decl.name.name.as_str());
+                type_mismatch(
+                    ctx,
+                    span,
+                    &format!("{}.{}", s.name, f.name),
+                    &of.ty,
+                    target,
+                    steps[i].decl.name.name.as_str(),
+                );
                 return None;
             }
-            Some(Source::Step { step: s.name.clone(), field: f.name.clone() })
+            Some(Source::Step {
+                step: s.name.clone(),
+                field: f.name.clone(),
+            })
         }
         _ => {
             ctx.d.push(
-                Diagnostic::error(span, format!("cannot bind `{}` to `{}`", b.field.name, dotted(&b.source)))
-                    .label("expected `input.NAME` or `STEP.FIELD`")
-                    .help(format!("e.g. `{} = input.{}`", b.field.name, b.field.name)),
+                Diagnostic::error(
+                    span,
+                    format!("cannot bind `{}` to `{}`", b.field.name, dotted(&b.source)),
+                )
+                .label("expected `input.NAME` or `STEP.FIELD`")
+                .help(format!("e.g. `{} = input.{}`", b.field.name, b.field.name)),
             );
             None
         }
@@ -511,13 +656,23 @@ fn input_source(
             ctx.d.push(
                 Diagnostic::error(x.span, format!("the program has no input `{}`", x.name))
                     .label("not declared with `in`")
-                    .help(did_you_mean(&x.name, declared.keys().map(String::as_str))
-                        .unwrap_or_else(|| format!("declare it: `in {}: {}`", x.name, target.ty))),
+                    .help(
+                        did_you_mean(&x.name, declared.keys().map(String::as_str)).unwrap_or_else(
+                            || format!("declare it: `in {}: {}`", x.name, target.ty),
+                        ),
+                    ),
             );
             return None;
         };
         if !assignable(&f.ty, &target.ty) {
-            type_mismatch(ctx, x.span, &format!("input.{}", x.name), &f.ty, target, step);
+            type_mismatch(
+                ctx,
+                x.span,
+                &format!("input.{}", x.name),
+                &f.ty,
+                target,
+                step,
+            );
             return None;
         }
     } else {
@@ -539,16 +694,26 @@ fn infer_input(
             let first = *first;
             let ty = f.ty.clone();
             ctx.d.push(
-                Diagnostic::error(span, format!("program input `{name}` is used as {} and as {ty}", target.ty))
-                    .label(format!("step `{step}` reads it as {}", target.ty))
-                    .related(first, format!("read as {ty} here"))
-                    .help(format!("declare it with one type: `in {name}: {ty}`")),
+                Diagnostic::error(
+                    span,
+                    format!(
+                        "program input `{name}` is used as {} and as {ty}",
+                        target.ty
+                    ),
+                )
+                .label(format!("step `{step}` reads it as {}", target.ty))
+                .related(first, format!("read as {ty} here"))
+                .help(format!("declare it with one type: `in {name}: {ty}`")),
             );
             None
         }
         Some(_) => Some(()),
         None => {
-            let f = Field { name: name.to_string(), ty: target.ty.clone(), description: target.description.clone() };
+            let f = Field {
+                name: name.to_string(),
+                ty: target.ty.clone(),
+                description: target.description.clone(),
+            };
             inferred.insert(name.to_string(), (f, span));
             Some(())
         }
@@ -570,17 +735,34 @@ fn implicit_source(
         if let Some(of) = steps[j].outputs().iter().find(|o| o.name == target.name) {
             let producer = steps[j].decl.name.name.clone();
             if !assignable(&of.ty, &target.ty) {
-                type_mismatch(ctx, st.decl.name.span, &format!("{producer}.{}", of.name), &of.ty, target, step_name);
+                type_mismatch(
+                    ctx,
+                    st.decl.name.span,
+                    &format!("{producer}.{}", of.name),
+                    &of.ty,
+                    target,
+                    step_name,
+                );
                 return None;
             }
-            return Some(Source::Step { step: producer, field: target.name.clone() });
+            return Some(Source::Step {
+                step: producer,
+                field: target.name.clone(),
+            });
         }
     }
     if has_in {
         match declared.get(&target.name) {
             Some((f, _)) => {
                 if !assignable(&f.ty, &target.ty) {
-                    type_mismatch(ctx, st.decl.name.span, &format!("input.{}", f.name), &f.ty, target, step_name);
+                    type_mismatch(
+                        ctx,
+                        st.decl.name.span,
+                        &format!("input.{}", f.name),
+                        &f.ty,
+                        target,
+                        step_name,
+                    );
                     return None;
                 }
                 Some(Source::Input(target.name.clone()))
@@ -602,7 +784,14 @@ fn implicit_source(
             }
         }
     } else {
-        infer_input(ctx, &target.name, st.decl.name.span, target, inferred, step_name)?;
+        infer_input(
+            ctx,
+            &target.name,
+            st.decl.name.span,
+            target,
+            inferred,
+            step_name,
+        )?;
         Some(Source::Input(target.name.clone()))
     }
 }
@@ -618,11 +807,18 @@ fn out_source(
 ) -> Option<Source> {
     match parts {
         [inp, x] if inp.name == "input" => {
-            let known = if has_in { declared.contains_key(&x.name) } else { inferred.contains_key(&x.name) };
+            let known = if has_in {
+                declared.contains_key(&x.name)
+            } else {
+                inferred.contains_key(&x.name)
+            };
             if known {
                 Some(Source::Input(x.name.clone()))
             } else {
-                ctx.d.push(Diagnostic::error(x.span, format!("the program has no input `{}`", x.name)).label("unknown input"));
+                ctx.d.push(
+                    Diagnostic::error(x.span, format!("the program has no input `{}`", x.name))
+                        .label("unknown input"),
+                );
                 None
             }
         }
@@ -631,40 +827,72 @@ fn out_source(
                 ctx.d.push(
                     Diagnostic::error(s.span, format!("unknown step `{}`", s.name))
                         .label("no such step in this program")
-                        .help(did_you_mean(&s.name, index.keys().map(String::as_str))
-                            .unwrap_or_else(|| format!("steps: {}", index.keys().cloned().collect::<Vec<_>>().join(", ")))),
+                        .help(
+                            did_you_mean(&s.name, index.keys().map(String::as_str)).unwrap_or_else(
+                                || {
+                                    format!(
+                                        "steps: {}",
+                                        index.keys().cloned().collect::<Vec<_>>().join(", ")
+                                    )
+                                },
+                            ),
+                        ),
                 );
                 return None;
             };
             let outs = steps[j].outputs();
             if outs.iter().any(|o| o.name == f.name) {
-                Some(Source::Step { step: s.name.clone(), field: f.name.clone() })
+                Some(Source::Step {
+                    step: s.name.clone(),
+                    field: f.name.clone(),
+                })
             } else {
                 let names: Vec<&str> = outs.iter().map(|o| o.name.as_str()).collect();
                 ctx.d.push(
-                    Diagnostic::error(f.span, format!("step `{}` has no output `{}`", s.name, f.name))
-                        .label("unknown field")
-                        .help(did_you_mean(&f.name, names.iter().copied())
-                            .unwrap_or_else(|| format!("its outputs: {}", names.join(", ")))),
+                    Diagnostic::error(
+                        f.span,
+                        format!("step `{}` has no output `{}`", s.name, f.name),
+                    )
+                    .label("unknown field")
+                    .help(
+                        did_you_mean(&f.name, names.iter().copied())
+                            .unwrap_or_else(|| format!("its outputs: {}", names.join(", "))),
+                    ),
                 );
                 None
             }
         }
         _ => {
             ctx.d.push(
-                Diagnostic::error(dotted_span(parts), format!("cannot read `{}`", dotted(parts)))
-                    .label("expected `STEP.FIELD` or `input.NAME`"),
+                Diagnostic::error(
+                    dotted_span(parts),
+                    format!("cannot read `{}`", dotted(parts)),
+                )
+                .label("expected `STEP.FIELD` or `input.NAME`"),
             );
             None
         }
     }
 }
 
-fn type_mismatch(ctx: &mut Ctx, span: Span, from: &str, src: &FieldType, target: &Field, step: &str) {
+fn type_mismatch(
+    ctx: &mut Ctx,
+    span: Span,
+    from: &str,
+    src: &FieldType,
+    target: &Field,
+    step: &str,
+) {
     ctx.d.push(
-        Diagnostic::error(span, format!("type mismatch: `{from}` is {src}, but `{step}` expects `{}: {}`", target.name, target.ty))
-            .label(format!("{src} here"))
-            .help("change one of the types; any type may feed a `string` or `json` field"),
+        Diagnostic::error(
+            span,
+            format!(
+                "type mismatch: `{from}` is {src}, but `{step}` expects `{}: {}`",
+                target.name, target.ty
+            ),
+        )
+        .label(format!("{src} here"))
+        .help("change one of the types; any type may feed a `string` or `json` field"),
     );
 }
 
@@ -703,7 +931,9 @@ fn find_cycle(deps: &[Vec<usize>]) -> Vec<usize> {
     let mut path = vec![start];
     let mut cur = start;
     loop {
-        let Some(&next) = deps[cur].iter().filter(|&&j| alive[j]).min() else { return path };
+        let Some(&next) = deps[cur].iter().filter(|&&j| alive[j]).min() else {
+            return path;
+        };
         if let Some(p) = path.iter().position(|&x| x == next) {
             return path[p..].to_vec();
         }

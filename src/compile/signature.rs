@@ -10,19 +10,33 @@ const TYPES: [&str; 7] = ["string", "int", "float", "bool", "json", "list", "enu
 
 pub(super) fn compile(ctx: &mut Ctx, item: &SignatureItem) {
     let (doc, fields): (String, &[SigField]) = match &item.body {
-        SignatureBody::Block { doc, fields } => (doc.as_ref().map(|d| d.value.clone()).unwrap_or_default(), fields),
+        SignatureBody::Block { doc, fields } => (
+            doc.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
+            fields,
+        ),
         SignatureBody::Line(_, fields) => (String::new(), fields),
     };
     let mut seen: IndexMap<&str, &SigField> = IndexMap::new();
-    let mut sig = Signature { name: item.name.name.clone(), instructions: doc, inputs: vec![], outputs: vec![] };
+    let mut sig = Signature {
+        name: item.name.name.clone(),
+        instructions: doc,
+        inputs: vec![],
+        outputs: vec![],
+    };
     let mut ok = true;
     for f in fields {
         if let Some(first) = seen.get(f.name.name.as_str()) {
             ctx.d.push(
-                Diagnostic::error(f.name.span, format!("field `{}` is declared twice in signature `{}`", f.name.name, item.name.name))
-                    .label("declared again here")
-                    .related(first.name.span, "first declared here")
-                    .help("inputs and outputs of a signature need distinct names"),
+                Diagnostic::error(
+                    f.name.span,
+                    format!(
+                        "field `{}` is declared twice in signature `{}`",
+                        f.name.name, item.name.name
+                    ),
+                )
+                .label("declared again here")
+                .related(first.name.span, "first declared here")
+                .help("inputs and outputs of a signature need distinct names"),
             );
             ok = false;
             continue;
@@ -38,7 +52,11 @@ pub(super) fn compile(ctx: &mut Ctx, item: &SignatureItem) {
             },
             None => FieldType::String,
         };
-        let field = Field { name: f.name.name.clone(), ty, description: f.desc.as_ref().map(|d| d.value.clone()) };
+        let field = Field {
+            name: f.name.name.clone(),
+            ty,
+            description: f.desc.as_ref().map(|d| d.value.clone()),
+        };
         match f.dir {
             Dir::In => sig.inputs.push(field),
             Dir::Out => sig.outputs.push(field),
@@ -46,13 +64,18 @@ pub(super) fn compile(ctx: &mut Ctx, item: &SignatureItem) {
     }
     if sig.outputs.is_empty() && ok {
         let help = match &item.body {
-            SignatureBody::Line(..) => "write `\"inputs -> outputs\"`, e.g. `\"question -> answer\"`",
+            SignatureBody::Line(..) => {
+                "write `\"inputs -> outputs\"`, e.g. `\"question -> answer\"`"
+            }
             SignatureBody::Block { .. } => "add `out answer: string`",
         };
         ctx.d.push(
-            Diagnostic::error(item.name.span, format!("signature `{}` has no outputs", item.name.name))
-                .label("nothing for the model to produce")
-                .help(help),
+            Diagnostic::error(
+                item.name.span,
+                format!("signature `{}` has no outputs", item.name.name),
+            )
+            .label("nothing for the model to produce")
+            .help(help),
         );
         ok = false;
     }
@@ -68,14 +91,20 @@ pub(super) fn field_type(ctx: &mut Ctx, t: &TypeExpr) -> Option<FieldType> {
             let mut out: Vec<String> = Vec::new();
             for l in labels {
                 if l.value.trim().is_empty() {
-                    ctx.d.push(Diagnostic::error(l.span, "an enum label cannot be empty").label("empty label"));
+                    ctx.d.push(
+                        Diagnostic::error(l.span, "an enum label cannot be empty")
+                            .label("empty label"),
+                    );
                     return None;
                 }
                 if out.contains(&l.value) {
                     ctx.d.push(
-                        Diagnostic::error(l.span, format!("enum label {:?} is listed twice", l.value))
-                            .label("duplicate label")
-                            .related(*span, "in this enum"),
+                        Diagnostic::error(
+                            l.span,
+                            format!("enum label {:?} is listed twice", l.value),
+                        )
+                        .label("duplicate label")
+                        .related(*span, "in this enum"),
                     );
                     return None;
                 }
@@ -93,7 +122,9 @@ pub(super) fn field_type(ctx: &mut Ctx, t: &TypeExpr) -> Option<FieldType> {
                 _ => None,
             };
             match (name.name.as_str(), simple, arg) {
-                ("list", _, Some(inner)) => Some(FieldType::List(Box::new(field_type(ctx, inner)?))),
+                ("list", _, Some(inner)) => {
+                    Some(FieldType::List(Box::new(field_type(ctx, inner)?)))
+                }
                 ("list", _, None) => {
                     ctx.d.push(
                         Diagnostic::error(*span, "`list` needs an element type")

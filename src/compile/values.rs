@@ -39,8 +39,11 @@ impl Diags {
         let clean = text.replace('_', "");
         let Ok(n) = clean.parse::<i128>() else {
             self.push(
-                Diagnostic::error(v.span, format!("`{key}` expects a whole number, found `{text}`"))
-                    .label("not a whole number"),
+                Diagnostic::error(
+                    v.span,
+                    format!("`{key}` expects a whole number, found `{text}`"),
+                )
+                .label("not a whole number"),
             );
             return None;
         };
@@ -51,7 +54,8 @@ impl Diags {
                 format!("between {min} and {max}")
             };
             self.push(
-                Diagnostic::error(v.span, format!("`{key}` must be {rule}, found {n}")).label("out of range"),
+                Diagnostic::error(v.span, format!("`{key}` must be {rule}, found {n}"))
+                    .label("out of range"),
             );
             return None;
         }
@@ -59,11 +63,13 @@ impl Diags {
     }
 
     pub fn usize(&mut self, v: &Value, key: &str, min: usize) -> Option<usize> {
-        self.int(v, key, min as i128, u32::MAX as i128).map(|n| n as usize)
+        self.int(v, key, min as i128, u32::MAX as i128)
+            .map(|n| n as usize)
     }
 
     pub fn u64(&mut self, v: &Value, key: &str, min: u64) -> Option<u64> {
-        self.int(v, key, min as i128, u64::MAX as i128).map(|n| n as u64)
+        self.int(v, key, min as i128, u64::MAX as i128)
+            .map(|n| n as u64)
     }
 
     /// Any number.
@@ -72,7 +78,10 @@ impl Diags {
             ValueKind::Number(text) => match text.replace('_', "").parse::<f64>() {
                 Ok(f) if f.is_finite() => Some(f),
                 _ => {
-                    self.push(Diagnostic::error(v.span, format!("`{key}`: `{text}` is not a finite number")));
+                    self.push(Diagnostic::error(
+                        v.span,
+                        format!("`{key}`: `{text}` is not a finite number"),
+                    ));
                     None
                 }
             },
@@ -84,12 +93,21 @@ impl Diags {
     }
 
     /// A number checked by `ok`, described by `rule` ("greater than 0", ...).
-    pub fn float_where(&mut self, v: &Value, key: &str, rule: &str, ok: impl Fn(f64) -> bool) -> Option<f64> {
+    pub fn float_where(
+        &mut self,
+        v: &Value,
+        key: &str,
+        rule: &str,
+        ok: impl Fn(f64) -> bool,
+    ) -> Option<f64> {
         let f = self.float(v, key)?;
         if ok(f) {
             Some(f)
         } else {
-            self.push(Diagnostic::error(v.span, format!("`{key}` must be {rule}, found {f}")).label("out of range"));
+            self.push(
+                Diagnostic::error(v.span, format!("`{key}` must be {rule}, found {f}"))
+                    .label("out of range"),
+            );
             None
         }
     }
@@ -105,7 +123,9 @@ impl Diags {
             }
         }?;
         if d.is_zero() && !allow_zero {
-            self.push(Diagnostic::error(v.span, format!("`{key}` must be longer than 0")).label("zero"));
+            self.push(
+                Diagnostic::error(v.span, format!("`{key}` must be longer than 0")).label("zero"),
+            );
             return None;
         }
         Some(d)
@@ -179,15 +199,22 @@ impl Diags {
                     })
                     .collect();
                 match strs.as_slice() {
-                    [Some(var)] if valid_env_name(var) => Some(Setting::Env { var: (*var).clone(), default: None }),
-                    [Some(var), Some(d)] if valid_env_name(var) => {
-                        Some(Setting::Env { var: (*var).clone(), default: Some((*d).clone()) })
-                    }
+                    [Some(var)] if valid_env_name(var) => Some(Setting::Env {
+                        var: (*var).clone(),
+                        default: None,
+                    }),
+                    [Some(var), Some(d)] if valid_env_name(var) => Some(Setting::Env {
+                        var: (*var).clone(),
+                        default: Some((*d).clone()),
+                    }),
                     _ => {
                         self.push(
-                            Diagnostic::error(v.span, "`env` takes a variable name and an optional default")
-                                .label("invalid env() call")
-                                .help("write `env(\"NAME\")` or `env(\"NAME\", \"default\")`"),
+                            Diagnostic::error(
+                                v.span,
+                                "`env` takes a variable name and an optional default",
+                            )
+                            .label("invalid env() call")
+                            .help("write `env(\"NAME\")` or `env(\"NAME\", \"default\")`"),
                         );
                         None
                     }
@@ -195,9 +222,12 @@ impl Diags {
             }
             ValueKind::Call { name, .. } => {
                 self.push(
-                    Diagnostic::error(name.span, format!("unknown function `{}` in a setting", name.name))
-                        .label("unknown function")
-                        .help("only `env(\"NAME\")` can be used here"),
+                    Diagnostic::error(
+                        name.span,
+                        format!("unknown function `{}` in a setting", name.name),
+                    )
+                    .label("unknown function")
+                    .help("only `env(\"NAME\")` can be used here"),
                 );
                 None
             }
@@ -232,9 +262,12 @@ impl Diags {
             }
             ValueKind::Call { name, .. } => {
                 self.push(
-                    Diagnostic::error(name.span, format!("`{}(..)` cannot be used in `{key}`", name.name))
-                        .label("not allowed here")
-                        .help("pass-through values must be plain strings, numbers, booleans or lists"),
+                    Diagnostic::error(
+                        name.span,
+                        format!("`{}(..)` cannot be used in `{key}`", name.name),
+                    )
+                    .label("not allowed here")
+                    .help("pass-through values must be plain strings, numbers, booleans or lists"),
                 );
                 return None;
             }
@@ -247,9 +280,9 @@ impl Diags {
         for e in self.unique(entries) {
             let v = match &e.value {
                 EntryValue::Value(v) => self.json(v, &e.key.name),
-                EntryValue::Block(inner) => {
-                    Some(serde_json::Value::Object(self.json_block(inner).into_iter().collect()))
-                }
+                EntryValue::Block(inner) => Some(serde_json::Value::Object(
+                    self.json_block(inner).into_iter().collect(),
+                )),
             };
             if let Some(v) = v {
                 out.insert(e.key.name.clone(), v);
@@ -294,9 +327,12 @@ impl Diags {
             EntryValue::Value(v) => Some(v),
             EntryValue::Block(_) => {
                 self.push(
-                    Diagnostic::error(e.key.span, format!("`{}` takes a value, not a `{{ }}` block", e.key.name))
-                        .label("expected `=` and a value")
-                        .help(format!("write `{} = ...`", e.key.name)),
+                    Diagnostic::error(
+                        e.key.span,
+                        format!("`{}` takes a value, not a `{{ }}` block", e.key.name),
+                    )
+                    .label("expected `=` and a value")
+                    .help(format!("write `{} = ...`", e.key.name)),
                 );
                 None
             }

@@ -26,6 +26,7 @@ use super::pool::{Pool, mean_or_zero, softmax_pick};
 use super::rng::Rngs;
 use super::select::{argmax_first, final_indices};
 use super::stats::{BucketKey, order_buckets, percentile, sort_bucket};
+use super::stop::{Budget, Convergence, Reserve, StopReason};
 use super::strategy::{Bucket, PromptModel, Strategy, StrategyContext, Trajectory};
 use super::variants::{VariantConfig, sampling_variants};
 
@@ -136,17 +137,46 @@ pub async fn optimize(input: OptimizeInput) -> Result<OptimizeOutput, OptimizeEr
     let mut run = Run::new(input)?;
     let mut trials = Vec::new();
     let mut step_ms = Vec::new();
+    let mut convergence = Convergence::new(&run.decl.stop);
+    let mut stop = StopReason::MaxSteps;
     for step in 1..=run.decl.max_steps {
+        // Budgets: skip a step that cannot finish within them.
+        if let Some(reason) = run.step_would_pass() {
+            stop = reason;
+            break;
+        }
         let t = Instant::now();
-        trials.push(run.step(step).await?);
+        match run.step(step).await? {
+            StepEnd::Done(record) => trials.push(*record),
+            StepEnd::Stopped(reason) => {
+                // A cap refused a request mid-step: the step is dropped whole.
+                stop = reason;
+                break;
+            }
+        }
         step_ms.push(t.elapsed().as_millis() as u64);
+        if step < run.decl.max_steps
+            && let Some(reason) = convergence.after_step(run.best_so_far)
+        {
+            stop = reason;
+            break;
+        }
+    }
+    if stop != StopReason::MaxSteps {
+        run.events.emit(Event::Stopped {
+            steps_run: trials.len(),
+            reason: stop.as_str().into(),
+        });
+    }
+    if let Some(b) = &run.budget {
+        b.enter_final();
     }
     let t = Instant::now();
     let (best, candidates, baseline_pair, best_pair) = run.finish().await?;
     let final_ms = t.elapsed().as_millis() as u64;
     let usage = run.usage.snapshot();
     let duration_ms = started.elapsed().as_millis() as u64;
-    let stop_reason = "max_steps".to_string();
+    let stop_reason = stop.as_str().to_string();
     run.events.emit(Event::RunFinished {
         baseline_train: baseline_pair.train,
         best_train: best_pair.train,
@@ -188,6 +218,13 @@ pub async fn optimize(input: OptimizeInput) -> Result<OptimizeOutput, OptimizeEr
     })
 }
 
+/// How a step ended.
+enum StepEnd {
+    Done(Box<TrialRecord>),
+    /// A budget refused a request; the step's work is discarded.
+    Stopped(StopReason),
+}
+
 /// The coordinator's state.
 struct Run {
     decl: OptimizeDecl,
@@ -209,6 +246,13 @@ struct Run {
     data_order: Vec<usize>,
     cursor: usize,
     best_so_far: Option<f64>,
+    /// The run's budgets (None without budget rules).
+    budget: Option<Arc<Budget>>,
+    /// Most LM calls and tokens one execution used (largest wave average),
+    /// to estimate the final selection's needs.
+    per_execution: std::sync::Mutex<(f64, f64)>,
+    /// Most LM usage one step took so far.
+    step_usage: Reserve,
 }
 
 impl Run {
@@ -275,6 +319,10 @@ impl Run {
             first_rollout_id: 0,
             run_seed: decl.seed,
         };
+        let budget = Budget::from_rules(&decl.stop, Instant::now()).map(Arc::new);
+        if let Some(b) = &budget {
+            input.usage.set_budget(b.clone());
+        }
         let mut rngs = Rngs::new(decl.seed);
         let mut data_order: Vec<usize> = (0..input.trainset.len()).collect();
         data_order.shuffle(&mut rngs.choices);
@@ -306,6 +354,9 @@ impl Run {
             data_order,
             cursor: 0,
             best_so_far: None,
+            budget,
+            per_execution: std::sync::Mutex::new((1.0, 0.0)),
+            step_usage: Reserve::default(),
             decl,
         })
     }
@@ -319,6 +370,7 @@ impl Run {
         phase: Phase,
     ) -> Vec<Outcome> {
         let total = jobs.len();
+        let before = self.usage.snapshot();
         let mut out: Vec<Option<Outcome>> = vec![None; total];
         let concurrency = self.decl.concurrency.max(1);
         let mut stream = futures::stream::iter(jobs.into_iter().enumerate().map(|(i, job)| {
@@ -349,9 +401,55 @@ impl Run {
                 total,
             });
         }
+        if self.budget.is_some() && total > 0 {
+            let used = self.usage.snapshot().since(&before);
+            let mut pe = self.per_execution.lock().unwrap_or_else(|e| e.into_inner());
+            let n = total as f64;
+            pe.0 = pe.0.max(used.lm_calls as f64 / n);
+            pe.1 =
+                pe.1.max((used.prompt_tokens + used.completion_tokens) as f64 / n);
+        }
         out.into_iter()
             .map(|o| o.expect("every job yields one outcome"))
             .collect()
+    }
+
+    /// Updates the reserve held back for the final selection and tells
+    /// whether the next step would pass a budget (by the most a step used
+    /// so far; before the first, one call per execution).
+    fn step_would_pass(&mut self) -> Option<StopReason> {
+        let budget = self.budget.clone()?;
+        let (calls, tokens) = *self.per_execution.lock().unwrap_or_else(|e| e.into_inner());
+        let nc = self.decl.num_candidates;
+        // One more winner than now: the next step may add one.
+        let picks = final_indices(self.winners.len(), nc + 1).len();
+        let mut jobs = picks * self.trainset.len();
+        if let Some(dev) = &self.devset {
+            jobs += 2 * dev.len();
+        }
+        budget.set_reserve(Reserve {
+            calls: (calls * jobs as f64).ceil() as u64,
+            tokens: (tokens * jobs as f64).ceil() as u64,
+        });
+        let executions = (self.variant_count() + nc + 1) * self.bsize;
+        let first = Reserve {
+            calls: (calls * executions as f64).ceil() as u64,
+            tokens: (tokens * executions as f64).ceil() as u64,
+        };
+        let need = Reserve {
+            calls: self.step_usage.calls.max(first.calls),
+            tokens: self.step_usage.tokens.max(first.tokens),
+        };
+        budget.would_pass(need)
+    }
+
+    fn variant_count(&self) -> usize {
+        sampling_variants(&self.variant_cfg).len()
+    }
+
+    /// The cap that refused a request of this step, if any.
+    fn tripped(&self) -> Option<StopReason> {
+        self.budget.as_ref().and_then(|b| b.tripped())
     }
 
     /// Fail the run when no execution of a wave succeeded, or when the metric
@@ -383,7 +481,7 @@ impl Run {
     }
 
     /// One SIMBA step; returns its trial record.
-    async fn step(&mut self, step: usize) -> Result<TrialRecord, OptimizeError> {
+    async fn step(&mut self, step: usize) -> Result<StepEnd, OptimizeError> {
         let usage_before = self.usage.snapshot();
         let nc = self.decl.num_candidates;
         let bsize = self.bsize;
@@ -431,6 +529,9 @@ impl Run {
         let outcomes = self
             .wave(&trainset, jobs, Some(step), Phase::Sampling)
             .await;
+        if let Some(reason) = self.tripped() {
+            return Ok(StepEnd::Stopped(reason));
+        }
         self.check_wave(&outcomes, &format!("step {step}, trajectory sampling"))?;
         let mut trajectories: Vec<Trajectory> = outcomes
             .into_iter()
@@ -611,6 +712,10 @@ impl Run {
             }
         }
 
+        if let Some(reason) = self.tripped() {
+            return Ok(StepEnd::Stopped(reason));
+        }
+
         // 6. Evaluate every candidate on the same mini-batch, own model settings.
         let programs: Vec<Arc<Program>> = built.iter().map(|(p, _)| Arc::new(p.clone())).collect();
         let mut jobs = Vec::with_capacity(programs.len() * bsize);
@@ -626,6 +731,9 @@ impl Run {
         let outcomes = self
             .wave(&trainset, jobs, Some(step), Phase::Evaluating)
             .await;
+        if let Some(reason) = self.tripped() {
+            return Ok(StepEnd::Stopped(reason));
+        }
         self.check_wave(&outcomes, &format!("step {step}, candidate evaluation"))?;
         let cand_scores: Vec<Vec<f64>> = (0..programs.len())
             .map(|c| {
@@ -657,6 +765,11 @@ impl Run {
             self.best_so_far = Some(self.best_so_far.map_or(s, |b| b.max(s)));
         }
         let usage = self.usage.snapshot().since(&usage_before);
+        self.step_usage.calls = self.step_usage.calls.max(usage.lm_calls);
+        self.step_usage.tokens = self
+            .step_usage
+            .tokens
+            .max(usage.prompt_tokens + usage.completion_tokens);
         self.events.emit(Event::StepFinished {
             step,
             candidate_scores: means.clone(),
@@ -664,7 +777,7 @@ impl Run {
             best_so_far: self.best_so_far,
             usage,
         });
-        Ok(TrialRecord {
+        Ok(StepEnd::Done(Box::new(TrialRecord {
             step,
             batch,
             variants: variants
@@ -687,7 +800,7 @@ impl Run {
             best_candidate_score,
             best_so_far: self.best_so_far,
             usage,
-        })
+        })))
     }
 
     /// The end: evenly spaced winners on the full trainset, the best returned;
@@ -820,10 +933,9 @@ pub fn unsupported_settings(decl: &OptimizeDecl) -> Vec<String> {
             "optimize `{p}`: choosing the final program on a valset or devset is not available yet; choosing on the trainset"
         ));
     }
-    if decl.stop != crate::ir::StopRules::default() {
+    if decl.stop.max_cost.is_some() {
         out.push(format!(
-            "optimize `{p}`: stop rules are not available yet; running all {} steps",
-            decl.max_steps
+            "optimize `{p}`: stop.max_cost needs model prices, which this build does not read; ignoring max_cost"
         ));
     }
     out

@@ -68,6 +68,8 @@ pub enum Event {
         best_so_far: Option<f64>,
         usage: UsageRecord,
     },
+    /// A stop rule ended the loop before `max_steps`; the final selection follows.
+    Stopped { steps_run: usize, reason: String },
     RunFinished {
         baseline_train: f64,
         best_train: f64,

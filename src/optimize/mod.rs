@@ -11,6 +11,7 @@
 //! | `select.rs` | the final evenly spaced selection, tie rules |
 //! | `strategy/` | the `Strategy` trait, `append_demo`, `append_rule` |
 //! | `evaluator.rs` | the `Evaluator` seam, LM usage counting |
+//! | `stop.rs` | stop rules: convergence between steps, budgets on every request |
 //! | `events.rs` | progress events for the CLI |
 //! | `artifacts.rs` | program.json, candidates.json, trials.jsonl, run.json |
 //!
@@ -28,6 +29,7 @@ pub mod rng;
 pub mod runtime;
 pub mod select;
 pub mod stats;
+pub mod stop;
 pub mod strategy;
 pub mod variants;
 

@@ -28,7 +28,11 @@ impl Span {
     }
     /// The span from the start of `self` to the end of `other`.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end), src: self.src }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+            src: self.src,
+        }
     }
 }
 
@@ -149,7 +153,10 @@ pub enum ValueKind {
     /// `a` or `a.b`.
     Name(Vec<Ident>),
     List(Vec<Value>),
-    Call { name: Ident, args: Vec<Value> },
+    Call {
+        name: Ident,
+        args: Vec<Value>,
+    },
 }
 
 impl ValueKind {
@@ -177,7 +184,10 @@ pub struct SignatureItem {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignatureBody {
-    Block { doc: Option<Str>, fields: Vec<SigField> },
+    Block {
+        doc: Option<Str>,
+        fields: Vec<SigField>,
+    },
     /// The one-line form: the string, and the fields parsed from it (their
     /// spans point into the string).
     Line(Str, Vec<SigField>),
@@ -203,8 +213,15 @@ pub struct SigField {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TypeExpr {
     /// `string`, `int`, `list<T>` (any name; the compiler checks it).
-    Named { name: Ident, arg: Option<Box<TypeExpr>>, span: Span },
-    Enum { labels: Vec<Str>, span: Span },
+    Named {
+        name: Ident,
+        arg: Option<Box<TypeExpr>>,
+        span: Span,
+    },
+    Enum {
+        labels: Vec<Str>,
+        span: Span,
+    },
 }
 
 impl TypeExpr {
@@ -231,9 +248,21 @@ pub enum ProgramBody {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgramEntry {
-    Lm { model: Ident, span: Span },
-    In { name: Ident, ty: Option<TypeExpr>, desc: Option<Str>, span: Span },
-    Out { name: Ident, source: Option<Vec<Ident>>, span: Span },
+    Lm {
+        model: Ident,
+        span: Span,
+    },
+    In {
+        name: Ident,
+        ty: Option<TypeExpr>,
+        desc: Option<Str>,
+        span: Span,
+    },
+    Out {
+        name: Ident,
+        source: Option<Vec<Ident>>,
+        span: Span,
+    },
     Step(StepDecl),
 }
 
@@ -342,7 +371,11 @@ pub enum Expr {
     Name(Vec<Ident>, Span),
     Unary(UnOp, Box<Expr>, Span),
     Binary(BinOp, Box<Expr>, Box<Expr>, Span),
-    Call { name: Ident, args: Vec<Expr>, span: Span },
+    Call {
+        name: Ident,
+        args: Vec<Expr>,
+        span: Span,
+    },
 }
 
 impl Expr {
@@ -367,7 +400,11 @@ pub struct OptimizeItem {
 
 /// A qualified name's text: `a.b.c`.
 pub fn dotted(parts: &[Ident]) -> String {
-    parts.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(".")
+    parts
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// The span covering a qualified name.

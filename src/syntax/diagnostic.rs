@@ -35,7 +35,10 @@ impl Diagnostic {
         }
     }
     pub fn warning(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(span, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(span, message)
+        }
     }
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
@@ -69,7 +72,9 @@ pub struct Sources {
 
 impl Sources {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
-        Sources { files: vec![(name.into(), text.into())] }
+        Sources {
+            files: vec![(name.into(), text.into())],
+        }
     }
     /// Adds a source and returns its index.
     pub fn push(&mut self, name: impl Into<String>, text: impl Into<String>) -> u16 {
@@ -77,7 +82,11 @@ impl Sources {
         (self.files.len() - 1) as u16
     }
     fn get(&self, src: u16) -> (&str, &str) {
-        let (n, t) = self.files.get(src as usize).or(self.files.first()).expect("sources is never empty");
+        let (n, t) = self
+            .files
+            .get(src as usize)
+            .or(self.files.first())
+            .expect("sources is never empty");
         (n, t)
     }
 }
@@ -112,7 +121,9 @@ pub fn render(diag: &Diagnostic, sources: &Sources, style: Style) -> String {
         Style::Plain => GraphicalTheme::none(),
         Style::Fancy => GraphicalTheme::unicode(),
     };
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100).with_links(false);
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false);
     let mut out = String::new();
     if handler.render_report(&mut out, &rendered).is_err() {
         out = format!("error: {}\n", diag.message);
@@ -156,7 +167,10 @@ impl miette::Diagnostic for Rendered<'_> {
         })
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.diag.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diag
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn SourceCode> {
         Some(&self.source)
@@ -164,7 +178,10 @@ impl miette::Diagnostic for Rendered<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         let mut labels = Vec::new();
         let (s, l) = self.clamp(self.diag.span);
-        labels.push(LabeledSpan::new_primary_with_span(self.diag.label.clone(), (s, l)));
+        labels.push(LabeledSpan::new_primary_with_span(
+            self.diag.label.clone(),
+            (s, l),
+        ));
         for (span, text) in &self.diag.related {
             if span.src == self.diag.span.src {
                 let (s, l) = self.clamp(*span);
@@ -180,7 +197,8 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(word, c);
-        let close = score >= 0.8 || strsim::levenshtein(word, c) <= 2.min(word.len().saturating_sub(1));
+        let close =
+            score >= 0.8 || strsim::levenshtein(word, c) <= 2.min(word.len().saturating_sub(1));
         if close && best.is_none_or(|(b, _)| score > b) {
             best = Some((score, c));
         }
@@ -189,6 +207,9 @@ pub fn suggest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// "did you mean `x`?" for the closest candidate, if any.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     suggest(word, candidates).map(|c| format!("did you mean `{c}`?"))
 }

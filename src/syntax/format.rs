@@ -44,28 +44,53 @@ impl Printer<'_> {
         }
     }
     fn line(&mut self, indent: usize, text: impl Into<String>, anchor: usize) {
-        self.lines.push(Line { indent, text: text.into(), anchor, blank: false, closing: false });
+        self.lines.push(Line {
+            indent,
+            text: text.into(),
+            anchor,
+            blank: false,
+            closing: false,
+        });
     }
     fn close(&mut self, indent: usize, anchor: usize) {
-        self.lines.push(Line { indent, text: "}".into(), anchor, blank: false, closing: true });
+        self.lines.push(Line {
+            indent,
+            text: "}".into(),
+            anchor,
+            blank: false,
+            closing: true,
+        });
     }
     fn blank(&mut self, anchor: usize) {
-        self.lines.push(Line { indent: 0, text: String::new(), anchor, blank: true, closing: false });
+        self.lines.push(Line {
+            indent: 0,
+            text: String::new(),
+            anchor,
+            blank: true,
+            closing: false,
+        });
     }
     /// Whether a comment lies inside `span`.
     fn has_comment(&self, span: Span) -> bool {
-        self.comments.iter().any(|c| c.start > span.start && c.start < span.end)
+        self.comments
+            .iter()
+            .any(|c| c.start > span.start && c.start < span.end)
     }
 }
 
 /// Formats a parsed file; `src` is the text it was parsed from.
 pub fn format_parsed(parsed: &Parsed, src: &str) -> String {
-    let mut p = Printer { lines: Vec::new(), comments: parsed.comments.clone(), src };
+    let mut p = Printer {
+        lines: Vec::new(),
+        comments: parsed.comments.clone(),
+        src,
+    };
     let items = &parsed.file.items;
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             let prev = &items[i - 1];
-            let compact = prev.keyword() == item.keyword() && is_one_line(prev) && is_one_line(item);
+            let compact =
+                prev.keyword() == item.keyword() && is_one_line(prev) && is_one_line(item);
             if !compact {
                 p.blank(item.span().start);
             }
@@ -86,12 +111,19 @@ fn is_one_line(item: &Item) -> bool {
 }
 
 fn place_comments(p: Printer) -> String {
-    let Printer { mut lines, comments, .. } = p;
+    let Printer {
+        mut lines,
+        comments,
+        ..
+    } = p;
     // Trailing comments first: they do not add lines.
     let mut own: Vec<&Comment> = Vec::new();
     for c in &comments {
         if c.trailing {
-            let target = lines.iter_mut().rev().find(|l| !l.blank && l.anchor <= c.start);
+            let target = lines
+                .iter_mut()
+                .rev()
+                .find(|l| !l.blank && l.anchor <= c.start);
             match target {
                 Some(l) => {
                     l.text.push_str("  ");
@@ -105,7 +137,13 @@ fn place_comments(p: Printer) -> String {
     }
     let mut out: Vec<Line> = Vec::with_capacity(lines.len() + own.len());
     let mut ci = 0;
-    let blank = || Line { indent: 0, text: String::new(), anchor: 0, blank: true, closing: false };
+    let blank = || Line {
+        indent: 0,
+        text: String::new(),
+        anchor: 0,
+        blank: true,
+        closing: false,
+    };
     for l in lines {
         if !l.blank {
             while ci < own.len() && own[ci].start < l.anchor {
@@ -114,7 +152,13 @@ fn place_comments(p: Printer) -> String {
                     out.push(blank());
                 }
                 let indent = if l.closing { l.indent + 2 } else { l.indent };
-                out.push(Line { indent, text: c.text.clone(), anchor: c.start, blank: false, closing: false });
+                out.push(Line {
+                    indent,
+                    text: c.text.clone(),
+                    anchor: c.start,
+                    blank: false,
+                    closing: false,
+                });
                 if c.blank_after {
                     out.push(blank());
                 }
@@ -128,10 +172,22 @@ fn place_comments(p: Printer) -> String {
     }
     let rest: Vec<&Comment> = own[ci..].to_vec();
     if !rest.is_empty() && !out.is_empty() {
-        out.push(Line { indent: 0, text: String::new(), anchor: 0, blank: true, closing: false });
+        out.push(Line {
+            indent: 0,
+            text: String::new(),
+            anchor: 0,
+            blank: true,
+            closing: false,
+        });
     }
     for c in rest {
-        out.push(Line { indent: 0, text: c.text.clone(), anchor: c.start, blank: false, closing: false });
+        out.push(Line {
+            indent: 0,
+            text: c.text.clone(),
+            anchor: c.start,
+            blank: false,
+            closing: false,
+        });
     }
     let mut s = String::new();
     for l in out {
@@ -147,7 +203,11 @@ fn place_comments(p: Printer) -> String {
 fn print_item(p: &mut Printer, item: &Item) {
     let at = item.span().start;
     match item {
-        Item::Plugin(i) => p.line(0, format!("plugin {} = {}", i.name.name, string(&i.path.value, 0)), at),
+        Item::Plugin(i) => p.line(
+            0,
+            format!("plugin {} = {}", i.name.name, string(&i.path.value, 0)),
+            at,
+        ),
         Item::Model(b) => {
             p.line(0, format!("model {} {{", b.name.name), at);
             entries(p, &b.entries, 2);
@@ -176,7 +236,11 @@ fn print_item(p: &mut Printer, item: &Item) {
             }
         }
         Item::Optimize(o) => {
-            p.line(0, format!("optimize {} with {} {{", o.program.name, o.optimizer.name), at);
+            p.line(
+                0,
+                format!("optimize {} with {} {{", o.program.name, o.optimizer.name),
+                at,
+            );
             entries(p, &o.entries, 2);
             p.close(0, o.span.end.saturating_sub(1));
         }
@@ -200,10 +264,17 @@ fn value(v: &Value, indent: usize) -> String {
         ValueKind::Bool(b) => b.to_string(),
         ValueKind::Name(parts) => dotted(parts),
         ValueKind::List(items) => {
-            format!("[{}]", items.iter().map(inner_value).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                items.iter().map(inner_value).collect::<Vec<_>>().join(", ")
+            )
         }
         ValueKind::Call { name, args } => {
-            format!("{}({})", name.name, args.iter().map(inner_value).collect::<Vec<_>>().join(", "))
+            format!(
+                "{}({})",
+                name.name,
+                args.iter().map(inner_value).collect::<Vec<_>>().join(", ")
+            )
         }
     }
 }
@@ -250,13 +321,18 @@ fn entries(p: &mut Printer, list: &[Entry], indent: usize) {
         match &e.value {
             EntryValue::Value(v) => {
                 let width = width_of(run_of[i]);
-                p.line(indent, format!("{:<width$} = {}", e.key.name, value(v, indent)), e.span.start);
+                p.line(
+                    indent,
+                    format!("{:<width$} = {}", e.key.name, value(v, indent)),
+                    e.span.start,
+                );
             }
             EntryValue::Block(inner) => {
                 let inline = inline_block(inner);
                 match inline {
                     Some(text)
-                        if indent + e.key.name.len() + 1 + text.len() <= 80 && !p.has_comment(e.span) =>
+                        if indent + e.key.name.len() + 1 + text.len() <= 80
+                            && !p.has_comment(e.span) =>
                     {
                         p.line(indent, format!("{} {text}", e.key.name), e.span.start);
                     }
@@ -281,7 +357,9 @@ fn inline_block(inner: &[Entry]) -> Option<String> {
     }
     let mut parts = Vec::new();
     for e in inner {
-        let EntryValue::Value(v) = &e.value else { return None };
+        let EntryValue::Value(v) = &e.value else {
+            return None;
+        };
         let text = value(v, 0);
         if text.contains('\n') {
             return None;
@@ -293,10 +371,21 @@ fn inline_block(inner: &[Entry]) -> Option<String> {
 
 fn type_text(t: &TypeExpr) -> String {
     match t {
-        TypeExpr::Named { name, arg: None, .. } => name.name.clone(),
-        TypeExpr::Named { name, arg: Some(a), .. } => format!("{}<{}>", name.name, type_text(a)),
+        TypeExpr::Named {
+            name, arg: None, ..
+        } => name.name.clone(),
+        TypeExpr::Named {
+            name, arg: Some(a), ..
+        } => format!("{}<{}>", name.name, type_text(a)),
         TypeExpr::Enum { labels, .. } => {
-            format!("enum({})", labels.iter().map(|l| quote(&l.value)).collect::<Vec<_>>().join(", "))
+            format!(
+                "enum({})",
+                labels
+                    .iter()
+                    .map(|l| quote(&l.value))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         }
     }
 }
@@ -304,14 +393,22 @@ fn type_text(t: &TypeExpr) -> String {
 fn signature(p: &mut Printer, s: &SignatureItem) {
     let at = s.span.start;
     match &s.body {
-        SignatureBody::Line(text, _) => p.line(0, format!("signature {} = {}", s.name.name, quote(&text.value)), at),
+        SignatureBody::Line(text, _) => p.line(
+            0,
+            format!("signature {} = {}", s.name.name, quote(&text.value)),
+            at,
+        ),
         SignatureBody::Block { doc, fields } => {
             p.line(0, format!("signature {} {{", s.name.name), at);
             if let Some(d) = doc {
                 let text = triple_quote(&d.value, "  ").unwrap_or_else(|| quote(&d.value));
                 p.line(2, text, d.span.start);
             }
-            let name_w = fields.iter().map(|f| f.name.name.len() + usize::from(f.ty.is_some())).max().unwrap_or(0);
+            let name_w = fields
+                .iter()
+                .map(|f| f.name.name.len() + usize::from(f.ty.is_some()))
+                .max()
+                .unwrap_or(0);
             let ty_w = fields
                 .iter()
                 .filter(|f| f.desc.is_some())
@@ -323,7 +420,11 @@ fn signature(p: &mut Printer, s: &SignatureItem) {
                     p.gap(fields[i - 1].span.end, f.span.start);
                 }
                 let dir = if f.dir == Dir::In { "in " } else { "out" };
-                let name = if f.ty.is_some() { format!("{}:", f.name.name) } else { f.name.name.clone() };
+                let name = if f.ty.is_some() {
+                    format!("{}:", f.name.name)
+                } else {
+                    f.name.name.clone()
+                };
                 let mut line = format!("{dir} {name:<name_w$}");
                 if let Some(t) = &f.ty {
                     line.push(' ');
@@ -344,13 +445,25 @@ fn signature(p: &mut Printer, s: &SignatureItem) {
 }
 
 fn module_call(c: &ModuleCall) -> String {
-    format!("{}({})", dotted(&c.module), c.args.iter().map(|a| value(a, 0)).collect::<Vec<_>>().join(", "))
+    format!(
+        "{}({})",
+        dotted(&c.module),
+        c.args
+            .iter()
+            .map(|a| value(a, 0))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 fn program(p: &mut Printer, pr: &ProgramItem) {
     let at = pr.span.start;
     match &pr.body {
-        ProgramBody::Shorthand(c) => p.line(0, format!("program {} = {}", pr.name.name, module_call(c)), at),
+        ProgramBody::Shorthand(c) => p.line(
+            0,
+            format!("program {} = {}", pr.name.name, module_call(c)),
+            at,
+        ),
         ProgramBody::Block(list) => {
             p.line(0, format!("program {} {{", pr.name.name), at);
             for (i, e) in list.iter().enumerate() {
@@ -358,8 +471,15 @@ fn program(p: &mut Printer, pr: &ProgramItem) {
                     p.gap(list[i - 1].span().end, e.span().start);
                 }
                 match e {
-                    ProgramEntry::Lm { model, span } => p.line(2, format!("lm = {}", model.name), span.start),
-                    ProgramEntry::In { name, ty, desc, span } => {
+                    ProgramEntry::Lm { model, span } => {
+                        p.line(2, format!("lm = {}", model.name), span.start)
+                    }
+                    ProgramEntry::In {
+                        name,
+                        ty,
+                        desc,
+                        span,
+                    } => {
                         let mut line = format!("in {}", name.name);
                         if let Some(t) = ty {
                             line = format!("in {}: {}", name.name, type_text(t));
@@ -383,8 +503,11 @@ fn program(p: &mut Printer, pr: &ProgramItem) {
                             p.line(2, head, s.span.start);
                             continue;
                         }
-                        let binds: Vec<String> =
-                            s.bindings.iter().map(|b| format!("{} = {}", b.field.name, dotted(&b.source))).collect();
+                        let binds: Vec<String> = s
+                            .bindings
+                            .iter()
+                            .map(|b| format!("{} = {}", b.field.name, dotted(&b.source)))
+                            .collect();
                         let one = format!("{head} {{ {} }}", binds.join(", "));
                         if 2 + one.len() <= WIDTH && !p.has_comment(s.span) {
                             p.line(2, one, s.span.start);
@@ -434,9 +557,17 @@ fn expr(e: &Expr) -> (String, u8) {
         Expr::Str(s) => (quote(&s.value), P_ATOM),
         Expr::Bool(b, _) => (b.to_string(), P_ATOM),
         Expr::Name(parts, _) => (dotted(parts), P_ATOM),
-        Expr::Call { name, args, .. } => {
-            (format!("{}({})", name.name, args.iter().map(|a| expr(a).0).collect::<Vec<_>>().join(", ")), P_ATOM)
-        }
+        Expr::Call { name, args, .. } => (
+            format!(
+                "{}({})",
+                name.name,
+                args.iter()
+                    .map(|a| expr(a).0)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            P_ATOM,
+        ),
         Expr::Unary(UnOp::Not, inner, _) => {
             let (t, pr) = expr(inner);
             (format!("not {}", paren(t, pr < P_NOT)), P_NOT)
@@ -449,7 +580,15 @@ fn expr(e: &Expr) -> (String, u8) {
             let p = bin_prec(*op);
             let (lt, lp) = expr(l);
             let (rt, rp) = expr(r);
-            (format!("{} {} {}", paren(lt, lp < p), op.symbol(), paren(rt, rp <= p)), p)
+            (
+                format!(
+                    "{} {} {}",
+                    paren(lt, lp < p),
+                    op.symbol(),
+                    paren(rt, rp <= p)
+                ),
+                p,
+            )
         }
     }
 }

@@ -46,9 +46,12 @@ pub fn scan(src: &str) -> Result<Vec<Comment>, Diagnostic> {
                 match src[i + 3..].find("\"\"\"") {
                     Some(n) => i = i + 3 + n + 3,
                     None => {
-                        return Err(Diagnostic::error(Span::new(i, i + 3), "unterminated triple-quoted string")
-                            .label("this string is never closed")
-                            .help("close it with `\"\"\"`"));
+                        return Err(Diagnostic::error(
+                            Span::new(i, i + 3),
+                            "unterminated triple-quoted string",
+                        )
+                        .label("this string is never closed")
+                        .help("close it with `\"\"\"`"));
                     }
                 }
                 line_has_code = true;
@@ -96,7 +99,9 @@ fn blank_line_before(src: &str, pos: usize) -> bool {
 
 /// Whether the line after the one ending at `end` is blank (and not the end of the file).
 fn blank_line_after(src: &str, end: usize) -> bool {
-    let Some(rest) = src.get(end + 1..) else { return false };
+    let Some(rest) = src.get(end + 1..) else {
+        return false;
+    };
     let next = rest.split('\n').next().unwrap_or("");
     next.trim().is_empty() && rest.len() > next.len()
 }
@@ -104,7 +109,10 @@ fn blank_line_after(src: &str, end: usize) -> bool {
 /// Whether the text between two constructs holds a blank line (comments aside).
 pub fn has_blank_line(between: &str) -> bool {
     let lines: Vec<&str> = between.split('\n').collect();
-    lines.len() > 2 && lines[1..lines.len() - 1].iter().any(|l| l.trim().is_empty())
+    lines.len() > 2
+        && lines[1..lines.len() - 1]
+            .iter()
+            .any(|l| l.trim().is_empty())
 }
 
 /// Resolves the escapes of a `"..."` string body (without its quotes).
@@ -118,9 +126,16 @@ pub fn unescape(body: &str, base: usize, src: u16) -> Result<String, Diagnostic>
             continue;
         }
         let bad = |end: usize, what: &str| {
-            Diagnostic::error(Span { start: base + i, end: base + end, src }, what.to_string())
-                .label("here")
-                .help("valid escapes: \\n \\t \\r \\\" \\\\ \\u{1F600}")
+            Diagnostic::error(
+                Span {
+                    start: base + i,
+                    end: base + end,
+                    src,
+                },
+                what.to_string(),
+            )
+            .label("here")
+            .help("valid escapes: \\n \\t \\r \\\" \\\\ \\u{1F600}")
         };
         match chars.next() {
             Some((_, 'n')) => out.push('\n'),
@@ -133,7 +148,9 @@ pub fn unescape(body: &str, base: usize, src: u16) -> Result<String, Diagnostic>
                 let rest = &body[j + 1..];
                 let close = rest.find('}');
                 let code = match (rest.starts_with('{'), close) {
-                    (true, Some(k)) => u32::from_str_radix(&rest[1..k], 16).ok().and_then(char::from_u32),
+                    (true, Some(k)) => u32::from_str_radix(&rest[1..k], 16)
+                        .ok()
+                        .and_then(char::from_u32),
                     _ => None,
                 };
                 match (code, close) {
@@ -150,7 +167,12 @@ pub fn unescape(body: &str, base: usize, src: u16) -> Result<String, Diagnostic>
                     }
                 }
             }
-            Some((j, other)) => return Err(bad(j + other.len_utf8(), &format!("unknown escape `\\{other}`"))),
+            Some((j, other)) => {
+                return Err(bad(
+                    j + other.len_utf8(),
+                    &format!("unknown escape `\\{other}`"),
+                ));
+            }
             None => return Err(bad(i + 1, "a backslash ends the string")),
         }
     }
@@ -160,7 +182,10 @@ pub fn unescape(body: &str, base: usize, src: u16) -> Result<String, Diagnostic>
 /// The value of a `"""..."""` body: first and last blank lines dropped,
 /// common leading whitespace removed.
 pub fn dedent(raw: &str) -> String {
-    let mut lines: Vec<&str> = raw.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let mut lines: Vec<&str> = raw
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
     if lines.len() > 1 && lines[0].trim().is_empty() {
         lines.remove(0);
     }
@@ -168,7 +193,12 @@ pub fn dedent(raw: &str) -> String {
         lines.pop();
     }
     let indent = |l: &str| l.len() - l.trim_start_matches([' ', '\t']).len();
-    let common = lines.iter().filter(|l| !l.trim().is_empty()).map(|l| indent(l)).min().unwrap_or(0);
+    let common = lines
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| indent(l))
+        .min()
+        .unwrap_or(0);
     lines
         .iter()
         .map(|l| &l[common.min(indent(l))..])
@@ -235,7 +265,10 @@ mod tests {
 
     #[test]
     fn unescape_handles_every_escape() {
-        assert_eq!(unescape(r#"a\n\t\"\\\u{1F600}z"#, 0, 0).unwrap(), "a\n\t\"\\\u{1F600}z");
+        assert_eq!(
+            unescape(r#"a\n\t\"\\\u{1F600}z"#, 0, 0).unwrap(),
+            "a\n\t\"\\\u{1F600}z"
+        );
         assert!(unescape(r"\q", 0, 0).unwrap_err().message.contains("\\q"));
         assert!(unescape(r"\u{zz}", 0, 0).is_err());
     }

@@ -15,7 +15,15 @@ use std::sync::LazyLock;
 pub struct SimbaParser;
 
 /// Item keywords, for messages and resynchronisation after an error.
-pub const ITEM_KEYWORDS: [&str; 7] = ["plugin", "model", "signature", "program", "dataset", "metric", "optimize"];
+pub const ITEM_KEYWORDS: [&str; 7] = [
+    "plugin",
+    "model",
+    "signature",
+    "program",
+    "dataset",
+    "metric",
+    "optimize",
+];
 
 /// A parsed file and its comments.
 #[derive(Debug, Clone)]
@@ -35,7 +43,11 @@ pub fn parse(src: &str) -> Result<Parsed, Vec<Diagnostic>> {
     loop {
         match SimbaParser::parse(Rule::file, &src[base..]) {
             Ok(mut pairs) => {
-                let mut b = Builder { base, src_id: 0, diags: Vec::new() };
+                let mut b = Builder {
+                    base,
+                    src_id: 0,
+                    diags: Vec::new(),
+                };
                 let file = b.file(pairs.next().expect("file rule"));
                 items.extend(file.items);
                 diags.extend(b.diags);
@@ -53,7 +65,10 @@ pub fn parse(src: &str) -> Result<Parsed, Vec<Diagnostic>> {
         }
     }
     if diags.is_empty() {
-        Ok(Parsed { file: File { items }, comments })
+        Ok(Parsed {
+            file: File { items },
+            comments,
+        })
     } else {
         Err(diags)
     }
@@ -64,8 +79,17 @@ pub fn parse(src: &str) -> Result<Parsed, Vec<Diagnostic>> {
 pub fn parse_override_value(full: &str, start: usize, src_id: u16) -> Result<Value, Diagnostic> {
     let mut pairs = SimbaParser::parse(Rule::override_value, &full[start..])
         .map_err(|e| syntax_error(&e, full, start, src_id))?;
-    let mut b = Builder { base: start, src_id, diags: Vec::new() };
-    let pair = pairs.next().expect("override rule").into_inner().next().expect("value");
+    let mut b = Builder {
+        base: start,
+        src_id,
+        diags: Vec::new(),
+    };
+    let pair = pairs
+        .next()
+        .expect("override rule")
+        .into_inner()
+        .next()
+        .expect("value");
     let v = b.value(pair);
     match b.diags.into_iter().next() {
         Some(d) => Err(d),
@@ -82,7 +106,10 @@ fn next_item_start(src: &str, from: usize) -> Option<usize> {
     let mut pos = src[..from.min(src.len())].rfind('\n').map_or(0, |n| n + 1);
     for line in src[pos..].split_inclusive('\n') {
         if pos >= from {
-            let word: String = line.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let word: String = line
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
             if ITEM_KEYWORDS.contains(&word.as_str()) {
                 return Some(pos);
             }
@@ -96,8 +123,9 @@ fn next_item_start(src: &str, from: usize) -> Option<usize> {
 fn describe(rule: Rule) -> Option<&'static str> {
     use Rule::*;
     Some(match rule {
-        file | kw_plugin | kw_model | kw_signature | kw_program | kw_dataset | kw_metric | kw_optimize | item | plugin_item
-        | model_item | signature_item | program_item | dataset_item | metric_item | optimize_item => {
+        file | kw_plugin | kw_model | kw_signature | kw_program | kw_dataset | kw_metric
+        | kw_optimize | item | plugin_item | model_item | signature_item | program_item
+        | dataset_item | metric_item | optimize_item => {
             "an item (`model`, `signature`, `program`, `dataset`, `metric`, `optimize` or `plugin`)"
         }
         EOI => "the end of the file",
@@ -124,9 +152,8 @@ fn describe(rule: Rule) -> Option<&'static str> {
         binding | bindings => "a binding such as `question = input.question`",
         module_call => "a module such as `predict(Signature)`",
         expr | paren | call_expr | op_neg | op_not => "an expression",
-        op_or | op_and | op_eq | op_ne | op_le | op_ge | op_lt | op_gt | op_add | op_sub | op_mul | op_div => {
-            "an operator"
-        }
+        op_or | op_and | op_eq | op_ne | op_le | op_ge | op_lt | op_gt | op_add | op_sub
+        | op_mul | op_div => "an operator",
         sig_line_field | sig_line_fields => "a field `name: type`",
         _ => return None,
     })
@@ -139,7 +166,10 @@ fn found_at(src: &str, pos: usize) -> (String, usize) {
         return ("the end of the file".into(), 0);
     };
     if c.is_ascii_alphanumeric() || c == '_' {
-        let word: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.').collect();
+        let word: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            .collect();
         let len = word.len();
         (format!("`{word}`"), len)
     } else if c == '"' {
@@ -188,9 +218,19 @@ fn syntax_error(e: &pest::error::Error<Rule>, full: &str, base: usize, src_id: u
     } else {
         format!("expected {}, found {found}", join_or(&expected))
     };
-    let what = found.strip_prefix("a ").or(found.strip_prefix("the ")).unwrap_or(&found);
-    let mut d = Diagnostic::error(Span { start: pos, end: pos + len.max(1), src: src_id }, message)
-        .label(format!("unexpected {what}"));
+    let what = found
+        .strip_prefix("a ")
+        .or(found.strip_prefix("the "))
+        .unwrap_or(&found);
+    let mut d = Diagnostic::error(
+        Span {
+            start: pos,
+            end: pos + len.max(1),
+            src: src_id,
+        },
+        message,
+    )
+    .label(format!("unexpected {what}"));
     let word = found.trim_matches('`');
     if item_expected {
         d = d.maybe_help(suggest(word, ITEM_KEYWORDS).map(|k| format!("did you mean `{k}`?")));
@@ -283,7 +323,9 @@ fn is_noise(rule: Rule) -> bool {
 
 /// The meaningful children of a pair (punctuation and keywords dropped).
 fn kids(pair: Pair<'_, Rule>) -> Vec<Pair<'_, Rule>> {
-    pair.into_inner().filter(|p| !is_noise(p.as_rule())).collect()
+    pair.into_inner()
+        .filter(|p| !is_noise(p.as_rule()))
+        .collect()
 }
 
 impl Builder {
@@ -292,11 +334,18 @@ impl Builder {
     fn span(&self, p: &Pair<'_, Rule>) -> Span {
         let s = p.as_span();
         let len = content_len(p.as_str());
-        Span { start: self.base + s.start(), end: self.base + s.start() + len, src: self.src_id }
+        Span {
+            start: self.base + s.start(),
+            end: self.base + s.start() + len,
+            src: self.src_id,
+        }
     }
 
     fn ident(&self, p: Pair<'_, Rule>) -> Ident {
-        Ident { name: p.as_str().to_string(), span: self.span(&p) }
+        Ident {
+            name: p.as_str().to_string(),
+            span: self.span(&p),
+        }
     }
 
     fn qname(&self, p: Pair<'_, Rule>) -> Vec<Ident> {
@@ -320,8 +369,16 @@ impl Builder {
             }
             Rule::model_item | Rule::dataset_item => {
                 let entries = self.block(k.next().expect("block"));
-                let b = BlockItem { name, entries, span };
-                if rule == Rule::model_item { Item::Model(b) } else { Item::Dataset(b) }
+                let b = BlockItem {
+                    name,
+                    entries,
+                    span,
+                };
+                if rule == Rule::model_item {
+                    Item::Model(b)
+                } else {
+                    Item::Dataset(b)
+                }
             }
             Rule::signature_item => {
                 let body = k.next().expect("signature body");
@@ -348,19 +405,34 @@ impl Builder {
                 let body = if body.as_rule() == Rule::module_call {
                     ProgramBody::Shorthand(self.module_call(body))
                 } else {
-                    ProgramBody::Block(kids(body).into_iter().map(|e| self.program_entry(e)).collect())
+                    ProgramBody::Block(
+                        kids(body)
+                            .into_iter()
+                            .map(|e| self.program_entry(e))
+                            .collect(),
+                    )
                 };
                 Item::Program(ProgramItem { name, body, span })
             }
             Rule::metric_item => {
                 let expr = self.expr(k.next().expect("expr"));
                 let feedback = k.next().map(|s| self.string(s));
-                Item::Metric(MetricItem { name, expr, feedback, span })
+                Item::Metric(MetricItem {
+                    name,
+                    expr,
+                    feedback,
+                    span,
+                })
             }
             Rule::optimize_item => {
                 let optimizer = self.ident(k.next().expect("optimizer"));
                 let entries = self.block(k.next().expect("block"));
-                Item::Optimize(OptimizeItem { program: name, optimizer, entries, span })
+                Item::Optimize(OptimizeItem {
+                    program: name,
+                    optimizer,
+                    entries,
+                    span,
+                })
             }
             other => unreachable!("not an item rule: {other:?}"),
         }
@@ -409,7 +481,10 @@ impl Builder {
             Rule::call => {
                 let mut k = kids(inner).into_iter();
                 let name = self.ident(k.next().expect("call name"));
-                ValueKind::Call { name, args: k.map(|v| self.value(v)).collect() }
+                ValueKind::Call {
+                    name,
+                    args: k.map(|v| self.value(v)).collect(),
+                }
             }
             Rule::duration => ValueKind::Duration(inner.as_str().to_string()),
             Rule::number => ValueKind::Number(inner.as_str().to_string()),
@@ -430,7 +505,11 @@ impl Builder {
         for k in kids(p) {
             match k.as_rule() {
                 Rule::field_dir => {
-                    dir = if k.as_str() == "out" { Dir::Out } else { Dir::In };
+                    dir = if k.as_str() == "out" {
+                        Dir::Out
+                    } else {
+                        Dir::In
+                    };
                 }
                 Rule::ident => name = Some(self.ident(k)),
                 Rule::ty => ty = Some(self.ty(k)),
@@ -438,14 +517,23 @@ impl Builder {
                 _ => {}
             }
         }
-        SigField { dir, name: name.expect("field name"), ty, desc, span }
+        SigField {
+            dir,
+            name: name.expect("field name"),
+            ty,
+            desc,
+            span,
+        }
     }
 
     fn ty(&mut self, p: Pair<'_, Rule>) -> TypeExpr {
         let inner = p.into_inner().next().expect("type kind");
         let span = self.span(&inner);
         if inner.as_rule() == Rule::enum_ty {
-            TypeExpr::Enum { labels: kids(inner).into_iter().map(|s| self.string(s)).collect(), span }
+            TypeExpr::Enum {
+                labels: kids(inner).into_iter().map(|s| self.string(s)).collect(),
+                span,
+            }
         } else {
             let mut k = kids(inner).into_iter();
             let name = self.ident(k.next().expect("type name"));
@@ -457,7 +545,11 @@ impl Builder {
     /// Parses the fields of a one-line signature string.
     fn sig_line(&mut self, s: &Str) -> Vec<SigField> {
         // Spans point into the literal: exact when the string has no escapes before the spot.
-        let sub = Builder { base: s.span.start + 1, src_id: self.src_id, diags: Vec::new() };
+        let sub = Builder {
+            base: s.span.start + 1,
+            src_id: self.src_id,
+            diags: Vec::new(),
+        };
         let pairs = match SimbaParser::parse(Rule::sig_line, &s.value) {
             Ok(p) => p,
             Err(e) => {
@@ -487,7 +579,13 @@ impl Builder {
                         let mut k = kids(f).into_iter();
                         let name = sub.ident(k.next().expect("field name"));
                         let ty = k.next().map(|t| sub.ty(t));
-                        fields.push(SigField { dir, name, ty, desc: None, span });
+                        fields.push(SigField {
+                            dir,
+                            name,
+                            ty,
+                            desc: None,
+                            span,
+                        });
                     }
                 }
                 _ => {}
@@ -526,7 +624,12 @@ impl Builder {
                         _ => {}
                     }
                 }
-                ProgramEntry::In { name: name.expect("input name"), ty, desc, span }
+                ProgramEntry::In {
+                    name: name.expect("input name"),
+                    ty,
+                    desc,
+                    span,
+                }
             }
             Rule::prog_out => {
                 let mut k = k.into_iter();
@@ -548,12 +651,21 @@ impl Builder {
                                 let mut bk = kids(bp).into_iter();
                                 let field = self.ident(bk.next().expect("field"));
                                 let source = self.qname(bk.next().expect("source"));
-                                Binding { field, source, span }
+                                Binding {
+                                    field,
+                                    source,
+                                    span,
+                                }
                             })
                             .collect()
                     })
                     .unwrap_or_default();
-                ProgramEntry::Step(StepDecl { name, call, bindings, span })
+                ProgramEntry::Step(StepDecl {
+                    name,
+                    call,
+                    bindings,
+                    span,
+                })
             }
             other => unreachable!("not a program entry: {other:?}"),
         }
@@ -566,7 +678,11 @@ impl Builder {
         let out = PRATT
             .map_primary(|prim| me.primary(prim, &cell))
             .map_prefix(|op, rhs| {
-                let u = if op.as_rule() == Rule::op_not { UnOp::Not } else { UnOp::Neg };
+                let u = if op.as_rule() == Rule::op_not {
+                    UnOp::Not
+                } else {
+                    UnOp::Neg
+                };
                 let span = me.span(&op).to(rhs.span());
                 Expr::Unary(u, Box::new(rhs), span)
             })
@@ -609,7 +725,11 @@ impl Builder {
             Rule::number => Expr::Number(p.as_str().to_string(), span),
             Rule::boolean => Expr::Bool(p.as_str() == "true", span),
             Rule::string => {
-                let mut b = Builder { base: self.base, src_id: self.src_id, diags: Vec::new() };
+                let mut b = Builder {
+                    base: self.base,
+                    src_id: self.src_id,
+                    diags: Vec::new(),
+                };
                 let s = b.string(p);
                 diags.borrow_mut().extend(b.diags);
                 Expr::Str(s)
@@ -620,7 +740,11 @@ impl Builder {
     }
 
     fn sub_expr(&self, p: Pair<'_, Rule>, diags: &std::cell::RefCell<Vec<Diagnostic>>) -> Expr {
-        let mut b = Builder { base: self.base, src_id: self.src_id, diags: Vec::new() };
+        let mut b = Builder {
+            base: self.base,
+            src_id: self.src_id,
+            diags: Vec::new(),
+        };
         let e = b.expr(p);
         diags.borrow_mut().extend(b.diags);
         e

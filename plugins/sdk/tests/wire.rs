@@ -90,9 +90,7 @@ fn field_specs_use_type_as_the_key() {
 fn host_without_services_reports_them_unavailable() {
     let host = Host::none();
     assert_eq!(host.next_u64(), Err(Unavailable("next_u64")));
-    let err = host
-        .call_lm("m", &ModelRequest::default())
-        .unwrap_err();
+    let err = host.call_lm("m", &ModelRequest::default()).unwrap_err();
     assert_eq!(err.message, "the host does not provide `call_lm`");
     host.log(Level::Info, "dropped");
 }
