@@ -11,8 +11,11 @@ use super::{RunArgs, exit};
 use crate::compile::{Override, load_spec};
 use crate::ir::{OptimizeDecl, Spec};
 use crate::lm::{ModelSet, Models, ModelsOptions};
+use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
 use crate::optimize::runtime::{load_data, oracles, prepare};
-use crate::optimize::{Event, EventSink, OptimizeError, OptimizeOutput, Phase, optimize};
+use crate::optimize::{
+    Event, EventSink, OptimizeError, OptimizeOutput, Phase, RunOptions, optimize_with,
+};
 
 /// A failed run: the exit code and the message printed on stderr.
 struct Failure {
@@ -53,11 +56,10 @@ pub fn run(args: RunArgs) -> i32 {
 }
 
 fn execute(args: &RunArgs) -> Result<(), Failure> {
-    if args.resume || args.dry_run {
-        let flag = if args.resume { "--resume" } else { "--dry-run" };
+    if args.dry_run {
         return Err(Failure {
             code: exit::USAGE,
-            message: format!("{flag} is not available in this version of simba-run"),
+            message: "--dry-run is not available in this version of simba-run".into(),
         });
     }
     let mode = if args.json {
@@ -117,6 +119,7 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
             &oracles,
             &out_dir,
             args.no_cache,
+            args.resume,
             loaded.warnings.clone(),
             mode,
         )?;
@@ -161,6 +164,7 @@ fn run_block(
     oracles: &indexmap::IndexMap<String, Vec<crate::program::Example>>,
     out_dir: &Path,
     no_cache: bool,
+    resume: bool,
     warnings: Vec<String>,
     mode: Mode,
 ) -> Result<(), Failure> {
@@ -183,7 +187,36 @@ fn run_block(
         r.finish();
         let _ = done_tx.send(());
     });
-    let result = rt.block_on(optimize(input));
+    let resume_from = if resume {
+        let cp = Checkpoint::load(out_dir).map_err(|e| Failure::input(e.to_string()))?;
+        cp.check_matches(decl, out_dir)
+            .map_err(|e| Failure::input(e.to_string()))?;
+        Some(cp)
+    } else {
+        None
+    };
+    let options = RunOptions {
+        checkpoint: Some(file_sink(out_dir.to_path_buf())),
+        resume: resume_from,
+    };
+    // Ctrl-C: the checkpoint on disk already holds the state after the last
+    // finished step (it is rewritten atomically after each), so stopping
+    // here loses only the step in progress.
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = optimize_with(input, options) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let Some(result) = result else {
+        return Err(Failure {
+            code: exit::INTERRUPTED,
+            message: format!(
+                "interrupted; the state after the last finished step is in {}; continue with --resume",
+                out_dir.join(CHECKPOINT_JSON).display()
+            ),
+        });
+    };
     // The engine dropped its sender when it returned; wait for the last lines.
     let _ = done_rx.recv();
     let _ = renderer.join();
@@ -192,6 +225,8 @@ fn run_block(
         code: exit::RUN_FAILED,
         message: e.to_string(),
     })?;
+    // The run is complete: nothing left to resume.
+    let _ = std::fs::remove_file(out_dir.join(CHECKPOINT_JSON));
     if mode == Mode::Human {
         print_summary(&output, out_dir, started.elapsed().as_secs_f64());
     }

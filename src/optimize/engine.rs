@@ -20,6 +20,7 @@ use super::artifacts::{
     AttemptRecord, AttemptResult, BatchStats, BucketRecord, CandidateEntry, CandidateRecord,
     CandidatesJson, ProgramJson, RunJson, SCHEMA_VERSION, ScorePair, TrialRecord, VariantRecord,
 };
+use super::checkpoint::{CHECKPOINT_SCHEMA, Checkpoint, CheckpointSink, PoolEntryState, RngState};
 use super::evaluator::{Evaluator, Outcome, UsageCounter};
 use super::events::{Event, EventSink, Phase};
 use super::pool::{Pool, mean_or_zero, softmax_pick};
@@ -55,6 +56,9 @@ pub enum OptimizeError {
         context: String,
         first_error: String,
     },
+    /// The checkpoint could not be written.
+    #[error("optimize `{program}`: cannot write the checkpoint: {message}")]
+    Checkpoint { program: String, message: String },
 }
 
 impl OptimizeError {
@@ -131,15 +135,49 @@ struct Job {
     ov: ModelOverride,
 }
 
+/// Checkpointing options of a run.
+#[derive(Default, Clone)]
+pub struct RunOptions {
+    /// Receives the state after every finished step (none before the first,
+    /// so a run that fails in its first step leaves nothing behind).
+    pub checkpoint: Option<CheckpointSink>,
+    /// Continue from this state instead of starting afresh.
+    pub resume: Option<Checkpoint>,
+}
+
 /// Run SIMBA.
 pub async fn optimize(input: OptimizeInput) -> Result<OptimizeOutput, OptimizeError> {
-    let started = Instant::now();
+    optimize_with(input, RunOptions::default()).await
+}
+
+/// Run SIMBA with checkpoints and/or from a checkpoint.
+pub async fn optimize_with(
+    input: OptimizeInput,
+    options: RunOptions,
+) -> Result<OptimizeOutput, OptimizeError> {
+    let mut started = Instant::now();
     let mut run = Run::new(input)?;
     let mut trials = Vec::new();
     let mut step_ms = Vec::new();
     let mut convergence = Convergence::new(&run.decl.stop);
     let mut stop = StopReason::MaxSteps;
-    for step in 1..=run.decl.max_steps {
+    let mut first_step = 1;
+    if let Some(cp) = options.resume {
+        let spent = std::time::Duration::from_millis(cp.elapsed_ms);
+        started = started.checked_sub(spent).unwrap_or(started);
+        run.restore(&cp, spent)?;
+        trials = cp.trials;
+        step_ms = cp.step_durations_ms;
+        convergence = cp.convergence;
+        first_step = cp.steps_done + 1;
+        run.events.emit(Event::Warning {
+            message: format!(
+                "optimize `{}`: resuming after step {} from the checkpoint",
+                run.decl.program, cp.steps_done
+            ),
+        });
+    }
+    for step in first_step..=run.decl.max_steps {
         // Budgets: skip a step that cannot finish within them.
         if let Some(reason) = run.step_would_pass() {
             stop = reason;
@@ -155,9 +193,16 @@ pub async fn optimize(input: OptimizeInput) -> Result<OptimizeOutput, OptimizeEr
             }
         }
         step_ms.push(t.elapsed().as_millis() as u64);
-        if step < run.decl.max_steps
-            && let Some(reason) = convergence.after_step(run.best_so_far)
-        {
+        let converged = if step < run.decl.max_steps {
+            convergence.after_step(run.best_so_far)
+        } else {
+            None
+        };
+        if let Some(sink) = &options.checkpoint {
+            let cp = run.checkpoint(step, &trials, &step_ms, &convergence, started);
+            sink(&cp).map_err(|m| run.checkpoint_error(m))?;
+        }
+        if let Some(reason) = converged {
             stop = reason;
             break;
         }
@@ -412,6 +457,111 @@ impl Run {
         out.into_iter()
             .map(|o| o.expect("every job yields one outcome"))
             .collect()
+    }
+
+    /// The state after `steps_done` finished steps.
+    fn checkpoint(
+        &self,
+        steps_done: usize,
+        trials: &[TrialRecord],
+        step_ms: &[u64],
+        convergence: &Convergence,
+        started: Instant,
+    ) -> Checkpoint {
+        let (budget_started, budget_tokens) = self.budget.as_ref().map_or((0, 0), |b| b.spent());
+        Checkpoint {
+            schema: CHECKPOINT_SCHEMA,
+            simba_run_version: env!("CARGO_PKG_VERSION").into(),
+            config: self.decl.clone(),
+            steps_done,
+            pool: self
+                .pool
+                .entries()
+                .iter()
+                .map(|e| PoolEntryState {
+                    predictors: e.program.predictors.clone(),
+                    scores: e.scores.clone(),
+                    step: e.step,
+                })
+                .collect(),
+            winners: self.winners.clone(),
+            rng_choices: RngState::of(&self.rngs.choices),
+            rng_poisson: RngState::of(&self.rngs.poisson),
+            data_order: self.data_order.clone(),
+            cursor: self.cursor,
+            best_so_far: self.best_so_far,
+            trials: trials.to_vec(),
+            step_durations_ms: step_ms.to_vec(),
+            usage: self.usage.snapshot(),
+            cached_calls: self.usage.cached(),
+            convergence: convergence.clone(),
+            budget_started,
+            budget_tokens,
+            step_usage: self.step_usage,
+            per_execution: *self.per_execution.lock().unwrap_or_else(|e| e.into_inner()),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// Continue from a checkpoint (its configuration must match).
+    fn restore(
+        &mut self,
+        cp: &Checkpoint,
+        spent: std::time::Duration,
+    ) -> Result<(), OptimizeError> {
+        let bad = |message: String| OptimizeError::Config {
+            program: self.decl.program.clone(),
+            message: format!("cannot resume: {message}"),
+        };
+        cp.check_matches(&self.decl, std::path::Path::new(&self.decl.output))
+            .map_err(|e| bad(e.to_string()))?;
+        let baseline = self.pool.get(0).program.clone();
+        let mut entries = Vec::with_capacity(cp.pool.len());
+        for (i, e) in cp.pool.iter().enumerate() {
+            if e.predictors.keys().ne(baseline.predictors.keys()) {
+                return Err(bad(format!(
+                    "pool entry {i} has other predictors than the program"
+                )));
+            }
+            entries.push(super::pool::Entry {
+                program: Arc::new(Program {
+                    graph: baseline.graph.clone(),
+                    predictors: e.predictors.clone(),
+                }),
+                scores: e.scores.clone(),
+                step: e.step,
+            });
+        }
+        if entries.is_empty()
+            || cp.winners.iter().any(|&w| w >= entries.len())
+            || cp.data_order.len() != self.trainset.len()
+            || cp.cursor > cp.data_order.len()
+        {
+            return Err(bad(
+                "the saved pool or data order does not fit the data".into()
+            ));
+        }
+        self.pool = super::pool::Pool::from_entries(entries);
+        self.winners = cp.winners.clone();
+        self.rngs.choices = cp.rng_choices.restore().map_err(bad)?;
+        self.rngs.poisson = cp.rng_poisson.restore().map_err(bad)?;
+        self.data_order = cp.data_order.clone();
+        self.cursor = cp.cursor;
+        self.best_so_far = cp.best_so_far;
+        self.usage.restore(&cp.usage, cp.cached_calls);
+        self.step_usage = cp.step_usage;
+        *self.per_execution.lock().unwrap_or_else(|e| e.into_inner()) = cp.per_execution;
+        if let Some(b) = &self.budget {
+            b.restore(cp.budget_started, cp.budget_tokens, spent);
+        }
+        Ok(())
+    }
+
+    fn checkpoint_error(&self, message: String) -> OptimizeError {
+        OptimizeError::Checkpoint {
+            program: self.decl.program.clone(),
+            message,
+        }
     }
 
     /// Updates the reserve held back for the final selection and tells

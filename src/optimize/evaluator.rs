@@ -104,6 +104,17 @@ impl UsageCounter {
         }
     }
 
+    /// Continue counting from a checkpoint's totals (adds them).
+    pub fn restore(&self, usage: &UsageRecord, cached: u64) {
+        self.calls.fetch_add(usage.lm_calls, Ordering::Relaxed);
+        self.failed.fetch_add(usage.failed_calls, Ordering::Relaxed);
+        self.prompt_tokens
+            .fetch_add(usage.prompt_tokens, Ordering::Relaxed);
+        self.completion_tokens
+            .fetch_add(usage.completion_tokens, Ordering::Relaxed);
+        self.cached.fetch_add(cached, Ordering::Relaxed);
+    }
+
     /// Requests answered from the cache.
     pub fn cached(&self) -> u64 {
         self.cached.load(Ordering::Relaxed)

@@ -12,6 +12,7 @@
 //! | `strategy/` | the `Strategy` trait, `append_demo`, `append_rule` |
 //! | `evaluator.rs` | the `Evaluator` seam, LM usage counting |
 //! | `stop.rs` | stop rules: convergence between steps, budgets on every request |
+//! | `checkpoint.rs` | checkpoint.json after every step, resume |
 //! | `events.rs` | progress events for the CLI |
 //! | `artifacts.rs` | program.json, candidates.json, trials.jsonl, run.json |
 //!
@@ -21,6 +22,7 @@
 //! first rename.
 
 pub mod artifacts;
+pub mod checkpoint;
 pub mod engine;
 pub mod evaluator;
 pub mod events;
@@ -33,7 +35,9 @@ pub mod stop;
 pub mod strategy;
 pub mod variants;
 
-pub use engine::{OptimizeError, OptimizeInput, OptimizeOutput, optimize};
+pub use engine::{
+    OptimizeError, OptimizeInput, OptimizeOutput, RunOptions, optimize, optimize_with,
+};
 pub use evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
 pub use events::{Event, EventSink, Phase};
 pub use strategy::{

@@ -58,6 +58,16 @@ impl Pool {
         self.entries.len() - 1
     }
 
+    /// A pool rebuilt from saved entries (index 0 must be the baseline).
+    pub fn from_entries(entries: Vec<Entry>) -> Self {
+        Self { entries }
+    }
+
+    /// Every entry, by index.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
     /// Mean score of a program; 0 when it has none.
     pub fn average(&self, idx: usize) -> f64 {
         mean_or_zero(&self.entries[idx].scores)

@@ -53,7 +53,7 @@ impl std::fmt::Display for StopReason {
 }
 
 /// The convergence rules, fed the best score so far after every step.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Convergence {
     patience: Option<usize>,
     min_delta: f64,
@@ -107,7 +107,7 @@ impl Convergence {
 pub const DEFAULT_COMPLETION_ESTIMATE: u64 = 1024;
 
 /// What the final selection is expected to use, held back from the loop.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reserve {
     pub calls: u64,
     pub tokens: u64,
@@ -125,6 +125,8 @@ struct State {
     final_phase: bool,
     /// The first cap that refused a request during the loop.
     tripped: Option<StopReason>,
+    /// When `max_duration` runs out.
+    deadline: Option<Instant>,
 }
 
 /// The run's budgets, shared by every counting LM handle.
@@ -132,7 +134,6 @@ struct State {
 pub struct Budget {
     max_calls: Option<u64>,
     max_tokens: Option<u64>,
-    deadline: Option<Instant>,
     state: Mutex<State>,
 }
 
@@ -155,8 +156,10 @@ impl Budget {
         Some(Self {
             max_calls: rules.max_lm_calls,
             max_tokens: rules.max_tokens,
-            deadline: rules.max_duration.map(|d| started + d),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                deadline: rules.max_duration.map(|d| started + d),
+                ..State::default()
+            }),
         })
     }
 
@@ -188,7 +191,7 @@ impl Budget {
             })
         };
         if !s.final_phase
-            && let Some(d) = self.deadline
+            && let Some(d) = s.deadline
             && Instant::now() >= d
         {
             return refuse(&mut s, StopReason::MaxDuration);
@@ -223,6 +226,23 @@ impl Budget {
         }
     }
 
+    /// Requests admitted and tokens used so far (for a checkpoint).
+    pub fn spent(&self) -> (u64, u64) {
+        let s = self.lock();
+        (s.started, s.tokens_used)
+    }
+
+    /// Continue from a checkpoint's bookkeeping; the deadline moves earlier
+    /// by the time the interrupted run already spent.
+    pub fn restore(&self, started: u64, tokens_used: u64, spent: Duration) {
+        let mut s = self.lock();
+        s.started = started;
+        s.tokens_used = tokens_used;
+        if let Some(d) = s.deadline {
+            s.deadline = Some(d.checked_sub(spent).unwrap_or(d));
+        }
+    }
+
     /// The cap that refused a request during the loop, if any.
     pub fn tripped(&self) -> Option<StopReason> {
         self.lock().tripped
@@ -244,7 +264,7 @@ impl Budget {
     /// deadline is past.
     pub fn would_pass(&self, step: Reserve) -> Option<StopReason> {
         let s = self.lock();
-        if let Some(d) = self.deadline
+        if let Some(d) = s.deadline
             && Instant::now() >= d
         {
             return Some(StopReason::MaxDuration);
@@ -264,7 +284,8 @@ impl Budget {
 
     /// Time left before the deadline (None without one).
     pub fn time_left(&self) -> Option<Duration> {
-        self.deadline
+        self.lock()
+            .deadline
             .map(|d| d.saturating_duration_since(Instant::now()))
     }
 }
