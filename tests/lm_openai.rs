@@ -182,6 +182,28 @@ async fn a_hang_past_the_timeout_is_retried() {
         "{took:?}"
     );
     assert_eq!(models.usage().models["fast"].failed_requests, 1);
+
+    // Out of retries, the error says which URL did not answer.
+    server.script([
+        Act::Hang(Duration::from_secs(5)),
+        Act::Hang(Duration::from_secs(5)),
+    ]);
+    d.retries = 1;
+    let models = registry(&d);
+    let err = models
+        .lm("fast")
+        .unwrap()
+        .complete(&ask("fast", "q"))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "model `fast`: no reply from {}/chat/completions within the timeout of 300ms (gave up after 1 retry)",
+            server.base_url
+        )
+    );
 }
 
 #[tokio::test]

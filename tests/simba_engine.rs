@@ -253,17 +253,6 @@ fn unmatched_advice_is_recorded() {
     assert!(applied > 0);
 }
 
-#[test]
-#[ignore]
-fn dump() {
-    let train = dataset(30);
-    let ev = FakeEvaluator::new(&train);
-    let out = run(setup(decl(10, 4, 6), train, ev)).unwrap();
-    for (n, b) in out.files().unwrap() {
-        println!("== {n}\n{}", String::from_utf8_lossy(&b));
-    }
-}
-
 /// A strategy that never applies, to exercise the multi-strategy fallback.
 struct AlwaysSkip;
 
@@ -335,4 +324,56 @@ fn settings_not_acted_on_yet_are_warned_about() {
     let out = run(setup(d, train, ev)).unwrap();
     assert!(out.run.warnings.iter().any(|w| w.contains("thompson")));
     assert!(out.run.warnings.iter().any(|w| w.contains("max_cost")));
+}
+
+/// Scores every execution 1.0: every candidate ties.
+struct AlwaysRight;
+
+#[async_trait::async_trait]
+impl Evaluator for AlwaysRight {
+    async fn run(
+        &self,
+        _program: &simba_run::program::Program,
+        _example: &simba_run::program::Example,
+        _ov: &simba_run::program::ModelOverride,
+    ) -> Outcome {
+        Outcome {
+            execution: simba_run::program::Execution {
+                prediction: Some(Default::default()),
+                trace: vec![],
+                error: None,
+            },
+            score: simba_run::metric::Score {
+                value: 1.0,
+                feedback: None,
+            },
+            metric_error: None,
+        }
+    }
+}
+
+#[test]
+fn identical_scores_break_ties_toward_the_earlier() {
+    let train = dataset(12);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(6, 3, 3), train, ev);
+    s.input.evaluator = Arc::new(AlwaysRight);
+    let out = run(s).unwrap();
+    for t in &out.trials {
+        // The first candidate built wins a tie.
+        let first = t.candidates.iter().find_map(|c| c.pool_index);
+        assert_eq!(t.winner, first);
+    }
+    // On the trainset every final candidate scores 1.0: the baseline, first,
+    // is returned.
+    assert!(out.candidates.candidates.len() > 1);
+    assert!(
+        out.candidates
+            .candidates
+            .iter()
+            .all(|c| c.train_score == 1.0)
+    );
+    assert_eq!(out.candidates.best, 0);
+    assert!(out.candidates.candidates[0].is_best);
+    assert_eq!(out.best, simba_run::program::Program::baseline(graph()));
 }

@@ -3,14 +3,13 @@
 
 use simba_run::compile::{Style, compile_source, sources_for};
 use simba_run::syntax::diagnostic::render_all;
-use std::path::Path;
 
 #[test]
 fn every_invalid_spec_reports_its_error() {
     insta::glob!("ui/*.simba", |path| {
         let src = std::fs::read_to_string(path).unwrap();
         let name = format!("ui/{}", path.file_name().unwrap().to_string_lossy());
-        let shown = Path::new(&name);
+        let shown = std::path::Path::new(&name);
         let diags = match compile_source(shown, &src, &[]) {
             Ok((_, warnings)) => {
                 panic!("{name} compiled, but every ui spec must fail; warnings: {warnings:?}")

@@ -14,7 +14,7 @@ pub fn run(args: CheckArgs) -> i32 {
             exit::OK
         }
         Err(LoadError::Io(msg)) => {
-            eprintln!("{msg}");
+            eprintln!("error: {msg}");
             exit::INPUT
         }
         Err(LoadError::Invalid { rendered, count }) => {

@@ -9,8 +9,12 @@ use crate::syntax::format::format_source;
 pub fn run(args: FmtArgs) -> i32 {
     let source = match read_spec(&args.spec) {
         Ok(s) => s,
-        Err(LoadError::Io(msg)) | Err(LoadError::Invalid { rendered: msg, .. }) => {
-            eprintln!("{msg}");
+        Err(LoadError::Io(msg)) => {
+            eprintln!("error: {msg}");
+            return exit::INPUT;
+        }
+        Err(LoadError::Invalid { rendered, .. }) => {
+            eprint!("{rendered}");
             return exit::INPUT;
         }
     };

@@ -8,11 +8,12 @@ use crate::syntax::diagnostic::did_you_mean;
 pub fn run(args: GraphArgs) -> i32 {
     let spec = match load_spec(&args.spec, &[], None) {
         Ok(l) => l.spec,
-        Err(LoadError::Io(msg)) | Err(LoadError::Invalid { rendered: msg, .. }) => {
-            eprint!("{msg}");
-            if !msg.ends_with('\n') {
-                eprintln!();
-            }
+        Err(LoadError::Io(msg)) => {
+            eprintln!("error: {msg}");
+            return exit::INPUT;
+        }
+        Err(LoadError::Invalid { rendered, .. }) => {
+            eprint!("{rendered}");
             return exit::INPUT;
         }
     };

@@ -90,7 +90,8 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let loaded =
         load_spec(&path, &overrides, args.seed).map_err(|e| Failure::input(e.to_string()))?;
-    if mode == Mode::Human {
+    if mode != Mode::Quiet {
+        // On stderr in every mode: with --json, stdout carries only events.
         for w in &loaded.warnings {
             eprintln!("{}", w.trim_end());
         }

@@ -71,7 +71,8 @@ pub struct Loaded {
 /// Why a spec could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be read as a spec (one line, naming the path).
+    /// The file could not be read as a spec: one line naming the path,
+    /// without an `error:` prefix (the caller adds its own).
     #[error("{0}")]
     Io(String),
     /// The spec has errors; `rendered` holds every diagnostic.
@@ -84,7 +85,7 @@ pub fn read_spec(path: &Path) -> Result<String, LoadError> {
     let shown = path.display();
     if path.is_dir() {
         return Err(LoadError::Io(format!(
-            "error: {shown} is a directory, not a .simba spec file"
+            "{shown} is a directory, not a .simba spec file"
         )));
     }
     let bytes = std::fs::read(path).map_err(|e| {
@@ -93,18 +94,18 @@ pub fn read_spec(path: &Path) -> Result<String, LoadError> {
             std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
             _ => e.to_string(),
         };
-        LoadError::Io(format!("error: cannot read {shown}: {why}"))
+        LoadError::Io(format!("cannot read {shown}: {why}"))
     })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
         LoadError::Io(format!(
-            "error: {shown} is not valid UTF-8 (line {line}, byte {at})"
+            "{shown} is not valid UTF-8 (line {line}, byte {at})"
         ))
     })?;
     if text.trim().is_empty() {
         return Err(LoadError::Io(format!(
-            "error: {shown} is empty: a spec declares at least a model and a program"
+            "{shown} is empty: a spec declares at least a model and a program"
         )));
     }
     Ok(text)

@@ -7,19 +7,24 @@
 //!   `007` and `1e3` must survive unchanged). Metrics compare values by their
 //!   string form and `number_close` parses strings, so this loses nothing.
 //!
+//! Input values are checked against the programs' declared input types when
+//! loading through [`load_split`] (see [`types`]); a value that does not fit
+//! is an error naming file and line.
+//!
 //! Line numbers in errors are 1-based lines of the file (for csv, the line
 //! where the record starts; the header is line 1).
 
 mod read;
 mod split;
+pub mod types;
 
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 
-use crate::ir::{DataFile, DataRef, DatasetDecl, DatasetSource, Spec};
+use crate::ir::{DataFile, DataRef, DatasetDecl, DatasetSource, FieldType, Spec};
 use crate::program::Example;
 
-pub use read::read_file;
+pub use read::{read_file, read_file_checked};
 
 /// A dataset with every split loaded, in declaration order.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +73,14 @@ pub enum DataError {
         line: usize,
         message: String,
     },
+    #[error("{}:{line}: field `{field}` should be {expected}, found {found}", path.display())]
+    WrongType {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        expected: String,
+        found: String,
+    },
     #[error("{}: duplicate column `{column}` in the header", path.display())]
     DuplicateColumn { path: PathBuf, column: String },
     #[error(
@@ -94,17 +107,26 @@ pub enum DataError {
 
 /// Load every split of a dataset.
 pub fn load_dataset(decl: &DatasetDecl) -> Result<LoadedDataset, DataError> {
+    load_dataset_checked(decl, &[])
+}
+
+/// [`load_dataset`], also checking the values of the fields in `types`
+/// (see [`types::input_types`]).
+pub fn load_dataset_checked(
+    decl: &DatasetDecl,
+    types: &[(String, FieldType)],
+) -> Result<LoadedDataset, DataError> {
     let splits = match &decl.source {
         DatasetSource::Files(files) => files
             .iter()
-            .map(|(name, file)| Ok((name.clone(), read_file(file, &decl.inputs)?)))
+            .map(|(name, file)| Ok((name.clone(), read_file_checked(file, &decl.inputs, types)?)))
             .collect::<Result<IndexMap<_, _>, DataError>>()?,
         DatasetSource::Split {
             all,
             parts,
             shuffle_seed,
         } => {
-            let rows = read_file(all, &decl.inputs)?;
+            let rows = read_file_checked(all, &decl.inputs, types)?;
             split::cut(&decl.name, rows, parts, *shuffle_seed)?
         }
     };
@@ -152,9 +174,11 @@ pub fn spec_dataset(spec: &Spec, name: &str) -> Result<DatasetDecl, DataError> {
 
 /// Load one split (`dataset.split`) of a spec's dataset, paths relative to
 /// the spec's folder. For datasets made of one file per split only that
-/// file is read.
+/// file is read. Input values are checked against the input types of the
+/// programs the spec optimizes on this dataset.
 pub fn load_split(spec: &Spec, r: &DataRef) -> Result<Vec<Example>, DataError> {
     let decl = &spec_dataset(spec, &r.dataset)?;
+    let types = types::input_types(spec, &r.dataset);
     let names: Vec<&str> = match &decl.source {
         DatasetSource::Files(files) => files.keys().map(String::as_str).collect(),
         DatasetSource::Split { parts, .. } => parts.iter().map(|(n, _)| n.as_str()).collect(),
@@ -167,9 +191,9 @@ pub fn load_split(spec: &Spec, r: &DataRef) -> Result<Vec<Example>, DataError> {
         });
     }
     if let DatasetSource::Files(files) = &decl.source {
-        return read_file(&files[&r.split], &decl.inputs);
+        return read_file_checked(&files[&r.split], &decl.inputs, &types);
     }
-    let mut loaded = load_dataset(decl)?;
+    let mut loaded = load_dataset_checked(decl, &types)?;
     Ok(loaded.splits.shift_remove(&r.split).unwrap_or_default())
 }
 

@@ -3,15 +3,27 @@
 use std::path::Path;
 
 use super::DataError;
-use crate::ir::DataFile;
+use super::types::{describe, fits};
+use crate::ir::{DataFile, FieldType};
 use crate::program::{Example, Record};
 
 /// Read a data file; every row must carry every field named in `inputs`.
 pub fn read_file(file: &DataFile, inputs: &[String]) -> Result<Vec<Example>, DataError> {
-    match file {
-        DataFile::Jsonl(path) => read_jsonl(path, inputs),
-        DataFile::Csv(path) => read_csv(path, inputs),
-    }
+    read_file_checked(file, inputs, &[])
+}
+
+/// [`read_file`], also checking each row's values of the fields in `types`
+/// (see [`super::types`]).
+pub fn read_file_checked(
+    file: &DataFile,
+    inputs: &[String],
+    types: &[(String, FieldType)],
+) -> Result<Vec<Example>, DataError> {
+    let rows = match file {
+        DataFile::Jsonl(path) => read_jsonl(path, inputs, types),
+        DataFile::Csv(path) => read_csv(path, inputs, types),
+    }?;
+    Ok(rows)
 }
 
 fn read_text(path: &Path) -> Result<String, DataError> {
@@ -24,6 +36,7 @@ fn read_text(path: &Path) -> Result<String, DataError> {
 fn example(
     fields: Record,
     inputs: &[String],
+    types: &[(String, FieldType)],
     path: &Path,
     line: usize,
 ) -> Result<Example, DataError> {
@@ -33,6 +46,19 @@ fn example(
             line,
             field: missing.clone(),
         });
+    }
+    for (name, ty) in types {
+        if let Some(v) = fields.get(name)
+            && !fits(v, ty)
+        {
+            return Err(DataError::WrongType {
+                path: path.to_path_buf(),
+                line,
+                field: name.clone(),
+                expected: ty.to_string(),
+                found: describe(v),
+            });
+        }
     }
     Ok(Example {
         fields,
@@ -51,7 +77,11 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
     }
 }
 
-fn read_jsonl(path: &Path, inputs: &[String]) -> Result<Vec<Example>, DataError> {
+fn read_jsonl(
+    path: &Path,
+    inputs: &[String],
+    types: &[(String, FieldType)],
+) -> Result<Vec<Example>, DataError> {
     let text = read_text(path)?;
     let mut rows = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -71,12 +101,22 @@ fn read_jsonl(path: &Path, inputs: &[String]) -> Result<Vec<Example>, DataError>
                 found: json_kind(&value),
             });
         };
-        rows.push(example(map.into_iter().collect(), inputs, path, line)?);
+        rows.push(example(
+            map.into_iter().collect(),
+            inputs,
+            types,
+            path,
+            line,
+        )?);
     }
     Ok(rows)
 }
 
-fn read_csv(path: &Path, inputs: &[String]) -> Result<Vec<Example>, DataError> {
+fn read_csv(
+    path: &Path,
+    inputs: &[String],
+    types: &[(String, FieldType)],
+) -> Result<Vec<Example>, DataError> {
     let text = read_text(path)?;
     // Flexible so a ragged row reaches our own check, which names the line
     // and both lengths.
@@ -124,7 +164,7 @@ fn read_csv(path: &Path, inputs: &[String]) -> Result<Vec<Example>, DataError> {
             .zip(record.iter())
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.to_string())))
             .collect();
-        rows.push(example(fields, inputs, path, line)?);
+        rows.push(example(fields, inputs, types, path, line)?);
     }
     Ok(rows)
 }

@@ -315,3 +315,74 @@ fn load_split_resolves_paths_and_names_a_missing_split() {
     .unwrap_err();
     assert_eq!(err.to_string(), "no dataset named `nope`");
 }
+
+#[test]
+fn load_split_checks_input_types_of_the_optimized_program() {
+    use crate::ir::*;
+    let dir = tempfile::tempdir().unwrap();
+    file(&dir, "dev.csv", "n,label\n3,pos\nthree,neg\n");
+    let decl = DatasetDecl {
+        name: "nums".into(),
+        source: DatasetSource::Files(
+            [("dev".to_string(), DataFile::Csv("dev.csv".into()))]
+                .into_iter()
+                .collect(),
+        ),
+        inputs: inputs(&["n"]),
+    };
+    let mut spec = spec_with(decl, dir.path());
+    let field = Field {
+        name: "n".into(),
+        ty: FieldType::Int,
+        description: None,
+    };
+    spec.programs.insert(
+        "p".into(),
+        ProgramGraph {
+            name: "p".into(),
+            lm: "m".into(),
+            inputs: vec![field],
+            steps: vec![],
+            outputs: vec![],
+            deps: vec![],
+            spec_text: String::new(),
+        },
+    );
+    let dev = DataRef {
+        dataset: "nums".into(),
+        split: "dev".into(),
+    };
+    // Without an optimize block nothing says what `n` should be.
+    assert_eq!(load_split(&spec, &dev).unwrap().len(), 2);
+    spec.optimizes.push(OptimizeDecl {
+        program: "p".into(),
+        trainset: dev.clone(),
+        devset: None,
+        valset: None,
+        select_on: SelectOn::Trainset,
+        metric: "m".into(),
+        bsize: 1,
+        num_candidates: 1,
+        max_steps: 1,
+        max_demos: 0,
+        demo_input_field_maxlen: 10,
+        temperature_for_sampling: 0.2,
+        temperature_for_candidates: 0.2,
+        strategies: vec![],
+        prompt_model: None,
+        teacher: None,
+        selection: Selection::Softmax,
+        resample: Resample::Rollout,
+        concurrency: 1,
+        seed: 0,
+        stop: StopRules::default(),
+        output: dir.path().join("out"),
+        cache: None,
+    });
+    let err = load_split(&spec, &dev).unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("dev.csv:3: field `n` should be int, found \"three\""),
+        "{err}"
+    );
+}

@@ -1,8 +1,9 @@
 //! The `openai` provider: any server speaking OpenAI's `/chat/completions`
 //! (OpenAI, vLLM, Ollama, llama.cpp's server, a LiteLLM proxy, ...).
 //!
-//! One attempt per call: retries, timeouts and concurrency caps are the
-//! layers around it. Errors name the model item and the URL, never the key.
+//! One attempt per call: retries and concurrency caps are the layers around
+//! it. It applies the model's `timeout` itself, so a timeout names the URL
+//! that did not answer (the registry's timeout layer is only a backstop). Errors name the model item and the URL, never the key.
 
 use super::{LmError, ModelError, Request, Response, ResponseFormat, Usage};
 use crate::ir::ModelDecl;
@@ -11,7 +12,7 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// How much of an error body goes into an error message.
 const BODY_SNIPPET: usize = 400;
@@ -41,6 +42,8 @@ pub struct OpenAiProvider {
     /// Full `.../chat/completions` endpoints, one per base URL.
     endpoints: Vec<String>,
     api_key: Option<ApiKey>,
+    /// Per-attempt limit; `None` leaves it to the layers.
+    timeout: Option<Duration>,
     client: reqwest::Client,
     /// Round-robin position over `endpoints`.
     next: AtomicUsize,
@@ -81,7 +84,15 @@ impl OpenAiProvider {
             )),
             None => None,
         };
-        Self::from_parts(&decl.name, &decl.model, &base_urls, api_key)
+        let mut provider = Self::from_parts(&decl.name, &decl.model, &base_urls, api_key)?;
+        provider.timeout = Some(decl.timeout);
+        Ok(provider)
+    }
+
+    /// Sets the per-attempt time limit.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// Builds the provider from resolved values.
@@ -126,6 +137,7 @@ impl OpenAiProvider {
             model_id: model_id.into(),
             endpoints,
             api_key,
+            timeout: None,
             client,
             next: AtomicUsize::new(0),
         })
@@ -179,6 +191,20 @@ impl OpenAiProvider {
         }
     }
 
+    /// A failure to get a reply: all worth a retry.
+    fn send_error(&self, url: &str, error: reqwest::Error) -> LmError {
+        let e = error.without_url();
+        let message = if e.is_timeout() {
+            let limit = self.timeout.unwrap_or_default();
+            format!("no reply from {url} within the timeout of {limit:?}")
+        } else if e.is_connect() {
+            format!("cannot connect to {url}: {}", root_cause(&e))
+        } else {
+            format!("request to {url} failed: {}", error_chain(&e))
+        };
+        self.transient(message, None)
+    }
+
     /// Removes the key from text a server sent back (some echo it).
     fn redact(&self, text: &str) -> String {
         match &self.api_key {
@@ -192,36 +218,18 @@ impl OpenAiProvider {
 impl super::Lm for OpenAiProvider {
     async fn complete(&self, request: &Request) -> Result<Response, LmError> {
         let url = self.pick_endpoint();
-        let sent = self
-            .client
-            .post(url)
-            .json(&self.body(request))
-            .send()
-            .await
-            .map_err(|e| {
-                let e = e.without_url();
-                let message = if e.is_connect() {
-                    format!("cannot connect to {url}: {}", root_cause(&e))
-                } else {
-                    format!("request to {url} failed: {}", error_chain(&e))
-                };
-                self.transient(message, None)
-            })?;
+        let mut post = self.client.post(url).json(&self.body(request));
+        if let Some(limit) = self.timeout {
+            post = post.timeout(limit);
+        }
+        let sent = post.send().await.map_err(|e| self.send_error(url, e))?;
         let status = sent.status();
         let retry_after_ms = sent
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = sent.bytes().await.map_err(|e| {
-            self.transient(
-                format!(
-                    "reading the reply from {url}: {}",
-                    error_chain(&e.without_url())
-                ),
-                None,
-            )
-        })?;
+        let bytes = sent.bytes().await.map_err(|e| self.send_error(url, e))?;
         if !status.is_success() {
             let snippet = self.redact(&snippet(&bytes));
             let message = format!("{url} answered HTTP {status}: {snippet}");
@@ -327,7 +335,6 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn retry_after_seconds_and_dates() {

@@ -9,7 +9,8 @@
 //! 4. [`ConcurrencyCap`]: at most `concurrency` requests in flight;
 //! 5. [`Gated`]: the optional gate (budgets), asked before every attempt;
 //! 6. [`CountAttempts`]: counts each request sent and its tokens;
-//! 7. [`Timeout`]: the model's `timeout` per request;
+//! 7. [`Timeout`]: the model's `timeout` per request (a backstop for
+//!    `openai`, which enforces it itself and names the URL);
 //! 8. the provider.
 
 use super::cache::{CacheScope, Cached, ResponseCache};
@@ -26,7 +27,12 @@ use crate::program::Example;
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Semaphore;
+
+/// Extra time the timeout layer gives providers that enforce the model's
+/// timeout themselves.
+const BACKSTOP_GRACE: Duration = Duration::from_millis(500);
 
 /// How [`Models`] is set up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,42 +100,46 @@ impl Models {
     ) -> Result<Models, ModelError> {
         let mut models = Models::new(options);
         for decl in spec.models.values() {
-            let provider: Arc<dyn Lm> = match &decl.provider {
-                Provider::OpenAi => Arc::new(OpenAiProvider::new(decl)?),
-                Provider::Sim => {
-                    let oracle = match &decl.oracle {
-                        Some(dataset) => oracles
-                            .get(dataset)
-                            .ok_or_else(|| ModelError::MissingOracle {
-                                model: decl.name.clone(),
-                                dataset: dataset.clone(),
-                            })?
-                            .clone(),
-                        None => Vec::new(),
-                    };
-                    Arc::new(SimModel::new(decl, oracle))
-                }
-                Provider::Local => {
-                    return Err(ModelError::Unsupported {
-                        model: decl.name.clone(),
-                        message: "provider \"local\" (in-process llama.cpp) is not available \
-                                  in this build"
-                            .into(),
-                    });
-                }
-                Provider::Plugin { plugin, item } => {
-                    return Err(ModelError::Unsupported {
-                        model: decl.name.clone(),
-                        message: format!(
-                            "plugin model `{plugin}.{item}` needs the plugin host, which \
-                             this build does not load models from"
-                        ),
-                    });
-                }
-            };
-            models.insert(decl, provider);
+            models.insert(decl, Models::builtin_provider(decl, oracles)?);
         }
         Ok(models)
+    }
+
+    /// The unwrapped provider of a built-in model item (`openai`, `sim`).
+    /// Callers that supply other providers themselves (plugin models) build
+    /// the registry with [`Models::new`], this and [`Models::insert`].
+    pub fn builtin_provider(
+        decl: &ModelDecl,
+        oracles: &IndexMap<String, Vec<Example>>,
+    ) -> Result<Arc<dyn Lm>, ModelError> {
+        match &decl.provider {
+            Provider::OpenAi => Ok(Arc::new(OpenAiProvider::new(decl)?)),
+            Provider::Sim => {
+                let oracle = match &decl.oracle {
+                    Some(dataset) => oracles
+                        .get(dataset)
+                        .ok_or_else(|| ModelError::MissingOracle {
+                            model: decl.name.clone(),
+                            dataset: dataset.clone(),
+                        })?
+                        .clone(),
+                    None => Vec::new(),
+                };
+                Ok(Arc::new(SimModel::new(decl, oracle)))
+            }
+            Provider::Local => Err(ModelError::Unsupported {
+                model: decl.name.clone(),
+                message: "provider \"local\" (in-process llama.cpp) is not available in this build"
+                    .into(),
+            }),
+            Provider::Plugin { plugin, item } => Err(ModelError::Unsupported {
+                model: decl.name.clone(),
+                message: format!(
+                    "plugin model `{plugin}.{item}` needs the plugin host, which this build \
+                     does not load models from"
+                ),
+            }),
+        }
     }
 
     /// Adds (or replaces) a model item served by `provider`, wrapped in the
@@ -196,7 +206,13 @@ impl Models {
     /// The layer stack of one entry (see the module docs for the order).
     fn wrap(&self, entry: &Parts) -> Arc<dyn Lm> {
         let decl = &entry.decl;
-        let mut lm: Arc<dyn Lm> = Arc::new(Timeout::new(entry.provider.clone(), decl.timeout));
+        // An openai provider times out by itself, naming the URL; the layer
+        // is then only a backstop and waits a little longer.
+        let limit = match decl.provider {
+            Provider::OpenAi => decl.timeout + BACKSTOP_GRACE,
+            _ => decl.timeout,
+        };
+        let mut lm: Arc<dyn Lm> = Arc::new(Timeout::new(entry.provider.clone(), limit));
         lm = Arc::new(CountAttempts::new(lm, entry.counter.clone()));
         if let Some(gate) = &self.gate {
             lm = Arc::new(Gated::new(lm, gate.clone()));

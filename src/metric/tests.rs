@@ -355,13 +355,12 @@ async fn judge_asks_the_model_and_clamps() {
             feedback: None
         }
     );
-    let reqs = lm.requests.lock().unwrap();
+    let reqs = lm.requests.lock().unwrap().clone();
     assert_eq!(reqs.len(), 1);
     let prompt: String = reqs[0].messages.iter().map(|m| m.content.clone()).collect();
     assert!(prompt.contains("Is the predicted answer correct?"));
     assert!(prompt.contains("value_1") && prompt.contains("paris, France"));
     assert!(prompt.contains("value_2") && prompt.contains("Paris"));
-    drop(reqs);
 
     let (m, _) = judged(scripted(
         "[[ ## score ## ]]\n7\n\n[[ ## completed ## ]]",

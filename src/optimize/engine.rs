@@ -122,9 +122,7 @@ impl OptimizeOutput {
 
     /// Write every artifact into `dir`, all staged before any is renamed in.
     pub fn write(&self, dir: &std::path::Path) -> Result<(), super::artifacts::WriteError> {
-        let files = self.files()?;
-        let refs: Vec<(&str, Vec<u8>)> = files.into_iter().collect();
-        super::artifacts::write_all_atomic(dir, &refs)
+        super::artifacts::write_all_atomic(dir, &self.files()?)
     }
 }
 
@@ -683,21 +681,24 @@ impl Run {
             return Ok(StepEnd::Stopped(reason));
         }
         self.check_wave(&outcomes, &format!("step {step}, trajectory sampling"))?;
-        let mut trajectories: Vec<Trajectory> = outcomes
+        let scores: Vec<f64> = outcomes.iter().map(|o| o.score.value).collect();
+        let failed_executions = outcomes
+            .iter()
+            .filter(|o| o.execution.error.is_some())
+            .count();
+        // Options, so each trajectory can be moved into its bucket once.
+        let mut trajectories: Vec<Option<Trajectory>> = outcomes
             .into_iter()
             .enumerate()
-            .map(|(j, o)| Trajectory {
-                program: sampled[j / bsize][j % bsize],
-                variant: j / bsize,
-                execution: o.execution,
-                score: o.score,
+            .map(|(j, o)| {
+                Some(Trajectory {
+                    program: sampled[j / bsize][j % bsize],
+                    variant: j / bsize,
+                    execution: o.execution,
+                    score: o.score,
+                })
             })
             .collect();
-        let scores: Vec<f64> = trajectories.iter().map(|t| t.score.value).collect();
-        let failed_executions = trajectories
-            .iter()
-            .filter(|t| t.execution.error.is_some())
-            .count();
         let p10 = percentile(&scores, 10.0);
         let p90 = percentile(&scores, 90.0);
         let batch_stats = BatchStats {
@@ -724,7 +725,11 @@ impl Run {
             let order = sort_bucket(&s);
             let trs: Vec<Trajectory> = order
                 .iter()
-                .map(|&o| std::mem::replace(&mut trajectories[idx[o]], placeholder()))
+                .map(|&o| {
+                    trajectories[idx[o]]
+                        .take()
+                        .expect("each trajectory is in one bucket")
+                })
                 .collect();
             let sorted: Vec<f64> = order.iter().map(|&o| s[o]).collect();
             keys.push(BucketKey::of_sorted(&sorted));
@@ -1048,23 +1053,6 @@ impl Run {
             dev: dev[best],
         };
         Ok((best_program, candidates, baseline, best_pair))
-    }
-}
-
-/// A stand-in left behind when a trajectory is moved into its bucket.
-fn placeholder() -> Trajectory {
-    Trajectory {
-        program: 0,
-        variant: 0,
-        execution: crate::program::Execution {
-            prediction: None,
-            trace: Vec::new(),
-            error: None,
-        },
-        score: crate::metric::Score {
-            value: 0.0,
-            feedback: None,
-        },
     }
 }
 

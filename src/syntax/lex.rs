@@ -20,6 +20,7 @@ pub struct Comment {
 }
 
 /// Scans `src`, returning its comments, or the error for an unterminated string.
+#[allow(clippy::result_large_err)] // errors are rare and reported once: no need to box
 pub fn scan(src: &str) -> Result<Vec<Comment>, Diagnostic> {
     let bytes = src.as_bytes();
     let mut comments = Vec::new();
@@ -117,6 +118,7 @@ pub fn has_blank_line(between: &str) -> bool {
 
 /// Resolves the escapes of a `"..."` string body (without its quotes).
 /// `base` is the byte offset of the body, for error spans.
+#[allow(clippy::result_large_err)] // errors are rare and reported once: no need to box
 pub fn unescape(body: &str, base: usize, src: u16) -> Result<String, Diagnostic> {
     let mut out = String::with_capacity(body.len());
     let mut chars = body.char_indices().peekable();

@@ -76,6 +76,7 @@ pub fn parse(src: &str) -> Result<Parsed, Vec<Diagnostic>> {
 
 /// Parses the value of a `--set K=V` override: `full` is the whole argument,
 /// the value starts at byte `start`; spans use source index `src_id`.
+#[allow(clippy::result_large_err)] // errors are rare and reported once: no need to box
 pub fn parse_override_value(full: &str, start: usize, src_id: u16) -> Result<Value, Diagnostic> {
     let mut pairs = SimbaParser::parse(Rule::override_value, &full[start..])
         .map_err(|e| syntax_error(&e, full, start, src_id))?;

@@ -274,11 +274,10 @@ async fn independent_steps_run_concurrently_and_trace_in_step_order() {
     assert_eq!(fake.in_flight_max.load(Ordering::SeqCst), 2);
     let steps: Vec<&str> = run.trace.iter().map(|t| t.step.as_str()).collect();
     assert_eq!(steps, ["left", "right", "join"]);
-    let reqs = fake.requests.lock().unwrap();
+    let reqs = fake.requests.lock().unwrap().clone();
     assert_eq!(reqs.len(), 3);
     let last = read_prompt(&reqs[2].messages).unwrap();
     assert_eq!(last.query_value("l"), Some("l(a)"), "join runs after both");
-    drop(reqs);
     assert_eq!(run.prediction, Some(rec(&[("out", "out(l(a)+r(b))")])));
 }
 
@@ -362,7 +361,7 @@ async fn override_sets_model_temperature_rollout_and_seed() {
     };
     let run = ex.run(&multihop(), &rec(&[("question", "Q")]), &ov).await;
     assert_eq!(run.error, None);
-    let reqs = fake.requests.lock().unwrap();
+    let reqs = fake.requests.lock().unwrap().clone();
     assert_eq!(reqs.len(), 2);
     for r in reqs.iter() {
         assert_eq!(r.model, "other");
@@ -371,7 +370,6 @@ async fn override_sets_model_temperature_rollout_and_seed() {
         assert_eq!(r.seed, Some(3));
         assert_eq!(r.max_tokens, Some(100));
     }
-    drop(reqs);
     let _ = ex
         .run(
             &multihop(),
