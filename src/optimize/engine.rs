@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ir::OptimizeDecl;
+use crate::ir::{OptimizeDecl, Selection};
 use crate::program::{Example, ModelOverride, Program};
 
 use super::artifacts::{
@@ -29,6 +29,7 @@ use super::select::{argmax_first, final_indices};
 use super::stats::{BucketKey, order_buckets, percentile, sort_bucket};
 use super::stop::{Budget, Convergence, Reserve, StopReason};
 use super::strategy::{Bucket, PromptModel, Strategy, StrategyContext, Trajectory};
+use super::thompson::{is_binary, thompson_pick};
 use super::variants::{VariantConfig, sampling_variants};
 
 /// Why an optimization could not run or finish.
@@ -457,6 +458,25 @@ impl Run {
             .collect()
     }
 
+    /// Draw a program from `top`: softmax over averages at `temperature`, or
+    /// a Thompson draw (see thompson.rs), one coordinator draw per call.
+    fn pick(&mut self, top: &[usize], averages: &[f64], temperature: f64) -> usize {
+        match self.decl.selection {
+            Selection::Softmax => softmax_pick(&mut self.rngs.choices, top, averages, temperature),
+            Selection::Thompson => {
+                let entries = self.pool.entries();
+                let scores: Vec<&[f64]> = entries.iter().map(|e| e.scores.as_slice()).collect();
+                let binary = is_binary(entries.iter().flat_map(|e| e.scores.iter()));
+                let baseline = if entries[0].scores.is_empty() {
+                    0.5
+                } else {
+                    averages[0]
+                };
+                thompson_pick(&mut self.rngs.choices, top, &scores, baseline, binary)
+            }
+        }
+    }
+
     /// The state after `steps_done` finished steps.
     fn checkpoint(
         &self,
@@ -658,12 +678,7 @@ impl Run {
         for ov in &variants {
             let mut row = Vec::with_capacity(bsize);
             for &ex in &batch {
-                let p = softmax_pick(
-                    &mut self.rngs.choices,
-                    &top,
-                    &averages,
-                    self.decl.temperature_for_sampling,
-                );
+                let p = self.pick(&top, &averages, self.decl.temperature_for_sampling);
                 row.push(p);
                 jobs.push(Job {
                     program: self.pool.get(p).program.clone(),
@@ -682,6 +697,18 @@ impl Run {
         }
         self.check_wave(&outcomes, &format!("step {step}, trajectory sampling"))?;
         let scores: Vec<f64> = outcomes.iter().map(|o| o.score.value).collect();
+        if self.decl.selection == Selection::Thompson {
+            // Thompson needs the baseline's mean for its prior, and DSPy never
+            // scores the baseline in the loop: credit it with the scores of
+            // the trajectories that ran it (in job order).
+            let credited: Vec<f64> = scores
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| sampled[j / bsize][j % bsize] == 0)
+                .map(|(_, s)| *s)
+                .collect();
+            self.pool.add_scores(0, credited);
+        }
         let failed_executions = outcomes
             .iter()
             .filter(|o| o.execution.error.is_some())
@@ -763,12 +790,7 @@ impl Run {
                 break;
             }
             let bucket = &buckets[b];
-            let source = softmax_pick(
-                &mut self.rngs.choices,
-                &top,
-                &averages,
-                self.decl.temperature_for_candidates,
-            );
+            let source = self.pick(&top, &averages, self.decl.temperature_for_candidates);
             let mut candidate: Program = (*self.pool.get(source).program).clone();
             let d = candidate
                 .predictors
@@ -1061,11 +1083,6 @@ impl Run {
 pub fn unsupported_settings(decl: &OptimizeDecl) -> Vec<String> {
     let mut out = Vec::new();
     let p = &decl.program;
-    if decl.selection == crate::ir::Selection::Thompson {
-        out.push(format!(
-            "optimize `{p}`: selection = thompson is not available yet; using softmax"
-        ));
-    }
     if decl.valset.is_some() || decl.select_on != crate::ir::SelectOn::Trainset {
         out.push(format!(
             "optimize `{p}`: choosing the final program on a valset or devset is not available yet; choosing on the trainset"

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `engine.rs` | the loop: mini-batches, sampling, buckets, candidates, winners, the end |
 //! | `pool.rs` | the program pool, `top_k_plus_baseline`, softmax selection |
+//! | `thompson.rs` | `selection = thompson`: posteriors and draws |
 //! | `stats.rs` | percentiles, bucket keys and ordering |
 //! | `rng.rs` | the two seeded random streams, Poisson demo dropping |
 //! | `variants.rs` | sampling model variants (`resample = rollout / temperature`) |
@@ -33,6 +34,7 @@ pub mod select;
 pub mod stats;
 pub mod stop;
 pub mod strategy;
+pub mod thompson;
 pub mod variants;
 
 pub use engine::{

@@ -68,6 +68,11 @@ impl Pool {
         &self.entries
     }
 
+    /// Append scores to a program's record.
+    pub fn add_scores(&mut self, idx: usize, scores: impl IntoIterator<Item = f64>) {
+        self.entries[idx].scores.extend(scores);
+    }
+
     /// Mean score of a program; 0 when it has none.
     pub fn average(&self, idx: usize) -> f64 {
         mean_or_zero(&self.entries[idx].scores)
