@@ -377,3 +377,59 @@ fn identical_scores_break_ties_toward_the_earlier() {
     assert!(out.candidates.candidates[0].is_best);
     assert_eq!(out.best, simba_run::program::Program::baseline(graph()));
 }
+
+/// Applies without changing anything: every candidate equals its source.
+struct Unchanged;
+
+#[async_trait::async_trait]
+impl Strategy for Unchanged {
+    fn name(&self) -> String {
+        "unchanged".into()
+    }
+    async fn apply(
+        &self,
+        _ctx: &StrategyContext<'_>,
+        _candidate: &mut simba_run::program::Program,
+    ) -> Result<StrategyReport, StrategyError> {
+        Ok(StrategyReport {
+            applied: true,
+            detail: "nothing changed".into(),
+            unmatched_advice: Default::default(),
+        })
+    }
+}
+
+#[test]
+fn dedup_merges_identical_candidates_and_keeps_their_scores() {
+    let train = dataset(12);
+    let run_with = |dedup: bool| {
+        let ev = FakeEvaluator::new(&train);
+        let mut d = decl(4, 2, 3);
+        d.dedup = dedup;
+        let mut s = setup(d, train.clone(), ev);
+        s.input.strategies = vec![Arc::new(Unchanged)];
+        run(s).unwrap()
+    };
+    let on = run_with(true);
+    // Every candidate is the baseline again: merged into pool entry 0.
+    for t in &on.trials {
+        for c in &t.candidates {
+            assert_eq!(c.pool_index, Some(0), "step {}", t.step);
+            assert!(c.merged);
+            assert_eq!(c.scores.len(), 4);
+        }
+        assert_eq!(t.winner, Some(0));
+        // The pool never grew, so every draw is the baseline.
+        assert!(t.sampled_programs.iter().flatten().all(|&p| p == 0));
+    }
+    // Off (DSPy): each candidate is a new entry, and `merged` is not written.
+    let off = run_with(false);
+    let last = off.trials.last().unwrap();
+    assert!(
+        last.candidates
+            .iter()
+            .all(|c| !c.merged && c.pool_index > Some(0))
+    );
+    let line = serde_json::to_string(last).unwrap();
+    assert!(!line.contains("merged"));
+}

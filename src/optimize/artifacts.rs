@@ -380,6 +380,10 @@ pub struct CandidateRecord {
     pub score: Option<f64>,
     /// Per-example mini-batch scores, in batch order.
     pub scores: Vec<f64>,
+    /// With `dedup = true`: the candidate equalled the program at
+    /// `pool_index`, which took its scores instead of a new entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merged: bool,
 }
 
 /// One line of `trials.jsonl`.

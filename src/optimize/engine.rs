@@ -883,6 +883,7 @@ impl Run {
                 pool_index: None,
                 score: None,
                 scores: Vec::new(),
+                merged: false,
             });
             if let Some((program, _, _)) = applied {
                 built.push((program, records.len() - 1));
@@ -926,7 +927,21 @@ impl Run {
         let best_local = argmax_first(&means);
         let mut winner = None;
         for (c, (program, rec)) in built.into_iter().enumerate() {
-            let idx = self.pool.register(program, cand_scores[c].clone(), step);
+            let same = if self.decl.dedup {
+                self.pool.find(&program)
+            } else {
+                None
+            };
+            let idx = match same {
+                Some(i) => {
+                    // Identical instructions and demos everywhere: one entry
+                    // holding every score either earned.
+                    self.pool.add_scores(i, cand_scores[c].iter().copied());
+                    records[rec].merged = true;
+                    i
+                }
+                None => self.pool.register(program, cand_scores[c].clone(), step),
+            };
             records[rec].pool_index = Some(idx);
             records[rec].score = Some(means[c]);
             records[rec].scores = cand_scores[c].clone();

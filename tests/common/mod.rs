@@ -93,6 +93,7 @@ pub fn decl(bsize: usize, num_candidates: usize, max_steps: usize) -> OptimizeDe
         prompt_model: None,
         teacher: None,
         selection: Selection::Softmax,
+        dedup: false,
         resample: Resample::Rollout,
         concurrency: 4,
         seed: 0,
