@@ -433,3 +433,84 @@ fn dedup_merges_identical_candidates_and_keeps_their_scores() {
     let line = serde_json::to_string(last).unwrap();
     assert!(!line.contains("merged"));
 }
+
+/// Scores trainset examples like the fake evaluator, but on valset examples
+/// (questions starting with "val") only the unchanged baseline scores: every
+/// optimized program overfits.
+struct Overfit {
+    inner: Arc<FakeEvaluator>,
+}
+
+#[async_trait::async_trait]
+impl Evaluator for Overfit {
+    async fn run(
+        &self,
+        program: &simba_run::program::Program,
+        example: &simba_run::program::Example,
+        ov: &simba_run::program::ModelOverride,
+    ) -> Outcome {
+        let q = example.fields["question"].as_str().unwrap();
+        if !q.starts_with("val") {
+            return self.inner.run(program, example, ov).await;
+        }
+        let p = &program.predictors["answer"];
+        let plain = p.demos.is_empty() && !p.instructions.contains("about");
+        let mut out = self.inner.run(program, &dataset(1)[0], ov).await;
+        out.score.value = if plain { 1.0 } else { 0.0 };
+        out
+    }
+}
+
+#[test]
+fn the_valset_chooses_the_final_program() {
+    let train = dataset(20);
+    let val: Vec<simba_run::program::Example> = (0..5)
+        .map(|i| {
+            let mut e = dataset(1)[0].clone();
+            e.fields
+                .insert("question".into(), serde_json::json!(format!("val {i}")));
+            e
+        })
+        .collect();
+    let build = |select: bool| {
+        let ev = FakeEvaluator::new(&train);
+        let mut d = decl(8, 4, 5);
+        if select {
+            d.valset = Some(simba_run::ir::DataRef {
+                dataset: "d".into(),
+                split: "val".into(),
+            });
+            d.select_on = simba_run::ir::SelectOn::Valset;
+        }
+        let mut s = setup(d, train.clone(), ev.clone());
+        s.input.evaluator = Arc::new(Overfit { inner: ev });
+        s.input.valset = select.then(|| val.clone());
+        run(s).unwrap()
+    };
+    let on_train = build(false);
+    let c = &on_train.candidates;
+    assert_ne!(c.best, 0, "the trainset prefers an optimized program");
+    assert!(c.selected_on.is_none());
+    assert!(c.candidates.iter().all(|x| x.val_score.is_none()));
+
+    let on_val = build(true);
+    let c = &on_val.candidates;
+    assert_eq!(c.selected_on.as_deref(), Some("valset"));
+    assert!(c.candidates.len() > 1);
+    // The baseline wins on the valset although it is not the train-best...
+    assert_eq!(c.best, 0);
+    assert!(c.candidates[0].is_best);
+    assert_eq!(c.candidates[0].val_score, Some(1.0));
+    assert!(c.candidates[1..].iter().all(|x| x.val_score == Some(0.0)));
+    let train_best = c
+        .candidates
+        .iter()
+        .map(|x| x.train_score)
+        .fold(f64::MIN, f64::max);
+    assert!(c.candidates[0].train_score < train_best);
+    // ...and train scores are still reported for every candidate.
+    assert!(c.candidates.iter().all(|x| x.train_scores.len() == 20));
+    assert_eq!(on_val.run.best.train, c.candidates[0].train_score);
+    // The loop itself is unchanged by where the final choice is made.
+    assert_eq!(on_val.trials, on_train.trials);
+}

@@ -380,6 +380,7 @@ impl Renderer {
                 if step.is_none() && *done == 0 {
                     self.new_bar(match phase {
                         Phase::Dev => "devset".into(),
+                        Phase::Valset => "valset".into(),
                         _ => "final".into(),
                     });
                 }
@@ -391,6 +392,7 @@ impl Renderer {
                         Phase::Evaluating => "evaluating candidates",
                         Phase::Final => "evaluating on the trainset",
                         Phase::Dev => "evaluating on the devset",
+                        Phase::Valset => "choosing on the valset",
                     });
                 }
             }

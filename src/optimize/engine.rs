@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ir::{OptimizeDecl, Selection};
+use crate::ir::{OptimizeDecl, SelectOn, Selection};
 use crate::program::{Example, ModelOverride, Program};
 
 use super::artifacts::{
@@ -78,6 +78,8 @@ pub struct OptimizeInput {
     pub baseline: Program,
     pub trainset: Vec<Example>,
     pub devset: Option<Vec<Example>>,
+    /// The `valset` split, when the block names one.
+    pub valset: Option<Vec<Example>>,
     pub evaluator: Arc<dyn Evaluator>,
     /// The strategies of `decl.strategies`, in the same order.
     pub strategies: Vec<Arc<dyn Strategy>>,
@@ -275,6 +277,8 @@ struct Run {
     bsize: usize,
     trainset: Arc<Vec<Example>>,
     devset: Option<Arc<Vec<Example>>>,
+    /// Where the final candidates are chosen (None: the trainset).
+    select: Option<(Arc<Vec<Example>>, SelectOn)>,
     evaluator: Arc<dyn Evaluator>,
     strategies: Vec<Arc<dyn Strategy>>,
     prompt: Option<PromptModel>,
@@ -354,6 +358,21 @@ impl Run {
             warnings.push(w);
             devset = None;
         }
+        let select = match decl.select_on {
+            SelectOn::Trainset => None,
+            SelectOn::Valset => match input.valset {
+                Some(v) if !v.is_empty() => Some((Arc::new(v), SelectOn::Valset)),
+                _ => {
+                    return Err(config("select_on = valset needs a non-empty valset".into()));
+                }
+            },
+            SelectOn::Devset => match &devset {
+                Some(d) => Some((d.clone(), SelectOn::Devset)),
+                None => {
+                    return Err(config("select_on = devset needs a non-empty devset".into()));
+                }
+            },
+        };
         let variant_cfg = VariantConfig {
             scheme: decl.resample,
             num_candidates: decl.num_candidates,
@@ -384,6 +403,7 @@ impl Run {
             bsize,
             trainset: Arc::new(input.trainset),
             devset,
+            select,
             evaluator: input.evaluator,
             strategies: input.strategies,
             prompt: input.prompt,
@@ -594,6 +614,9 @@ impl Run {
         let mut jobs = picks * self.trainset.len();
         if let Some(dev) = &self.devset {
             jobs += 2 * dev.len();
+        }
+        if let Some((set, _)) = &self.select {
+            jobs += picks * set.len();
         }
         budget.set_reserve(Reserve {
             calls: (calls * jobs as f64).ceil() as u64,
@@ -1026,11 +1049,55 @@ impl Run {
             })
             .collect();
         let means: Vec<f64> = per.iter().map(|s| mean_or_zero(s)).collect();
-        let best = argmax_first(&means).unwrap_or(0);
+        let mut best = argmax_first(&means).unwrap_or(0);
+
+        // Validation-aware selection: every pick (the baseline is pick 0)
+        // scored on the valset or devset; the best there wins (ties: the
+        // earlier).
+        let mut val: Vec<Option<f64>> = vec![None; picks.len()];
+        let mut dev: Vec<Option<f64>> = vec![None; picks.len()];
+        if let Some((set, on)) = self.select.clone() {
+            let sn = set.len();
+            let mut jobs = Vec::with_capacity(picks.len() * sn);
+            for &w in &picks {
+                let program = self.pool.get(self.winners[w]).program.clone();
+                for ex in 0..sn {
+                    jobs.push(Job {
+                        program: program.clone(),
+                        example: ex,
+                        ov: ModelOverride::default(),
+                    });
+                }
+            }
+            let phase = if on == SelectOn::Devset {
+                Phase::Dev
+            } else {
+                Phase::Valset
+            };
+            let outcomes = self.wave(&set, jobs, None, phase).await;
+            self.check_wave(&outcomes, "final evaluation for selection")?;
+            let scores: Vec<f64> = (0..picks.len())
+                .map(|c| {
+                    let s: Vec<f64> = outcomes[c * sn..(c + 1) * sn]
+                        .iter()
+                        .map(|o| o.score.value)
+                        .collect();
+                    mean_or_zero(&s)
+                })
+                .collect();
+            best = argmax_first(&scores).unwrap_or(0);
+            let slot = if on == SelectOn::Devset {
+                &mut dev
+            } else {
+                &mut val
+            };
+            for (c, s) in scores.into_iter().enumerate() {
+                slot[c] = Some(s);
+            }
+        }
 
         // Dev scores of the baseline (always pick 0) and the best.
-        let mut dev: Vec<Option<f64>> = vec![None; picks.len()];
-        if let Some(devset) = self.devset.clone() {
+        if let Some(devset) = self.devset.clone().filter(|_| dev[0].is_none()) {
             let which: Vec<usize> = if best == 0 { vec![0] } else { vec![0, best] };
             let dn = devset.len();
             let mut jobs = Vec::new();
@@ -1067,6 +1134,7 @@ impl Run {
                     train_score: means[c],
                     train_scores: per[c].clone(),
                     dev_score: dev[c],
+                    val_score: val[c],
                     is_best: c == best,
                     predictors: entry.program.predictors.clone(),
                 }
@@ -1077,6 +1145,13 @@ impl Run {
             program: self.decl.program.clone(),
             metric: self.decl.metric.clone(),
             trainset_size: n,
+            selected_on: self.select.as_ref().map(|(_, on)| {
+                if *on == SelectOn::Devset {
+                    "devset".to_string()
+                } else {
+                    "valset".to_string()
+                }
+            }),
             best,
             candidates: entries,
         };
@@ -1098,11 +1173,6 @@ impl Run {
 pub fn unsupported_settings(decl: &OptimizeDecl) -> Vec<String> {
     let mut out = Vec::new();
     let p = &decl.program;
-    if decl.valset.is_some() || decl.select_on != crate::ir::SelectOn::Trainset {
-        out.push(format!(
-            "optimize `{p}`: choosing the final program on a valset or devset is not available yet; choosing on the trainset"
-        ));
-    }
     if decl.stop.max_cost.is_some() {
         out.push(format!(
             "optimize `{p}`: stop.max_cost needs model prices, which this build does not read; ignoring max_cost"

@@ -19,6 +19,8 @@ pub enum Phase {
     Final,
     /// Baseline and best on the devset.
     Dev,
+    /// Every final candidate on the valset (validation-aware selection).
+    Valset,
 }
 
 /// One thing that happened during a run.

@@ -324,6 +324,7 @@ pub fn setup(d: OptimizeDecl, train: Vec<Example>, evaluator: Arc<FakeEvaluator>
         baseline: Program::baseline(graph()),
         trainset: train,
         devset: None,
+        valset: None,
         evaluator: evaluator.clone(),
         strategies,
         prompt: Some(prompt(advisor.clone())),
