@@ -6,7 +6,6 @@
 //! result does not depend on timing or on `concurrency`.
 
 use futures::StreamExt;
-use indexmap::IndexMap;
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use std::path::PathBuf;
@@ -16,9 +15,10 @@ use std::time::Instant;
 use crate::ir::{OptimizeDecl, SelectOn, Selection};
 use crate::program::{Example, ModelOverride, Program};
 
+use super::advice::{Applied, apply_wave};
 use super::artifacts::{
-    AttemptRecord, AttemptResult, BatchStats, BucketRecord, CandidateEntry, CandidateRecord,
-    CandidatesJson, ProgramJson, RunJson, SCHEMA_VERSION, ScorePair, TrialRecord, VariantRecord,
+    BatchStats, BucketRecord, CandidateEntry, CandidateRecord, CandidatesJson, ProgramJson,
+    RunJson, SCHEMA_VERSION, ScorePair, TrialRecord, VariantRecord,
 };
 use super::checkpoint::{CHECKPOINT_SCHEMA, Checkpoint, CheckpointSink, PoolEntryState, RngState};
 use super::evaluator::{Evaluator, Outcome, UsageCounter};
@@ -805,111 +805,97 @@ impl Run {
             })
             .collect();
 
-        // 5. Candidates.
+        // 5. Candidates, in waves of as many buckets as candidates are
+        // still missing (each bucket yields at most one, so exactly the
+        // buckets a one-by-one pass would process): draws first, in bucket
+        // order, then every wave's strategies concurrently.
         let mut built: Vec<(Program, usize)> = Vec::new(); // (program, record index)
         let mut records: Vec<CandidateRecord> = Vec::new();
-        for (rank, &b) in bucket_order.iter().enumerate() {
-            if built.len() > nc {
-                break;
-            }
-            let bucket = &buckets[b];
-            let source = self.pick(&top, &averages, self.decl.temperature_for_candidates);
-            let mut candidate: Program = (*self.pool.get(source).program).clone();
-            let d = candidate
-                .predictors
-                .values()
-                .map(|p| p.demos.len())
-                .max()
-                .unwrap_or(0);
-            let drops = self.rngs.demo_drops(d, self.decl.max_demos);
-            if !drops.is_empty() {
-                for p in candidate.predictors.values_mut() {
-                    let kept = p
-                        .demos
-                        .drain(..)
-                        .enumerate()
-                        .filter(|(i, _)| !drops.contains(i))
-                        .map(|(_, demo)| demo)
-                        .collect();
-                    p.demos = kept;
-                }
-            }
-            let first = self.rngs.choices.random_range(0..self.strategies.len());
-            let seed: u64 = self.rngs.choices.random();
-            let ctx = StrategyContext {
-                bucket,
-                p10,
-                p90,
-                seed,
-                step,
-                max_demos: self.decl.max_demos,
-                demo_input_field_maxlen: self.decl.demo_input_field_maxlen,
-                prompt: self.prompt.as_ref(),
-            };
-            // Multi-strategy fallback: the drawn strategy first, then the
-            // others in list order, each on a fresh copy, until one applies.
-            let mut attempts = Vec::new();
-            let mut applied: Option<(Program, String, String)> = None;
-            for k in 0..self.strategies.len() {
-                let strategy = &self.strategies[(first + k) % self.strategies.len()];
-                let mut trial = candidate.clone();
-                match strategy.apply(&ctx, &mut trial).await {
-                    Ok(report) => {
-                        let ok = report.applied;
-                        attempts.push(AttemptRecord {
-                            strategy: strategy.name(),
-                            result: if ok {
-                                AttemptResult::Applied
-                            } else {
-                                AttemptResult::Skipped
-                            },
-                            detail: report.detail.clone(),
-                            unmatched_advice: report.unmatched_advice,
-                        });
-                        if ok {
-                            applied = Some((trial, strategy.name(), report.detail));
-                            break;
-                        }
+        let mut next = 0;
+        while built.len() <= nc && next < bucket_order.len() {
+            let end = (next + nc + 1 - built.len()).min(bucket_order.len());
+            let mut prepared = Vec::with_capacity(end - next);
+            for rank in next..end {
+                let source = self.pick(&top, &averages, self.decl.temperature_for_candidates);
+                let mut candidate: Program = (*self.pool.get(source).program).clone();
+                let d = candidate
+                    .predictors
+                    .values()
+                    .map(|p| p.demos.len())
+                    .max()
+                    .unwrap_or(0);
+                let drops = self.rngs.demo_drops(d, self.decl.max_demos);
+                if !drops.is_empty() {
+                    for p in candidate.predictors.values_mut() {
+                        let kept = p
+                            .demos
+                            .drain(..)
+                            .enumerate()
+                            .filter(|(i, _)| !drops.contains(i))
+                            .map(|(_, demo)| demo)
+                            .collect();
+                        p.demos = kept;
                     }
-                    Err(e) => attempts.push(AttemptRecord {
-                        strategy: strategy.name(),
-                        result: AttemptResult::Failed,
-                        detail: e.0,
-                        unmatched_advice: IndexMap::new(),
-                    }),
                 }
+                let first = self.rngs.choices.random_range(0..self.strategies.len());
+                let seed: u64 = self.rngs.choices.random();
+                prepared.push((rank, source, candidate, drops, first, seed));
             }
-            let (strategy, detail) = match &applied {
-                Some((_, name, detail)) => (Some(name.clone()), detail.clone()),
-                None => (
-                    None,
-                    attempts
-                        .iter()
-                        .map(|a| format!("{}: {}", a.strategy, a.detail))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ),
-            };
-            self.events.emit(Event::CandidateBuilt {
-                step,
-                bucket: rank,
-                source,
-                strategy,
-                detail,
-            });
-            records.push(CandidateRecord {
-                bucket: rank,
-                example: bucket.example_index,
-                source,
-                dropped_demos: drops,
-                attempts,
-                pool_index: None,
-                score: None,
-                scores: Vec::new(),
-                merged: false,
-            });
-            if let Some((program, _, _)) = applied {
-                built.push((program, records.len() - 1));
+            next = end;
+            let contexts: Vec<StrategyContext> = prepared
+                .iter()
+                .map(|(rank, _, _, _, _, seed)| StrategyContext {
+                    bucket: &buckets[bucket_order[*rank]],
+                    p10,
+                    p90,
+                    seed: *seed,
+                    step,
+                    max_demos: self.decl.max_demos,
+                    demo_input_field_maxlen: self.decl.demo_input_field_maxlen,
+                    prompt: self.prompt.as_ref(),
+                })
+                .collect();
+            let candidates: Vec<Program> = prepared.iter().map(|p| p.2.clone()).collect();
+            let firsts: Vec<usize> = prepared.iter().map(|p| p.4).collect();
+            let results = apply_wave(&self.strategies, &contexts, &candidates, &firsts).await;
+            drop(contexts);
+            for ((rank, source, _, drops, _, _), result) in prepared.into_iter().zip(results) {
+                let Applied {
+                    attempts,
+                    candidate: applied,
+                } = result;
+                let (strategy, detail) = match &applied {
+                    Some((_, name, detail)) => (Some(name.clone()), detail.clone()),
+                    None => (
+                        None,
+                        attempts
+                            .iter()
+                            .map(|a| format!("{}: {}", a.strategy, a.detail))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                };
+                self.events.emit(Event::CandidateBuilt {
+                    step,
+                    bucket: rank,
+                    source,
+                    strategy,
+                    detail,
+                });
+                records.push(CandidateRecord {
+                    bucket: rank,
+                    example: buckets[bucket_order[rank]].example_index,
+                    source,
+                    dropped_demos: drops,
+                    attempts,
+                    pool_index: None,
+                    score: None,
+                    scores: Vec::new(),
+                    merged: false,
+                });
+                if let Some((program, _, _)) = applied {
+                    built.push((program, records.len() - 1));
+                }
             }
         }
 

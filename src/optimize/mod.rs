@@ -11,6 +11,7 @@
 //! | `variants.rs` | sampling model variants (`resample = rollout / temperature`) |
 //! | `select.rs` | the final evenly spaced selection, tie rules |
 //! | `strategy/` | the `Strategy` trait, `append_demo`, `append_rule` |
+//! | `advice.rs` | a wave of buckets' strategies run concurrently, results in order |
 //! | `evaluator.rs` | the `Evaluator` seam, LM usage counting |
 //! | `stop.rs` | stop rules: convergence between steps, budgets on every request |
 //! | `checkpoint.rs` | checkpoint.json after every step, resume |
@@ -22,6 +23,7 @@
 //! whose [`engine::OptimizeOutput::write`] stages every artifact before the
 //! first rename.
 
+pub mod advice;
 pub mod artifacts;
 pub mod checkpoint;
 pub mod engine;
