@@ -56,12 +56,6 @@ pub fn run(args: RunArgs) -> i32 {
 }
 
 fn execute(args: &RunArgs) -> Result<(), Failure> {
-    if args.dry_run {
-        return Err(Failure {
-            code: exit::USAGE,
-            message: "--dry-run is not available in this version of simba-run".into(),
-        });
-    }
     let mode = if args.json {
         Mode::Json
     } else if args.quiet {
@@ -98,6 +92,12 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
     }
     let spec = loaded.spec;
     let blocks = select_blocks(&spec, args.only.as_deref())?;
+    if args.dry_run {
+        for decl in &blocks {
+            dry_run(&spec, decl)?;
+        }
+        return Ok(());
+    }
     let oracles = oracles(&spec).map_err(|e| Failure::input(e.to_string()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -124,6 +124,66 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
             loaded.warnings.clone(),
             mode,
         )?;
+    }
+    Ok(())
+}
+
+/// `--dry-run`: the LM calls one block implies, per phase; no call is made.
+fn dry_run(spec: &Spec, decl: &OptimizeDecl) -> Result<(), Failure> {
+    let (train, dev) = load_data(spec, decl).map_err(|e| Failure::input(e.to_string()))?;
+    let val = match &decl.valset {
+        Some(r) => Some(
+            crate::data::load_split(spec, r)
+                .map_err(|e| Failure::input(e.to_string()))?
+                .len(),
+        ),
+        None => None,
+    };
+    let graph = spec
+        .programs
+        .get(&decl.program)
+        .ok_or_else(|| Failure::input(format!("no program named `{}`", decl.program)))?;
+    let metric = spec
+        .metrics
+        .get(&decl.metric)
+        .ok_or_else(|| Failure::input(format!("no metric named `{}`", decl.metric)))?;
+    let model = spec.models.get(&graph.lm);
+    let variants = crate::optimize::variants::sampling_variants(
+        &crate::optimize::variants::VariantConfig {
+            scheme: decl.resample,
+            num_candidates: decl.num_candidates,
+            teacher: decl.teacher.clone(),
+            base_temperature: model.map_or(0.0, |m| m.temperature),
+            model_id: model.map_or_else(|| graph.lm.clone(), |m| m.model.clone()),
+            first_rollout_id: 0,
+            run_seed: decl.seed,
+        },
+    )
+    .len();
+    let e = crate::optimize::estimate::estimate(
+        decl,
+        graph,
+        &metric.expr,
+        variants,
+        train.len(),
+        dev.as_ref().map(Vec::len),
+        val,
+    );
+    println!(
+        "optimize `{}`: at most {} LM calls ({} per program execution)",
+        decl.program, e.total, e.per_execution
+    );
+    for (phase, n) in [
+        ("sampling", e.sampling),
+        ("advice", e.advice),
+        ("evaluation", e.evaluation),
+        ("final selection", e.final_selection),
+        ("devset", e.dev),
+    ] {
+        println!("  {phase:<16} {n:>8}");
+    }
+    if let Some(cap) = decl.stop.max_lm_calls.filter(|c| *c < e.total) {
+        println!("  stop.max_lm_calls = {cap} ends the run earlier");
     }
     Ok(())
 }

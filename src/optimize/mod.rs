@@ -12,6 +12,7 @@
 //! | `select.rs` | the final evenly spaced selection, tie rules |
 //! | `strategy/` | the `Strategy` trait, `append_demo`, `append_rule` |
 //! | `advice.rs` | a wave of buckets' strategies run concurrently, results in order |
+//! | `estimate.rs` | `--dry-run`: LM calls per phase |
 //! | `evaluator.rs` | the `Evaluator` seam, LM usage counting |
 //! | `stop.rs` | stop rules: convergence between steps, budgets on every request |
 //! | `checkpoint.rs` | checkpoint.json after every step, resume |
@@ -27,6 +28,7 @@ pub mod advice;
 pub mod artifacts;
 pub mod checkpoint;
 pub mod engine;
+pub mod estimate;
 pub mod evaluator;
 pub mod events;
 pub mod pool;
