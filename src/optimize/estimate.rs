@@ -56,11 +56,7 @@ pub fn estimate(
     let bsize = decl.bsize.min(train) as u64;
     let cands = decl.num_candidates as u64 + 1;
     let sampling = steps * variants as u64 * bsize * per;
-    let advice = if decl
-        .strategies
-        .iter()
-        .any(|s| *s == StrategyRef::AppendRule)
-    {
+    let advice = if decl.strategies.contains(&StrategyRef::AppendRule) {
         steps * cands
     } else {
         0
