@@ -19,7 +19,10 @@ fn dry_run_prints_calls_per_phase_and_bounds_the_real_run() {
     assert!(o.status.success());
     let text = String::from_utf8_lossy(&o.stdout);
     // 8 steps, 6 variants, bsize 15, 7 candidates, 30 train, 15 dev, 1 call each.
-    assert!(text.contains("at most 1856 LM calls (1 per program execution)"), "{text}");
+    assert!(
+        text.contains("at most 1856 LM calls (1 per program execution)"),
+        "{text}"
+    );
     for (phase, n) in [
         ("sampling", 720),
         ("advice", 56),
@@ -27,7 +30,10 @@ fn dry_run_prints_calls_per_phase_and_bounds_the_real_run() {
         ("final selection", 210),
         ("devset", 30),
     ] {
-        let line = text.lines().find(|l| l.trim_start().starts_with(phase)).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(phase))
+            .unwrap();
         assert!(line.trim_end().ends_with(&n.to_string()), "{line}");
     }
     assert!(!out.exists(), "a dry run writes nothing");

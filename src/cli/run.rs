@@ -148,8 +148,8 @@ fn dry_run(spec: &Spec, decl: &OptimizeDecl) -> Result<(), Failure> {
         .get(&decl.metric)
         .ok_or_else(|| Failure::input(format!("no metric named `{}`", decl.metric)))?;
     let model = spec.models.get(&graph.lm);
-    let variants = crate::optimize::variants::sampling_variants(
-        &crate::optimize::variants::VariantConfig {
+    let variants =
+        crate::optimize::variants::sampling_variants(&crate::optimize::variants::VariantConfig {
             scheme: decl.resample,
             num_candidates: decl.num_candidates,
             teacher: decl.teacher.clone(),
@@ -157,9 +157,8 @@ fn dry_run(spec: &Spec, decl: &OptimizeDecl) -> Result<(), Failure> {
             model_id: model.map_or_else(|| graph.lm.clone(), |m| m.model.clone()),
             first_rollout_id: 0,
             run_seed: decl.seed,
-        },
-    )
-    .len();
+        })
+        .len();
     let e = crate::optimize::estimate::estimate(
         decl,
         graph,
