@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use super::{RunArgs, exit};
 use crate::compile::{Override, load_spec};
+use crate::config::{Price, ProjectConfig};
 use crate::ir::{OptimizeDecl, Spec};
 use crate::lm::{ModelSet, Models, ModelsOptions};
 use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
@@ -82,8 +83,32 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
     // output, cache) independent of how many stages join it to the spec's
     // folder.
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let loaded =
-        load_spec(&path, &overrides, args.seed).map_err(|e| Failure::input(e.to_string()))?;
+    // simba.toml < spec < --set: the project's defaults go in as overrides
+    // of the keys the spec leaves unset, before the user's own.
+    let project = ProjectConfig::for_spec(&path).map_err(|e| Failure::input(e.to_string()))?;
+    let mut from_defaults = 0;
+    let overrides = match std::fs::read_to_string(&path) {
+        Ok(source) => {
+            let mut all = project.default_overrides(&source);
+            from_defaults = all.len();
+            all.extend(overrides);
+            all
+        }
+        Err(_) => overrides, // load_spec reports the unreadable file
+    };
+    let loaded = load_spec(&path, &overrides, args.seed).map_err(|e| {
+        let mut message = e.to_string();
+        if from_defaults > 0 && message.contains("--set:") {
+            message.push_str(&format!(
+                "\nnote: `--set:1` to `--set:{from_defaults}` are the [defaults] of {}",
+                project
+                    .path
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            ));
+        }
+        Failure::input(message)
+    })?;
     if mode != Mode::Quiet {
         // On stderr in every mode: with --json, stdout carries only events.
         for w in &loaded.warnings {
@@ -92,9 +117,31 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
     }
     let spec = loaded.spec;
     let blocks = select_blocks(&spec, args.only.as_deref())?;
+    let prices = item_prices(&spec, &project);
+    for decl in &blocks {
+        if decl.stop.max_cost.is_some() {
+            let unpriced: Vec<String> = spec
+                .models
+                .values()
+                .filter(|m| !prices.contains_key(&m.name))
+                .map(|m| format!("`{}` (model id \"{}\")", m.name, m.model))
+                .collect();
+            if !unpriced.is_empty() {
+                return Err(Failure::input(format!(
+                    "optimize `{}`: stop.max_cost needs a price for every model; add [prices.\"MODEL-ID\"] input/output (USD per million tokens) to {} for {}",
+                    decl.program,
+                    project.path.as_ref().map_or_else(
+                        || "a simba.toml beside the spec".to_string(),
+                        |p| p.display().to_string()
+                    ),
+                    unpriced.join(", ")
+                )));
+            }
+        }
+    }
     if args.dry_run {
         for decl in &blocks {
-            dry_run(&spec, decl)?;
+            dry_run(&spec, decl, &prices)?;
         }
         return Ok(());
     }
@@ -121,6 +168,7 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
             &out_dir,
             args.no_cache,
             args.resume,
+            &prices,
             loaded.warnings.clone(),
             mode,
         )?;
@@ -128,8 +176,20 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Prices by model item name, from simba.toml's prices by model id.
+fn item_prices(spec: &Spec, project: &ProjectConfig) -> indexmap::IndexMap<String, Price> {
+    spec.models
+        .values()
+        .filter_map(|m| project.price(&m.model).map(|p| (m.name.clone(), p)))
+        .collect()
+}
+
 /// `--dry-run`: the LM calls one block implies, per phase; no call is made.
-fn dry_run(spec: &Spec, decl: &OptimizeDecl) -> Result<(), Failure> {
+fn dry_run(
+    spec: &Spec,
+    decl: &OptimizeDecl,
+    prices: &indexmap::IndexMap<String, Price>,
+) -> Result<(), Failure> {
     let (train, dev) = load_data(spec, decl).map_err(|e| Failure::input(e.to_string()))?;
     let val = match &decl.valset {
         Some(r) => Some(
@@ -184,6 +244,24 @@ fn dry_run(spec: &Spec, decl: &OptimizeDecl) -> Result<(), Failure> {
     if let Some(cap) = decl.stop.max_lm_calls.filter(|c| *c < e.total) {
         println!("  stop.max_lm_calls = {cap} ends the run earlier");
     }
+    // Cost: the program's model for every call, tokens per call measured
+    // on a rendered prompt of the first training example.
+    match prices.get(&graph.lm) {
+        Some(price) => {
+            let (prompt, completion) = call_tokens(spec, graph, &train);
+            let usd = price.cost(e.total * prompt, e.total * completion);
+            println!(
+                "  estimated cost   ${usd:.4} (about {prompt} prompt + {completion} completion tokens per call)"
+            );
+            if let Some(cap) = decl.stop.max_cost.filter(|c| *c < usd) {
+                println!("  stop.max_cost = {cap} ends the run earlier");
+            }
+        }
+        None => println!(
+            "  no price for `{}` in simba.toml: no cost estimate",
+            graph.lm
+        ),
+    }
     Ok(())
 }
 
@@ -225,6 +303,7 @@ fn run_block(
     out_dir: &Path,
     no_cache: bool,
     resume: bool,
+    prices: &indexmap::IndexMap<String, Price>,
     warnings: Vec<String>,
     mode: Mode,
 ) -> Result<(), Failure> {
@@ -258,6 +337,7 @@ fn run_block(
     let options = RunOptions {
         checkpoint: Some(file_sink(out_dir.to_path_buf())),
         resume: resume_from,
+        prices: prices.clone(),
     };
     // Ctrl-C: the checkpoint on disk already holds the state after the last
     // finished step (it is rewritten atomically after each), so stopping
@@ -495,4 +575,53 @@ impl Renderer {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Rough tokens of one call for `--dry-run`: a predictor prompt rendered for
+/// the first training example (4 characters a token), plus `max_demos` demos
+/// of that example's size (candidates carry demos), averaged over the
+/// program's steps; the completion is the size of the example's labels.
+fn call_tokens(
+    spec: &Spec,
+    graph: &crate::ir::ProgramGraph,
+    train: &[crate::program::Example],
+) -> (u64, u64) {
+    let Some(example) = train.first() else {
+        return (0, 0);
+    };
+    let max_demos = spec
+        .optimizes
+        .iter()
+        .find(|o| o.program == graph.name)
+        .map_or(0, |o| o.max_demos) as u64;
+    let values = example.inputs();
+    let input_chars: usize = values.values().map(|v| v.to_string().len()).sum();
+    let label_chars: usize = example
+        .fields
+        .iter()
+        .filter(|(k, _)| !values.contains_key(*k))
+        .map(|(_, v)| v.to_string().len())
+        .sum();
+    let completion = (label_chars as u64).div_ceil(4) + 8;
+    if graph.steps.is_empty() {
+        return (0, completion);
+    }
+    let mut prompt = 0u64;
+    for step in &graph.steps {
+        let outputs = step.lm_outputs();
+        let spec = crate::adapter::PredictSpec {
+            instructions: &step.signature.instructions,
+            inputs: &step.signature.inputs,
+            outputs: &outputs,
+        };
+        let messages =
+            crate::adapter::format_messages(crate::adapter::Format::Chat, &spec, &[], &values);
+        let chars: usize = messages.iter().map(|m| m.content.len()).sum();
+        prompt += (chars as u64).div_ceil(4);
+    }
+    let per_demo = ((input_chars + label_chars) as u64).div_ceil(4);
+    (
+        prompt / graph.steps.len() as u64 + max_demos * per_demo,
+        completion,
+    )
 }

@@ -95,6 +95,8 @@ pub struct Checkpoint {
     /// Budget bookkeeping: requests admitted and tokens used so far.
     pub budget_started: u64,
     pub budget_tokens: u64,
+    #[serde(default)]
+    pub budget_cost: f64,
     pub step_usage: Reserve,
     pub per_execution: (f64, f64),
     /// Time already spent, counted against `max_duration` on resume.

@@ -12,8 +12,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::config::Price;
 use crate::ir::{OptimizeDecl, SelectOn, Selection};
 use crate::program::{Example, ModelOverride, Program};
+use indexmap::IndexMap;
 
 use super::advice::{Applied, apply_wave};
 use super::artifacts::{
@@ -144,6 +146,8 @@ pub struct RunOptions {
     pub checkpoint: Option<CheckpointSink>,
     /// Continue from this state instead of starting afresh.
     pub resume: Option<Checkpoint>,
+    /// Prices by model item name, for `stop.max_cost`.
+    pub prices: IndexMap<String, Price>,
 }
 
 /// Run SIMBA.
@@ -157,7 +161,7 @@ pub async fn optimize_with(
     options: RunOptions,
 ) -> Result<OptimizeOutput, OptimizeError> {
     let mut started = Instant::now();
-    let mut run = Run::new(input)?;
+    let mut run = Run::new(input, &options.prices)?;
     let mut trials = Vec::new();
     let mut step_ms = Vec::new();
     let mut convergence = Convergence::new(&run.decl.stop);
@@ -304,7 +308,7 @@ struct Run {
 }
 
 impl Run {
-    fn new(input: OptimizeInput) -> Result<Self, OptimizeError> {
+    fn new(input: OptimizeInput, prices: &IndexMap<String, Price>) -> Result<Self, OptimizeError> {
         let decl = input.decl;
         let program = decl.program.clone();
         let config = |message: String| OptimizeError::Config {
@@ -330,8 +334,7 @@ impl Run {
         }
         let mut warnings = input.warnings;
         // Warnings found here are announced right after RunStarted.
-        let mut late: Vec<String> = unsupported_settings(&decl);
-        warnings.extend(late.iter().cloned());
+        let mut late: Vec<String> = Vec::new();
         let events = input.events;
         let bsize = if decl.bsize > input.trainset.len() {
             let w = format!(
@@ -382,7 +385,7 @@ impl Run {
             first_rollout_id: 0,
             run_seed: decl.seed,
         };
-        let budget = Budget::from_rules(&decl.stop, Instant::now()).map(Arc::new);
+        let budget = Budget::from_rules(&decl.stop, Instant::now(), prices).map(Arc::new);
         if let Some(b) = &budget {
             input.usage.set_budget(b.clone());
         }
@@ -506,7 +509,8 @@ impl Run {
         convergence: &Convergence,
         started: Instant,
     ) -> Checkpoint {
-        let (budget_started, budget_tokens) = self.budget.as_ref().map_or((0, 0), |b| b.spent());
+        let (budget_started, budget_tokens, budget_cost) =
+            self.budget.as_ref().map_or((0, 0, 0.0), |b| b.spent());
         Checkpoint {
             schema: CHECKPOINT_SCHEMA,
             simba_run_version: env!("CARGO_PKG_VERSION").into(),
@@ -535,6 +539,7 @@ impl Run {
             convergence: convergence.clone(),
             budget_started,
             budget_tokens,
+            budget_cost,
             step_usage: self.step_usage,
             per_execution: *self.per_execution.lock().unwrap_or_else(|e| e.into_inner()),
             elapsed_ms: started.elapsed().as_millis() as u64,
@@ -590,7 +595,7 @@ impl Run {
         self.step_usage = cp.step_usage;
         *self.per_execution.lock().unwrap_or_else(|e| e.into_inner()) = cp.per_execution;
         if let Some(b) = &self.budget {
-            b.restore(cp.budget_started, cp.budget_tokens, spent);
+            b.restore(cp.budget_started, cp.budget_tokens, cp.budget_cost, spent);
         }
         Ok(())
     }
@@ -618,18 +623,24 @@ impl Run {
         if let Some((set, _)) = &self.select {
             jobs += picks * set.len();
         }
+        // Costs are bounded by tokens at the dearest priced rate.
+        let usd = budget.max_token_price();
+        let reserve_tokens = (tokens * jobs as f64).ceil() as u64;
         budget.set_reserve(Reserve {
             calls: (calls * jobs as f64).ceil() as u64,
-            tokens: (tokens * jobs as f64).ceil() as u64,
+            tokens: reserve_tokens,
+            cost: reserve_tokens as f64 * usd,
         });
         let executions = (self.variant_count() + nc + 1) * self.bsize;
-        let first = Reserve {
-            calls: (calls * executions as f64).ceil() as u64,
-            tokens: (tokens * executions as f64).ceil() as u64,
-        };
+        let first_tokens = (tokens * executions as f64).ceil() as u64;
+        let need_tokens = self.step_usage.tokens.max(first_tokens);
         let need = Reserve {
-            calls: self.step_usage.calls.max(first.calls),
-            tokens: self.step_usage.tokens.max(first.tokens),
+            calls: self
+                .step_usage
+                .calls
+                .max((calls * executions as f64).ceil() as u64),
+            tokens: need_tokens,
+            cost: need_tokens as f64 * usd,
         };
         budget.would_pass(need)
     }
@@ -1152,17 +1163,4 @@ impl Run {
         };
         Ok((best_program, candidates, baseline, best_pair))
     }
-}
-
-/// Warnings for settings of the optimize block this version accepts but does
-/// not act on yet, so a run never ignores them silently.
-pub fn unsupported_settings(decl: &OptimizeDecl) -> Vec<String> {
-    let mut out = Vec::new();
-    let p = &decl.program;
-    if decl.stop.max_cost.is_some() {
-        out.push(format!(
-            "optimize `{p}`: stop.max_cost needs model prices, which this build does not read; ignoring max_cost"
-        ));
-    }
-    out
 }

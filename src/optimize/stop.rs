@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::config::Price;
 use crate::ir::StopRules;
 use crate::lm::{LmError, Request, Response};
+use indexmap::IndexMap;
 
 /// Why the loop ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +31,7 @@ pub enum StopReason {
     Target,
     MaxLmCalls,
     MaxTokens,
+    MaxCost,
     MaxDuration,
 }
 
@@ -41,6 +44,7 @@ impl StopReason {
             StopReason::Target => "target",
             StopReason::MaxLmCalls => "max_lm_calls",
             StopReason::MaxTokens => "max_tokens",
+            StopReason::MaxCost => "max_cost",
             StopReason::MaxDuration => "max_duration",
         }
     }
@@ -111,6 +115,9 @@ pub const DEFAULT_COMPLETION_ESTIMATE: u64 = 1024;
 pub struct Reserve {
     pub calls: u64,
     pub tokens: u64,
+    /// USD.
+    #[serde(default)]
+    pub cost: f64,
 }
 
 #[derive(Debug, Default)]
@@ -121,6 +128,9 @@ struct State {
     tokens_used: u64,
     /// Token estimates of admitted requests not finished yet.
     tokens_pending: u64,
+    /// USD of finished requests, and estimates of unfinished ones.
+    cost_used: f64,
+    cost_pending: f64,
     reserve: Reserve,
     final_phase: bool,
     /// The first cap that refused a request during the loop.
@@ -134,6 +144,9 @@ struct State {
 pub struct Budget {
     max_calls: Option<u64>,
     max_tokens: Option<u64>,
+    max_cost: Option<f64>,
+    /// Prices by model item name (the `Request::model`).
+    prices: IndexMap<String, Price>,
     state: Mutex<State>,
 }
 
@@ -141,21 +154,32 @@ pub struct Budget {
 #[derive(Debug)]
 pub struct Ticket {
     tokens: u64,
+    cost: f64,
+    price: Option<Price>,
 }
 
 impl Budget {
     /// The budgets of `rules`, or None when it sets none (then nothing is
     /// checked and the run behaves exactly as without a stop block).
-    pub fn from_rules(rules: &StopRules, started: Instant) -> Option<Self> {
+    /// `prices` (by model item name) are needed for `max_cost`: a model
+    /// without one counts as free, so callers check every model has one.
+    pub fn from_rules(
+        rules: &StopRules,
+        started: Instant,
+        prices: &IndexMap<String, Price>,
+    ) -> Option<Self> {
         if rules.max_lm_calls.is_none()
             && rules.max_tokens.is_none()
             && rules.max_duration.is_none()
+            && rules.max_cost.is_none()
         {
             return None;
         }
         Some(Self {
             max_calls: rules.max_lm_calls,
             max_tokens: rules.max_tokens,
+            max_cost: rules.max_cost,
+            prices: prices.clone(),
             state: Mutex::new(State {
                 deadline: rules.max_duration.map(|d| started + d),
                 ..State::default()
@@ -212,32 +236,64 @@ impl Budget {
         {
             return refuse(&mut s, StopReason::MaxTokens);
         }
+        let price = self.prices.get(&request.model).copied();
+        let cost = price.map_or(0.0, |p| {
+            let completion = request
+                .max_tokens
+                .map_or(DEFAULT_COMPLETION_ESTIMATE, u64::from);
+            p.cost(est - completion, completion)
+        });
+        let rcost = if s.final_phase { 0.0 } else { s.reserve.cost };
+        if let Some(cap) = self.max_cost
+            && s.cost_used + s.cost_pending + cost + rcost > cap
+        {
+            return refuse(&mut s, StopReason::MaxCost);
+        }
         s.started += 1;
         s.tokens_pending += est;
-        Ok(Ticket { tokens: est })
+        s.cost_pending += cost;
+        Ok(Ticket {
+            tokens: est,
+            cost,
+            price,
+        })
     }
 
     /// A request finished: its estimate is replaced by the tokens it used.
     pub fn settle(&self, ticket: Ticket, result: &Result<Response, LmError>) {
         let mut s = self.lock();
         s.tokens_pending -= ticket.tokens;
+        s.cost_pending = (s.cost_pending - ticket.cost).max(0.0);
         if let Ok(r) = result {
             s.tokens_used += r.usage.total();
+            if let Some(p) = ticket.price {
+                s.cost_used += p.cost(r.usage.prompt_tokens, r.usage.completion_tokens);
+            }
         }
     }
 
-    /// Requests admitted and tokens used so far (for a checkpoint).
-    pub fn spent(&self) -> (u64, u64) {
+    /// Requests admitted, tokens and USD used so far (for a checkpoint).
+    pub fn spent(&self) -> (u64, u64, f64) {
         let s = self.lock();
-        (s.started, s.tokens_used)
+        (s.started, s.tokens_used, s.cost_used)
+    }
+
+    /// The most a token costs among the priced models (USD), to turn a
+    /// token estimate into a cost bound.
+    pub fn max_token_price(&self) -> f64 {
+        self.prices
+            .values()
+            .map(|p| p.input.max(p.output) / 1e6)
+            .fold(0.0, f64::max)
     }
 
     /// Continue from a checkpoint's bookkeeping; the deadline moves earlier
     /// by the time the interrupted run already spent.
-    pub fn restore(&self, started: u64, tokens_used: u64, spent: Duration) {
+    pub fn restore(&self, started: u64, tokens_used: u64, cost_used: f64, spent: Duration) {
         let mut s = self.lock();
         s.started = started;
         s.tokens_used = tokens_used;
+        s.cost_used = cost_used;
         if let Some(d) = s.deadline {
             s.deadline = Some(d.checked_sub(spent).unwrap_or(d));
         }
@@ -278,6 +334,11 @@ impl Budget {
             && s.tokens_used + s.tokens_pending + step.tokens + s.reserve.tokens > cap
         {
             return Some(StopReason::MaxTokens);
+        }
+        if let Some(cap) = self.max_cost
+            && s.cost_used + s.cost_pending + step.cost + s.reserve.cost > cap
+        {
+            return Some(StopReason::MaxCost);
         }
         None
     }
@@ -338,7 +399,7 @@ mod tests {
 
     #[test]
     fn no_budget_without_budget_rules() {
-        assert!(Budget::from_rules(&rules(), Instant::now()).is_none());
+        assert!(Budget::from_rules(&rules(), Instant::now(), &IndexMap::new()).is_none());
     }
 
     #[test]
@@ -349,11 +410,12 @@ mod tests {
                 ..rules()
             },
             Instant::now(),
+            &IndexMap::new(),
         )
         .unwrap();
         b.set_reserve(Reserve {
             calls: 2,
-            tokens: 0,
+            ..Reserve::default()
         });
         // Three admitted and still in flight: the fourth would eat the reserve.
         let t: Vec<Ticket> = (0..3)
@@ -385,6 +447,7 @@ mod tests {
                 ..rules()
             },
             Instant::now(),
+            &IndexMap::new(),
         )
         .unwrap();
         // 40 chars = 10 tokens + 30 max_tokens = 40 each.
@@ -413,6 +476,49 @@ mod tests {
     }
 
     #[test]
+    fn cost_cap_prices_estimates_then_actual_usage() {
+        let mut prices = IndexMap::new();
+        // $1 per million prompt tokens, $2 per million completion tokens.
+        prices.insert(
+            "m".to_string(),
+            Price {
+                input: 1.0,
+                output: 2.0,
+            },
+        );
+        let b = Budget::from_rules(
+            &StopRules {
+                max_cost: Some(0.00012),
+                ..rules()
+            },
+            Instant::now(),
+            &prices,
+        )
+        .unwrap();
+        // 40 chars -> 10 prompt tokens ($0.00001) + 20 completion ($0.00004).
+        let a = b.admit(&request(40, Some(20))).unwrap();
+        let _c = b.admit(&request(40, Some(20))).unwrap();
+        assert!(
+            b.admit(&request(40, Some(20))).is_err(),
+            "0.00015 > 0.00012"
+        );
+        assert_eq!(b.tripped(), Some(StopReason::MaxCost));
+        let used = Response {
+            text: String::new(),
+            usage: Usage {
+                prompt_tokens: 10,
+                completion_tokens: 0,
+            },
+            cached: false,
+        };
+        b.settle(a, &Ok(used));
+        let (_, _, cost) = b.spent();
+        assert!((cost - 0.00001).abs() < 1e-12);
+        // 0.00001 used + 0.00005 pending + 0.00005 = 0.00011 fits.
+        assert!(b.admit(&request(40, Some(20))).is_ok());
+    }
+
+    #[test]
     fn deadline_refuses_in_the_loop_but_not_in_the_final_selection() {
         let b = Budget::from_rules(
             &StopRules {
@@ -420,6 +526,7 @@ mod tests {
                 ..rules()
             },
             Instant::now(),
+            &IndexMap::new(),
         )
         .unwrap();
         assert!(b.admit(&request(1, Some(1))).is_err());
