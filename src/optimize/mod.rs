@@ -1,5 +1,8 @@
 //! SIMBA (Stochastic Introspective Mini-Batch Ascent), as SIMBA.md describes
-//! it: DSPy parity, plus multi-strategy fallback.
+//! it: DSPy parity by default, plus opt-in additions (issue 8): stop rules
+//! and budgets, checkpoint/resume, Thompson selection, pool dedup,
+//! validation-aware final selection; multi-strategy fallback and parallel
+//! advice are result-neutral.
 //!
 //! | file | job |
 //! |---|---|
