@@ -7,6 +7,7 @@
 pub mod adapter;
 pub mod cli;
 pub mod compile;
+pub mod config;
 pub mod data;
 pub mod ir;
 pub mod lm;

@@ -10,6 +10,7 @@ fn every_example_split_loads() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&root).unwrap() {
         let dir = entry.unwrap().path();
+        // examples/README.md sits beside the example folders.
         if !dir.is_dir() {
             continue;
         }

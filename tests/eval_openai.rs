@@ -175,6 +175,7 @@ fn spec(dir: &Path, base_url: &str) -> Spec {
         prompt_model: None,
         teacher: None,
         selection: Selection::Softmax,
+        dedup: false,
         resample: Resample::Rollout,
         concurrency: 2,
         seed: 0,

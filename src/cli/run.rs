@@ -9,10 +9,14 @@ use std::time::Instant;
 
 use super::{RunArgs, exit};
 use crate::compile::{Override, load_spec};
+use crate::config::{Price, ProjectConfig};
 use crate::ir::{OptimizeDecl, Spec};
 use crate::lm::{ModelSet, ModelsOptions};
+use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
 use crate::optimize::runtime::{load_data, oracles, prepare_with};
-use crate::optimize::{Event, EventSink, OptimizeError, OptimizeOutput, Phase, optimize};
+use crate::optimize::{
+    Event, EventSink, OptimizeError, OptimizeOutput, Phase, RunOptions, optimize_with,
+};
 use crate::plugin::{build_models, load_plugins, resolve_strategies};
 
 /// A failed run: the exit code and the message printed on stderr.
@@ -54,13 +58,6 @@ pub fn run(args: RunArgs) -> i32 {
 }
 
 fn execute(args: &RunArgs) -> Result<(), Failure> {
-    if args.resume || args.dry_run {
-        let flag = if args.resume { "--resume" } else { "--dry-run" };
-        return Err(Failure {
-            code: exit::USAGE,
-            message: format!("{flag} is not available in this version of simba-run"),
-        });
-    }
     let mode = if args.json {
         Mode::Json
     } else if args.quiet {
@@ -87,8 +84,32 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
     // output, cache) independent of how many stages join it to the spec's
     // folder.
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let loaded =
-        load_spec(&path, &overrides, args.seed).map_err(|e| Failure::input(e.to_string()))?;
+    // simba.toml < spec < --set: the project's defaults go in as overrides
+    // of the keys the spec leaves unset, before the user's own.
+    let project = ProjectConfig::for_spec(&path).map_err(|e| Failure::input(e.to_string()))?;
+    let mut from_defaults = 0;
+    let overrides = match std::fs::read_to_string(&path) {
+        Ok(source) => {
+            let mut all = project.default_overrides(&source);
+            from_defaults = all.len();
+            all.extend(overrides);
+            all
+        }
+        Err(_) => overrides, // load_spec reports the unreadable file
+    };
+    let loaded = load_spec(&path, &overrides, args.seed).map_err(|e| {
+        let mut message = e.to_string();
+        if from_defaults > 0 && message.contains("--set:") {
+            message.push_str(&format!(
+                "\nnote: `--set:1` to `--set:{from_defaults}` are the [defaults] of {}",
+                project
+                    .path
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.display().to_string())
+            ));
+        }
+        Failure::input(message)
+    })?;
     if mode != Mode::Quiet {
         // On stderr in every mode: with --json, stdout carries only events.
         for w in &loaded.warnings {
@@ -97,6 +118,34 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
     }
     let spec = loaded.spec;
     let blocks = select_blocks(&spec, args.only.as_deref())?;
+    let prices = item_prices(&spec, &project);
+    for decl in &blocks {
+        if decl.stop.max_cost.is_some() {
+            let unpriced: Vec<String> = spec
+                .models
+                .values()
+                .filter(|m| !prices.contains_key(&m.name))
+                .map(|m| format!("`{}` (model id \"{}\")", m.name, m.model))
+                .collect();
+            if !unpriced.is_empty() {
+                return Err(Failure::input(format!(
+                    "optimize `{}`: stop.max_cost needs a price for every model; add [prices.\"MODEL-ID\"] input/output (USD per million tokens) to {} for {}",
+                    decl.program,
+                    project.path.as_ref().map_or_else(
+                        || "a simba.toml beside the spec".to_string(),
+                        |p| p.display().to_string()
+                    ),
+                    unpriced.join(", ")
+                )));
+            }
+        }
+    }
+    if args.dry_run {
+        for decl in &blocks {
+            dry_run(&spec, decl, &prices)?;
+        }
+        return Ok(());
+    }
     let oracles = oracles(&spec).map_err(|e| Failure::input(e.to_string()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -119,9 +168,100 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
             &oracles,
             &out_dir,
             args.no_cache,
+            args.resume,
+            &prices,
             loaded.warnings.clone(),
             mode,
         )?;
+    }
+    Ok(())
+}
+
+/// Prices by model item name, from simba.toml's prices by model id.
+fn item_prices(spec: &Spec, project: &ProjectConfig) -> indexmap::IndexMap<String, Price> {
+    spec.models
+        .values()
+        .filter_map(|m| project.price(&m.model).map(|p| (m.name.clone(), p)))
+        .collect()
+}
+
+/// `--dry-run`: the LM calls one block implies, per phase; no call is made.
+fn dry_run(
+    spec: &Spec,
+    decl: &OptimizeDecl,
+    prices: &indexmap::IndexMap<String, Price>,
+) -> Result<(), Failure> {
+    let (train, dev) = load_data(spec, decl).map_err(|e| Failure::input(e.to_string()))?;
+    let val = match &decl.valset {
+        Some(r) => Some(
+            crate::data::load_split(spec, r)
+                .map_err(|e| Failure::input(e.to_string()))?
+                .len(),
+        ),
+        None => None,
+    };
+    let graph = spec
+        .programs
+        .get(&decl.program)
+        .ok_or_else(|| Failure::input(format!("no program named `{}`", decl.program)))?;
+    let metric = spec
+        .metrics
+        .get(&decl.metric)
+        .ok_or_else(|| Failure::input(format!("no metric named `{}`", decl.metric)))?;
+    let model = spec.models.get(&graph.lm);
+    let variants =
+        crate::optimize::variants::sampling_variants(&crate::optimize::variants::VariantConfig {
+            scheme: decl.resample,
+            num_candidates: decl.num_candidates,
+            teacher: decl.teacher.clone(),
+            base_temperature: model.map_or(0.0, |m| m.temperature),
+            model_id: model.map_or_else(|| graph.lm.clone(), |m| m.model.clone()),
+            first_rollout_id: 0,
+            run_seed: decl.seed,
+        })
+        .len();
+    let e = crate::optimize::estimate::estimate(
+        decl,
+        graph,
+        &metric.expr,
+        variants,
+        train.len(),
+        dev.as_ref().map(Vec::len),
+        val,
+    );
+    println!(
+        "optimize `{}`: at most {} LM calls ({} per program execution)",
+        decl.program, e.total, e.per_execution
+    );
+    for (phase, n) in [
+        ("sampling", e.sampling),
+        ("advice", e.advice),
+        ("evaluation", e.evaluation),
+        ("final selection", e.final_selection),
+        ("devset", e.dev),
+    ] {
+        println!("  {phase:<16} {n:>8}");
+    }
+    if let Some(cap) = decl.stop.max_lm_calls.filter(|c| *c < e.total) {
+        println!("  stop.max_lm_calls = {cap} ends the run earlier");
+    }
+    // Cost: the program's model for every call, tokens per call measured
+    // on a rendered prompt of the first training example.
+    match prices.get(&graph.lm) {
+        Some(price) => {
+            let (prompt, completion) = call_tokens(spec, graph, &train);
+            let usd = price.cost(e.total * prompt, e.total * completion);
+            println!(
+                "  estimated cost   ${usd:.4} (about {prompt} prompt + {completion} completion tokens per call)"
+            );
+            if let Some(cap) = decl.stop.max_cost.filter(|c| *c < usd) {
+                println!("  stop.max_cost = {cap} ends the run earlier");
+            }
+        }
+        None => println!(
+            "  no price for `{}` in simba.toml: no cost estimate",
+            graph.lm
+        ),
     }
     Ok(())
 }
@@ -163,6 +303,8 @@ fn run_block(
     oracles: &indexmap::IndexMap<String, Vec<crate::program::Example>>,
     out_dir: &Path,
     no_cache: bool,
+    resume: bool,
+    prices: &indexmap::IndexMap<String, Price>,
     warnings: Vec<String>,
     mode: Mode,
 ) -> Result<(), Failure> {
@@ -199,7 +341,37 @@ fn run_block(
         r.finish();
         let _ = done_tx.send(());
     });
-    let result = rt.block_on(optimize(input));
+    let resume_from = if resume {
+        let cp = Checkpoint::load(out_dir).map_err(|e| Failure::input(e.to_string()))?;
+        cp.check_matches(decl, out_dir)
+            .map_err(|e| Failure::input(e.to_string()))?;
+        Some(cp)
+    } else {
+        None
+    };
+    let options = RunOptions {
+        checkpoint: Some(file_sink(out_dir.to_path_buf())),
+        resume: resume_from,
+        prices: prices.clone(),
+    };
+    // Ctrl-C: the checkpoint on disk already holds the state after the last
+    // finished step (it is rewritten atomically after each), so stopping
+    // here loses only the step in progress.
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = optimize_with(input, options) => Some(r),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    let Some(result) = result else {
+        return Err(Failure {
+            code: exit::INTERRUPTED,
+            message: format!(
+                "interrupted; the state after the last finished step is in {}; continue with --resume",
+                out_dir.join(CHECKPOINT_JSON).display()
+            ),
+        });
+    };
     // The engine dropped its sender when it returned; wait for the last lines.
     let _ = done_rx.recv();
     let _ = renderer.join();
@@ -208,6 +380,8 @@ fn run_block(
         code: exit::RUN_FAILED,
         message: e.to_string(),
     })?;
+    // The run is complete: nothing left to resume.
+    let _ = std::fs::remove_file(out_dir.join(CHECKPOINT_JSON));
     // The report is a view of the artifacts just written: failing to draw it
     // loses nothing, so it warns instead of failing the run.
     if let Err(e) = crate::report::write_report(out_dir) {
@@ -269,6 +443,12 @@ fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         r.usage.prompt_tokens + r.usage.completion_tokens,
         secs
     );
+    if r.stop_reason != "max_steps" {
+        println!(
+            "stopped by {} after {} of {} steps",
+            r.stop_reason, r.steps_run, r.config.max_steps
+        );
+    }
     println!("artifacts in {}", display_dir(dir));
 }
 
@@ -359,6 +539,7 @@ impl Renderer {
                 if step.is_none() && *done == 0 {
                     self.new_bar(match phase {
                         Phase::Dev => "devset".into(),
+                        Phase::Valset => "valset".into(),
                         _ => "final".into(),
                     });
                 }
@@ -370,6 +551,7 @@ impl Renderer {
                         Phase::Evaluating => "evaluating candidates",
                         Phase::Final => "evaluating on the trainset",
                         Phase::Dev => "evaluating on the devset",
+                        Phase::Valset => "choosing on the valset",
                     });
                 }
             }
@@ -394,6 +576,12 @@ impl Renderer {
                     fmt_opt(*best_so_far)
                 );
             }
+            Event::Stopped { steps_run, reason } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                eprintln!("stopped after {steps_run} steps: {reason}");
+            }
             Event::RunFinished { .. } => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
@@ -407,4 +595,53 @@ impl Renderer {
             bar.finish_and_clear();
         }
     }
+}
+
+/// Rough tokens of one call for `--dry-run`: a predictor prompt rendered for
+/// the first training example (4 characters a token), plus `max_demos` demos
+/// of that example's size (candidates carry demos), averaged over the
+/// program's steps; the completion is the size of the example's labels.
+fn call_tokens(
+    spec: &Spec,
+    graph: &crate::ir::ProgramGraph,
+    train: &[crate::program::Example],
+) -> (u64, u64) {
+    let Some(example) = train.first() else {
+        return (0, 0);
+    };
+    let max_demos = spec
+        .optimizes
+        .iter()
+        .find(|o| o.program == graph.name)
+        .map_or(0, |o| o.max_demos) as u64;
+    let values = example.inputs();
+    let input_chars: usize = values.values().map(|v| v.to_string().len()).sum();
+    let label_chars: usize = example
+        .fields
+        .iter()
+        .filter(|(k, _)| !values.contains_key(*k))
+        .map(|(_, v)| v.to_string().len())
+        .sum();
+    let completion = (label_chars as u64).div_ceil(4) + 8;
+    if graph.steps.is_empty() {
+        return (0, completion);
+    }
+    let mut prompt = 0u64;
+    for step in &graph.steps {
+        let outputs = step.lm_outputs();
+        let spec = crate::adapter::PredictSpec {
+            instructions: &step.signature.instructions,
+            inputs: &step.signature.inputs,
+            outputs: &outputs,
+        };
+        let messages =
+            crate::adapter::format_messages(crate::adapter::Format::Chat, &spec, &[], &values);
+        let chars: usize = messages.iter().map(|m| m.content.len()).sum();
+        prompt += (chars as u64).div_ceil(4);
+    }
+    let per_demo = ((input_chars + label_chars) as u64).div_ceil(4);
+    (
+        prompt / graph.steps.len() as u64 + max_demos * per_demo,
+        completion,
+    )
 }

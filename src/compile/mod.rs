@@ -17,6 +17,8 @@ mod signature;
 pub mod values;
 
 pub use crate::syntax::diagnostic::{Diagnostic, Severity, Sources, Style};
+/// The keys an optimize block and its `stop { }` block accept.
+pub use optimize::{KEYS as OPTIMIZE_KEYS, STOP_KEYS};
 
 use crate::ir::{PluginDecl, Spec};
 use crate::syntax::ast::{File, Ident, Item, Span};

@@ -8,7 +8,7 @@ use crate::syntax::ast::{Entry, Ident, OptimizeItem, Span, Value, ValueKind, dot
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 
 /// Every key an optimize block accepts (also what `--set` may change).
-pub const KEYS: [&str; 22] = [
+pub const KEYS: [&str; 23] = [
     "trainset",
     "devset",
     "valset",
@@ -25,6 +25,7 @@ pub const KEYS: [&str; 22] = [
     "prompt_model",
     "teacher",
     "selection",
+    "dedup",
     "resample",
     "concurrency",
     "seed",
@@ -82,6 +83,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
         prompt_model: None,
         teacher: None,
         selection: Selection::Softmax,
+        dedup: false,
         resample: Resample::Rollout,
         concurrency: 16,
         seed: 0,
@@ -156,6 +158,11 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
             "strategies" => strategies = strategy_list(ctx, v).map(|s| (s, v.span)),
             "prompt_model" => o.prompt_model = model_name(ctx, v, key),
             "teacher" => o.teacher = model_name(ctx, v, key),
+            "dedup" => {
+                if let Some(b) = ctx.d.bool(v, key) {
+                    o.dedup = b;
+                }
+            }
             "selection" => {
                 if let Some(c) = ctx.d.choice(v, key, &["softmax", "thompson"]) {
                     o.selection = if c == "thompson" {

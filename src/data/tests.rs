@@ -375,6 +375,7 @@ fn load_split_checks_input_types_of_the_optimized_program() {
         prompt_model: None,
         teacher: None,
         selection: Selection::Softmax,
+        dedup: false,
         resample: Resample::Rollout,
         concurrency: 1,
         seed: 0,

@@ -447,6 +447,10 @@ pub struct OptimizeDecl {
     pub prompt_model: Option<String>,
     pub teacher: Option<String>,
     pub selection: Selection,
+    /// Merge identical candidates in the pool (not DSPy's behaviour, so off
+    /// by default).
+    #[serde(default)]
+    pub dedup: bool,
     pub resample: Resample,
     /// In-flight program executions. Default 16.
     pub concurrency: usize,

@@ -251,6 +251,10 @@ pub struct CandidatesJson {
     pub program: String,
     pub metric: String,
     pub trainset_size: usize,
+    /// Where the returned program was chosen: `valset` or `devset`; absent
+    /// for the trainset (DSPy's way).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_on: Option<String>,
     /// Position in `candidates` of the returned program.
     pub best: usize,
     pub candidates: Vec<CandidateEntry>,
@@ -273,6 +277,10 @@ pub struct CandidateEntry {
     /// Mean metric over the devset, when one was given and this candidate is
     /// the baseline or the best.
     pub dev_score: Option<f64>,
+    /// Mean metric over the valset, when the final program is chosen there
+    /// (`valset` / `select_on = valset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_score: Option<f64>,
     /// True for the returned program.
     pub is_best: bool,
     /// Instructions and demos of every predictor, keyed by step name.
@@ -380,6 +388,10 @@ pub struct CandidateRecord {
     pub score: Option<f64>,
     /// Per-example mini-batch scores, in batch order.
     pub scores: Vec<f64>,
+    /// With `dedup = true`: the candidate equalled the program at
+    /// `pool_index`, which took its scores instead of a new entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merged: bool,
 }
 
 /// One line of `trials.jsonl`.

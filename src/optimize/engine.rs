@@ -6,27 +6,32 @@
 //! result does not depend on timing or on `concurrency`.
 
 use futures::StreamExt;
-use indexmap::IndexMap;
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ir::OptimizeDecl;
+use crate::config::Price;
+use crate::ir::{OptimizeDecl, SelectOn, Selection};
 use crate::program::{Example, ModelOverride, Program};
+use indexmap::IndexMap;
 
+use super::advice::{Applied, apply_wave};
 use super::artifacts::{
-    AttemptRecord, AttemptResult, BatchStats, BucketRecord, CandidateEntry, CandidateRecord,
-    CandidatesJson, ProgramJson, RunJson, SCHEMA_VERSION, ScorePair, TrialRecord, VariantRecord,
+    BatchStats, BucketRecord, CandidateEntry, CandidateRecord, CandidatesJson, ProgramJson,
+    RunJson, SCHEMA_VERSION, ScorePair, TrialRecord, VariantRecord,
 };
+use super::checkpoint::{CHECKPOINT_SCHEMA, Checkpoint, CheckpointSink, PoolEntryState, RngState};
 use super::evaluator::{Evaluator, Outcome, UsageCounter};
 use super::events::{Event, EventSink, Phase};
 use super::pool::{Pool, mean_or_zero, softmax_pick};
 use super::rng::Rngs;
 use super::select::{argmax_first, final_indices};
 use super::stats::{BucketKey, order_buckets, percentile, sort_bucket};
+use super::stop::{Budget, Convergence, Reserve, StopReason};
 use super::strategy::{Bucket, PromptModel, Strategy, StrategyContext, Trajectory};
+use super::thompson::{is_binary, thompson_pick};
 use super::variants::{VariantConfig, sampling_variants};
 
 /// Why an optimization could not run or finish.
@@ -54,6 +59,9 @@ pub enum OptimizeError {
         context: String,
         first_error: String,
     },
+    /// The checkpoint could not be written.
+    #[error("optimize `{program}`: cannot write the checkpoint: {message}")]
+    Checkpoint { program: String, message: String },
 }
 
 impl OptimizeError {
@@ -72,6 +80,8 @@ pub struct OptimizeInput {
     pub baseline: Program,
     pub trainset: Vec<Example>,
     pub devset: Option<Vec<Example>>,
+    /// The `valset` split, when the block names one.
+    pub valset: Option<Vec<Example>>,
     pub evaluator: Arc<dyn Evaluator>,
     /// The strategies of `decl.strategies`, in the same order.
     pub strategies: Vec<Arc<dyn Strategy>>,
@@ -128,23 +138,95 @@ struct Job {
     ov: ModelOverride,
 }
 
+/// Checkpointing options of a run.
+#[derive(Default, Clone)]
+pub struct RunOptions {
+    /// Receives the state after every finished step (none before the first,
+    /// so a run that fails in its first step leaves nothing behind).
+    pub checkpoint: Option<CheckpointSink>,
+    /// Continue from this state instead of starting afresh.
+    pub resume: Option<Checkpoint>,
+    /// Prices by model item name, for `stop.max_cost`.
+    pub prices: IndexMap<String, Price>,
+}
+
 /// Run SIMBA.
 pub async fn optimize(input: OptimizeInput) -> Result<OptimizeOutput, OptimizeError> {
-    let started = Instant::now();
-    let mut run = Run::new(input)?;
+    optimize_with(input, RunOptions::default()).await
+}
+
+/// Run SIMBA with checkpoints and/or from a checkpoint.
+pub async fn optimize_with(
+    input: OptimizeInput,
+    options: RunOptions,
+) -> Result<OptimizeOutput, OptimizeError> {
+    let mut started = Instant::now();
+    let mut run = Run::new(input, &options.prices)?;
     let mut trials = Vec::new();
     let mut step_ms = Vec::new();
-    for step in 1..=run.decl.max_steps {
+    let mut convergence = Convergence::new(&run.decl.stop);
+    let mut stop = StopReason::MaxSteps;
+    let mut first_step = 1;
+    if let Some(cp) = options.resume {
+        let spent = std::time::Duration::from_millis(cp.elapsed_ms);
+        started = started.checked_sub(spent).unwrap_or(started);
+        run.restore(&cp, spent)?;
+        trials = cp.trials;
+        step_ms = cp.step_durations_ms;
+        convergence = cp.convergence;
+        first_step = cp.steps_done + 1;
+        run.events.emit(Event::Warning {
+            message: format!(
+                "optimize `{}`: resuming after step {} from the checkpoint",
+                run.decl.program, cp.steps_done
+            ),
+        });
+    }
+    for step in first_step..=run.decl.max_steps {
+        // Budgets: skip a step that cannot finish within them.
+        if let Some(reason) = run.step_would_pass() {
+            stop = reason;
+            break;
+        }
         let t = Instant::now();
-        trials.push(run.step(step).await?);
+        match run.step(step).await? {
+            StepEnd::Done(record) => trials.push(*record),
+            StepEnd::Stopped(reason) => {
+                // A cap refused a request mid-step: the step is dropped whole.
+                stop = reason;
+                break;
+            }
+        }
         step_ms.push(t.elapsed().as_millis() as u64);
+        let converged = if step < run.decl.max_steps {
+            convergence.after_step(run.best_so_far)
+        } else {
+            None
+        };
+        if let Some(sink) = &options.checkpoint {
+            let cp = run.checkpoint(step, &trials, &step_ms, &convergence, started);
+            sink(&cp).map_err(|m| run.checkpoint_error(m))?;
+        }
+        if let Some(reason) = converged {
+            stop = reason;
+            break;
+        }
+    }
+    if stop != StopReason::MaxSteps {
+        run.events.emit(Event::Stopped {
+            steps_run: trials.len(),
+            reason: stop.as_str().into(),
+        });
+    }
+    if let Some(b) = &run.budget {
+        b.enter_final();
     }
     let t = Instant::now();
     let (best, candidates, baseline_pair, best_pair) = run.finish().await?;
     let final_ms = t.elapsed().as_millis() as u64;
     let usage = run.usage.snapshot();
     let duration_ms = started.elapsed().as_millis() as u64;
-    let stop_reason = "max_steps".to_string();
+    let stop_reason = stop.as_str().to_string();
     run.events.emit(Event::RunFinished {
         baseline_train: baseline_pair.train,
         best_train: best_pair.train,
@@ -186,12 +268,21 @@ pub async fn optimize(input: OptimizeInput) -> Result<OptimizeOutput, OptimizeEr
     })
 }
 
+/// How a step ended.
+enum StepEnd {
+    Done(Box<TrialRecord>),
+    /// A budget refused a request; the step's work is discarded.
+    Stopped(StopReason),
+}
+
 /// The coordinator's state.
 struct Run {
     decl: OptimizeDecl,
     bsize: usize,
     trainset: Arc<Vec<Example>>,
     devset: Option<Arc<Vec<Example>>>,
+    /// Where the final candidates are chosen (None: the trainset).
+    select: Option<(Arc<Vec<Example>>, SelectOn)>,
     evaluator: Arc<dyn Evaluator>,
     strategies: Vec<Arc<dyn Strategy>>,
     prompt: Option<PromptModel>,
@@ -207,10 +298,17 @@ struct Run {
     data_order: Vec<usize>,
     cursor: usize,
     best_so_far: Option<f64>,
+    /// The run's budgets (None without budget rules).
+    budget: Option<Arc<Budget>>,
+    /// Most LM calls and tokens one execution used (largest wave average),
+    /// to estimate the final selection's needs.
+    per_execution: std::sync::Mutex<(f64, f64)>,
+    /// Most LM usage one step took so far.
+    step_usage: Reserve,
 }
 
 impl Run {
-    fn new(input: OptimizeInput) -> Result<Self, OptimizeError> {
+    fn new(input: OptimizeInput, prices: &IndexMap<String, Price>) -> Result<Self, OptimizeError> {
         let decl = input.decl;
         let program = decl.program.clone();
         let config = |message: String| OptimizeError::Config {
@@ -236,8 +334,7 @@ impl Run {
         }
         let mut warnings = input.warnings;
         // Warnings found here are announced right after RunStarted.
-        let mut late: Vec<String> = unsupported_settings(&decl);
-        warnings.extend(late.iter().cloned());
+        let mut late: Vec<String> = Vec::new();
         let events = input.events;
         let bsize = if decl.bsize > input.trainset.len() {
             let w = format!(
@@ -264,6 +361,21 @@ impl Run {
             warnings.push(w);
             devset = None;
         }
+        let select = match decl.select_on {
+            SelectOn::Trainset => None,
+            SelectOn::Valset => match input.valset {
+                Some(v) if !v.is_empty() => Some((Arc::new(v), SelectOn::Valset)),
+                _ => {
+                    return Err(config("select_on = valset needs a non-empty valset".into()));
+                }
+            },
+            SelectOn::Devset => match &devset {
+                Some(d) => Some((d.clone(), SelectOn::Devset)),
+                None => {
+                    return Err(config("select_on = devset needs a non-empty devset".into()));
+                }
+            },
+        };
         let variant_cfg = VariantConfig {
             scheme: decl.resample,
             num_candidates: decl.num_candidates,
@@ -273,6 +385,10 @@ impl Run {
             first_rollout_id: 0,
             run_seed: decl.seed,
         };
+        let budget = Budget::from_rules(&decl.stop, Instant::now(), prices).map(Arc::new);
+        if let Some(b) = &budget {
+            input.usage.set_budget(b.clone());
+        }
         let mut rngs = Rngs::new(decl.seed);
         let mut data_order: Vec<usize> = (0..input.trainset.len()).collect();
         data_order.shuffle(&mut rngs.choices);
@@ -290,6 +406,7 @@ impl Run {
             bsize,
             trainset: Arc::new(input.trainset),
             devset,
+            select,
             evaluator: input.evaluator,
             strategies: input.strategies,
             prompt: input.prompt,
@@ -304,6 +421,9 @@ impl Run {
             data_order,
             cursor: 0,
             best_so_far: None,
+            budget,
+            per_execution: std::sync::Mutex::new((1.0, 0.0)),
+            step_usage: Reserve::default(),
             decl,
         })
     }
@@ -317,6 +437,7 @@ impl Run {
         phase: Phase,
     ) -> Vec<Outcome> {
         let total = jobs.len();
+        let before = self.usage.snapshot();
         let mut out: Vec<Option<Outcome>> = vec![None; total];
         let concurrency = self.decl.concurrency.max(1);
         let mut stream = futures::stream::iter(jobs.into_iter().enumerate().map(|(i, job)| {
@@ -347,9 +468,190 @@ impl Run {
                 total,
             });
         }
+        if self.budget.is_some() && total > 0 {
+            let used = self.usage.snapshot().since(&before);
+            let mut pe = self.per_execution.lock().unwrap_or_else(|e| e.into_inner());
+            let n = total as f64;
+            pe.0 = pe.0.max(used.lm_calls as f64 / n);
+            pe.1 =
+                pe.1.max((used.prompt_tokens + used.completion_tokens) as f64 / n);
+        }
         out.into_iter()
             .map(|o| o.expect("every job yields one outcome"))
             .collect()
+    }
+
+    /// Draw a program from `top`: softmax over averages at `temperature`, or
+    /// a Thompson draw (see thompson.rs), one coordinator draw per call.
+    fn pick(&mut self, top: &[usize], averages: &[f64], temperature: f64) -> usize {
+        match self.decl.selection {
+            Selection::Softmax => softmax_pick(&mut self.rngs.choices, top, averages, temperature),
+            Selection::Thompson => {
+                let entries = self.pool.entries();
+                let scores: Vec<&[f64]> = entries.iter().map(|e| e.scores.as_slice()).collect();
+                let binary = is_binary(entries.iter().flat_map(|e| e.scores.iter()));
+                let baseline = if entries[0].scores.is_empty() {
+                    0.5
+                } else {
+                    averages[0]
+                };
+                thompson_pick(&mut self.rngs.choices, top, &scores, baseline, binary)
+            }
+        }
+    }
+
+    /// The state after `steps_done` finished steps.
+    fn checkpoint(
+        &self,
+        steps_done: usize,
+        trials: &[TrialRecord],
+        step_ms: &[u64],
+        convergence: &Convergence,
+        started: Instant,
+    ) -> Checkpoint {
+        let (budget_started, budget_tokens, budget_cost) =
+            self.budget.as_ref().map_or((0, 0, 0.0), |b| b.spent());
+        Checkpoint {
+            schema: CHECKPOINT_SCHEMA,
+            simba_run_version: env!("CARGO_PKG_VERSION").into(),
+            config: self.decl.clone(),
+            steps_done,
+            pool: self
+                .pool
+                .entries()
+                .iter()
+                .map(|e| PoolEntryState {
+                    predictors: e.program.predictors.clone(),
+                    scores: e.scores.clone(),
+                    step: e.step,
+                })
+                .collect(),
+            winners: self.winners.clone(),
+            rng_choices: RngState::of(&self.rngs.choices),
+            rng_poisson: RngState::of(&self.rngs.poisson),
+            data_order: self.data_order.clone(),
+            cursor: self.cursor,
+            best_so_far: self.best_so_far,
+            trials: trials.to_vec(),
+            step_durations_ms: step_ms.to_vec(),
+            usage: self.usage.snapshot(),
+            cached_calls: self.usage.cached(),
+            convergence: convergence.clone(),
+            budget_started,
+            budget_tokens,
+            budget_cost,
+            step_usage: self.step_usage,
+            per_execution: *self.per_execution.lock().unwrap_or_else(|e| e.into_inner()),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// Continue from a checkpoint (its configuration must match).
+    fn restore(
+        &mut self,
+        cp: &Checkpoint,
+        spent: std::time::Duration,
+    ) -> Result<(), OptimizeError> {
+        let bad = |message: String| OptimizeError::Config {
+            program: self.decl.program.clone(),
+            message: format!("cannot resume: {message}"),
+        };
+        cp.check_matches(&self.decl, std::path::Path::new(&self.decl.output))
+            .map_err(|e| bad(e.to_string()))?;
+        let baseline = self.pool.get(0).program.clone();
+        let mut entries = Vec::with_capacity(cp.pool.len());
+        for (i, e) in cp.pool.iter().enumerate() {
+            if e.predictors.keys().ne(baseline.predictors.keys()) {
+                return Err(bad(format!(
+                    "pool entry {i} has other predictors than the program"
+                )));
+            }
+            entries.push(super::pool::Entry {
+                program: Arc::new(Program {
+                    graph: baseline.graph.clone(),
+                    predictors: e.predictors.clone(),
+                }),
+                scores: e.scores.clone(),
+                step: e.step,
+            });
+        }
+        if entries.is_empty()
+            || cp.winners.iter().any(|&w| w >= entries.len())
+            || cp.data_order.len() != self.trainset.len()
+            || cp.cursor > cp.data_order.len()
+        {
+            return Err(bad(
+                "the saved pool or data order does not fit the data".into()
+            ));
+        }
+        self.pool = super::pool::Pool::from_entries(entries);
+        self.winners = cp.winners.clone();
+        self.rngs.choices = cp.rng_choices.restore().map_err(bad)?;
+        self.rngs.poisson = cp.rng_poisson.restore().map_err(bad)?;
+        self.data_order = cp.data_order.clone();
+        self.cursor = cp.cursor;
+        self.best_so_far = cp.best_so_far;
+        self.usage.restore(&cp.usage, cp.cached_calls);
+        self.step_usage = cp.step_usage;
+        *self.per_execution.lock().unwrap_or_else(|e| e.into_inner()) = cp.per_execution;
+        if let Some(b) = &self.budget {
+            b.restore(cp.budget_started, cp.budget_tokens, cp.budget_cost, spent);
+        }
+        Ok(())
+    }
+
+    fn checkpoint_error(&self, message: String) -> OptimizeError {
+        OptimizeError::Checkpoint {
+            program: self.decl.program.clone(),
+            message,
+        }
+    }
+
+    /// Updates the reserve held back for the final selection and tells
+    /// whether the next step would pass a budget (by the most a step used
+    /// so far; before the first, one call per execution).
+    fn step_would_pass(&mut self) -> Option<StopReason> {
+        let budget = self.budget.clone()?;
+        let (calls, tokens) = *self.per_execution.lock().unwrap_or_else(|e| e.into_inner());
+        let nc = self.decl.num_candidates;
+        // One more winner than now: the next step may add one.
+        let picks = final_indices(self.winners.len(), nc + 1).len();
+        let mut jobs = picks * self.trainset.len();
+        if let Some(dev) = &self.devset {
+            jobs += 2 * dev.len();
+        }
+        if let Some((set, _)) = &self.select {
+            jobs += picks * set.len();
+        }
+        // Costs are bounded by tokens at the dearest priced rate.
+        let usd = budget.max_token_price();
+        let reserve_tokens = (tokens * jobs as f64).ceil() as u64;
+        budget.set_reserve(Reserve {
+            calls: (calls * jobs as f64).ceil() as u64,
+            tokens: reserve_tokens,
+            cost: reserve_tokens as f64 * usd,
+        });
+        let executions = (self.variant_count() + nc + 1) * self.bsize;
+        let first_tokens = (tokens * executions as f64).ceil() as u64;
+        let need_tokens = self.step_usage.tokens.max(first_tokens);
+        let need = Reserve {
+            calls: self
+                .step_usage
+                .calls
+                .max((calls * executions as f64).ceil() as u64),
+            tokens: need_tokens,
+            cost: need_tokens as f64 * usd,
+        };
+        budget.would_pass(need)
+    }
+
+    fn variant_count(&self) -> usize {
+        sampling_variants(&self.variant_cfg).len()
+    }
+
+    /// The cap that refused a request of this step, if any.
+    fn tripped(&self) -> Option<StopReason> {
+        self.budget.as_ref().and_then(|b| b.tripped())
     }
 
     /// Fail the run when no execution of a wave succeeded, or when the metric
@@ -381,7 +683,7 @@ impl Run {
     }
 
     /// One SIMBA step; returns its trial record.
-    async fn step(&mut self, step: usize) -> Result<TrialRecord, OptimizeError> {
+    async fn step(&mut self, step: usize) -> Result<StepEnd, OptimizeError> {
         let usage_before = self.usage.snapshot();
         let nc = self.decl.num_candidates;
         let bsize = self.bsize;
@@ -410,12 +712,7 @@ impl Run {
         for ov in &variants {
             let mut row = Vec::with_capacity(bsize);
             for &ex in &batch {
-                let p = softmax_pick(
-                    &mut self.rngs.choices,
-                    &top,
-                    &averages,
-                    self.decl.temperature_for_sampling,
-                );
+                let p = self.pick(&top, &averages, self.decl.temperature_for_sampling);
                 row.push(p);
                 jobs.push(Job {
                     program: self.pool.get(p).program.clone(),
@@ -429,8 +726,23 @@ impl Run {
         let outcomes = self
             .wave(&trainset, jobs, Some(step), Phase::Sampling)
             .await;
+        if let Some(reason) = self.tripped() {
+            return Ok(StepEnd::Stopped(reason));
+        }
         self.check_wave(&outcomes, &format!("step {step}, trajectory sampling"))?;
         let scores: Vec<f64> = outcomes.iter().map(|o| o.score.value).collect();
+        if self.decl.selection == Selection::Thompson {
+            // Thompson needs the baseline's mean for its prior, and DSPy never
+            // scores the baseline in the loop: credit it with the scores of
+            // the trajectories that ran it (in job order).
+            let credited: Vec<f64> = scores
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| sampled[j / bsize][j % bsize] == 0)
+                .map(|(_, s)| *s)
+                .collect();
+            self.pool.add_scores(0, credited);
+        }
         let failed_executions = outcomes
             .iter()
             .filter(|o| o.execution.error.is_some())
@@ -504,116 +816,102 @@ impl Run {
             })
             .collect();
 
-        // 5. Candidates.
+        // 5. Candidates, in waves of as many buckets as candidates are
+        // still missing (each bucket yields at most one, so exactly the
+        // buckets a one-by-one pass would process): draws first, in bucket
+        // order, then every wave's strategies concurrently.
         let mut built: Vec<(Program, usize)> = Vec::new(); // (program, record index)
         let mut records: Vec<CandidateRecord> = Vec::new();
-        for (rank, &b) in bucket_order.iter().enumerate() {
-            if built.len() > nc {
-                break;
-            }
-            let bucket = &buckets[b];
-            let source = softmax_pick(
-                &mut self.rngs.choices,
-                &top,
-                &averages,
-                self.decl.temperature_for_candidates,
-            );
-            let mut candidate: Program = (*self.pool.get(source).program).clone();
-            let d = candidate
-                .predictors
-                .values()
-                .map(|p| p.demos.len())
-                .max()
-                .unwrap_or(0);
-            let drops = self.rngs.demo_drops(d, self.decl.max_demos);
-            if !drops.is_empty() {
-                for p in candidate.predictors.values_mut() {
-                    let kept = p
-                        .demos
-                        .drain(..)
-                        .enumerate()
-                        .filter(|(i, _)| !drops.contains(i))
-                        .map(|(_, demo)| demo)
-                        .collect();
-                    p.demos = kept;
-                }
-            }
-            let first = self.rngs.choices.random_range(0..self.strategies.len());
-            let seed: u64 = self.rngs.choices.random();
-            let ctx = StrategyContext {
-                bucket,
-                p10,
-                p90,
-                seed,
-                step,
-                max_demos: self.decl.max_demos,
-                demo_input_field_maxlen: self.decl.demo_input_field_maxlen,
-                prompt: self.prompt.as_ref(),
-            };
-            // Multi-strategy fallback: the drawn strategy first, then the
-            // others in list order, each on a fresh copy, until one applies.
-            let mut attempts = Vec::new();
-            let mut applied: Option<(Program, String, String)> = None;
-            for k in 0..self.strategies.len() {
-                let strategy = &self.strategies[(first + k) % self.strategies.len()];
-                let mut trial = candidate.clone();
-                match strategy.apply(&ctx, &mut trial).await {
-                    Ok(report) => {
-                        let ok = report.applied;
-                        attempts.push(AttemptRecord {
-                            strategy: strategy.name(),
-                            result: if ok {
-                                AttemptResult::Applied
-                            } else {
-                                AttemptResult::Skipped
-                            },
-                            detail: report.detail.clone(),
-                            unmatched_advice: report.unmatched_advice,
-                        });
-                        if ok {
-                            applied = Some((trial, strategy.name(), report.detail));
-                            break;
-                        }
+        let mut next = 0;
+        while built.len() <= nc && next < bucket_order.len() {
+            let end = (next + nc + 1 - built.len()).min(bucket_order.len());
+            let mut prepared = Vec::with_capacity(end - next);
+            for rank in next..end {
+                let source = self.pick(&top, &averages, self.decl.temperature_for_candidates);
+                let mut candidate: Program = (*self.pool.get(source).program).clone();
+                let d = candidate
+                    .predictors
+                    .values()
+                    .map(|p| p.demos.len())
+                    .max()
+                    .unwrap_or(0);
+                let drops = self.rngs.demo_drops(d, self.decl.max_demos);
+                if !drops.is_empty() {
+                    for p in candidate.predictors.values_mut() {
+                        let kept = p
+                            .demos
+                            .drain(..)
+                            .enumerate()
+                            .filter(|(i, _)| !drops.contains(i))
+                            .map(|(_, demo)| demo)
+                            .collect();
+                        p.demos = kept;
                     }
-                    Err(e) => attempts.push(AttemptRecord {
-                        strategy: strategy.name(),
-                        result: AttemptResult::Failed,
-                        detail: e.0,
-                        unmatched_advice: IndexMap::new(),
-                    }),
+                }
+                let first = self.rngs.choices.random_range(0..self.strategies.len());
+                let seed: u64 = self.rngs.choices.random();
+                prepared.push((rank, source, candidate, drops, first, seed));
+            }
+            next = end;
+            let contexts: Vec<StrategyContext> = prepared
+                .iter()
+                .map(|(rank, _, _, _, _, seed)| StrategyContext {
+                    bucket: &buckets[bucket_order[*rank]],
+                    p10,
+                    p90,
+                    seed: *seed,
+                    step,
+                    max_demos: self.decl.max_demos,
+                    demo_input_field_maxlen: self.decl.demo_input_field_maxlen,
+                    prompt: self.prompt.as_ref(),
+                })
+                .collect();
+            let candidates: Vec<Program> = prepared.iter().map(|p| p.2.clone()).collect();
+            let firsts: Vec<usize> = prepared.iter().map(|p| p.4).collect();
+            let results = apply_wave(&self.strategies, &contexts, &candidates, &firsts).await;
+            drop(contexts);
+            for ((rank, source, _, drops, _, _), result) in prepared.into_iter().zip(results) {
+                let Applied {
+                    attempts,
+                    candidate: applied,
+                } = result;
+                let (strategy, detail) = match &applied {
+                    Some((_, name, detail)) => (Some(name.clone()), detail.clone()),
+                    None => (
+                        None,
+                        attempts
+                            .iter()
+                            .map(|a| format!("{}: {}", a.strategy, a.detail))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    ),
+                };
+                self.events.emit(Event::CandidateBuilt {
+                    step,
+                    bucket: rank,
+                    source,
+                    strategy,
+                    detail,
+                });
+                records.push(CandidateRecord {
+                    bucket: rank,
+                    example: buckets[bucket_order[rank]].example_index,
+                    source,
+                    dropped_demos: drops,
+                    attempts,
+                    pool_index: None,
+                    score: None,
+                    scores: Vec::new(),
+                    merged: false,
+                });
+                if let Some((program, _, _)) = applied {
+                    built.push((program, records.len() - 1));
                 }
             }
-            let (strategy, detail) = match &applied {
-                Some((_, name, detail)) => (Some(name.clone()), detail.clone()),
-                None => (
-                    None,
-                    attempts
-                        .iter()
-                        .map(|a| format!("{}: {}", a.strategy, a.detail))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                ),
-            };
-            self.events.emit(Event::CandidateBuilt {
-                step,
-                bucket: rank,
-                source,
-                strategy,
-                detail,
-            });
-            records.push(CandidateRecord {
-                bucket: rank,
-                example: bucket.example_index,
-                source,
-                dropped_demos: drops,
-                attempts,
-                pool_index: None,
-                score: None,
-                scores: Vec::new(),
-            });
-            if let Some((program, _, _)) = applied {
-                built.push((program, records.len() - 1));
-            }
+        }
+
+        if let Some(reason) = self.tripped() {
+            return Ok(StepEnd::Stopped(reason));
         }
 
         // 6. Evaluate every candidate on the same mini-batch, own model settings.
@@ -631,6 +929,9 @@ impl Run {
         let outcomes = self
             .wave(&trainset, jobs, Some(step), Phase::Evaluating)
             .await;
+        if let Some(reason) = self.tripped() {
+            return Ok(StepEnd::Stopped(reason));
+        }
         self.check_wave(&outcomes, &format!("step {step}, candidate evaluation"))?;
         let cand_scores: Vec<Vec<f64>> = (0..programs.len())
             .map(|c| {
@@ -646,7 +947,21 @@ impl Run {
         let best_local = argmax_first(&means);
         let mut winner = None;
         for (c, (program, rec)) in built.into_iter().enumerate() {
-            let idx = self.pool.register(program, cand_scores[c].clone(), step);
+            let same = if self.decl.dedup {
+                self.pool.find(&program)
+            } else {
+                None
+            };
+            let idx = match same {
+                Some(i) => {
+                    // Identical instructions and demos everywhere: one entry
+                    // holding every score either earned.
+                    self.pool.add_scores(i, cand_scores[c].iter().copied());
+                    records[rec].merged = true;
+                    i
+                }
+                None => self.pool.register(program, cand_scores[c].clone(), step),
+            };
             records[rec].pool_index = Some(idx);
             records[rec].score = Some(means[c]);
             records[rec].scores = cand_scores[c].clone();
@@ -662,6 +977,11 @@ impl Run {
             self.best_so_far = Some(self.best_so_far.map_or(s, |b| b.max(s)));
         }
         let usage = self.usage.snapshot().since(&usage_before);
+        self.step_usage.calls = self.step_usage.calls.max(usage.lm_calls);
+        self.step_usage.tokens = self
+            .step_usage
+            .tokens
+            .max(usage.prompt_tokens + usage.completion_tokens);
         self.events.emit(Event::StepFinished {
             step,
             candidate_scores: means.clone(),
@@ -669,7 +989,7 @@ impl Run {
             best_so_far: self.best_so_far,
             usage,
         });
-        Ok(TrialRecord {
+        Ok(StepEnd::Done(Box::new(TrialRecord {
             step,
             batch,
             variants: variants
@@ -692,7 +1012,7 @@ impl Run {
             best_candidate_score,
             best_so_far: self.best_so_far,
             usage,
-        })
+        })))
     }
 
     /// The end: evenly spaced winners on the full trainset, the best returned;
@@ -726,11 +1046,55 @@ impl Run {
             })
             .collect();
         let means: Vec<f64> = per.iter().map(|s| mean_or_zero(s)).collect();
-        let best = argmax_first(&means).unwrap_or(0);
+        let mut best = argmax_first(&means).unwrap_or(0);
+
+        // Validation-aware selection: every pick (the baseline is pick 0)
+        // scored on the valset or devset; the best there wins (ties: the
+        // earlier).
+        let mut val: Vec<Option<f64>> = vec![None; picks.len()];
+        let mut dev: Vec<Option<f64>> = vec![None; picks.len()];
+        if let Some((set, on)) = self.select.clone() {
+            let sn = set.len();
+            let mut jobs = Vec::with_capacity(picks.len() * sn);
+            for &w in &picks {
+                let program = self.pool.get(self.winners[w]).program.clone();
+                for ex in 0..sn {
+                    jobs.push(Job {
+                        program: program.clone(),
+                        example: ex,
+                        ov: ModelOverride::default(),
+                    });
+                }
+            }
+            let phase = if on == SelectOn::Devset {
+                Phase::Dev
+            } else {
+                Phase::Valset
+            };
+            let outcomes = self.wave(&set, jobs, None, phase).await;
+            self.check_wave(&outcomes, "final evaluation for selection")?;
+            let scores: Vec<f64> = (0..picks.len())
+                .map(|c| {
+                    let s: Vec<f64> = outcomes[c * sn..(c + 1) * sn]
+                        .iter()
+                        .map(|o| o.score.value)
+                        .collect();
+                    mean_or_zero(&s)
+                })
+                .collect();
+            best = argmax_first(&scores).unwrap_or(0);
+            let slot = if on == SelectOn::Devset {
+                &mut dev
+            } else {
+                &mut val
+            };
+            for (c, s) in scores.into_iter().enumerate() {
+                slot[c] = Some(s);
+            }
+        }
 
         // Dev scores of the baseline (always pick 0) and the best.
-        let mut dev: Vec<Option<f64>> = vec![None; picks.len()];
-        if let Some(devset) = self.devset.clone() {
+        if let Some(devset) = self.devset.clone().filter(|_| dev[0].is_none()) {
             let which: Vec<usize> = if best == 0 { vec![0] } else { vec![0, best] };
             let dn = devset.len();
             let mut jobs = Vec::new();
@@ -767,6 +1131,7 @@ impl Run {
                     train_score: means[c],
                     train_scores: per[c].clone(),
                     dev_score: dev[c],
+                    val_score: val[c],
                     is_best: c == best,
                     predictors: entry.program.predictors.clone(),
                 }
@@ -777,6 +1142,13 @@ impl Run {
             program: self.decl.program.clone(),
             metric: self.decl.metric.clone(),
             trainset_size: n,
+            selected_on: self.select.as_ref().map(|(_, on)| {
+                if *on == SelectOn::Devset {
+                    "devset".to_string()
+                } else {
+                    "valset".to_string()
+                }
+            }),
             best,
             candidates: entries,
         };
@@ -791,28 +1163,4 @@ impl Run {
         };
         Ok((best_program, candidates, baseline, best_pair))
     }
-}
-
-/// Warnings for settings of the optimize block this version accepts but does
-/// not act on yet, so a run never ignores them silently.
-pub fn unsupported_settings(decl: &OptimizeDecl) -> Vec<String> {
-    let mut out = Vec::new();
-    let p = &decl.program;
-    if decl.selection == crate::ir::Selection::Thompson {
-        out.push(format!(
-            "optimize `{p}`: selection = thompson is not available yet; using softmax"
-        ));
-    }
-    if decl.valset.is_some() || decl.select_on != crate::ir::SelectOn::Trainset {
-        out.push(format!(
-            "optimize `{p}`: choosing the final program on a valset or devset is not available yet; choosing on the trainset"
-        ));
-    }
-    if decl.stop != crate::ir::StopRules::default() {
-        out.push(format!(
-            "optimize `{p}`: stop rules are not available yet; running all {} steps",
-            decl.max_steps
-        ));
-    }
-    out
 }

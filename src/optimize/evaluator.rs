@@ -6,14 +6,15 @@
 //! (executions, judge metrics, advice) is counted in one place.
 
 use async_trait::async_trait;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::lm::{Lm, LmError, ModelSet, Request, Response};
 use crate::metric::Score;
 use crate::program::{Example, Execution, ModelOverride, Program};
 
 use super::artifacts::UsageRecord;
+use super::stop::Budget;
 
 /// One scored execution.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,11 +55,24 @@ pub struct UsageCounter {
     cached: AtomicU64,
     prompt_tokens: AtomicU64,
     completion_tokens: AtomicU64,
+    /// The run's budgets, asked before every request (none: no checks).
+    budget: OnceLock<Arc<Budget>>,
 }
 
 impl UsageCounter {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Installs the budgets every counting handle checks from now on (once;
+    /// a second call is ignored).
+    pub fn set_budget(&self, budget: Arc<Budget>) {
+        let _ = self.budget.set(budget);
+    }
+
+    /// The installed budgets.
+    pub fn budget(&self) -> Option<&Arc<Budget>> {
+        self.budget.get()
     }
 
     /// Count one finished request.
@@ -90,6 +104,17 @@ impl UsageCounter {
         }
     }
 
+    /// Continue counting from a checkpoint's totals (adds them).
+    pub fn restore(&self, usage: &UsageRecord, cached: u64) {
+        self.calls.fetch_add(usage.lm_calls, Ordering::Relaxed);
+        self.failed.fetch_add(usage.failed_calls, Ordering::Relaxed);
+        self.prompt_tokens
+            .fetch_add(usage.prompt_tokens, Ordering::Relaxed);
+        self.completion_tokens
+            .fetch_add(usage.completion_tokens, Ordering::Relaxed);
+        self.cached.fetch_add(cached, Ordering::Relaxed);
+    }
+
     /// Requests answered from the cache.
     pub fn cached(&self) -> u64 {
         self.cached.load(Ordering::Relaxed)
@@ -105,8 +130,16 @@ pub struct CountingLm {
 #[async_trait]
 impl Lm for CountingLm {
     async fn complete(&self, request: &Request) -> Result<Response, LmError> {
+        // A refused request was never sent: it is not counted as a call.
+        let ticket = match self.counter.budget() {
+            Some(b) => Some(b.admit(request)?),
+            None => None,
+        };
         let result = self.inner.complete(request).await;
         self.counter.record(&result);
+        if let (Some(b), Some(t)) = (self.counter.budget(), ticket) {
+            b.settle(t, &result);
+        }
         result
     }
 }

@@ -19,6 +19,8 @@ pub enum Phase {
     Final,
     /// Baseline and best on the devset.
     Dev,
+    /// Every final candidate on the valset (validation-aware selection).
+    Valset,
 }
 
 /// One thing that happened during a run.
@@ -68,6 +70,8 @@ pub enum Event {
         best_so_far: Option<f64>,
         usage: UsageRecord,
     },
+    /// A stop rule ended the loop before `max_steps`; the final selection follows.
+    Stopped { steps_run: usize, reason: String },
     RunFinished {
         baseline_train: f64,
         best_train: f64,

@@ -1,16 +1,24 @@
 //! SIMBA (Stochastic Introspective Mini-Batch Ascent), as SIMBA.md describes
-//! it: DSPy parity, plus multi-strategy fallback.
+//! it: DSPy parity by default, plus opt-in additions (issue 8): stop rules
+//! and budgets, checkpoint/resume, Thompson selection, pool dedup,
+//! validation-aware final selection; multi-strategy fallback and parallel
+//! advice are result-neutral.
 //!
 //! | file | job |
 //! |---|---|
 //! | `engine.rs` | the loop: mini-batches, sampling, buckets, candidates, winners, the end |
 //! | `pool.rs` | the program pool, `top_k_plus_baseline`, softmax selection |
+//! | `thompson.rs` | `selection = thompson`: posteriors and draws |
 //! | `stats.rs` | percentiles, bucket keys and ordering |
 //! | `rng.rs` | the two seeded random streams, Poisson demo dropping |
 //! | `variants.rs` | sampling model variants (`resample = rollout / temperature`) |
 //! | `select.rs` | the final evenly spaced selection, tie rules |
 //! | `strategy/` | the `Strategy` trait, `append_demo`, `append_rule` |
+//! | `advice.rs` | a wave of buckets' strategies run concurrently, results in order |
+//! | `estimate.rs` | `--dry-run`: LM calls per phase |
 //! | `evaluator.rs` | the `Evaluator` seam, LM usage counting |
+//! | `stop.rs` | stop rules: convergence between steps, budgets on every request |
+//! | `checkpoint.rs` | checkpoint.json after every step, resume |
 //! | `events.rs` | progress events for the CLI |
 //! | `artifacts.rs` | program.json, candidates.json, trials.jsonl, run.json |
 //!
@@ -19,8 +27,11 @@
 //! whose [`engine::OptimizeOutput::write`] stages every artifact before the
 //! first rename.
 
+pub mod advice;
 pub mod artifacts;
+pub mod checkpoint;
 pub mod engine;
+pub mod estimate;
 pub mod evaluator;
 pub mod events;
 pub mod pool;
@@ -28,10 +39,14 @@ pub mod rng;
 pub mod runtime;
 pub mod select;
 pub mod stats;
+pub mod stop;
 pub mod strategy;
+pub mod thompson;
 pub mod variants;
 
-pub use engine::{OptimizeError, OptimizeInput, OptimizeOutput, optimize};
+pub use engine::{
+    OptimizeError, OptimizeInput, OptimizeOutput, RunOptions, optimize, optimize_with,
+};
 pub use evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
 pub use events::{Event, EventSink, Phase};
 pub use strategy::{

@@ -58,6 +58,29 @@ impl Pool {
         self.entries.len() - 1
     }
 
+    /// A pool rebuilt from saved entries (index 0 must be the baseline).
+    pub fn from_entries(entries: Vec<Entry>) -> Self {
+        Self { entries }
+    }
+
+    /// Every entry, by index.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The first entry with the same instructions and demos in every
+    /// predictor as `program`.
+    pub fn find(&self, program: &Program) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| e.program.predictors == program.predictors)
+    }
+
+    /// Append scores to a program's record.
+    pub fn add_scores(&mut self, idx: usize, scores: impl IntoIterator<Item = f64>) {
+        self.entries[idx].scores.extend(scores);
+    }
+
     /// Mean score of a program; 0 when it has none.
     pub fn average(&self, idx: usize) -> f64 {
         mean_or_zero(&self.entries[idx].scores)
@@ -199,6 +222,38 @@ mod tests {
         assert_eq!(pick_by_cumulative(&c, &p, 0.69), 7);
         assert_eq!(pick_by_cumulative(&c, &p, 0.7), 9);
         assert_eq!(pick_by_cumulative(&c, &p, 0.999_999_999_999), 9);
+    }
+
+    #[test]
+    fn find_matches_instructions_and_demos_and_scores_accumulate() {
+        use crate::ir::*;
+        let graph = std::sync::Arc::new(ProgramGraph {
+            name: "p".into(),
+            lm: "m".into(),
+            inputs: vec![],
+            steps: vec![],
+            outputs: vec![],
+            deps: vec![],
+            spec_text: String::new(),
+        });
+        let mut base = Program::baseline(graph);
+        base.predictors.insert(
+            "a".into(),
+            crate::program::PredictorState {
+                instructions: "x".into(),
+                demos: vec![],
+            },
+        );
+        let mut pool = Pool::new(base.clone());
+        let mut other = base.clone();
+        other.predictors["a"].instructions = "y".into();
+        assert_eq!(pool.find(&base), Some(0));
+        assert_eq!(pool.find(&other), None);
+        let i = pool.register(other.clone(), vec![1.0], 1);
+        assert_eq!(pool.find(&other), Some(i));
+        pool.add_scores(i, [0.0, 1.0]);
+        assert_eq!(pool.get(i).scores, vec![1.0, 0.0, 1.0]);
+        assert!(close(pool.average(i), 2.0 / 3.0));
     }
 
     #[test]

@@ -170,11 +170,18 @@ pub fn prepare_with(
         )));
     }
     let model_decl = spec.models.get(&graph.lm);
+    // The valset is loaded here (not by `load_data`), so callers that only
+    // want train and dev keep their signature.
+    let valset = match &decl.valset {
+        Some(r) => Some(crate::data::load_split(spec, r).map_err(|e| config(e.to_string()))?),
+        None => None,
+    };
     Ok(OptimizeInput {
         decl: decl.clone(),
         baseline: Program::baseline(Arc::new(graph.clone())),
         trainset,
         devset,
+        valset,
         evaluator: Arc::new(SpecEvaluator::new(counted, metric)),
         strategies,
         prompt,
