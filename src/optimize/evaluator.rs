@@ -6,10 +6,10 @@
 //! (executions, judge metrics, advice) is counted in one place.
 
 use async_trait::async_trait;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
-use crate::lm::{Lm, LmError, ModelSet, Request, Response};
+use crate::lm::{Lm, LmError, ModelSet, Request, Response, UsageBook};
 use crate::metric::Score;
 use crate::program::{Example, Execution, ModelOverride, Program};
 
@@ -54,11 +54,20 @@ pub struct UsageCounter {
     cached: AtomicU64,
     prompt_tokens: AtomicU64,
     completion_tokens: AtomicU64,
+    /// The model registry's own counters, read for the requests actually
+    /// sent (retries included), which this layer above the retries cannot see.
+    book: OnceLock<UsageBook>,
 }
 
 impl UsageCounter {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Links the registry's counters so snapshots carry the requests sent
+    /// (once; a second call is ignored).
+    pub fn set_book(&self, book: UsageBook) {
+        let _ = self.book.set(book);
     }
 
     /// Count one finished request.
@@ -82,11 +91,18 @@ impl UsageCounter {
 
     /// The totals so far (cache hits counted as calls).
     pub fn snapshot(&self) -> UsageRecord {
+        let sent = self
+            .book
+            .get()
+            .map(|b| b.snapshot().total)
+            .unwrap_or_default();
         UsageRecord {
             lm_calls: self.calls.load(Ordering::Relaxed),
             failed_calls: self.failed.load(Ordering::Relaxed),
             prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
+            requests: sent.requests,
+            failed_requests: sent.failed_requests,
         }
     }
 
