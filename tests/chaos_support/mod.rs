@@ -46,10 +46,13 @@ pub enum Fault {
     IgnoresFormat,
     /// A correct answer, slowly (below the client's timeout).
     Slow,
+    /// 502 whose body echoes the request's `Authorization` header (some
+    /// proxies do): the client must not copy the key anywhere.
+    EchoesKey,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 10] = [
         Fault::RateLimitedRetryAfter,
         Fault::RateLimited,
         Fault::ServerError,
@@ -59,6 +62,7 @@ impl Fault {
         Fault::TruncatedJson,
         Fault::IgnoresFormat,
         Fault::Slow,
+        Fault::EchoesKey,
     ];
 
     /// True when the client sees a failed request (the others return a
@@ -211,12 +215,11 @@ async fn complete(
     headers: axum::http::HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Some(v) = headers.get(header::AUTHORIZATION) {
-        inner
-            .auth
-            .lock()
-            .unwrap()
-            .push(v.to_str().unwrap_or("").to_string());
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("").to_string());
+    if let Some(a) = &auth {
+        inner.auth.lock().unwrap().push(a.clone());
     }
     let fault = draw(&inner);
     {
@@ -245,6 +248,13 @@ async fn complete(
             return r;
         }
         Some(Fault::RateLimited) => return error(StatusCode::TOO_MANY_REQUESTS, "slow down"),
+        Some(Fault::EchoesKey) => {
+            let echoed = format!(
+                "bad gateway; you sent Authorization: {}",
+                auth.unwrap_or_default()
+            );
+            return error(StatusCode::BAD_GATEWAY, &echoed);
+        }
         Some(Fault::ServerError) => return error(StatusCode::INTERNAL_SERVER_ERROR, "boom"),
         Some(Fault::Unavailable) => return error(StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
         Some(Fault::Hang) => {
