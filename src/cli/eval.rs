@@ -228,10 +228,12 @@ pub async fn evaluate(spec: &Spec, args: &EvalArgs) -> Result<EvalReport, SetupE
     };
     // Kept alive for the whole evaluation (plugin models call into it).
     let plugins = crate::plugin::load_plugins(spec).map_err(|e| e.to_string())?;
-    let models = Arc::new(
-        crate::plugin::build_models(spec, &oracles, options, &plugins)
-            .map_err(|e| e.to_string())?,
-    );
+    let mut models = crate::plugin::build_models(spec, &oracles, options, &plugins)
+        .map_err(|e| e.to_string())?;
+    if let Some(backoff) = crate::lm::retry::Backoff::from_env()? {
+        models.set_backoff(backoff);
+    }
+    let models = Arc::new(models);
     let model_set: Arc<dyn ModelSet> = models.clone();
     let executor = Executor::new(model_set.clone());
     let metric = MetricFn::new(metric_decl, model_set);

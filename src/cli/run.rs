@@ -11,6 +11,7 @@ use super::{RunArgs, exit};
 use crate::compile::{Override, load_spec};
 use crate::config::{Price, ProjectConfig};
 use crate::ir::{OptimizeDecl, Spec};
+use crate::lm::retry::Backoff;
 use crate::lm::{ModelSet, ModelsOptions};
 use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
 use crate::optimize::runtime::{load_data, oracles, prepare_with};
@@ -313,8 +314,12 @@ fn run_block(
     // Loaded once and kept alive until the run ends: plugin libraries are
     // never unloaded while their strategies or models may be called.
     let plugins = load_plugins(spec).map_err(|e| Failure::input(e.to_string()))?;
-    let models = build_models(spec, oracles, ModelsOptions { cache_dir }, &plugins)
+    let mut models = build_models(spec, oracles, ModelsOptions { cache_dir }, &plugins)
         .map_err(|e| Failure::input(e.to_string()))?;
+    if let Some(backoff) = Backoff::from_env().map_err(Failure::input)? {
+        models.set_backoff(backoff);
+    }
+    let book = models.usage_book();
     let models: Arc<dyn ModelSet> = Arc::new(models);
     let strategies = resolve_strategies(&decl.strategies, &plugins)
         .map_err(|e| Failure::input(e.to_string()))?;
@@ -331,6 +336,7 @@ fn run_block(
         warnings,
     )
     .map_err(optimize_failure)?;
+    input.usage.set_book(book);
     // The renderer runs on its own thread so drawing never blocks the engine.
     let (done_tx, done_rx) = std_mpsc::channel::<()>();
     let renderer = std::thread::spawn(move || {

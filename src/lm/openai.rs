@@ -240,10 +240,17 @@ impl super::Lm for OpenAiProvider {
             });
         }
         let reply: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            self.fatal(format!(
+            let message = format!(
                 "{url} sent a reply that is not JSON ({e}): {}",
                 self.redact(&snippet(&bytes))
-            ))
+            );
+            // A body cut short (a proxy or the server dropped the rest) is a
+            // transport fault worth another try; other garbage is not.
+            if e.is_eof() {
+                self.transient(message, None)
+            } else {
+                self.fatal(message)
+            }
         })?;
         let text = reply
             .pointer("/choices/0/message/content")

@@ -27,7 +27,47 @@ impl Default for Backoff {
     }
 }
 
+/// Environment variable that sets [`Backoff::base`] in milliseconds.
+pub const RETRY_BASE_ENV: &str = "SIMBA_RETRY_BASE_MS";
+/// Environment variable that caps the backoff wait and a server's
+/// `Retry-After` in milliseconds.
+pub const RETRY_MAX_ENV: &str = "SIMBA_RETRY_MAX_MS";
+
 impl Backoff {
+    /// The default waits with `SIMBA_RETRY_BASE_MS` / `SIMBA_RETRY_MAX_MS`
+    /// applied (tests and local servers want short waits); `Ok(None)` when
+    /// neither is set. A value that is not a whole number of milliseconds is
+    /// an error naming the variable.
+    pub fn from_env() -> Result<Option<Backoff>, String> {
+        Self::from_values(
+            std::env::var(RETRY_BASE_ENV).ok().as_deref(),
+            std::env::var(RETRY_MAX_ENV).ok().as_deref(),
+        )
+    }
+
+    /// [`Backoff::from_env`] on given values.
+    pub fn from_values(base: Option<&str>, max: Option<&str>) -> Result<Option<Backoff>, String> {
+        let parse = |name: &str, v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|_| format!("{name}={v:?} is not a whole number of milliseconds"))
+        };
+        if base.is_none() && max.is_none() {
+            return Ok(None);
+        }
+        let mut b = Backoff::default();
+        if let Some(v) = base {
+            b.base = parse(RETRY_BASE_ENV, v)?;
+        }
+        if let Some(v) = max {
+            let m = parse(RETRY_MAX_ENV, v)?;
+            b.max = m;
+            b.max_retry_after = m;
+        }
+        Ok(Some(b))
+    }
+
     /// The wait before retry number `retry` (0 for the first): "equal
     /// jitter", half the exponential delay plus a random part of the other
     /// half, so clients that failed together do not retry together. A

@@ -300,6 +300,14 @@ pub struct UsageRecord {
     pub failed_calls: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Requests sent to providers, every retry included (cache hits and
+    /// in-process models sent none); 0 when the run had no model registry.
+    #[serde(default)]
+    pub requests: u64,
+    /// Of `requests`, those that failed (error status, timeout, broken
+    /// connection, unreadable reply).
+    #[serde(default)]
+    pub failed_requests: u64,
 }
 
 impl UsageRecord {
@@ -310,6 +318,8 @@ impl UsageRecord {
             failed_calls: self.failed_calls - earlier.failed_calls,
             prompt_tokens: self.prompt_tokens - earlier.prompt_tokens,
             completion_tokens: self.completion_tokens - earlier.completion_tokens,
+            requests: self.requests - earlier.requests,
+            failed_requests: self.failed_requests - earlier.failed_requests,
         }
     }
 }

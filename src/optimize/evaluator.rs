@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::lm::{Lm, LmError, ModelSet, Request, Response};
+use crate::lm::{Lm, LmError, ModelSet, Request, Response, UsageBook};
 use crate::metric::Score;
 use crate::program::{Example, Execution, ModelOverride, Program};
 
@@ -57,6 +57,9 @@ pub struct UsageCounter {
     completion_tokens: AtomicU64,
     /// The run's budgets, asked before every request (none: no checks).
     budget: OnceLock<Arc<Budget>>,
+    /// The model registry's own counters, read for the requests actually
+    /// sent (retries included), which this layer above the retries cannot see.
+    book: OnceLock<UsageBook>,
 }
 
 impl UsageCounter {
@@ -73,6 +76,12 @@ impl UsageCounter {
     /// The installed budgets.
     pub fn budget(&self) -> Option<&Arc<Budget>> {
         self.budget.get()
+    }
+
+    /// Links the registry's counters so snapshots carry the requests sent
+    /// (once; a second call is ignored).
+    pub fn set_book(&self, book: UsageBook) {
+        let _ = self.book.set(book);
     }
 
     /// Count one finished request.
@@ -96,11 +105,18 @@ impl UsageCounter {
 
     /// The totals so far (cache hits counted as calls).
     pub fn snapshot(&self) -> UsageRecord {
+        let sent = self
+            .book
+            .get()
+            .map(|b| b.snapshot().total)
+            .unwrap_or_default();
         UsageRecord {
             lm_calls: self.calls.load(Ordering::Relaxed),
             failed_calls: self.failed.load(Ordering::Relaxed),
             prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
+            requests: sent.requests,
+            failed_requests: sent.failed_requests,
         }
     }
 

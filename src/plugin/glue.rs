@@ -134,10 +134,7 @@ pub(crate) fn strategy_request(
 
 /// Writes a reply's program into `candidate`; checks every name first so a
 /// bad reply leaves the candidate untouched.
-pub(crate) fn apply_program(
-    candidate: &mut Program,
-    program: sdk::ProgramState,
-) -> Result<(), String> {
+pub fn apply_program(candidate: &mut Program, program: sdk::ProgramState) -> Result<(), String> {
     if let Some(p) = program
         .predictors
         .iter()

@@ -19,7 +19,7 @@ mod strategy;
 
 pub use callbacks::CallStats;
 pub use error::PluginError;
-pub use glue::resolve_strategies;
+pub use glue::{apply_program, resolve_strategies};
 pub use host::{PluginHost, PluginListing};
 pub use library::{resolve_path, resolve_path_in};
 pub use model::PluginModel;
