@@ -458,7 +458,15 @@ impl Run {
             done,
             total,
         });
-        while let Some((i, outcome)) = stream.next().await {
+        // The final, validation and dev waves read only scores and errors:
+        // dropping each execution's trace and prediction as it arrives keeps
+        // memory flat in the set size (every final pick times every row).
+        let scores_only = matches!(phase, Phase::Final | Phase::Valset | Phase::Dev);
+        while let Some((i, mut outcome)) = stream.next().await {
+            if scores_only {
+                outcome.execution.trace = Vec::new();
+                outcome.execution.prediction = None;
+            }
             out[i] = Some(outcome);
             done += 1;
             self.events.emit(Event::Progress {
