@@ -599,17 +599,7 @@ fn explicit_source(
             let outs = steps[j].outputs();
             let Some(of) = outs.iter().find(|o| o.name == f.name) else {
                 let names: Vec<&str> = outs.iter().map(|o| o.name.as_str()).collect();
-                ctx.d.push(
-                    Diagnostic::error(
-                        f.span,
-                        format!("step `{}` has no output `{}`", s.name, f.name),
-                    )
-                    .label("unknown field")
-                    .help(
-                        did_you_mean(&f.name, names.iter().copied())
-                            .unwrap_or_else(|| format!("its outputs: {}", names.join(", "))),
-                    ),
-                );
+                unknown_output(ctx, f, &s.name, &names);
                 return None;
             };
             if !assignable(&of.ty, &target.ty) {
@@ -848,17 +838,7 @@ fn out_source(
                 })
             } else {
                 let names: Vec<&str> = outs.iter().map(|o| o.name.as_str()).collect();
-                ctx.d.push(
-                    Diagnostic::error(
-                        f.span,
-                        format!("step `{}` has no output `{}`", s.name, f.name),
-                    )
-                    .label("unknown field")
-                    .help(
-                        did_you_mean(&f.name, names.iter().copied())
-                            .unwrap_or_else(|| format!("its outputs: {}", names.join(", "))),
-                    ),
-                );
+                unknown_output(ctx, f, &s.name, &names);
                 None
             }
         }
@@ -940,4 +920,19 @@ fn find_cycle(deps: &[Vec<usize>]) -> Vec<usize> {
         path.push(next);
         cur = next;
     }
+}
+
+/// `step.field` names an output the step does not have.
+fn unknown_output(ctx: &mut Ctx, field: &Ident, step: &str, outputs: &[&str]) {
+    ctx.d.push(
+        Diagnostic::error(
+            field.span,
+            format!("step `{step}` has no output `{}`", field.name),
+        )
+        .label("unknown field")
+        .help(
+            did_you_mean(&field.name, outputs.iter().copied())
+                .unwrap_or_else(|| format!("its outputs: {}", outputs.join(", "))),
+        ),
+    );
 }
