@@ -2,12 +2,11 @@
 //! over one split and print its score and failures.
 
 use futures::StreamExt;
-use indexmap::IndexMap;
 use std::io::Write;
 use std::sync::Arc;
 
 use super::{EvalArgs, exit};
-use crate::ir::{DataRef, OptimizeDecl, Provider, Spec};
+use crate::ir::{DataRef, OptimizeDecl, Spec};
 use crate::lm::ModelSet;
 use crate::lm::registry::ModelsOptions;
 use crate::lm::usage::ModelUsage;
@@ -98,24 +97,6 @@ fn pick_split(block: &OptimizeDecl, split: Option<&str>) -> DataRef {
             },
         },
     }
-}
-
-/// The rows each `sim` model's oracle dataset holds, all splits together.
-pub fn load_oracles(spec: &Spec) -> Result<IndexMap<String, Vec<Example>>, SetupError> {
-    let mut oracles = IndexMap::new();
-    for decl in spec.models.values() {
-        if decl.provider != Provider::Sim {
-            continue;
-        }
-        let Some(name) = &decl.oracle else { continue };
-        if oracles.contains_key(name) {
-            continue;
-        }
-        let ds = crate::data::spec_dataset(spec, name).map_err(|e| e.to_string())?;
-        let rows = crate::data::all_rows(&ds).map_err(|e| e.to_string())?;
-        oracles.insert(name.clone(), rows);
-    }
-    Ok(oracles)
 }
 
 /// One example's outcome.
@@ -218,7 +199,7 @@ pub async fn evaluate(spec: &Spec, args: &EvalArgs) -> Result<EvalReport, SetupE
         .get(&block.metric)
         .ok_or_else(|| format!("no metric `{}`", block.metric))?
         .clone();
-    let oracles = load_oracles(spec)?;
+    let oracles = crate::optimize::runtime::oracles(spec).map_err(|e| e.to_string())?;
     let options = ModelsOptions {
         cache_dir: if args.no_cache {
             None
