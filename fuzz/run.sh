@@ -12,7 +12,7 @@ secs=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(spec reply dataset artifacts plugin_payload)
+    targets=(spec reply dataset artifacts plugin_payload checkpoint)
 fi
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$PWD/target}

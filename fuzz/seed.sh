@@ -80,6 +80,27 @@ for json in \
     seed plugin_payload /tmp/seed-plugin
 done
 rm -f /tmp/seed-plugin
-for t in spec reply dataset artifacts plugin_payload; do
+# Checkpoints: merge patches over the target's own real checkpoint (see
+# fuzz_targets/checkpoint.rs), each breaking one invariant resume relies on.
+for json in \
+    '{}' \
+    '{"cursor":99}' \
+    '{"data_order":[0,0,0,0,0,0]}' \
+    '{"data_order":[5,4,3,2,1,99]}' \
+    '{"winners":[7]}' \
+    '{"pool":[]}' \
+    '{"steps_done":5}' \
+    '{"schema":2}' \
+    '{"rng_choices":{"seed":"zz","word_pos":"-1"}}' \
+    '{"rng_poisson":{"word_pos":"340282366920938463463374607431768211455"}}' \
+    '{"elapsed_ms":18446744073709551615}' \
+    '{"pool":[{"predictors":{},"scores":[],"step":null}]}' \
+    '{"config":{"bsize":4}}' \
+    '{"trials":null}'; do
+    printf '%s' "$json" >/tmp/seed-checkpoint
+    seed checkpoint /tmp/seed-checkpoint
+done
+rm -f /tmp/seed-checkpoint
+for t in spec reply dataset artifacts plugin_payload checkpoint; do
     echo "$t: $(ls "$corpus/$t" | wc -l) seeds"
 done

@@ -585,7 +585,7 @@ impl Run {
         }
         if entries.is_empty()
             || cp.winners.iter().any(|&w| w >= entries.len())
-            || cp.data_order.len() != self.trainset.len()
+            || !is_permutation(&cp.data_order, self.trainset.len())
             || cp.cursor > cp.data_order.len()
         {
             return Err(bad(
@@ -1171,4 +1171,14 @@ impl Run {
         };
         Ok((best_program, candidates, baseline, best_pair))
     }
+}
+
+/// Whether `order` holds each of `0..n` exactly once (a checkpoint's data
+/// order indexes the trainset directly).
+fn is_permutation(order: &[usize], n: usize) -> bool {
+    let mut seen = vec![false; n];
+    order.len() == n
+        && order
+            .iter()
+            .all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
 }
