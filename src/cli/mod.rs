@@ -10,6 +10,7 @@ pub mod fmt;
 pub mod graph;
 pub mod report;
 pub mod run;
+mod signals;
 
 /// Exit codes (LANGUAGE.md, "Command line").
 pub mod exit {
@@ -20,7 +21,7 @@ pub mod exit {
     pub const USAGE: i32 = 2;
     /// The run failed (for example every LM call failing).
     pub const RUN_FAILED: i32 = 3;
-    /// Interrupted, after writing a checkpoint.
+    /// Interrupted by SIGINT or SIGTERM; the checkpoint holds the last finished step.
     pub const INTERRUPTED: i32 = 130;
 }
 

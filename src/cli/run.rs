@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::time::Instant;
 
+use super::signals::Interrupts;
 use super::{RunArgs, exit};
 use crate::compile::{Override, load_spec};
 use crate::config::{Price, ProjectConfig};
@@ -155,6 +156,13 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
             code: exit::RUN_FAILED,
             message: format!("cannot start the async runtime: {e}"),
         })?;
+    let mut interrupts = {
+        let _entered = rt.enter();
+        Interrupts::install().map_err(|e| Failure {
+            code: exit::RUN_FAILED,
+            message: format!("cannot listen for SIGINT/SIGTERM: {e}"),
+        })?
+    };
     let several = blocks.len() > 1;
     for decl in blocks {
         let out_dir = match &args.out {
@@ -164,6 +172,7 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
         };
         run_block(
             &rt,
+            &mut interrupts,
             &spec,
             &decl,
             &oracles,
@@ -299,6 +308,7 @@ fn select_blocks(spec: &Spec, only: Option<&str>) -> Result<Vec<OptimizeDecl>, F
 #[allow(clippy::too_many_arguments)]
 fn run_block(
     rt: &tokio::runtime::Runtime,
+    interrupts: &mut Interrupts,
     spec: &Spec,
     decl: &OptimizeDecl,
     oracles: &indexmap::IndexMap<String, Vec<crate::program::Example>>,
@@ -360,24 +370,23 @@ fn run_block(
         resume: resume_from,
         prices: prices.clone(),
     };
-    // Ctrl-C: the checkpoint on disk already holds the state after the last
-    // finished step (it is rewritten atomically after each), so stopping
-    // here loses only the step in progress.
+    // SIGINT/SIGTERM: the checkpoint on disk already holds the state after
+    // the last finished step (it is rewritten atomically after each), so
+    // stopping here loses only the step in progress. After this point a
+    // signal no longer interrupts (see `signals`).
     let result = rt.block_on(async {
         tokio::select! {
-            r = optimize_with(input, options) => Some(r),
-            _ = tokio::signal::ctrl_c() => None,
+            r = optimize_with(input, options) => Ok(r),
+            name = interrupts.next() => Err(name),
         }
     });
-    let Some(result) = result else {
-        return Err(Failure {
-            code: exit::INTERRUPTED,
-            message: format!(
-                "interrupted; the state after the last finished step is in {}; continue with --resume",
-                out_dir.join(CHECKPOINT_JSON).display()
-            ),
-        });
-    };
+    let result = result.map_err(|signal| Failure {
+        code: exit::INTERRUPTED,
+        message: format!(
+            "interrupted ({signal}); the state after the last finished step is in {}; continue with --resume",
+            out_dir.join(CHECKPOINT_JSON).display()
+        ),
+    })?;
     // The engine dropped its sender when it returned; wait for the last lines.
     let _ = done_rx.recv();
     let _ = renderer.join();
