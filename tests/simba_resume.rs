@@ -103,6 +103,12 @@ fn killed_runs_resume_to_identical_artifacts() {
             let b = std::fs::read(out.join(f)).unwrap();
             assert!(a == b, "kill point {k} (after step {done}): {f} differs");
         }
+        // Usage, requests sent included, continues from the checkpoint's totals.
+        let usage = |dir: &Path| -> serde_json::Value {
+            let text = std::fs::read_to_string(dir.join("run.json")).unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()["usage"].clone()
+        };
+        assert_eq!(usage(&out), usage(&full), "kill point {k}: run.json usage");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

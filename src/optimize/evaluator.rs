@@ -60,6 +60,9 @@ pub struct UsageCounter {
     /// The model registry's own counters, read for the requests actually
     /// sent (retries included), which this layer above the retries cannot see.
     book: OnceLock<UsageBook>,
+    /// Requests sent before a resume (the book counts this process only).
+    restored_requests: AtomicU64,
+    restored_failed_requests: AtomicU64,
 }
 
 impl UsageCounter {
@@ -115,8 +118,9 @@ impl UsageCounter {
             failed_calls: self.failed.load(Ordering::Relaxed),
             prompt_tokens: self.prompt_tokens.load(Ordering::Relaxed),
             completion_tokens: self.completion_tokens.load(Ordering::Relaxed),
-            requests: sent.requests,
-            failed_requests: sent.failed_requests,
+            requests: sent.requests + self.restored_requests.load(Ordering::Relaxed),
+            failed_requests: sent.failed_requests
+                + self.restored_failed_requests.load(Ordering::Relaxed),
         }
     }
 
@@ -129,6 +133,10 @@ impl UsageCounter {
         self.completion_tokens
             .fetch_add(usage.completion_tokens, Ordering::Relaxed);
         self.cached.fetch_add(cached, Ordering::Relaxed);
+        self.restored_requests
+            .fetch_add(usage.requests, Ordering::Relaxed);
+        self.restored_failed_requests
+            .fetch_add(usage.failed_requests, Ordering::Relaxed);
     }
 
     /// Requests answered from the cache.
