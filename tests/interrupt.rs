@@ -134,6 +134,11 @@ fn assert_whole(out: &Path, seed: u64, case: &str) {
     );
 }
 
+/// A phase: its name, the event that says it has started, and the
+/// checkpoint's `steps_done` after an interruption there (None: past the
+/// optimizer, the run completes).
+type PhaseCase = (&'static str, fn(&Value) -> bool, Option<u64>);
+
 fn event_is(e: &Value, name: &str) -> bool {
     e["event"] == name
 }
@@ -157,8 +162,7 @@ fn signals_in_every_phase_leave_one_complete_set_and_resume_finishes() {
         "the two seeds must give different artifacts"
     );
 
-    // (name, trigger, the checkpoint's steps_done when interrupted there)
-    let phases: [(&str, fn(&Value) -> bool, Option<u64>); 5] = [
+    let phases: [PhaseCase; 5] = [
         ("sampling", |e| wave_starts(e, "sampling", Some(2)), Some(1)),
         // Strategies run right after the batch is scored.
         (

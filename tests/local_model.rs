@@ -202,7 +202,7 @@ async fn grammar_makes_every_reply_parse_in_one_call() {
         let mut t = template.clone();
         t.temperature = if i == 1 { 1.0 } else { 0.0 };
         t.max_tokens = Some(64);
-        let p = predict(&lm, &t, &spec, &[demo.clone()], &inputs)
+        let p = predict(&lm, &t, &spec, std::slice::from_ref(&demo), &inputs)
             .await
             .unwrap();
         assert_eq!(
