@@ -53,6 +53,9 @@ fn rows(path: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The labels of `examples/local` (its `Topic` signature).
+const LABELS: [&str; 3] = ["food", "travel", "tech"];
+
 struct Task {
     inputs: Vec<Field>,
     outputs: Vec<Field>,
@@ -64,9 +67,18 @@ impl Task {
     fn load() -> Task {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/local/data");
         let train = rows(&dir.join("train.jsonl"));
-        // Four demos, one per label and a second positive: the kind of
-        // prompt SIMBA builds with append_demo.
-        let demos = [0usize, 10, 20, 1]
+        // Four demos, the first row of each label and then the next row: the
+        // kind of prompt SIMBA builds with append_demo.
+        let mut picks: Vec<usize> = LABELS
+            .iter()
+            .map(|l| train.iter().position(|r| r.1 == *l).expect("every label"))
+            .collect();
+        picks.push(
+            (0..train.len())
+                .find(|i| !picks.contains(i))
+                .expect("a fourth row"),
+        );
+        let demos = picks
             .iter()
             .map(|&i| Demo {
                 fields: [("text", &train[i].0), ("label", &train[i].1)]
@@ -84,7 +96,7 @@ impl Task {
             }],
             outputs: vec![Field {
                 name: "label".into(),
-                ty: FieldType::Enum(vec!["positive".into(), "negative".into(), "neutral".into()]),
+                ty: FieldType::Enum(LABELS.iter().map(|l| l.to_string()).collect()),
                 description: None,
             }],
             demos,
@@ -94,7 +106,7 @@ impl Task {
 
     fn request(&self, text: &str, with_demos: bool, grammar: bool) -> Request {
         let spec = PredictSpec {
-            instructions: "Classify the sentiment of a short product or service review.",
+            instructions: "Say what the short review is about: food, travel or tech.",
             inputs: &self.inputs,
             outputs: &self.outputs,
         };
