@@ -157,6 +157,55 @@ async fn a_burst_of_eight_completes_with_usage_counted() {
     assert!(small.completion_tokens >= 8);
 }
 
+/// `batch = 4` (opt-in): eight requests in flight are decoded four at a time;
+/// each completes within its own token budget, greedy replies agree with
+/// one-at-a-time decoding on most prompts (not guaranteed: see docs/local.md),
+/// and a lone request still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_decoding_completes_every_request_within_its_budget() {
+    let Some(path) = gguf() else { return };
+    let batched = Arc::new(load(&path, json!({"batch": 4, "context": 512})));
+    let serial = load(&path, json!({"context": 512}));
+    let topics = [
+        "cats", "rain", "bread", "trains", "snow", "music", "tea", "stars",
+    ];
+    let budgets = [4u32, 32, 8, 32, 16, 32, 1, 32];
+    let requests: Vec<Request> = topics
+        .iter()
+        .zip(budgets)
+        .map(|(t, b)| {
+            let mut r = request(&format!("Say one sentence about {t}."), 0.0, None, None);
+            r.max_tokens = Some(b);
+            r
+        })
+        .collect();
+    let replies = futures::future::join_all(requests.iter().map(|r| {
+        let lm = batched.clone();
+        async move { lm.complete(r).await }
+    }))
+    .await;
+    let mut same = 0;
+    for ((reply, req), budget) in replies.iter().zip(&requests).zip(budgets) {
+        let reply = reply.as_ref().expect("every batched request completes");
+        assert!(!reply.text.is_empty());
+        assert!(
+            (1..=u64::from(budget)).contains(&reply.usage.completion_tokens),
+            "{} tokens for a budget of {budget}",
+            reply.usage.completion_tokens
+        );
+        let alone = serial.complete(req).await.unwrap();
+        assert_eq!(reply.usage.prompt_tokens, alone.usage.prompt_tokens);
+        same += usize::from(reply.text == alone.text);
+    }
+    eprintln!("batched vs one at a time: {same}/8 identical greedy replies");
+    assert!(
+        same >= 4,
+        "only {same}/8 batched replies match one-at-a-time decoding"
+    );
+    let lone = batched.complete(&requests[1]).await.unwrap();
+    assert!(!lone.text.trim().is_empty());
+}
+
 fn sentiment_fields() -> (Vec<Field>, Vec<Field>) {
     let inputs = vec![Field {
         name: "review".into(),

@@ -2,11 +2,15 @@
 //! decodes requests one at a time, in arrival order.
 //!
 //! Why one thread: a llama.cpp context is not shareable, and decoding several
-//! sequences in one batch gained little on small CPUs while making a reply
+//! sequences in one batch gains little on small CPUs while making a reply
 //! depend on which requests happened to share its batch. One at a time keeps
 //! every reply a function of its request alone. The thread also keeps the
 //! previous request's KV cache, so the next prompt only decodes the tokens
 //! after the common prefix (instructions and demos repeat across requests).
+//!
+//! `batch = N` (opt-in) decodes up to N queued requests together, one
+//! sequence each, one token per sequence per llama.cpp call; it gives up the
+//! prefix reuse and the reproducibility described above.
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -116,6 +120,7 @@ struct Key {
     threads: u32,
     context: Option<u32>,
     prefix_cache: bool,
+    batch: u32,
 }
 
 /// The loaded model for these settings: shared with every other item (and
@@ -128,6 +133,7 @@ pub(crate) fn shared(model: &str, settings: &LocalSettings) -> Result<Arc<Engine
         threads: settings.threads,
         context: settings.context,
         prefix_cache: settings.prefix_cache,
+        batch: settings.batch,
     };
     // Held while loading, so two items never load the same file twice.
     let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
@@ -196,8 +202,11 @@ fn worker(
         context = context.min(context_train);
     }
     let threads = i32::try_from(key.threads).unwrap_or(i32::MAX);
+    // Each sequence of a batch gets a whole `context` of its own.
+    let batch = key.batch.max(1);
     let params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(context))
+        .with_n_ctx(NonZeroU32::new(context.saturating_mul(batch)))
+        .with_n_seq_max(batch)
         .with_n_batch(BATCH as u32)
         .with_n_threads(threads)
         .with_n_threads_batch(threads);
@@ -234,14 +243,76 @@ fn worker(
         cached: Vec::new(),
         prefix_cache: key.prefix_cache,
         batch: LlamaBatch::new(BATCH, 1),
+        seq_context: context as usize,
     };
-    while let Ok((job, reply)) = jobs.recv() {
+    while let Ok(first) = jobs.recv() {
+        if batch > 1 {
+            // Whatever else is queued right now joins the batch.
+            let mut group = vec![first];
+            while group.len() < batch as usize {
+                match jobs.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            group.retain(|(_, reply)| !reply.is_closed());
+            let results = state.run_batch(&group);
+            for ((_, reply), result) in group.into_iter().zip(results) {
+                let _ = reply.send(result);
+            }
+            continue;
+        }
+        let (job, reply) = first;
         // The caller gave up (timeout) while the job queued: skip it.
         if reply.is_closed() {
             continue;
         }
         let result = state.run(&job, || reply.is_closed());
         let _ = reply.send(result);
+    }
+}
+
+/// One request of a batch while it generates.
+struct Sequence {
+    /// Index in the batch's group, also its llama.cpp sequence id.
+    slot: usize,
+    sampler: LlamaSampler,
+    stop: Option<&'static str>,
+    prompt_tokens: u64,
+    budget: u32,
+    /// Position of the next token in the sequence.
+    pos: i32,
+    /// Sampled but not yet decoded; None once the reply is complete.
+    pending: Option<LlamaToken>,
+    bytes: Vec<u8>,
+    generated: u32,
+}
+
+impl Sequence {
+    /// Takes a sampled token: ends the reply at end-of-generation, the stop
+    /// text or the budget (the same rules as a lone request).
+    fn accept(&mut self, token: LlamaToken, vocab: &llama_cpp_2::vocab::LlamaVocab<'_>) {
+        self.pending = None;
+        if vocab.is_eog(token) {
+            return;
+        }
+        self.generated += 1;
+        self.bytes.extend(vocab.token_to_piece(token, false, None));
+        let stopped = self
+            .stop
+            .is_some_and(|stop| ends_with_stop(&self.bytes, stop));
+        if !stopped && self.generated < self.budget {
+            self.pending = Some(token);
+        }
+    }
+
+    fn output(&self) -> Output {
+        Output {
+            text: String::from_utf8_lossy(&self.bytes).into_owned(),
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: u64::from(self.generated),
+            reused_tokens: 0,
+        }
     }
 }
 
@@ -254,6 +325,8 @@ struct Worker<'m> {
     cached: Vec<LlamaToken>,
     prefix_cache: bool,
     batch: LlamaBatch<'static>,
+    /// The context window of one sequence (tokens).
+    seq_context: usize,
 }
 
 impl Worker<'_> {
@@ -298,23 +371,35 @@ impl Worker<'_> {
                 keep = 0;
             }
         }
+        self.decode_prompt(tokens, keep, 0)?;
+        self.cached.extend_from_slice(&tokens[keep..]);
+        Ok(keep)
+    }
+
+    /// Decodes `tokens[from..]` into sequence `seq`, asking for the logits
+    /// of the last token only (they start the reply).
+    fn decode_prompt(
+        &mut self,
+        tokens: &[LlamaToken],
+        from: usize,
+        seq: i32,
+    ) -> Result<(), String> {
         let last = tokens.len() - 1;
         // llama.cpp may lower the batch size below ours (small contexts).
         let chunk = (self.ctx.n_batch() as usize).clamp(1, BATCH);
-        let mut start = keep;
+        let mut start = from;
         while start < tokens.len() {
             let end = (start + chunk).min(tokens.len());
             self.batch.clear();
             for (i, &token) in tokens.iter().enumerate().take(end).skip(start) {
                 self.batch
-                    .add(token, i as i32, &[0], i == last)
+                    .add(token, i as i32, &[seq], i == last)
                     .map_err(|e| e.to_string())?;
             }
             self.decode()?;
-            self.cached.extend_from_slice(&tokens[start..end]);
             start = end;
         }
-        Ok(keep)
+        Ok(())
     }
 
     fn sampler(&self, job: &Job) -> Result<LlamaSampler, String> {
@@ -348,7 +433,8 @@ impl Worker<'_> {
         Ok(LlamaSampler::chain_simple(chain))
     }
 
-    fn run(&mut self, job: &Job, cancelled: impl Fn() -> bool) -> Result<Output, String> {
+    /// The job's prompt as tokens, checked against one sequence's context.
+    fn prompt_tokens(&self, job: &Job) -> Result<Vec<LlamaToken>, String> {
         let chat = job
             .messages
             .iter()
@@ -360,9 +446,8 @@ impl Worker<'_> {
         let prompt = model
             .apply_chat_template(&self.template, &chat, true)
             .map_err(|e| format!("the chat template failed: {e}"))?;
-        let vocab = model.vocab();
-        let tokens = vocab.tokenize(prompt.as_bytes(), true, true);
-        let context = self.ctx.n_ctx() as usize;
+        let tokens = model.vocab().tokenize(prompt.as_bytes(), true, true);
+        let context = self.seq_context;
         if tokens.is_empty() {
             return Err("the prompt is empty".into());
         }
@@ -374,6 +459,14 @@ impl Worker<'_> {
                 self.model.n_ctx_train()
             ));
         }
+        Ok(tokens)
+    }
+
+    fn run(&mut self, job: &Job, cancelled: impl Fn() -> bool) -> Result<Output, String> {
+        let tokens = self.prompt_tokens(job)?;
+        let model = self.model;
+        let vocab = model.vocab();
+        let context = self.seq_context;
         let reused = self.read_prompt(&tokens)?;
         let mut sampler = self.sampler(job)?;
         let budget = job.max_tokens.min((context - tokens.len()) as u32);
@@ -407,6 +500,96 @@ impl Worker<'_> {
             completion_tokens: u64::from(generated),
             reused_tokens: reused as u64,
         })
+    }
+    /// Runs a group of jobs together, one sequence each; a result per job,
+    /// in order. The KV cache starts and ends empty.
+    fn run_batch(&mut self, group: &[(Job, Reply)]) -> Vec<Result<Output, String>> {
+        self.reset();
+        let model = self.model;
+        let vocab = model.vocab();
+        let mut results: Vec<Option<Result<Output, String>>> = vec![None; group.len()];
+        let mut seqs: Vec<Sequence> = Vec::with_capacity(group.len());
+        // Prompts one sequence at a time: each first token is sampled before
+        // the next prompt's decode overwrites the logits.
+        for (slot, (job, _)) in group.iter().enumerate() {
+            let started = self.prompt_tokens(job).and_then(|tokens| {
+                let sampler = self.sampler(job)?;
+                self.decode_prompt(&tokens, 0, slot as i32)?;
+                Ok((tokens, sampler))
+            });
+            let (tokens, sampler) = match started {
+                Ok(s) => s,
+                Err(e) => {
+                    results[slot] = Some(Err(e));
+                    continue;
+                }
+            };
+            let mut seq = Sequence {
+                slot,
+                sampler,
+                stop: job.stop,
+                prompt_tokens: tokens.len() as u64,
+                budget: job.max_tokens.min((self.seq_context - tokens.len()) as u32),
+                pos: tokens.len() as i32,
+                pending: None,
+                bytes: Vec::new(),
+                generated: 0,
+            };
+            if seq.budget > 0 {
+                let token = seq.sampler.sample(&self.ctx, self.batch.n_tokens() - 1);
+                seq.accept(token, &vocab);
+            }
+            seqs.push(seq);
+        }
+        let mut steps = 0u32;
+        loop {
+            let active: Vec<usize> = (0..seqs.len())
+                .filter(|&i| seqs[i].pending.is_some())
+                .collect();
+            if active.is_empty() {
+                break;
+            }
+            steps += 1;
+            if steps % CANCEL_CHECK_EVERY == 0 {
+                for &i in &active {
+                    if group[seqs[i].slot].1.is_closed() {
+                        seqs[i].pending = None;
+                    }
+                }
+            }
+            self.batch.clear();
+            let mut in_batch = Vec::with_capacity(active.len());
+            for &i in &active {
+                let seq = &mut seqs[i];
+                let Some(token) = seq.pending else { continue };
+                if let Err(e) = self.batch.add(token, seq.pos, &[seq.slot as i32], true) {
+                    results[seq.slot] = Some(Err(e.to_string()));
+                    seq.pending = None;
+                    continue;
+                }
+                seq.pos += 1;
+                in_batch.push(i);
+            }
+            if let Err(e) = self.decode() {
+                for &i in &in_batch {
+                    results[seqs[i].slot] = Some(Err(e.clone()));
+                    seqs[i].pending = None;
+                }
+                break;
+            }
+            for (index, &i) in in_batch.iter().enumerate() {
+                let token = seqs[i].sampler.sample(&self.ctx, index as i32);
+                seqs[i].accept(token, &vocab);
+            }
+        }
+        for seq in &seqs {
+            results[seq.slot].get_or_insert_with(|| Ok(seq.output()));
+        }
+        self.reset();
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err("the batch ended without a reply".into())))
+            .collect()
     }
 }
 

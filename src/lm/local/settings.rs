@@ -11,6 +11,9 @@ use crate::lm::ModelError;
 
 /// Default context window (tokens), capped by the model's training context.
 pub const DEFAULT_CONTEXT: u32 = 4096;
+/// The most requests one batch may decode together (each needs its own
+/// share of the KV cache: `context` tokens).
+pub const MAX_BATCH: u32 = 16;
 /// Default completion cap when neither the item nor the request sets one.
 pub const DEFAULT_MAX_TOKENS: u32 = 512;
 
@@ -49,6 +52,10 @@ pub struct LocalSettings {
     pub context: Option<u32>,
     /// Reuse the KV cache of the previous request's common prefix. Default true.
     pub prefix_cache: bool,
+    /// Decode up to this many queued requests together (1 = one at a time,
+    /// the default). Above 1 replies may depend on which requests shared a
+    /// batch, so runs are no longer reproducible; see docs/local.md.
+    pub batch: u32,
     pub sampling: Sampling,
 }
 
@@ -198,11 +205,22 @@ impl LocalSettings {
             }
             other => other,
         };
+        let batch = match uint(decl, "batch")? {
+            Some(0) => return Err(bad(decl, "`batch` must be at least 1".into())),
+            Some(n) if n > MAX_BATCH => {
+                return Err(bad(
+                    decl,
+                    format!("`batch` must be at most {MAX_BATCH}, got {n}"),
+                ));
+            }
+            other => other.unwrap_or(1),
+        };
         Ok(LocalSettings {
             path,
             threads,
             context,
             prefix_cache: flag(decl, "prefix_cache")?.unwrap_or(true),
+            batch,
             sampling: Sampling::from_decl(decl)?,
         })
     }
@@ -292,6 +310,7 @@ mod tests {
         assert_eq!(s.path, PathBuf::from("/specs/models/m.gguf"));
         assert_eq!((s.threads, s.context), (2, Some(1024)));
         assert!(s.prefix_cache);
+        assert_eq!(s.batch, 1);
         assert_eq!(s.sampling, Sampling::default());
     }
 
@@ -340,6 +359,21 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("`grammar` must be true or false"), "{e}");
+        for (batch, message) in [(0, "at least 1"), (17, "at most 16, got 17")] {
+            let e = LocalSettings::from_decl(
+                &decl(serde_json::json!({"path": "m.gguf", "batch": batch})),
+                Path::new("/"),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(&format!("`batch` must be {message}")), "{e}");
+        }
+        let s = LocalSettings::from_decl(
+            &decl(serde_json::json!({"path": "m.gguf", "batch": 4})),
+            Path::new("/"),
+        )
+        .unwrap();
+        assert_eq!(s.batch, 4);
     }
 
     #[test]
