@@ -266,3 +266,100 @@ fn the_cli_runs_a_spec_with_plugins_and_check_lists_them() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("swap_demos_typo"), "{stderr}");
 }
+
+/// `[plugins] search_path` of simba.toml: a plugin declared by file name only
+/// is found in a listed folder (relative to simba.toml), for `check` and for
+/// a run; without the entry it is not found; an unknown key in `[plugins]`
+/// is an error naming the file.
+#[test]
+fn simba_toml_search_path_finds_plugins_by_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = workspace_plugin("simba-extras");
+    std::fs::create_dir_all(dir.path().join("libs")).unwrap();
+    std::fs::copy(&lib, dir.path().join("libs").join(lib.file_name().unwrap())).unwrap();
+    let spec_dir = dir.path().join("specs");
+    std::fs::create_dir_all(&spec_dir).unwrap();
+    let spec = spec_dir.join("s.simba");
+    std::fs::write(
+        &spec,
+        r#"
+plugin extras = "simba_extras"
+
+model sim {
+  provider = "sim"
+  oracle   = trivia
+  skill    = 0.3
+}
+
+dataset trivia {
+  train  = jsonl("../data/train.jsonl")
+  inputs = [question]
+}
+
+signature Answer = "question: string -> answer: string"
+program qa = predict(Answer)
+metric correct = exact_match(pred.answer, gold.answer)
+
+optimize qa with simba {
+  trainset   = trivia.train
+  metric     = correct
+  bsize      = 4
+  num_candidates = 2
+  max_steps  = 1
+  strategies = [append_demo, extras.swap_demo]
+}
+"#,
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::copy(
+        repo().join("examples/quickstart/data/train.jsonl"),
+        dir.path().join("data/train.jsonl"),
+    )
+    .unwrap();
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+            .args(["check", spec.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+
+    // No simba.toml: the bare name is looked for beside the spec only.
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("plugin `extras`: no library"), "{stderr}");
+
+    // simba.toml one folder up, its search path relative to itself.
+    let toml = dir.path().join("simba.toml");
+    std::fs::write(&toml, "[plugins]\nsearch_path = [\"libs\"]\n").unwrap();
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("extras.swap_demo"), "{stdout}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+        .args([spec.to_str().unwrap(), "--quiet", "--out"])
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("out/program.json").is_file());
+
+    // A misspelt key is an error naming the file and the key.
+    std::fs::write(&toml, "[plugins]\nsearch_paths = [\"libs\"]\n").unwrap();
+    let out = check();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("simba.toml") && stderr.contains("search_paths"),
+        "{stderr}"
+    );
+}

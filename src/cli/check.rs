@@ -97,7 +97,11 @@ fn check_plugins(spec: &Spec) -> Vec<String> {
     if spec.plugins.is_empty() {
         return Vec::new();
     }
-    let (host, errors) = PluginHost::load_each(&spec.plugins);
+    let search_path = match crate::plugin::plugin_search_path(spec) {
+        Ok(p) => p,
+        Err(e) => return vec![e.to_string()],
+    };
+    let (host, errors) = PluginHost::load_each_in(&spec.plugins, &search_path);
     let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
     for listing in host.listings() {
         println!("{listing}");

@@ -9,6 +9,9 @@
 //! - `[prices."model-id"]`: `input` and `output` USD per million tokens, by
 //!   the provider's model id, for `--dry-run` costs and `stop.max_cost`.
 //!
+//! - `[plugins] search_path`: more folders to look for a plugin library's
+//!   file name in (relative to the simba.toml's folder).
+//!
 //! Unknown keys are errors naming the file and line, with the keys allowed.
 
 use indexmap::IndexMap;
@@ -43,6 +46,15 @@ struct Raw {
     defaults: toml::Table,
     #[serde(default)]
     prices: IndexMap<String, Price>,
+    #[serde(default)]
+    plugins: RawPlugins,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugins {
+    #[serde(default)]
+    search_path: Vec<PathBuf>,
 }
 
 /// A loaded `simba.toml`.
@@ -53,6 +65,8 @@ pub struct ProjectConfig {
     pub defaults: toml::Table,
     /// By provider model id.
     pub prices: IndexMap<String, Price>,
+    /// `[plugins] search_path`, each folder resolved against the file's folder.
+    pub plugin_search_path: Vec<PathBuf>,
 }
 
 /// Why simba.toml could not be used.
@@ -131,10 +145,17 @@ impl ProjectConfig {
                 }
             }
         }
+        let dir = path.parent().unwrap_or(Path::new("."));
         Ok(Self {
             path: Some(path.to_path_buf()),
             defaults: raw.defaults,
             prices: raw.prices,
+            plugin_search_path: raw
+                .plugins
+                .search_path
+                .iter()
+                .map(|p| dir.join(p))
+                .collect(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! the built-in providers, and the host stays alive for the whole run.
 
 use indexmap::IndexMap;
+use std::path::PathBuf;
 
 use super::{PluginError, PluginHost};
 use crate::ir::{Provider, Spec};
@@ -16,11 +17,24 @@ pub enum SetupError {
     Plugin(#[from] PluginError),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
 }
 
-/// Loads every plugin the spec declares (paths relative to the spec folder).
-pub fn load_plugins(spec: &Spec) -> Result<PluginHost, PluginError> {
-    Ok(PluginHost::load(&spec.plugins)?.with_spec_dir(&spec.base_dir))
+/// Loads every plugin the spec declares (paths relative to the spec folder,
+/// then by file name in `[plugins] search_path` of the spec's simba.toml).
+pub fn load_plugins(spec: &Spec) -> Result<PluginHost, SetupError> {
+    if spec.plugins.is_empty() {
+        return Ok(PluginHost::load(&spec.plugins)?.with_spec_dir(&spec.base_dir));
+    }
+    let search_path = plugin_search_path(spec)?;
+    Ok(PluginHost::load_in(&spec.plugins, &search_path)?.with_spec_dir(&spec.base_dir))
+}
+
+/// `[plugins] search_path` of the simba.toml above the spec (empty when
+/// there is none).
+pub fn plugin_search_path(spec: &Spec) -> Result<Vec<PathBuf>, crate::config::ConfigError> {
+    Ok(crate::config::ProjectConfig::for_spec(&spec.path)?.plugin_search_path)
 }
 
 /// The spec's models: built-in providers, and plugin models from `host`.
