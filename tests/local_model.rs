@@ -305,3 +305,50 @@ fn a_file_that_is_not_gguf_is_a_clear_error() {
     assert!(err.contains("model `tiny`"), "{err}");
     assert!(err.contains("fake.gguf` is not a GGUF file"), "{err}");
 }
+
+/// Through the CLI (`eval`, run from another folder), a relative `path`
+/// resolves against the spec's folder, not the current one.
+#[test]
+fn the_cli_resolves_a_relative_path_against_the_spec_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_dir = dir.path().join("project");
+    std::fs::create_dir_all(spec_dir.join("data")).unwrap();
+    std::fs::write(
+        spec_dir.join("data/train.jsonl"),
+        "{\"text\": \"hi\", \"label\": \"a\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        spec_dir.join("s.simba"),
+        r#"
+model smol {
+  provider = "local"
+  path     = "models/absent.gguf"
+}
+dataset d {
+  train  = jsonl("data/train.jsonl")
+  inputs = [text]
+}
+signature S = "text: string -> label: string"
+program p = predict(S)
+metric m = exact_match(pred.label, gold.label)
+optimize p with simba {
+  trainset = d.train
+  metric   = m
+}
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+        .current_dir(dir.path())
+        .args(["eval", "project/s.simba"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // Against the current folder it would be `models/absent.gguf`.
+    assert!(
+        stderr.contains("project/models/absent.gguf` does not exist"),
+        "{stderr}"
+    );
+}

@@ -99,12 +99,24 @@ impl Models {
         oracles: &IndexMap<String, Vec<Example>>,
         options: ModelsOptions,
     ) -> Result<Models, ModelError> {
+        Self::from_spec_with(spec, oracles, options, |decl| {
+            Models::builtin_provider(decl, oracles, &spec.base_dir)
+        })
+    }
+
+    /// [`Models::from_spec`] with plugin model items served by `plugin`
+    /// (the plugin host); built-in providers as there.
+    pub fn from_spec_with<E: From<ModelError>>(
+        spec: &Spec,
+        oracles: &IndexMap<String, Vec<Example>>,
+        options: ModelsOptions,
+        mut plugin: impl FnMut(&ModelDecl) -> Result<Arc<dyn Lm>, E>,
+    ) -> Result<Models, E> {
         let mut models = Models::new(options);
         for decl in spec.models.values() {
             let provider = match decl.provider {
-                // Local models resolve a relative `path` against the spec's folder.
-                Provider::Local => super::local::provider(decl, &spec.base_dir)?,
-                _ => Models::builtin_provider(decl, oracles)?,
+                Provider::Plugin { .. } => plugin(decl)?,
+                _ => Models::builtin_provider(decl, oracles, &spec.base_dir)?,
             };
             models.insert(decl, provider);
         }
@@ -114,9 +126,12 @@ impl Models {
     /// The unwrapped provider of a built-in model item (`openai`, `sim`, `local`).
     /// Callers that supply other providers themselves (plugin models) build
     /// the registry with [`Models::new`], this and [`Models::insert`].
+    /// `base_dir` is the spec's folder: a local model's relative `path`
+    /// resolves against it.
     pub fn builtin_provider(
         decl: &ModelDecl,
         oracles: &IndexMap<String, Vec<Example>>,
+        base_dir: &Path,
     ) -> Result<Arc<dyn Lm>, ModelError> {
         match &decl.provider {
             Provider::OpenAi => Ok(Arc::new(OpenAiProvider::new(decl)?)),
@@ -133,10 +148,8 @@ impl Models {
                 };
                 Ok(Arc::new(SimModel::new(decl, oracle)))
             }
-            // No spec folder here: a relative `path` resolves against the
-            // current folder ([`Models::from_spec`] uses the spec's folder).
             // Without the `local` feature: an error naming the build command.
-            Provider::Local => super::local::provider(decl, Path::new("")),
+            Provider::Local => super::local::provider(decl, base_dir),
             Provider::Plugin { plugin, item } => Err(ModelError::Unsupported {
                 model: decl.name.clone(),
                 message: format!(

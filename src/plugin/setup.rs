@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use std::path::PathBuf;
 
 use super::{PluginError, PluginHost};
-use crate::ir::{Provider, Spec};
+use crate::ir::Spec;
 use crate::lm::{ModelError, Models, ModelsOptions};
 use crate::program::Example;
 
@@ -44,13 +44,7 @@ pub fn build_models(
     options: ModelsOptions,
     host: &PluginHost,
 ) -> Result<Models, SetupError> {
-    let mut models = Models::new(options);
-    for decl in spec.models.values() {
-        let provider = match &decl.provider {
-            Provider::Plugin { .. } => host.model(decl)?,
-            _ => Models::builtin_provider(decl, oracles)?,
-        };
-        models.insert(decl, provider);
-    }
-    Ok(models)
+    Models::from_spec_with(spec, oracles, options, |decl| {
+        host.model(decl).map_err(SetupError::from)
+    })
 }
