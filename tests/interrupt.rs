@@ -8,6 +8,8 @@
 //! mix and never a torn or leftover temp file. `--resume` then finishes the
 //! run with artifacts byte-identical to an uninterrupted seed-1 run.
 
+mod common;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -24,16 +26,7 @@ fn bin() -> PathBuf {
 /// phase lasts long enough for a signal to land inside it.
 fn project() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("simba-interrupt-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    for f in ["data/train.jsonl", "data/dev.jsonl"] {
-        std::fs::copy(src.join(f), dir.join(f)).unwrap();
-    }
-    let spec = std::fs::read_to_string(src.join("quickstart.simba")).unwrap();
-    let spec = spec.replace("provider = \"sim\"", "provider = \"sim\"\n  latency = 30ms");
-    assert!(spec.contains("latency = 30ms"));
-    std::fs::write(dir.join("quickstart.simba"), spec).unwrap();
+    common::sim::quickstart_copy_with_latency(&dir, "30ms");
     dir
 }
 

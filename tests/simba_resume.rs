@@ -3,6 +3,8 @@
 //! points; `--resume` finishes it with artifacts byte-identical to an
 //! uninterrupted run. Also: Ctrl-C (SIGINT) exits 130 leaving a checkpoint.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,16 +18,7 @@ fn bin() -> PathBuf {
 /// A copy of the quickstart with a 20 ms model latency, in a fresh folder.
 fn project(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("simba-resume-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    for f in ["data/train.jsonl", "data/dev.jsonl"] {
-        std::fs::copy(src.join(f), dir.join(f)).unwrap();
-    }
-    let spec = std::fs::read_to_string(src.join("quickstart.simba")).unwrap();
-    let spec = spec.replace("provider = \"sim\"", "provider = \"sim\"\n  latency = 20ms");
-    assert!(spec.contains("latency = 20ms"));
-    std::fs::write(dir.join("quickstart.simba"), spec).unwrap();
+    common::sim::quickstart_copy_with_latency(&dir, "20ms");
     dir
 }
 

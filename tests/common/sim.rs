@@ -55,3 +55,23 @@ pub fn models_with(spec: &Spec, wrap: impl Fn(Arc<dyn Lm>) -> Arc<dyn Lm>) -> Mo
     }
     models
 }
+
+/// A fresh copy of the quickstart (spec and data) in `dir`, its sim model
+/// answering after `latency` (e.g. "20ms") so a run lasts long enough to be
+/// interrupted part-way.
+pub fn quickstart_copy_with_latency(dir: &std::path::Path, latency: &str) {
+    let _ = std::fs::remove_dir_all(dir);
+    let src = quickstart_dir();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    for f in ["data/train.jsonl", "data/dev.jsonl"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let spec = std::fs::read_to_string(src.join("quickstart.simba")).unwrap();
+    let line = format!("latency = {latency}");
+    let spec = spec.replace(
+        "provider = \"sim\"",
+        &format!("provider = \"sim\"\n  {line}"),
+    );
+    assert!(spec.contains(&line));
+    std::fs::write(dir.join("quickstart.simba"), spec).unwrap();
+}
