@@ -272,9 +272,9 @@ fn worker(
     }
 }
 
-/// One request of a batch while it generates.
+/// One request while it generates (alone, or as one sequence of a batch).
 struct Sequence {
-    /// Index in the batch's group, also its llama.cpp sequence id.
+    /// Index in the batch's group, also its llama.cpp sequence id (0 alone).
     slot: usize,
     sampler: LlamaSampler,
     stop: Option<&'static str>,
@@ -289,6 +289,42 @@ struct Sequence {
 }
 
 impl Sequence {
+    /// A request whose prompt (`prompt_len` tokens) is decoded and whose
+    /// first token is not sampled yet (see [`Sequence::start`]).
+    fn new(
+        slot: usize,
+        job: &Job,
+        sampler: LlamaSampler,
+        prompt_len: usize,
+        context: usize,
+    ) -> Self {
+        Sequence {
+            slot,
+            sampler,
+            stop: job.stop,
+            prompt_tokens: prompt_len as u64,
+            budget: job.max_tokens.min((context - prompt_len) as u32),
+            pos: prompt_len as i32,
+            pending: None,
+            bytes: Vec::new(),
+            generated: 0,
+        }
+    }
+
+    /// Samples the first token from the prompt's logits at batch index `idx`
+    /// (nothing when the budget is 0).
+    fn start(
+        &mut self,
+        ctx: &LlamaContext<'_>,
+        idx: i32,
+        vocab: &llama_cpp_2::vocab::LlamaVocab<'_>,
+    ) {
+        if self.budget > 0 {
+            let token = self.sampler.sample(ctx, idx);
+            self.accept(token, vocab);
+        }
+    }
+
     /// Takes a sampled token: ends the reply at end-of-generation, the stop
     /// text or the budget (the same rules as a lone request).
     fn accept(&mut self, token: LlamaToken, vocab: &llama_cpp_2::vocab::LlamaVocab<'_>) {
@@ -466,41 +502,30 @@ impl Worker<'_> {
         let tokens = self.prompt_tokens(job)?;
         let model = self.model;
         let vocab = model.vocab();
-        let context = self.seq_context;
         let reused = self.read_prompt(&tokens)?;
-        let mut sampler = self.sampler(job)?;
-        let budget = job.max_tokens.min((context - tokens.len()) as u32);
-        let mut idx = self.batch.n_tokens() - 1;
-        let mut bytes: Vec<u8> = Vec::new();
-        let mut generated = 0u32;
-        while generated < budget {
-            let token = sampler.sample(&self.ctx, idx);
-            if vocab.is_eog(token) {
-                break;
-            }
-            generated += 1;
-            bytes.extend(vocab.token_to_piece(token, false, None));
-            if job.stop.is_some_and(|stop| ends_with_stop(&bytes, stop)) || generated == budget {
-                break;
-            }
-            if generated % CANCEL_CHECK_EVERY == 0 && cancelled() {
+        let sampler = self.sampler(job)?;
+        let mut seq = Sequence::new(0, job, sampler, tokens.len(), self.seq_context);
+        seq.start(&self.ctx, self.batch.n_tokens() - 1, &vocab);
+        while let Some(token) = seq.pending {
+            if seq.generated % CANCEL_CHECK_EVERY == 0 && cancelled() {
                 return Err("abandoned: the caller stopped waiting".into());
             }
             self.batch.clear();
             self.batch
-                .add(token, self.cached.len() as i32, &[0], true)
+                .add(token, seq.pos, &[0], true)
                 .map_err(|e| e.to_string())?;
             self.decode()?;
             self.cached.push(token);
-            idx = 0;
+            seq.pos += 1;
+            let next = seq.sampler.sample(&self.ctx, 0);
+            seq.accept(next, &vocab);
         }
         Ok(Output {
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-            prompt_tokens: tokens.len() as u64,
-            completion_tokens: u64::from(generated),
             reused_tokens: reused as u64,
+            ..seq.output()
         })
     }
+
     /// Runs a group of jobs together, one sequence each; a result per job,
     /// in order. The KV cache starts and ends empty.
     fn run_batch(&mut self, group: &[(Job, Reply)]) -> Vec<Result<Output, String>> {
@@ -524,21 +549,8 @@ impl Worker<'_> {
                     continue;
                 }
             };
-            let mut seq = Sequence {
-                slot,
-                sampler,
-                stop: job.stop,
-                prompt_tokens: tokens.len() as u64,
-                budget: job.max_tokens.min((self.seq_context - tokens.len()) as u32),
-                pos: tokens.len() as i32,
-                pending: None,
-                bytes: Vec::new(),
-                generated: 0,
-            };
-            if seq.budget > 0 {
-                let token = seq.sampler.sample(&self.ctx, self.batch.n_tokens() - 1);
-                seq.accept(token, &vocab);
-            }
+            let mut seq = Sequence::new(slot, job, sampler, tokens.len(), self.seq_context);
+            seq.start(&self.ctx, self.batch.n_tokens() - 1, &vocab);
             seqs.push(seq);
         }
         let mut steps = 0u32;
