@@ -24,10 +24,12 @@ pub enum SetupError {
 /// Loads every plugin the spec declares (paths relative to the spec folder,
 /// then by file name in `[plugins] search_path` of the spec's simba.toml).
 pub fn load_plugins(spec: &Spec) -> Result<PluginHost, SetupError> {
-    if spec.plugins.is_empty() {
-        return Ok(PluginHost::load(&spec.plugins)?.with_spec_dir(&spec.base_dir));
-    }
-    let search_path = plugin_search_path(spec)?;
+    // simba.toml is read only when there is something to look for.
+    let search_path = if spec.plugins.is_empty() {
+        Vec::new()
+    } else {
+        plugin_search_path(spec)?
+    };
     Ok(PluginHost::load_in(&spec.plugins, &search_path)?.with_spec_dir(&spec.base_dir))
 }
 
