@@ -15,7 +15,7 @@ use simba_run::adapter::{Format, PredictSpec, format_messages, parse_reply, pred
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider};
 use simba_run::lm::sim::SimModel;
 use simba_run::lm::{Lm, LmError, Request, Response, ResponseFormat, Usage};
-use simba_run::program::{Demo, Example, Record};
+use simba_run::value::{Demo, Example, Record};
 
 fn field(name: &str, ty: FieldType, desc: &str) -> Field {
     Field {

@@ -12,7 +12,8 @@ use simba_run::ir::*;
 use simba_run::lm::{Lm, LmError, ModelSet, Request, Response, ResponseFormat, Usage};
 use simba_run::metric::MetricFn;
 use simba_run::program::exec::Executor;
-use simba_run::program::{Demo, Example, ModelOverride, Program, Record};
+use simba_run::program::{ModelOverride, Program};
+use simba_run::value::{Demo, Example, Record};
 
 struct Instant;
 

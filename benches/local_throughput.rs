@@ -17,7 +17,7 @@ use simba_run::adapter::{Format, PredictSpec, format_messages, parse_reply};
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider};
 use simba_run::lm::local::LocalModel;
 use simba_run::lm::{Lm, Request, ResponseFormat};
-use simba_run::program::{Demo, Record};
+use simba_run::value::{Demo, Record};
 
 fn decl(extra: Value) -> ModelDecl {
     ModelDecl {

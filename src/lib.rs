@@ -17,3 +17,4 @@ pub mod plugin;
 pub mod program;
 pub mod report;
 pub mod syntax;
+pub mod value;

@@ -8,7 +8,7 @@ use serde_json::json;
 use simba_run::adapter::{Format, PredictSpec, format_messages, parse_reply};
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider, Setting, Spec};
 use simba_run::lm::{ModelError, ModelSet, Models, ModelsOptions};
-use simba_run::program::{Example, Record};
+use simba_run::value::{Example, Record};
 use std::path::PathBuf;
 
 fn spec(models: Vec<ModelDecl>) -> Spec {

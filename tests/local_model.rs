@@ -17,7 +17,7 @@ use simba_run::lm::local::LocalModel;
 use simba_run::lm::{
     Lm, LmError, Message, ModelSet, Models, ModelsOptions, Request, ResponseFormat,
 };
-use simba_run::program::{Demo, Record};
+use simba_run::value::{Demo, Record};
 
 fn gguf() -> Option<PathBuf> {
     match std::env::var("SIMBA_TEST_GGUF") {

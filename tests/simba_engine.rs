@@ -333,7 +333,7 @@ impl Evaluator for AlwaysRight {
     async fn run(
         &self,
         _program: &simba_run::program::Program,
-        _example: &simba_run::program::Example,
+        _example: &simba_run::value::Example,
         _ov: &simba_run::program::ModelOverride,
     ) -> Outcome {
         Outcome {
@@ -445,7 +445,7 @@ impl Evaluator for Overfit {
     async fn run(
         &self,
         program: &simba_run::program::Program,
-        example: &simba_run::program::Example,
+        example: &simba_run::value::Example,
         ov: &simba_run::program::ModelOverride,
     ) -> Outcome {
         let q = example.fields["question"].as_str().unwrap();
@@ -463,7 +463,7 @@ impl Evaluator for Overfit {
 #[test]
 fn the_valset_chooses_the_final_program() {
     let train = dataset(20);
-    let val: Vec<simba_run::program::Example> = (0..5)
+    let val: Vec<simba_run::value::Example> = (0..5)
         .map(|i| {
             let mut e = dataset(1)[0].clone();
             e.fields

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use simba_run::ir::*;
 use simba_run::optimize::artifacts::ProgramJson;
-use simba_run::program::{Demo, Program, Record};
+use simba_run::program::Program;
+use simba_run::value::{Demo, Record};
 
 fn field(name: &str, desc: Option<&str>) -> Field {
     Field {

@@ -9,7 +9,7 @@ use super::value::{type_hint, write_value};
 use super::{Format, PredictSpec};
 use crate::ir::Field;
 use crate::lm::Message;
-use crate::program::{Demo, Record};
+use crate::value::{Demo, Record};
 
 /// Opens the system message's list of input fields.
 pub(crate) const INPUTS_TITLE: &str = "Your input fields are:";

@@ -20,7 +20,7 @@ pub use value::ParseError;
 
 use crate::ir::Field;
 use crate::lm::{Lm, LmError, Request, ResponseFormat, Usage};
-use crate::program::{Demo, Record};
+use crate::value::{Demo, Record};
 
 /// What one predictor call asks for: the signature's fields (for
 /// chain_of_thought, `reasoning` first among the outputs) and the

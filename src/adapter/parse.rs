@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::Format;
 use super::value::{ParseError, coerce, parse_text, strip_fence};
 use crate::ir::Field;
-use crate::program::Record;
+use crate::value::Record;
 
 /// The field name of a `[[ ## name ## ]]` header at the start of `line`
 /// (after whitespace), and the byte offset just past the header.

@@ -13,7 +13,8 @@ use crate::lm::usage::ModelUsage;
 use crate::metric::{MetricFn, Score};
 use crate::program::exec::Executor;
 use crate::program::load::load_program_json;
-use crate::program::{Example, Execution, ModelOverride, Program};
+use crate::program::{Execution, ModelOverride, Program};
+use crate::value::Example;
 
 /// Why an eval could not start (exit code 1).
 type SetupError = String;

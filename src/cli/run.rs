@@ -311,7 +311,7 @@ fn run_block(
     interrupts: &mut Interrupts,
     spec: &Spec,
     decl: &OptimizeDecl,
-    oracles: &indexmap::IndexMap<String, Vec<crate::program::Example>>,
+    oracles: &indexmap::IndexMap<String, Vec<crate::value::Example>>,
     out_dir: &Path,
     no_cache: bool,
     resume: bool,
@@ -619,7 +619,7 @@ impl Renderer {
 fn call_tokens(
     spec: &Spec,
     graph: &crate::ir::ProgramGraph,
-    train: &[crate::program::Example],
+    train: &[crate::value::Example],
 ) -> (u64, u64) {
     let Some(example) = train.first() else {
         return (0, 0);

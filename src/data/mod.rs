@@ -22,7 +22,7 @@ use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 
 use crate::ir::{DataFile, DataRef, DatasetDecl, DatasetSource, FieldType, Spec};
-use crate::program::Example;
+use crate::value::Example;
 
 pub use read::{read_file, read_file_checked};
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::DataError;
 use super::types::{describe, fits};
 use crate::ir::{DataFile, FieldType};
-use crate::program::{Example, Record};
+use crate::value::{Example, Record};
 
 /// Read a data file; every row must carry every field named in `inputs`.
 pub fn read_file(file: &DataFile, inputs: &[String]) -> Result<Vec<Example>, DataError> {

@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::DataError;
 use crate::ir::SplitSize;
-use crate::program::Example;
+use crate::value::Example;
 
 /// Shuffle `rows` with `seed` and cut them into `parts` in order. Fractions
 /// are of all rows, rounded down; `rest` (at most one) takes what the others

@@ -33,7 +33,7 @@ fn jsonl_rows_keep_values_and_skip_blank_lines() {
         rows[1].inputs(),
         [("q".to_string(), json!("two"))]
             .into_iter()
-            .collect::<crate::program::Record>()
+            .collect::<crate::value::Record>()
     );
 }
 
@@ -153,7 +153,7 @@ fn split_decl(path: std::path::PathBuf, parts: Vec<(&str, SplitSize)>, seed: u64
     }
 }
 
-fn ids(rows: &[crate::program::Example]) -> Vec<String> {
+fn ids(rows: &[crate::value::Example]) -> Vec<String> {
     rows.iter()
         .map(|r| r.fields["q"].as_str().unwrap().to_string())
         .collect()

@@ -23,7 +23,7 @@ use super::timeout::Timeout;
 use super::usage::{CountAttempts, CountCalls, UsageBook, UsageCounter, UsageSnapshot};
 use super::{Lm, ModelError, ModelSet, Request, ResponseFormat};
 use crate::ir::{ModelDecl, Provider, Spec};
-use crate::program::Example;
+use crate::value::Example;
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use crate::adapter::{PromptView, read_prompt};
 use crate::ir::{FieldType, ModelDecl};
 use crate::lm::{Lm, LmError, Request, Response, ResponseFormat, Usage};
-use crate::program::Example;
+use crate::value::Example;
 
 /// Probability gain per relevant demo (same topic, labels not contradicting the oracle).
 pub const DEMO_GAIN: f64 = 0.12;

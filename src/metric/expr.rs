@@ -8,7 +8,7 @@ use super::normalize;
 use super::value::{EvalError, Val};
 use crate::ir::{BinaryOp, Builtin, MetricExpr, Side, UnaryOp};
 use crate::lm::ModelSet;
-use crate::program::Record;
+use crate::value::Record;
 
 /// Regexes written as literals in the expression, compiled once.
 pub struct RegexCache(BTreeMap<String, Result<regex::Regex, String>>);

@@ -3,7 +3,7 @@
 use crate::adapter::{PredictSpec, predict};
 use crate::ir::{Field, FieldType};
 use crate::lm::ModelSet;
-use crate::program::Record;
+use crate::value::Record;
 
 use super::value::{EvalError, Val};
 

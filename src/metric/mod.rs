@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 use crate::ir::{MetricDecl, Side, TemplatePart};
 use crate::lm::ModelSet;
-use crate::program::{Example, Record};
+use crate::value::{Example, Record};
 
 pub use value::{Val, parse_number};
 

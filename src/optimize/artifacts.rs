@@ -21,7 +21,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::ir::{ModuleKind, OptimizeDecl, ProgramGraph, Step};
-use crate::program::{PredictorState, Program, Record};
+use crate::program::{PredictorState, Program};
+use crate::value::Record;
 
 /// Version of the artifact layout below; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -193,7 +194,7 @@ fn signature_json(step: &Step, state: &PredictorState) -> SignatureJson {
 }
 
 /// A demo as DSPy stores it: its fields, then `augmented` when set.
-pub fn demo_json(demo: &crate::program::Demo) -> Record {
+pub fn demo_json(demo: &crate::value::Demo) -> Record {
     let mut r = demo.fields.clone();
     if demo.augmented {
         r.insert("augmented".into(), serde_json::Value::Bool(true));

@@ -14,7 +14,8 @@ use std::time::Instant;
 
 use crate::config::Price;
 use crate::ir::{OptimizeDecl, SelectOn, Selection};
-use crate::program::{Example, ModelOverride, Program};
+use crate::program::{ModelOverride, Program};
+use crate::value::Example;
 use indexmap::IndexMap;
 
 use super::advice::{Applied, apply_wave};

@@ -11,7 +11,8 @@ use std::sync::{Arc, OnceLock};
 
 use crate::lm::{Lm, LmError, ModelSet, Request, Response, UsageBook};
 use crate::metric::Score;
-use crate::program::{Example, Execution, ModelOverride, Program};
+use crate::program::{Execution, ModelOverride, Program};
+use crate::value::Example;
 
 use super::artifacts::UsageRecord;
 use super::stop::Budget;

@@ -12,7 +12,8 @@ use crate::ir::{Field, MetricDecl, OptimizeDecl, Spec};
 use crate::lm::{Lm, ModelSet, Request};
 use crate::metric::MetricFn;
 use crate::program::exec::Executor;
-use crate::program::{Example, ModelOverride, Program, Record};
+use crate::program::{ModelOverride, Program};
+use crate::value::{Example, Record};
 
 use super::engine::{OptimizeError, OptimizeInput};
 use super::evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};

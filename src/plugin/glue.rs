@@ -15,7 +15,8 @@ use crate::lm::{Lm, ModelSet, Request};
 use crate::optimize::{
     AppendDemo, AppendRule, PromptModel, Strategy, StrategyContext, StrategyError, StrategyReport,
 };
-use crate::program::{Demo, Program, Record};
+use crate::program::Program;
+use crate::value::{Demo, Record};
 
 /// The strategies `refs` names, in order: built-ins directly, `plugin.item`
 /// from the host (created with an empty config).

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use super::{PluginError, PluginHost};
 use crate::ir::Spec;
 use crate::lm::{ModelError, Models, ModelsOptions};
-use crate::program::Example;
+use crate::value::Example;
 
 /// Why the models of a spec could not be built.
 #[derive(Debug, thiserror::Error)]

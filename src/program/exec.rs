@@ -18,10 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
-use super::{Execution, ModelOverride, PredictorState, Program, Record, TraceEntry};
+use super::{Execution, ModelOverride, PredictorState, Program, TraceEntry};
 use crate::adapter::{PredictSpec, predict};
 use crate::ir::{Source, Step};
 use crate::lm::{Lm, LmError, ModelSet, Request, Response, Usage};
+use crate::value::Record;
 
 /// What one execution cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

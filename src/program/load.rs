@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{Demo, PredictorState, Program, Record};
+use super::{PredictorState, Program};
 use crate::ir::{ModuleKind, ProgramGraph};
+use crate::value::{Demo, Record};
 
 /// Why a program.json could not be used.
 #[derive(Debug, thiserror::Error)]

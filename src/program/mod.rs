@@ -6,39 +6,10 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 use crate::ir::ProgramGraph;
+use crate::value::{Demo, Record};
 
 pub mod exec;
 pub mod load;
-
-/// Field values by name: an example, a step's inputs or outputs, a prediction.
-/// Values are JSON so every field type of a signature fits.
-pub type Record = IndexMap<String, serde_json::Value>;
-
-/// One dataset row: all its fields, and which of them the program sees.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Example {
-    pub fields: Record,
-    /// Names of the input fields (in the dataset's `inputs` order).
-    pub input_keys: Vec<String>,
-}
-
-impl Example {
-    /// The fields the program sees.
-    pub fn inputs(&self) -> Record {
-        self.input_keys
-            .iter()
-            .filter_map(|k| self.fields.get(k).map(|v| (k.clone(), v.clone())))
-            .collect()
-    }
-}
-
-/// A demo attached to a predictor: its input and output fields.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Demo {
-    pub fields: Record,
-    /// True for demos made from the program's own trajectories (DSPy's `augmented`).
-    pub augmented: bool,
-}
 
 /// The optimizable state of one predictor step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use crate::optimize::artifacts::{
     CANDIDATES_JSON, CandidatesJson, PROGRAM_JSON, ProgramJson, RUN_JSON, RunJson, TRIALS_JSONL,
     TrialRecord,
 };
-use crate::program::Demo;
+use crate::value::Demo;
 
 use super::ReportError;
 

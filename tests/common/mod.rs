@@ -18,6 +18,7 @@ use simba_run::lm::{Lm, LmError, Request, Response};
 use simba_run::metric::Score;
 use simba_run::optimize::*;
 use simba_run::program::*;
+use simba_run::value::*;
 
 pub fn graph() -> Arc<ProgramGraph> {
     let f = |n: &str| Field {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use simba_run::ir::*;
 use simba_run::lm::{Lm, Models, ModelsOptions};
-use simba_run::program::Example;
+use simba_run::value::Example;
 
 pub fn quickstart_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart")

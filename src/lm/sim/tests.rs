@@ -7,7 +7,7 @@ use super::*;
 use crate::adapter::{Format, PredictSpec, format_messages, parse_reply, predict};
 use crate::ir::{Field, Provider};
 use crate::lm::Message;
-use crate::program::{Demo, Record};
+use crate::value::{Demo, Record};
 
 const TOPICS: [&str; 4] = ["history", "science", "sports", "music"];
 /// Rows 0..N are scored; rows N..2N supply demos.

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use indexmap::IndexMap;
 
-use crate::program::{Demo, Program, Record};
+use crate::program::Program;
+use crate::value::{Demo, Record};
 
 use super::{Strategy, StrategyContext, StrategyError, StrategyReport};
 

@@ -11,7 +11,8 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 
 use crate::ir::{Field, FieldType};
-use crate::program::{Program, Record};
+use crate::program::Program;
+use crate::value::Record;
 
 use super::{Strategy, StrategyContext, StrategyError, StrategyReport, Trajectory};
 

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use crate::ir::Field;
 use crate::lm::{Lm, Request};
 use crate::metric::Score;
-use crate::program::{Example, Execution, Program, Record};
+use crate::program::{Execution, Program};
+use crate::value::{Example, Record};
 
 pub mod append_demo;
 pub mod append_rule;

@@ -7,7 +7,8 @@ use super::append_demo::{TRUNCATION_MARKER, truncate_value};
 use super::append_rule::{apply_advice, feedback_inputs, feedback_outputs, feedback_values};
 use super::*;
 use crate::ir::*;
-use crate::program::{Demo, Example, Execution, Program, TraceEntry};
+use crate::program::{Execution, Program, TraceEntry};
+use crate::value::{Demo, Example};
 
 fn sig(name: &str, i: &str, o: &str) -> Signature {
     let f = |n: &str| Field {

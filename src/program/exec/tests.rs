@@ -1,7 +1,7 @@
 use super::*;
 use crate::adapter::read_prompt;
 use crate::ir::{Field, FieldType, ModuleKind, ProgramGraph, Signature};
-use crate::program::Demo;
+use crate::value::Demo;
 use serde_json::json;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
