@@ -13,8 +13,8 @@ use serde_json::json;
 
 use simba_run::adapter::{Format, PredictSpec, format_messages, parse_reply, predict};
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider};
-use simba_run::lm::sim::SimModel;
 use simba_run::lm::{Lm, LmError, Request, Response, ResponseFormat, Usage};
+use simba_run::sim::SimModel;
 use simba_run::value::{Demo, Example, Record};
 
 fn field(name: &str, ty: FieldType, desc: &str) -> Field {

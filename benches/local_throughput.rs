@@ -15,8 +15,8 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 use simba_run::adapter::{Format, PredictSpec, format_messages, parse_reply};
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider};
-use simba_run::lm::local::LocalModel;
 use simba_run::lm::{Lm, Request, ResponseFormat};
+use simba_run::local::LocalModel;
 use simba_run::value::{Demo, Record};
 
 fn decl(extra: Value) -> ModelDecl {

@@ -21,12 +21,9 @@ fn run(steps: usize, rt: &tokio::runtime::Runtime) -> f64 {
     let mut decl = spec.optimizes[0].clone();
     decl.max_steps = steps;
     let o = oracles(&spec).unwrap();
-    let models = simba_run::lm::Models::from_spec(
-        &spec,
-        &o,
-        simba_run::lm::ModelsOptions { cache_dir: None },
-    )
-    .unwrap();
+    let models =
+        simba_run::models::from_spec(&spec, &o, simba_run::lm::ModelsOptions { cache_dir: None })
+            .unwrap();
     let models: Arc<dyn ModelSet> = Arc::new(models);
     let (train, dev) = load_data(&spec, &decl).unwrap();
     let input = prepare(&spec, &decl, models, train, dev, EventSink::none(), vec![]).unwrap();

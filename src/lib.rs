@@ -5,16 +5,20 @@
 //! [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
 
 pub mod adapter;
+pub mod artifacts;
 pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod data;
 pub mod ir;
 pub mod lm;
+pub mod local;
 pub mod metric;
+pub mod models;
 pub mod optimize;
 pub mod plugin;
 pub mod program;
 pub mod report;
+pub mod sim;
 pub mod syntax;
 pub mod value;

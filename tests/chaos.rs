@@ -7,10 +7,10 @@
 mod chaos_support;
 
 use chaos_support::{ChaosConfig, ChaosServer, Fault};
+use simba_run::artifacts::{CandidatesJson, RunJson, TrialRecord};
 use simba_run::compile::load_spec;
-use simba_run::lm::sim::SimModel;
 use simba_run::lm::{Lm, Message, Request, ResponseFormat};
-use simba_run::optimize::artifacts::{CandidatesJson, RunJson, TrialRecord};
+use simba_run::sim::SimModel;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@ use lm_support::{Server, ask, decl};
 use serde_json::json;
 use simba_run::adapter::{Format, PredictSpec, format_messages, parse_reply};
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider, Setting, Spec};
-use simba_run::lm::{ModelError, ModelSet, Models, ModelsOptions};
+use simba_run::lm::{ModelError, ModelSet, ModelsOptions};
 use simba_run::value::{Example, Record};
 use std::path::PathBuf;
 
@@ -84,7 +84,7 @@ async fn builds_openai_and_sim_models_with_their_layers() {
         default: Some("http://127.0.0.1:9/v1".into()),
     }];
     let dir = tempfile::tempdir().unwrap();
-    let models = Models::from_spec(
+    let models = simba_run::models::from_spec(
         &spec(vec![remote, sim_decl("offline", Some("trivia"))]),
         &oracles(),
         ModelsOptions {
@@ -153,7 +153,8 @@ async fn builds_openai_and_sim_models_with_their_layers() {
 #[test]
 fn unsupported_providers_and_missing_settings_name_the_model() {
     let build = |d: ModelDecl| {
-        Models::from_spec(&spec(vec![d]), &oracles(), ModelsOptions::default()).unwrap_err()
+        simba_run::models::from_spec(&spec(vec![d]), &oracles(), ModelsOptions::default())
+            .unwrap_err()
     };
     let mut local = decl("tiny", &[]);
     local.provider = Provider::Local;
@@ -206,7 +207,7 @@ fn unsupported_providers_and_missing_settings_name_the_model() {
         "model `remote`: base_url: environment variable `SIMBA_TEST_REGISTRY_UNSET` is not set and has no default"
     );
     // A sim model with no oracle is fine (it knows no labels).
-    Models::from_spec(
+    simba_run::models::from_spec(
         &spec(vec![sim_decl("blank", None)]),
         &IndexMap::new(),
         ModelsOptions::default(),

@@ -13,10 +13,10 @@ use indexmap::IndexMap;
 use serde_json::{Value, json};
 use simba_run::adapter::{PredictSpec, predict};
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider};
-use simba_run::lm::local::LocalModel;
 use simba_run::lm::{
     Lm, LmError, Message, ModelSet, Models, ModelsOptions, Request, ResponseFormat,
 };
+use simba_run::local::LocalModel;
 use simba_run::value::{Demo, Record};
 
 fn gguf() -> Option<PathBuf> {

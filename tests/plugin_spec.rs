@@ -8,14 +8,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use plugin_support::{fixture_crate, repo, workspace_plugin};
+use simba_run::artifacts::TRIALS_JSONL;
 use simba_run::compile::load_spec;
 use simba_run::ir::{Provider, StrategyRef};
-use simba_run::lm::sim::SimModel;
 use simba_run::lm::{Message, ModelSet, Models, ModelsOptions, Request, ResponseFormat};
-use simba_run::optimize::artifacts::TRIALS_JSONL;
 use simba_run::optimize::runtime::{load_data, oracles, prepare};
 use simba_run::optimize::{EventSink, optimize};
 use simba_run::plugin::{PluginHost, resolve_strategies};
+use simba_run::sim::SimModel;
 
 /// The library path without the platform prefix and suffix, as a user may write it.
 fn bare(lib: &Path) -> String {

@@ -6,7 +6,7 @@ mod report_support;
 use report_support::*;
 use std::path::Path;
 
-use simba_run::optimize::artifacts::{CANDIDATES_JSON, PROGRAM_JSON, RUN_JSON, TRIALS_JSONL};
+use simba_run::artifacts::{CANDIDATES_JSON, PROGRAM_JSON, RUN_JSON, TRIALS_JSONL};
 use simba_run::report::{ReportError, ReportInputs, format, render_report, write_report};
 
 fn load(dir: &Path) -> ReportInputs {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use simba_run::optimize::artifacts::AttemptResult;
+use simba_run::artifacts::AttemptResult;
 use simba_run::optimize::*;
 
 fn rt() -> tokio::runtime::Runtime {

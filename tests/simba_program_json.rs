@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 use std::sync::Arc;
 
+use simba_run::artifacts::ProgramJson;
 use simba_run::ir::*;
-use simba_run::optimize::artifacts::ProgramJson;
 use simba_run::program::Program;
 use simba_run::value::{Demo, Record};
 

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use simba_run::ir::ProgramGraph;
-use simba_run::optimize::artifacts::{CandidatesJson, ProgramJson, RunJson, TrialRecord};
+use simba_run::artifacts::{CandidatesJson, ProgramJson, RunJson, TrialRecord};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 

@@ -47,7 +47,7 @@ fn input(spec: &Spec) -> OptimizeInput {
     let rows = oracles(spec).expect("oracle rows");
     for m in spec.models.values() {
         let oracle = rows[m.oracle.as_ref().expect("a sim oracle")].clone();
-        models.insert(m, Arc::new(simba_run::lm::sim::SimModel::new(m, oracle)));
+        models.insert(m, Arc::new(simba_run::sim::SimModel::new(m, oracle)));
     }
     let (mut train, _) = load_data(spec, &decl).expect("quickstart data");
     train.truncate(6);

@@ -1,9 +1,10 @@
 //! The LM interface every provider implements, and the request/response types.
 //!
-//! Providers (openai, sim, plugin models, local) implement [`Lm`]; the cache,
-//! retries, concurrency caps and usage counting wrap it.
-
-pub mod sim;
+//! Providers implement [`Lm`]; the cache, retries, concurrency caps and usage
+//! counting wrap it. This module holds the providers that only speak text
+//! (`openai`); the ones that read the adapter's prompts (`crate::sim`,
+//! `crate::local`) and plugin models live above the adapter, and
+//! `crate::models` builds a spec's registry from all of them.
 
 use async_trait::async_trait;
 use indexmap::IndexMap;
@@ -113,7 +114,15 @@ impl LmError {
 /// An LM: anything that turns a request into a completion.
 #[async_trait]
 pub trait Lm: Send + Sync {
+    /// Answers one request.
     async fn complete(&self, request: &Request) -> Result<Response, LmError>;
+
+    /// What names this provider's replies in the response cache beside the
+    /// declaration's model id, when the id alone does not decide them (a
+    /// local model: its file and sampling settings). `None`: the model id.
+    fn cache_identity(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The spec's models by item name: what the executor, metrics and strategies
@@ -132,7 +141,6 @@ pub mod cache;
 mod error;
 pub mod gate;
 pub mod limit;
-pub mod local;
 pub mod openai;
 pub mod registry;
 pub mod retry;

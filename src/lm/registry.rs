@@ -16,14 +16,11 @@
 use super::cache::{CacheScope, Cached, ResponseCache};
 use super::gate::{Gate, Gated};
 use super::limit::ConcurrencyCap;
-use super::openai::OpenAiProvider;
 use super::retry::{Backoff, Retry};
-use super::sim::SimModel;
 use super::timeout::Timeout;
 use super::usage::{CountAttempts, CountCalls, UsageBook, UsageCounter, UsageSnapshot};
-use super::{Lm, ModelError, ModelSet, Request, ResponseFormat};
+use super::{Lm, ModelSet, Request, ResponseFormat};
 use crate::ir::{ModelDecl, Provider, Spec};
-use crate::value::Example;
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -91,73 +88,20 @@ impl Models {
         }
     }
 
-    /// Every model of a spec: `openai` models talk HTTP, `sim` models answer
-    /// from their oracle dataset (looked up by name in `oracles`), `local`
-    /// models load their GGUF file (feature `local`).
-    pub fn from_spec(
+    /// Every model item of a spec, each served by the provider `build`
+    /// makes for its declaration (`crate::models` knows the built-in
+    /// providers; the plugin host adds plugin models).
+    pub fn from_spec_with<E>(
         spec: &Spec,
-        oracles: &IndexMap<String, Vec<Example>>,
         options: ModelsOptions,
-    ) -> Result<Models, ModelError> {
-        Self::from_spec_with(spec, oracles, options, |decl| {
-            Models::builtin_provider(decl, oracles, &spec.base_dir)
-        })
-    }
-
-    /// [`Models::from_spec`] with plugin model items served by `plugin`
-    /// (the plugin host); built-in providers as there.
-    pub fn from_spec_with<E: From<ModelError>>(
-        spec: &Spec,
-        oracles: &IndexMap<String, Vec<Example>>,
-        options: ModelsOptions,
-        mut plugin: impl FnMut(&ModelDecl) -> Result<Arc<dyn Lm>, E>,
+        mut build: impl FnMut(&ModelDecl) -> Result<Arc<dyn Lm>, E>,
     ) -> Result<Models, E> {
         let mut models = Models::new(options);
         for decl in spec.models.values() {
-            let provider = match decl.provider {
-                Provider::Plugin { .. } => plugin(decl)?,
-                _ => Models::builtin_provider(decl, oracles, &spec.base_dir)?,
-            };
+            let provider = build(decl)?;
             models.insert(decl, provider);
         }
         Ok(models)
-    }
-
-    /// The unwrapped provider of a built-in model item (`openai`, `sim`, `local`).
-    /// Callers that supply other providers themselves (plugin models) build
-    /// the registry with [`Models::new`], this and [`Models::insert`].
-    /// `base_dir` is the spec's folder: a local model's relative `path`
-    /// resolves against it.
-    pub fn builtin_provider(
-        decl: &ModelDecl,
-        oracles: &IndexMap<String, Vec<Example>>,
-        base_dir: &Path,
-    ) -> Result<Arc<dyn Lm>, ModelError> {
-        match &decl.provider {
-            Provider::OpenAi => Ok(Arc::new(OpenAiProvider::new(decl)?)),
-            Provider::Sim => {
-                let oracle = match &decl.oracle {
-                    Some(dataset) => oracles
-                        .get(dataset)
-                        .ok_or_else(|| ModelError::MissingOracle {
-                            model: decl.name.clone(),
-                            dataset: dataset.clone(),
-                        })?
-                        .clone(),
-                    None => Vec::new(),
-                };
-                Ok(Arc::new(SimModel::new(decl, oracle)))
-            }
-            // Without the `local` feature: an error naming the build command.
-            Provider::Local => super::local::provider(decl, base_dir),
-            Provider::Plugin { plugin, item } => Err(ModelError::Unsupported {
-                model: decl.name.clone(),
-                message: format!(
-                    "plugin model `{plugin}.{item}` needs the plugin host, which this build \
-                     does not load models from"
-                ),
-            }),
-        }
     }
 
     /// Adds (or replaces) a model item served by `provider`, wrapped in the
@@ -244,11 +188,10 @@ impl Models {
         if let Some(cache) = cache {
             let scope = CacheScope {
                 provider: provider_kind(&decl.provider),
-                model_id: match decl.provider {
-                    // The file and sampling settings decide a local model's replies.
-                    Provider::Local => super::local::cache_identity(decl),
-                    _ => decl.model.clone(),
-                },
+                model_id: entry
+                    .provider
+                    .cache_identity()
+                    .unwrap_or_else(|| decl.model.clone()),
             };
             lm = Arc::new(Cached::new(lm, cache.clone(), scope));
         }

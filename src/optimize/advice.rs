@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use crate::program::Program;
 
-use super::artifacts::{AttemptRecord, AttemptResult};
 use super::strategy::{Strategy, StrategyContext};
+use crate::artifacts::{AttemptRecord, AttemptResult};
 
 /// What one bucket's strategy attempts produced.
 #[derive(Debug)]

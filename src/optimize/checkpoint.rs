@@ -17,8 +17,8 @@ use std::sync::Arc;
 use crate::ir::OptimizeDecl;
 use crate::program::PredictorState;
 
-use super::artifacts::{TrialRecord, UsageRecord};
 use super::stop::{Convergence, Reserve};
+use crate::artifacts::{TrialRecord, UsageRecord};
 
 /// The file name inside the output folder.
 pub const CHECKPOINT_JSON: &str = "checkpoint.json";
@@ -186,7 +186,7 @@ pub type CheckpointSink = Arc<dyn Fn(&Checkpoint) -> Result<(), String> + Send +
 pub fn file_sink(dir: PathBuf) -> CheckpointSink {
     Arc::new(move |cp: &Checkpoint| {
         let bytes = cp.to_bytes().map_err(|e| e.to_string())?;
-        super::artifacts::write_all_atomic(&dir, &[(CHECKPOINT_JSON, bytes)])
+        crate::artifacts::write_all_atomic(&dir, &[(CHECKPOINT_JSON, bytes)])
             .map_err(|e| e.to_string())
     })
 }

@@ -19,10 +19,6 @@ use crate::value::Example;
 use indexmap::IndexMap;
 
 use super::advice::{Applied, apply_wave};
-use super::artifacts::{
-    BatchStats, BucketRecord, CandidateEntry, CandidateRecord, CandidatesJson, ProgramJson,
-    RunJson, SCHEMA_VERSION, ScorePair, TrialRecord, VariantRecord,
-};
 use super::checkpoint::{CHECKPOINT_SCHEMA, Checkpoint, CheckpointSink, PoolEntryState, RngState};
 use super::evaluator::{Evaluator, Outcome, UsageCounter};
 use super::events::{Event, EventSink, Phase};
@@ -34,6 +30,10 @@ use super::stop::{Budget, Convergence, Reserve, StopReason};
 use super::strategy::{Bucket, PromptModel, Strategy, StrategyContext, Trajectory};
 use super::thompson::{is_binary, thompson_pick};
 use super::variants::{VariantConfig, sampling_variants};
+use crate::artifacts::{
+    BatchStats, BucketRecord, CandidateEntry, CandidateRecord, CandidatesJson, ProgramJson,
+    RunJson, SCHEMA_VERSION, ScorePair, TrialRecord, VariantRecord,
+};
 
 /// Why an optimization could not run or finish.
 #[derive(Debug, thiserror::Error)]
@@ -113,8 +113,8 @@ pub struct OptimizeOutput {
 
 impl OptimizeOutput {
     /// The artifact files' bytes, in writing order.
-    pub fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>, super::artifacts::WriteError> {
-        use super::artifacts::*;
+    pub fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>, crate::artifacts::WriteError> {
+        use crate::artifacts::*;
         Ok(vec![
             (PROGRAM_JSON, to_pretty(PROGRAM_JSON, &self.program_json)?),
             (
@@ -127,8 +127,8 @@ impl OptimizeOutput {
     }
 
     /// Write every artifact into `dir`, all staged before any is renamed in.
-    pub fn write(&self, dir: &std::path::Path) -> Result<(), super::artifacts::WriteError> {
-        super::artifacts::write_all_atomic(dir, &self.files()?)
+    pub fn write(&self, dir: &std::path::Path) -> Result<(), crate::artifacts::WriteError> {
+        crate::artifacts::write_all_atomic(dir, &self.files()?)
     }
 }
 

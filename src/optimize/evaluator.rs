@@ -14,8 +14,8 @@ use crate::metric::Score;
 use crate::program::{Execution, ModelOverride, Program};
 use crate::value::Example;
 
-use super::artifacts::UsageRecord;
 use super::stop::Budget;
+use crate::artifacts::UsageRecord;
 
 /// One scored execution.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::artifacts::UsageRecord;
+use crate::artifacts::UsageRecord;
 
 /// Which wave of executions a progress tick belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

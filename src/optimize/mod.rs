@@ -20,7 +20,6 @@
 //! | `stop.rs` | stop rules: convergence between steps, budgets on every request |
 //! | `checkpoint.rs` | checkpoint.json after every step, resume |
 //! | `events.rs` | progress events for the CLI |
-//! | `artifacts.rs` | program.json, candidates.json, trials.jsonl, run.json |
 //!
 //! The engine never touches the terminal or the filesystem during the loop:
 //! it reports [`events::Event`]s and returns an [`engine::OptimizeOutput`]
@@ -28,7 +27,6 @@
 //! first rename.
 
 pub mod advice;
-pub mod artifacts;
 pub mod checkpoint;
 pub mod engine;
 pub mod estimate;

@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use std::path::PathBuf;
 
 use super::{PluginError, PluginHost};
-use crate::ir::Spec;
+use crate::ir::{Provider, Spec};
 use crate::lm::{ModelError, Models, ModelsOptions};
 use crate::value::Example;
 
@@ -46,7 +46,10 @@ pub fn build_models(
     options: ModelsOptions,
     host: &PluginHost,
 ) -> Result<Models, SetupError> {
-    Models::from_spec_with(spec, oracles, options, |decl| {
-        host.model(decl).map_err(SetupError::from)
+    Models::from_spec_with(spec, options, |decl| match decl.provider {
+        Provider::Plugin { .. } => host.model(decl).map_err(SetupError::from),
+        _ => {
+            crate::models::builtin_provider(decl, oracles, &spec.base_dir).map_err(SetupError::from)
+        }
     })
 }

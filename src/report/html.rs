@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::optimize::artifacts::{AttemptResult, TrialRecord};
+use crate::artifacts::{AttemptResult, TrialRecord};
 
 use super::ReportError;
 use super::diff::word_diff;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::optimize::artifacts::{
+use crate::artifacts::{
     CANDIDATES_JSON, CandidatesJson, PROGRAM_JSON, ProgramJson, RUN_JSON, RunJson, TRIALS_JSONL,
     TrialRecord,
 };

@@ -1,6 +1,6 @@
 //! The run report: `report.html` in a run's output folder, built from the
 //! artifacts the optimizer wrote (`run.json`, `trials.jsonl`,
-//! `candidates.json`, `program.json`; see [`crate::optimize::artifacts`]).
+//! `candidates.json`, `program.json`; see [`crate::artifacts`]).
 //!
 //! | file | job |
 //! |---|---|

@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use simba_run::lm::sim::SimModel;
 use simba_run::lm::{Lm, Message, Request, ResponseFormat};
+use simba_run::sim::SimModel;
 
 /// One way of answering a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

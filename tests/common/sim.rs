@@ -50,7 +50,7 @@ pub fn models_with(spec: &Spec, wrap: impl Fn(Arc<dyn Lm>) -> Arc<dyn Lm>) -> Mo
     let mut models = Models::new(ModelsOptions { cache_dir: None });
     for decl in spec.models.values() {
         let oracle: Vec<Example> = oracles[decl.oracle.as_ref().unwrap()].clone();
-        let sim: Arc<dyn Lm> = Arc::new(simba_run::lm::sim::SimModel::new(decl, oracle));
+        let sim: Arc<dyn Lm> = Arc::new(simba_run::sim::SimModel::new(decl, oracle));
         models.insert(decl, wrap(sim));
     }
     models

@@ -295,7 +295,7 @@ fn feedback_request_fields_and_blanking() {
 fn demo_type_is_dspy_shaped() {
     let mut f = Record::new();
     f.insert("q".into(), json!("x"));
-    let d = crate::optimize::artifacts::demo_json(&Demo {
+    let d = crate::artifacts::demo_json(&Demo {
         fields: f,
         augmented: true,
     });

@@ -83,6 +83,9 @@ mod model {
         engine: Arc<Engine>,
         sampling: Sampling,
         max_tokens: u32,
+        /// The file and sampling settings: they decide the replies, so the
+        /// response cache keys on them.
+        cache_identity: String,
     }
 
     impl std::fmt::Debug for LocalModel {
@@ -107,6 +110,7 @@ mod model {
                 engine,
                 sampling: settings.sampling,
                 max_tokens: decl.max_tokens.unwrap_or(settings::DEFAULT_MAX_TOKENS),
+                cache_identity: cache_identity(decl),
             })
         }
 
@@ -125,6 +129,10 @@ mod model {
 
     #[async_trait]
     impl Lm for LocalModel {
+        fn cache_identity(&self) -> Option<String> {
+            Some(self.cache_identity.clone())
+        }
+
         async fn complete(&self, request: &Request) -> Result<Response, LmError> {
             let sampling = self.sampling.with_params(&request.params);
             let grammar = if sampling.grammar {
