@@ -18,6 +18,7 @@ pub mod models;
 pub mod optimize;
 pub mod plugin;
 pub mod program;
+pub mod project;
 pub mod report;
 pub mod sim;
 pub mod syntax;

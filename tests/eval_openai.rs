@@ -9,10 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use simba_run::cli::EvalArgs;
-use simba_run::cli::eval::evaluate;
 use simba_run::ir::*;
 use simba_run::lm::Message;
+use simba_run::project::{EvalOptions, EvalReport, Project, evaluate};
 
 const KEY: &str = "sk-test-secret-4242";
 
@@ -196,15 +195,17 @@ fn spec(dir: &Path, base_url: &str) -> Spec {
     }
 }
 
-fn args(dir: &Path, no_cache: bool) -> EvalArgs {
-    EvalArgs {
-        spec: dir.join("qa.simba"),
-        program: None,
-        split: None,
-        only: None,
-        json: true,
+fn args(no_cache: bool) -> EvalOptions {
+    EvalOptions {
         no_cache,
+        ..EvalOptions::default()
     }
+}
+
+/// Runs the eval of a spec built in code, without progress output.
+async fn eval(spec: &simba_run::ir::Spec, options: &EvalOptions) -> EvalReport {
+    let project = Project::from_spec(spec.clone());
+    evaluate(&project, options, &|_, _, _| {}).await.unwrap()
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {
@@ -227,7 +228,7 @@ async fn json_retry_recovers_and_garbage_fails_without_stopping_the_eval() {
     let (server, url) = start().await;
     let dir = tempfile::tempdir().unwrap();
     let spec = spec(dir.path(), &url);
-    let report = evaluate(&spec, &args(dir.path(), true)).await.unwrap();
+    let report = eval(&spec, &args(true)).await;
 
     assert_eq!(report.outcomes.len(), 3);
     let scores: Vec<f64> = report.outcomes.iter().map(|o| o.score.value).collect();
@@ -278,12 +279,12 @@ async fn a_second_identical_eval_is_served_from_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let spec = spec(dir.path(), &url);
 
-    let first = evaluate(&spec, &args(dir.path(), false)).await.unwrap();
+    let first = eval(&spec, &args(false)).await;
     let after_first = server.count();
     assert_eq!(after_first, 5);
     assert_eq!(first.usage.cache_hits, 0);
 
-    let second = evaluate(&spec, &args(dir.path(), false)).await.unwrap();
+    let second = eval(&spec, &args(false)).await;
     assert_eq!(
         server.count(),
         after_first,
@@ -291,9 +292,7 @@ async fn a_second_identical_eval_is_served_from_the_cache() {
     );
     assert_eq!(second.usage.requests, 0);
     assert_eq!(second.usage.cache_hits, 5);
-    let scores = |r: &simba_run::cli::eval::EvalReport| {
-        r.outcomes.iter().map(|o| o.score.value).collect::<Vec<_>>()
-    };
+    let scores = |r: &EvalReport| r.outcomes.iter().map(|o| o.score.value).collect::<Vec<_>>();
     assert_eq!(scores(&first), scores(&second));
     assert_eq!(second.failed, 1);
 
@@ -310,6 +309,6 @@ async fn a_second_identical_eval_is_served_from_the_cache() {
     }
 
     // --no-cache goes to the server again.
-    evaluate(&spec, &args(dir.path(), true)).await.unwrap();
+    eval(&spec, &args(true)).await;
     assert_eq!(server.count(), after_first * 2);
 }

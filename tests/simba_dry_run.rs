@@ -102,8 +102,45 @@ fn simba_toml_unknown_key_names_file_line_and_suggestion() {
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("simba.toml: line 3"), "{e}");
+    // A diagnostic in the simba.toml itself: its path, line and column.
+    assert!(e.contains("simba.toml:3:1]"), "{e}");
+    assert!(e.contains("unknown key `max_step` in [defaults]"), "{e}");
     assert!(e.contains("did you mean `max_steps`"), "{e}");
+}
+
+/// `check` compiles the spec with the simba.toml `[defaults]` a run uses:
+/// a bad default fails both with the same diagnostic (before, `check`
+/// ignored simba.toml and passed), and a good one passes both.
+#[test]
+fn check_and_run_see_the_same_simba_toml_defaults() {
+    let stderr = |dir: &Path, args: &[&str]| {
+        let o = Command::cargo_bin("simba-run")
+            .unwrap()
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let dir = project("agree-bad", "[defaults]\nconcurrency = 0\n");
+    let (check_code, check_err) = stderr(&dir, &["check", "quickstart.simba"]);
+    let (run_code, run_err) = stderr(&dir, &["quickstart.simba", "--dry-run"]);
+    assert_eq!((check_code, run_code), (Some(1), Some(1)));
+    let diagnostic = |e: &str| {
+        e.lines()
+            .take_while(|l| !l.starts_with("error:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert!(check_err.contains("simba.toml:2:15]"), "{check_err}");
+    assert_eq!(diagnostic(&check_err), diagnostic(&run_err));
+
+    let dir = project("agree-good", "[defaults]\nconcurrency = 3\nmax_steps = 2\n");
+    assert_eq!(stderr(&dir, &["check", "quickstart.simba"]).0, Some(0));
+    assert_eq!(stderr(&dir, &["quickstart.simba", "--dry-run"]).0, Some(0));
 }
 
 #[test]

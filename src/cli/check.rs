@@ -1,18 +1,20 @@
 //! `simba-run check`: parse and compile a spec; print a summary or every diagnostic.
 
-use super::{CheckArgs, exit};
-use crate::compile::{LoadError, load_spec};
+use super::{CheckArgs, exit, report_failure};
+use crate::compile::LoadError;
 use crate::ir::{Provider, Spec, StrategyRef};
 use crate::plugin::PluginHost;
+use crate::project::{Error, LoadOptions, Project};
 
+/// Runs the command; returns the exit code.
 pub fn run(args: CheckArgs) -> i32 {
-    match load_spec(&args.spec, &[], None) {
-        Ok(loaded) => {
-            for w in &loaded.warnings {
+    match Project::load(&args.spec, &LoadOptions::default()) {
+        Ok(project) => {
+            for w in &project.warnings {
                 eprint!("{w}");
             }
-            print!("{}", summary(&loaded.spec));
-            let problems = check_plugins(&loaded.spec);
+            print!("{}", summary(&project.spec));
+            let problems = check_plugins(&project);
             for p in &problems {
                 eprintln!("error: {p}");
             }
@@ -22,16 +24,13 @@ pub fn run(args: CheckArgs) -> i32 {
                 exit::INPUT
             }
         }
-        Err(LoadError::Io(msg)) => {
-            eprintln!("error: {msg}");
-            exit::INPUT
-        }
-        Err(LoadError::Invalid { rendered, count }) => {
+        Err(Error::Spec(LoadError::Invalid { rendered, count })) => {
             eprint!("{rendered}");
             let s = if count == 1 { "" } else { "s" };
             eprintln!("error: {} has {count} error{s}", args.spec.display());
             exit::INPUT
         }
+        Err(e) => report_failure(&e),
     }
 }
 
@@ -93,15 +92,13 @@ pub fn summary(spec: &Spec) -> String {
 /// Loads every declared plugin, prints what each provides, and checks that
 /// every plugin strategy and model the spec names exists. Returns every
 /// problem found (not only the first).
-fn check_plugins(spec: &Spec) -> Vec<String> {
+fn check_plugins(project: &Project) -> Vec<String> {
+    let spec = &project.spec;
     if spec.plugins.is_empty() {
         return Vec::new();
     }
-    let search_path = match crate::plugin::plugin_search_path(spec) {
-        Ok(p) => p,
-        Err(e) => return vec![e.to_string()],
-    };
-    let (host, errors) = PluginHost::load_each_in(&spec.plugins, &search_path);
+    let search_path = &project.config.plugin_search_path;
+    let (host, errors) = PluginHost::load_each_in(&spec.plugins, search_path);
     let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
     for listing in host.listings() {
         println!("{listing}");

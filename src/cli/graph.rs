@@ -1,21 +1,15 @@
 //! `simba-run graph`: draw programs' execution graphs as Graphviz dot or Mermaid.
 
-use super::{GraphArgs, GraphFormat, exit};
-use crate::compile::{LoadError, load_spec};
+use super::{GraphArgs, GraphFormat, exit, report_failure};
 use crate::ir::{ModuleKind, ProgramGraph, Source};
+use crate::project::{LoadOptions, Project};
 use crate::syntax::diagnostic::did_you_mean;
 
+/// Runs the command; returns the exit code.
 pub fn run(args: GraphArgs) -> i32 {
-    let spec = match load_spec(&args.spec, &[], None) {
-        Ok(l) => l.spec,
-        Err(LoadError::Io(msg)) => {
-            eprintln!("error: {msg}");
-            return exit::INPUT;
-        }
-        Err(LoadError::Invalid { rendered, .. }) => {
-            eprint!("{rendered}");
-            return exit::INPUT;
-        }
+    let spec = match Project::load(&args.spec, &LoadOptions::default()) {
+        Ok(project) => project.spec,
+        Err(e) => return report_failure(&e),
     };
     let programs: Vec<&ProgramGraph> = match &args.program {
         Some(name) => match spec.programs.get(name) {

@@ -8,22 +8,13 @@ pub mod check;
 pub mod eval;
 pub mod fmt;
 pub mod graph;
+mod render;
 pub mod report;
 pub mod run;
 mod signals;
 
-/// Exit codes (LANGUAGE.md, "Command line").
-pub mod exit {
-    pub const OK: i32 = 0;
-    /// A spec, data or other input error.
-    pub const INPUT: i32 = 1;
-    /// A usage error (bad flags); clap uses 2 too.
-    pub const USAGE: i32 = 2;
-    /// The run failed (for example every LM call failing).
-    pub const RUN_FAILED: i32 = 3;
-    /// Interrupted by SIGINT or SIGTERM; the checkpoint holds the last finished step.
-    pub const INTERRUPTED: i32 = 130;
-}
+use crate::project::Error;
+pub use crate::project::exit;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -140,6 +131,19 @@ pub struct FmtArgs {
 #[derive(Debug, Args)]
 pub struct ReportArgs {
     pub outdir: PathBuf,
+}
+
+/// Prints a failure on stderr (rendered diagnostics as they are, anything
+/// else as one `error:` line) and returns its exit code.
+fn report_failure(e: &Error) -> i32 {
+    let message = e.to_string();
+    let message = message.trim_end();
+    if e.is_rendered() || message.starts_with("error") {
+        eprintln!("{message}");
+    } else {
+        eprintln!("error: {message}");
+    }
+    e.exit_code()
 }
 
 /// Parse arguments and run; returns the exit code.

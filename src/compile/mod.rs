@@ -4,10 +4,12 @@
 //! | file | job |
 //! |---|---|
 //! | `values.rs` | typed settings out of AST values |
+//! | `defaults.rs` | simba.toml `[defaults]` layered under optimize blocks |
 //! | `overrides.rs` | `--set K=V` applied to optimize blocks |
 //! | `model.rs`, `dataset.rs`, `signature.rs`, `program.rs`, `metric.rs`, `optimize.rs` | one lowering per item kind |
 
 mod dataset;
+mod defaults;
 mod metric;
 mod model;
 mod optimize;
@@ -20,6 +22,7 @@ pub use crate::syntax::diagnostic::{Diagnostic, Severity, Sources, Style};
 /// The keys an optimize block and its `stop { }` block accept.
 pub use optimize::{KEYS as OPTIMIZE_KEYS, STOP_KEYS};
 
+use crate::config::ProjectConfig;
 use crate::ir::{PluginDecl, Spec};
 use crate::syntax::ast::{File, Ident, Item, Span};
 use crate::syntax::diagnostic::{did_you_mean, render_all};
@@ -59,6 +62,35 @@ impl Override {
     /// The argument as the user wrote it: the text diagnostics point into.
     pub fn text(&self) -> String {
         format!("{}={}", self.key, self.value)
+    }
+}
+
+/// What a spec is compiled with besides its own text, lowest first: the
+/// project's simba.toml `[defaults]` (only where a block is silent), then
+/// the `--set` overrides (which replace spec values and defaults alike).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Layers<'a> {
+    /// The simba.toml above the spec, if any.
+    pub config: Option<&'a ProjectConfig>,
+    /// `--set` overrides, in command-line order.
+    pub overrides: &'a [Override],
+    /// Replaces every optimize block's seed (`--seed`).
+    pub seed: Option<u64>,
+}
+
+impl<'a> Layers<'a> {
+    /// Only `--set` overrides (no simba.toml, no seed).
+    pub fn overrides(overrides: &'a [Override]) -> Self {
+        Layers {
+            overrides,
+            ..Layers::default()
+        }
+    }
+
+    /// The diagnostic source index of the simba.toml (after the spec and
+    /// every override).
+    fn config_src(&self) -> u16 {
+        (self.overrides.len() + 1) as u16
     }
 }
 
@@ -115,9 +147,22 @@ pub fn read_spec(path: &Path) -> Result<String, LoadError> {
 
 /// The sources diagnostics of `compile_source` point into.
 pub fn sources_for(path: &Path, source: &str, overrides: &[Override]) -> Sources {
+    sources_for_layers(path, source, &Layers::overrides(overrides))
+}
+
+/// The sources diagnostics of [`compile_layered`] point into: the spec,
+/// each `--set`, then the simba.toml.
+pub fn sources_for_layers(path: &Path, source: &str, layers: &Layers) -> Sources {
     let mut s = Sources::new(path.display().to_string(), source);
-    for o in overrides {
+    for o in layers.overrides {
         s.push("--set", o.text());
+    }
+    if let Some(config) = layers.config {
+        let name = config.path.as_ref().map_or_else(
+            || crate::config::FILE_NAME.to_string(),
+            |p| p.display().to_string(),
+        );
+        s.push(name, config.text.as_str());
     }
     s
 }
@@ -128,11 +173,24 @@ pub fn load_spec(
     overrides: &[Override],
     seed: Option<u64>,
 ) -> Result<Loaded, LoadError> {
+    load_layered(
+        path,
+        &Layers {
+            config: None,
+            overrides,
+            seed,
+        },
+    )
+}
+
+/// Reads, parses and compiles a spec with its layers (simba.toml defaults,
+/// `--set`, `--seed`).
+pub fn load_layered(path: &Path, layers: &Layers) -> Result<Loaded, LoadError> {
     let source = read_spec(path)?;
-    let sources = sources_for(path, &source, overrides);
-    match compile_source(path, &source, overrides) {
+    let sources = sources_for_layers(path, &source, layers);
+    match compile_layered(path, &source, layers) {
         Ok((mut spec, warnings)) => {
-            if let Some(seed) = seed {
+            if let Some(seed) = layers.seed {
                 for o in &mut spec.optimizes {
                     o.seed = seed;
                 }
@@ -164,19 +222,32 @@ pub fn compile_source(
     source: &str,
     overrides: &[Override],
 ) -> Result<(Spec, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let parsed = crate::syntax::parse(source)?;
-    compile_file(path, source, parsed.file, overrides)
+    compile_layered(path, source, &Layers::overrides(overrides))
 }
 
-/// Compiles an already parsed file (see [`compile_source`]).
+/// Compiles spec text with its layers (see [`Layers`]); diagnostics point
+/// into the sources of [`sources_for_layers`].
+pub fn compile_layered(
+    path: &Path,
+    source: &str,
+    layers: &Layers,
+) -> Result<(Spec, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let parsed = crate::syntax::parse(source)?;
+    compile_file(path, source, parsed.file, layers)
+}
+
+/// Compiles an already parsed file (see [`compile_layered`]).
 pub fn compile_file(
     path: &Path,
     source: &str,
     mut file: File,
-    overrides: &[Override],
+    layers: &Layers,
 ) -> Result<(Spec, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut ctx = Ctx::new(path, source);
-    overrides::apply(&mut file, overrides, &mut ctx.d);
+    if let Some(config) = layers.config {
+        defaults::apply(&mut file, config, layers.config_src(), &mut ctx.d);
+    }
+    overrides::apply(&mut file, layers.overrides, &mut ctx.d);
     ctx.declare(&file);
     for item in &file.items {
         if let Item::Plugin(p) = item {

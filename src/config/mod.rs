@@ -3,23 +3,26 @@
 //!
 //! - `[defaults]`: optimize-block settings for every block of every spec
 //!   below the file. A spec's own value wins over it and `--set` wins over
-//!   both: a default is applied to a block only when the block does not set
-//!   the key, as a `--set` placed before the user's own (so it is checked
-//!   exactly like a spec value).
+//!   both. This module only reads them, with their places in the file; the
+//!   compiler applies them to each block that leaves the key unset and
+//!   checks them like spec values, with diagnostics that point into the
+//!   simba.toml (`crate::compile`).
 //! - `[prices."model-id"]`: `input` and `output` USD per million tokens, by
 //!   the provider's model id, for `--dry-run` costs and `stop.max_cost`.
 //!
 //! - `[plugins] search_path`: more folders to look for a plugin library's
 //!   file name in (relative to the simba.toml's folder).
 //!
-//! Unknown keys are errors naming the file and line, with the keys allowed.
+//! Unknown tables and keys outside `[defaults]` are errors naming the file
+//! and line; unknown keys inside it are compile diagnostics.
+//!
+//! This module sits below the compiler and imports nothing from the crate:
+//! the compiler layers its typed settings into a spec.
 
 use indexmap::IndexMap;
 use serde::Deserialize;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
-
-use crate::compile::Override;
-use crate::syntax::ast::{EntryValue, Item};
 
 /// The file name looked for.
 pub const FILE_NAME: &str = "simba.toml";
@@ -57,12 +60,31 @@ struct RawPlugins {
     search_path: Vec<PathBuf>,
 }
 
+/// One `[defaults]` setting with its place in the file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DefaultSetting {
+    /// The table it sits in below `[defaults]` (`Some("stop")` for
+    /// `[defaults.stop]`), `None` for a key of `[defaults]` itself.
+    pub table: Option<String>,
+    /// The key, e.g. `bsize` or (in `stop`) `patience`.
+    pub key: String,
+    /// Byte range of the key in the file.
+    pub key_span: Range<usize>,
+    /// The value as TOML typed it.
+    pub value: toml::Value,
+    /// Byte range of the value in the file.
+    pub value_span: Range<usize>,
+}
+
 /// A loaded `simba.toml`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProjectConfig {
     /// Where it was read from (None: no file found).
     pub path: Option<PathBuf>,
-    pub defaults: toml::Table,
+    /// The file's text: diagnostics about `[defaults]` point into it.
+    pub text: String,
+    /// `[defaults]`, in file order, tables flattened (`[defaults.stop]`).
+    pub defaults: Vec<DefaultSetting>,
     /// By provider model id.
     pub prices: IndexMap<String, Price>,
     /// `[plugins] search_path`, each folder resolved against the file's folder.
@@ -92,6 +114,8 @@ impl ProjectConfig {
     /// The nearest simba.toml above the spec `spec_path`, or an empty
     /// configuration when there is none.
     pub fn for_spec(spec_path: &Path) -> Result<Self, ConfigError> {
+        // Absolute, so a bare `spec.simba` still walks up past the current folder.
+        let spec_path = std::path::absolute(spec_path).unwrap_or_else(|_| spec_path.to_path_buf());
         let dir = spec_path.parent().unwrap_or(Path::new("."));
         match discover(dir) {
             Some(p) => Self::load(&p),
@@ -117,38 +141,11 @@ impl ProjectConfig {
         // toml's messages carry the line and column, the offending key and
         // the keys expected.
         let raw: Raw = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        for (key, value) in &raw.defaults {
-            let allowed = crate::compile::OPTIMIZE_KEYS;
-            if !allowed.contains(&key.as_str()) {
-                return Err(invalid(format!(
-                    "line {}: unknown key `{key}` in [defaults]{}; allowed: {}",
-                    line_of(text, key),
-                    suggest(key, &allowed),
-                    allowed.join(", ")
-                )));
-            }
-            if key == "stop" {
-                let Some(t) = value.as_table() else {
-                    return Err(invalid(format!(
-                        "line {}: [defaults] `stop` must be a table",
-                        line_of(text, key)
-                    )));
-                };
-                let allowed = crate::compile::STOP_KEYS;
-                if let Some(k) = t.keys().find(|k| !allowed.contains(&k.as_str())) {
-                    return Err(invalid(format!(
-                        "line {}: unknown key `{k}` in [defaults.stop]{}; allowed: {}",
-                        line_of(text, k),
-                        suggest(k, &allowed),
-                        allowed.join(", ")
-                    )));
-                }
-            }
-        }
         let dir = path.parent().unwrap_or(Path::new("."));
         Ok(Self {
             path: Some(path.to_path_buf()),
-            defaults: raw.defaults,
+            text: text.to_string(),
+            defaults: spanned_defaults(text, &raw.defaults),
             prices: raw.prices,
             plugin_search_path: raw
                 .plugins
@@ -159,88 +156,58 @@ impl ProjectConfig {
         })
     }
 
-    /// The `[defaults]` a spec does not set itself, as overrides to place
-    /// before the user's `--set` ones. `source` is the spec's text.
-    pub fn default_overrides(&self, source: &str) -> Vec<Override> {
-        if self.defaults.is_empty() {
-            return Vec::new();
-        }
-        let Ok(parsed) = crate::syntax::parser::parse(source) else {
-            // The compiler reports the syntax errors.
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for item in &parsed.file.items {
-            let Item::Optimize(block) = item else {
-                continue;
-            };
-            let program = &block.program.name;
-            let has = |k: &str| block.entries.iter().any(|e| e.key.name == k);
-            let stop_has = |k: &str| {
-                block.entries.iter().any(|e| {
-                    e.key.name == "stop"
-                        && matches!(&e.value, EntryValue::Block(inner) if inner.iter().any(|i| i.key.name == k))
-                })
-            };
-            for (key, value) in &self.defaults {
-                if key == "stop" {
-                    for (k, v) in value.as_table().into_iter().flatten() {
-                        if !stop_has(k) {
-                            out.push(Override {
-                                key: format!("{program}.stop.{k}"),
-                                value: spec_text(k, v),
-                            });
-                        }
-                    }
-                } else if !has(key) {
-                    out.push(Override {
-                        key: format!("{program}.{key}"),
-                        value: spec_text(key, value),
-                    });
-                }
-            }
-        }
-        out
-    }
-
     /// The price of a provider model id.
     pub fn price(&self, model_id: &str) -> Option<Price> {
         self.prices.get(model_id).copied()
     }
 }
 
-/// A TOML value written as a spec value: paths quoted, names and durations
-/// bare (`selection = "thompson"` in TOML is `selection = thompson`).
-fn spec_text(key: &str, v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) if matches!(key, "output" | "cache") => format!("{s:?}"),
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(|i| spec_text(key, i))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
-
-/// The 1-based line where `key` is first written as a key.
-fn line_of(text: &str, key: &str) -> usize {
-    text.lines()
-        .position(|l| {
-            let t = l.trim_start();
-            t.starts_with(key) && t[key.len()..].trim_start().starts_with('=')
+/// The `[defaults]` entries with their byte ranges. `defaults` is the
+/// table serde already read (so the text is known to be valid TOML); the
+/// span-keeping parse only adds where each key and value sit.
+fn spanned_defaults(text: &str, defaults: &toml::Table) -> Vec<DefaultSetting> {
+    use toml::de::{DeTable, DeValue};
+    let Ok(doc) = DeTable::parse(text) else {
+        return Vec::new();
+    };
+    let Some(table) = doc
+        .get_ref()
+        .iter()
+        .find(|(k, _)| k.get_ref() == "defaults")
+        .and_then(|(_, v)| match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => None,
         })
-        .map_or(0, |i| i + 1)
-}
-
-fn suggest(key: &str, allowed: &[&str]) -> String {
-    crate::syntax::diagnostic::did_you_mean(key, allowed.iter().copied())
-        .map(|s| format!(" ({s})"))
-        .unwrap_or_default()
+    else {
+        return Vec::new();
+    };
+    let setting = |table: Option<&str>, key: &str, key_span, value: &toml::Value, value_span| {
+        DefaultSetting {
+            table: table.map(str::to_string),
+            key: key.to_string(),
+            key_span,
+            value: value.clone(),
+            value_span,
+        }
+    };
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let (name, key_span, value_span) = (key.get_ref(), key.span(), value.span());
+        let Some(typed) = defaults.get(name.as_ref()) else {
+            continue;
+        };
+        match (value.get_ref(), typed) {
+            (DeValue::Table(inner), toml::Value::Table(typed_inner)) => {
+                for (k, v) in inner {
+                    if let Some(t) = typed_inner.get(k.get_ref().as_ref()) {
+                        out.push(setting(Some(name), k.get_ref(), k.span(), t, v.span()));
+                    }
+                }
+            }
+            _ => out.push(setting(None, name, key_span, typed, value_span)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -270,15 +237,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_name_file_line_and_suggestion() {
-        let e = parse("[defaults]\nconcurency = 4\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("/p/simba.toml: line 2"), "{e}");
-        assert!(
-            e.contains("`concurency`") && e.contains("concurrency"),
-            "{e}"
-        );
+    fn unknown_tables_and_price_keys_name_file_and_line() {
         let e = parse("[prices.x]\ninput = 1\noutptu = 2\n")
             .unwrap_err()
             .to_string();
@@ -286,34 +245,33 @@ mod tests {
         assert!(e.contains("outptu") && e.contains("output"), "{e}");
         let e = parse("[default]\n").unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("defaults"), "{e}");
-        let e = parse("[defaults.stop]\npatiense = 2\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 2") && e.contains("patience"), "{e}");
     }
 
     #[test]
-    fn defaults_apply_only_where_the_spec_is_silent() {
-        let c = parse(
-            "[defaults]\nbsize = 8\nmax_steps = 2\noutput = \"out/x\"\nstrategies = [\"append_demo\"]\n[defaults.stop]\npatience = 2\nmax_duration = \"30m\"\n",
-        )
-        .unwrap();
-        let spec = "optimize qa with simba {\n  trainset = d.train\n  metric = m\n  max_steps = 5\n  stop { patience = 4 }\n}\n";
-        let o: Vec<(String, String)> = c
-            .default_overrides(spec)
-            .into_iter()
-            .map(|o| (o.key, o.value))
+    fn defaults_keep_their_places_in_the_file() {
+        let text = "[defaults]\nbsize = 8\nstrategies = [\"append_demo\"]\n[defaults.stop]\npatience = 2\n";
+        let c = parse(text).unwrap();
+        let found: Vec<(Option<&str>, &str, &str, &str)> = c
+            .defaults
+            .iter()
+            .map(|d| {
+                (
+                    d.table.as_deref(),
+                    d.key.as_str(),
+                    &text[d.key_span.clone()],
+                    &text[d.value_span.clone()],
+                )
+            })
             .collect();
-        // Keys in sorted order (toml tables are sorted); only the unset ones.
         assert_eq!(
-            o,
+            found,
             vec![
-                ("qa.bsize".to_string(), "8".to_string()),
-                ("qa.output".into(), "\"out/x\"".into()),
-                ("qa.stop.max_duration".into(), "30m".into()),
-                ("qa.strategies".into(), "[append_demo]".into()),
+                (None, "bsize", "bsize", "8"),
+                (Some("stop"), "patience", "patience", "2"),
+                (None, "strategies", "strategies", "[\"append_demo\"]"),
             ]
         );
+        assert_eq!(c.defaults[0].value, toml::Value::Integer(8));
     }
 
     #[test]

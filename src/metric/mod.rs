@@ -1,7 +1,7 @@
 //! Metrics: scoring a prediction against its gold example.
 //!
 //! A metric is an expression over `pred.x` (the program's outputs) and
-//! `gold.x` (the example's fields) built from the built-ins of LANGUAGE.md.
+//! `gold.x` (the example's fields) built from the built-ins of docs/language.md.
 //! Semantics chosen here:
 //! - string built-ins (`exact_match`, `f1`, `contains`, `regex_match`) use the
 //!   string form of their arguments: integral numbers print without a

@@ -23,7 +23,7 @@ pub use glue::{apply_program, resolve_strategies};
 pub use host::{PluginHost, PluginListing};
 pub use library::{resolve_path, resolve_path_in};
 pub use model::PluginModel;
-pub use setup::{SetupError, build_models, load_plugins, plugin_search_path};
+pub use setup::{SetupError, build_models, load_plugins};
 pub use strategy::{HostServices, PluginStrategy};
 
 /// The SDK's payload types, re-exported for callers building requests.

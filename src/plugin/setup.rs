@@ -17,26 +17,13 @@ pub enum SetupError {
     Plugin(#[from] PluginError),
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
 }
 
 /// Loads every plugin the spec declares (paths relative to the spec folder,
-/// then by file name in `[plugins] search_path` of the spec's simba.toml).
-pub fn load_plugins(spec: &Spec) -> Result<PluginHost, SetupError> {
-    // simba.toml is read only when there is something to look for.
-    let search_path = if spec.plugins.is_empty() {
-        Vec::new()
-    } else {
-        plugin_search_path(spec)?
-    };
-    Ok(PluginHost::load_in(&spec.plugins, &search_path)?.with_spec_dir(&spec.base_dir))
-}
-
-/// `[plugins] search_path` of the simba.toml above the spec (empty when
-/// there is none).
-pub fn plugin_search_path(spec: &Spec) -> Result<Vec<PathBuf>, crate::config::ConfigError> {
-    Ok(crate::config::ProjectConfig::for_spec(&spec.path)?.plugin_search_path)
+/// then by file name in `search_path`: the `[plugins] search_path` of the
+/// project's simba.toml).
+pub fn load_plugins(spec: &Spec, search_path: &[PathBuf]) -> Result<PluginHost, SetupError> {
+    Ok(PluginHost::load_in(&spec.plugins, search_path)?.with_spec_dir(&spec.base_dir))
 }
 
 /// The spec's models: built-in providers, and plugin models from `host`.

@@ -1,0 +1,215 @@
+//! What a run shows while it works and when it ends: progress bars and
+//! lines fed from the engine's events (human), JSON lines (`--json`), or
+//! nothing (`--quiet`); and the final summary table.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::path::{Path, PathBuf};
+
+use crate::optimize::{Event, OptimizeOutput, Phase};
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Progress bars and lines on stderr, a summary on stdout.
+    Human,
+    /// One JSON event per line on stdout.
+    Json,
+    /// Errors only.
+    Quiet,
+}
+
+fn fmt_opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:.3}"))
+}
+
+/// The final table: baseline vs best on train and dev, calls, tokens, time.
+pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
+    let r = &out.run;
+    println!();
+    println!("{:<10} {:>8} {:>8}", "", "train", "dev");
+    println!(
+        "{:<10} {:>8.3} {:>8}",
+        "baseline",
+        r.baseline.train,
+        fmt_opt(r.baseline.dev)
+    );
+    println!(
+        "{:<10} {:>8.3} {:>8}",
+        "best",
+        r.best.train,
+        fmt_opt(r.best.dev)
+    );
+    println!(
+        "{:<10} {:>+8.3} {:>8}",
+        "gain",
+        r.best.train - r.baseline.train,
+        match (r.baseline.dev, r.best.dev) {
+            (Some(a), Some(b)) => format!("{:+.3}", b - a),
+            _ => "-".into(),
+        }
+    );
+    println!();
+    println!(
+        "LM calls {} ({} cached, {} failed) · tokens {} · {:.1} s",
+        r.usage.lm_calls,
+        r.cached_calls,
+        r.usage.failed_calls,
+        r.usage.prompt_tokens + r.usage.completion_tokens,
+        secs
+    );
+    if r.stop_reason != "max_steps" {
+        println!(
+            "stopped by {} after {} of {} steps",
+            r.stop_reason, r.steps_run, r.config.max_steps
+        );
+    }
+    println!("artifacts in {}", display_dir(dir));
+}
+
+fn display_dir(dir: &Path) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    dir.strip_prefix(&cwd)
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .display()
+        .to_string()
+}
+
+/// Turns events into progress bars and lines (human), JSON lines, or nothing.
+pub struct Renderer {
+    mode: Mode,
+    bar: Option<ProgressBar>,
+    max_steps: usize,
+    batch_mean: Option<f64>,
+}
+
+impl Renderer {
+    /// A renderer drawing in `mode`.
+    pub fn new(mode: Mode) -> Self {
+        Self {
+            mode,
+            bar: None,
+            max_steps: 0,
+            batch_mean: None,
+        }
+    }
+
+    fn line(&self, text: String) {
+        match &self.bar {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+
+    fn new_bar(&mut self, prefix: String) {
+        if let Some(old) = self.bar.take() {
+            old.finish_and_clear();
+        }
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{prefix:>12} [{bar:32}] {pos}/{len} {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(prefix);
+        self.bar = Some(bar);
+    }
+
+    /// Shows one event.
+    pub fn handle(&mut self, event: &Event) {
+        match self.mode {
+            Mode::Quiet => {}
+            Mode::Json => {
+                if let Ok(text) = serde_json::to_string(event) {
+                    println!("{text}");
+                }
+            }
+            Mode::Human => self.human(event),
+        }
+    }
+
+    fn human(&mut self, event: &Event) {
+        match event {
+            Event::RunStarted {
+                program,
+                max_steps,
+                bsize,
+                num_candidates,
+                trainset_size,
+            } => {
+                self.max_steps = *max_steps;
+                eprintln!(
+                    "optimizing `{program}`: {max_steps} steps, mini-batches of {bsize}, {num_candidates} candidates, {trainset_size} training examples"
+                );
+            }
+            Event::Warning { message } => self.line(format!("warning: {message}")),
+            Event::StepStarted { step, .. } => {
+                self.new_bar(format!("step {step}/{}", self.max_steps));
+            }
+            Event::Progress {
+                step,
+                phase,
+                done,
+                total,
+            } => {
+                if step.is_none() && *done == 0 {
+                    self.new_bar(match phase {
+                        Phase::Dev => "devset".into(),
+                        Phase::Valset => "valset".into(),
+                        _ => "final".into(),
+                    });
+                }
+                if let Some(bar) = &self.bar {
+                    bar.set_length(*total as u64);
+                    bar.set_position(*done as u64);
+                    bar.set_message(match phase {
+                        Phase::Sampling => "sampling trajectories",
+                        Phase::Evaluating => "evaluating candidates",
+                        Phase::Final => "evaluating on the trainset",
+                        Phase::Dev => "evaluating on the devset",
+                        Phase::Valset => "choosing on the valset",
+                    });
+                }
+            }
+            Event::BatchScored { mean, .. } => self.batch_mean = Some(*mean),
+            Event::CandidateBuilt { .. } => {}
+            Event::StepFinished {
+                step,
+                candidate_scores,
+                best_so_far,
+                ..
+            } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                let scores: Vec<String> =
+                    candidate_scores.iter().map(|s| format!("{s:.2}")).collect();
+                eprintln!(
+                    "step {step}/{}  batch mean {}  candidates [{}]  best so far {}",
+                    self.max_steps,
+                    fmt_opt(self.batch_mean),
+                    scores.join(" "),
+                    fmt_opt(*best_so_far)
+                );
+            }
+            Event::Stopped { steps_run, reason } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+                eprintln!("stopped after {steps_run} steps: {reason}");
+            }
+            Event::RunFinished { .. } => {
+                if let Some(bar) = self.bar.take() {
+                    bar.finish_and_clear();
+                }
+            }
+        }
+    }
+
+    /// Clears what is still drawn.
+    pub fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

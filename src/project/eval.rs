@@ -1,0 +1,215 @@
+//! `eval`: a program (the baseline, or a saved program.json) run over one
+//! split and scored by its optimize block's metric.
+
+use futures::StreamExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{Error, Project};
+use crate::ir::{DataRef, OptimizeDecl};
+use crate::lm::ModelSet;
+use crate::lm::usage::ModelUsage;
+use crate::metric::{MetricFn, Score};
+use crate::program::exec::Executor;
+use crate::program::load::load_program_json;
+use crate::program::{Execution, ModelOverride, Program};
+use crate::value::Example;
+
+/// What to evaluate.
+#[derive(Debug, Clone, Default)]
+pub struct EvalOptions {
+    /// A program.json whose instructions and demos replace the baseline's.
+    pub program: Option<PathBuf>,
+    /// `dev` (a split of the block's trainset dataset) or `dataset.split`;
+    /// default: the block's devset, else its trainset.
+    pub split: Option<String>,
+    /// Which optimize block supplies dataset and metric (default: the first).
+    pub only: Option<String>,
+    /// Bypass the LM response cache.
+    pub no_cache: bool,
+}
+
+/// One example's outcome.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The program's run on the example.
+    pub execution: Execution,
+    /// The metric's score of it.
+    pub score: Score,
+}
+
+/// What an eval found.
+#[derive(Debug, Clone)]
+pub struct EvalReport {
+    /// The program evaluated.
+    pub program: String,
+    /// The split it ran over.
+    pub split: DataRef,
+    /// The metric that scored it.
+    pub metric: String,
+    /// The split's rows.
+    pub examples: Vec<Example>,
+    /// One per example, in example order.
+    pub outcomes: Vec<Outcome>,
+    /// Mean score over every example (failed executions score 0).
+    pub mean: f64,
+    /// Executions that produced no prediction.
+    pub failed: usize,
+    /// The registry's LM usage over the whole eval.
+    pub usage: ModelUsage,
+}
+
+impl EvalReport {
+    /// Score line, failures count and LM usage.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} on {} ({} examples), metric `{}`: {:.4}\nfailed executions: {}\nLM: {} calls ({} from cache), {} requests, {} tokens",
+            self.program,
+            self.split,
+            self.examples.len(),
+            self.metric,
+            self.mean,
+            self.failed,
+            self.usage.calls,
+            self.usage.cache_hits,
+            self.usage.requests,
+            self.usage.total_tokens(),
+        )
+    }
+
+    /// The `--json` line of example `i`.
+    pub fn json_line(&self, i: usize) -> serde_json::Value {
+        let o = &self.outcomes[i];
+        serde_json::json!({
+            "index": i,
+            "inputs": self.examples[i].inputs(),
+            "prediction": o.execution.prediction,
+            "score": o.score.value,
+            "feedback": o.score.feedback,
+            "error": o.execution.error,
+        })
+    }
+}
+
+/// `--split dev` is a split of the block's trainset dataset;
+/// `--split data.dev` names the dataset too.
+fn pick_split(block: &OptimizeDecl, split: Option<&str>) -> DataRef {
+    match split {
+        None => block
+            .devset
+            .clone()
+            .unwrap_or_else(|| block.trainset.clone()),
+        Some(s) => match s.split_once('.') {
+            Some((dataset, split)) => DataRef {
+                dataset: dataset.to_string(),
+                split: split.to_string(),
+            },
+            None => DataRef {
+                dataset: block.trainset.dataset.clone(),
+                split: s.to_string(),
+            },
+        },
+    }
+}
+
+/// Runs the eval `options` describe: the block's program (or the saved
+/// one) over the split, scored by the block's metric, at most the block's
+/// `concurrency` examples at a time. `progress` is told after each example
+/// how many are done, out of how many, and their mean score.
+pub async fn evaluate(
+    project: &Project,
+    options: &EvalOptions,
+    progress: &(dyn Fn(usize, usize, f64) + Sync),
+) -> Result<EvalReport, Error> {
+    let spec = &project.spec;
+    let block = project.block(options.only.as_deref())?;
+    let data_ref = pick_split(block, options.split.as_deref());
+    let examples = crate::data::load_split(spec, &data_ref)?;
+    let graph = spec
+        .programs
+        .get(&block.program)
+        .ok_or_else(|| Error::Input(format!("no program `{}`", block.program)))?;
+    let graph = Arc::new(graph.clone());
+    let program = match &options.program {
+        Some(path) => load_program_json(path, graph).map_err(|e| Error::Input(e.to_string()))?,
+        None => Program::baseline(graph),
+    };
+    let metric_decl = spec
+        .metrics
+        .get(&block.metric)
+        .ok_or_else(|| Error::Input(format!("no metric `{}`", block.metric)))?
+        .clone();
+    let oracles = project.oracles()?;
+    let cache_dir = if options.no_cache {
+        None
+    } else {
+        block.cache.clone()
+    };
+    // Kept alive for the whole evaluation (plugin models call into it).
+    let plugins = project.plugins()?;
+    let models = Arc::new(project.models(&oracles, &plugins, cache_dir)?);
+    let model_set: Arc<dyn ModelSet> = models.clone();
+    let executor = Executor::new(model_set.clone());
+    let metric = MetricFn::new(metric_decl, model_set);
+    let outcomes = run_all(
+        &executor,
+        &metric,
+        &program,
+        &examples,
+        block.concurrency,
+        progress,
+    )
+    .await;
+    let n = outcomes.len();
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.execution.prediction.is_none())
+        .count();
+    let mean = if n == 0 {
+        0.0
+    } else {
+        outcomes.iter().map(|o| o.score.value).sum::<f64>() / n as f64
+    };
+    Ok(EvalReport {
+        program: block.program.clone(),
+        split: data_ref,
+        metric: metric.name().to_string(),
+        examples,
+        outcomes,
+        mean,
+        failed,
+        usage: models.usage().total,
+    })
+}
+
+/// Runs and scores every example, at most `concurrency` at a time; results
+/// come back in example order.
+async fn run_all(
+    executor: &Executor,
+    metric: &MetricFn,
+    program: &Program,
+    examples: &[Example],
+    concurrency: usize,
+    progress: &(dyn Fn(usize, usize, f64) + Sync),
+) -> Vec<Outcome> {
+    let ov = ModelOverride::default();
+    // (examples done, sum of their scores)
+    let done = std::sync::Mutex::new((0usize, 0.0f64));
+    futures::stream::iter(examples.iter())
+        .map(|ex| {
+            let ov = &ov;
+            let done = &done;
+            async move {
+                let execution = executor.run(program, &ex.inputs(), ov).await;
+                let score = metric.score(ex, execution.prediction.as_ref()).await;
+                let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
+                d.0 += 1;
+                d.1 += score.value;
+                progress(d.0, examples.len(), d.1 / d.0 as f64);
+                Outcome { execution, score }
+            }
+        })
+        .buffered(concurrency.max(1))
+        .collect()
+        .await
+}

@@ -1,0 +1,105 @@
+//! One optimize block of a project: everything the engine needs built from
+//! the spec (plugins, models, strategies, data, the checkpoint to resume
+//! from), and the artifacts written once it returns.
+
+use indexmap::IndexMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::{Error, Project};
+use crate::ir::OptimizeDecl;
+use crate::lm::ModelSet;
+use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
+use crate::optimize::runtime::{load_data, prepare_with};
+use crate::optimize::{EventSink, OptimizeInput, OptimizeOutput, RunOptions};
+use crate::plugin::{PluginHost, resolve_strategies};
+use crate::report::ReportError;
+use crate::value::Example;
+
+/// Where and how one block runs.
+#[derive(Debug, Clone)]
+pub struct RunSetup {
+    /// The output folder (artifacts and checkpoint).
+    pub out_dir: PathBuf,
+    /// Bypass the LM response cache.
+    pub no_cache: bool,
+    /// Continue from the output folder's checkpoint.
+    pub resume: bool,
+}
+
+/// An optimization ready to start.
+pub struct BlockRun {
+    /// What the engine optimizes with.
+    pub input: OptimizeInput,
+    /// Checkpointing, resume state and prices.
+    pub options: RunOptions,
+    /// The plugin host. Keep it alive until the engine has returned: plugin
+    /// libraries are never unloaded while their strategies or models may be
+    /// called.
+    pub plugins: PluginHost,
+}
+
+impl Project {
+    /// Builds everything block `decl` runs with; engine events go to `events`.
+    pub fn prepare_block(
+        &self,
+        decl: &OptimizeDecl,
+        oracles: &IndexMap<String, Vec<Example>>,
+        setup: &RunSetup,
+        events: EventSink,
+    ) -> Result<BlockRun, Error> {
+        let cache_dir = if setup.no_cache {
+            None
+        } else {
+            decl.cache.clone()
+        };
+        let plugins = self.plugins()?;
+        let models = self.models(oracles, &plugins, cache_dir)?;
+        let book = models.usage_book();
+        let models: Arc<dyn ModelSet> = Arc::new(models);
+        let strategies = resolve_strategies(&decl.strategies, &plugins)?;
+        let (train, dev) = load_data(&self.spec, decl)?;
+        let input = prepare_with(
+            &self.spec,
+            decl,
+            models,
+            strategies,
+            train,
+            dev,
+            events,
+            self.warnings.clone(),
+        )?;
+        input.usage.set_book(book);
+        let resume = if setup.resume {
+            let checkpoint = Checkpoint::load(&setup.out_dir)?;
+            checkpoint.check_matches(decl, &setup.out_dir)?;
+            Some(checkpoint)
+        } else {
+            None
+        };
+        let options = RunOptions {
+            checkpoint: Some(file_sink(setup.out_dir.clone())),
+            resume,
+            prices: self.prices(),
+        };
+        Ok(BlockRun {
+            input,
+            options,
+            plugins,
+        })
+    }
+}
+
+/// Writes a finished run's artifacts into `out_dir` (all staged before the
+/// first rename), removes the checkpoint (nothing is left to resume) and
+/// draws report.html. The report is a view of the artifacts just written:
+/// failing to draw it loses nothing, so its error is returned for the
+/// caller to show as a warning rather than failing the run.
+pub fn write_outputs(
+    output: &OptimizeOutput,
+    out_dir: &Path,
+) -> Result<Option<ReportError>, Error> {
+    output.write(out_dir)?;
+    let _ = std::fs::remove_file(out_dir.join(CHECKPOINT_JSON));
+    Ok(crate::report::write_report(out_dir).err())
+}
