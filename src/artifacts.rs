@@ -520,6 +520,16 @@ pub fn to_jsonl<T: Serialize>(name: &str, rows: &[T]) -> Result<Vec<u8>, WriteEr
     Ok(bytes)
 }
 
+/// The mode of every file written into an output folder: readable by all,
+/// like a file `cp` or an editor makes (0666 less the process umask, so 0644
+/// under the usual umask). Temp files are otherwise owner-only, and an
+/// artifact is meant to be shared and served. Checkpoints get the same mode:
+/// they hold nothing the artifacts do not (never a key).
+fn shared_file_mode() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o666)
+}
+
 /// Write several files into `dir` all-or-nothing as far as the filesystem
 /// allows: every file is first written in full to a temp file in `dir`, and
 /// only when all are written are they renamed into place.
@@ -537,6 +547,7 @@ pub fn write_all_atomic(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), Wri
         };
         let mut tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
+            .permissions(shared_file_mode())
             .tempfile_in(dir)
             .map_err(err)?;
         tmp.write_all(bytes).map_err(err)?;

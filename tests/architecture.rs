@@ -74,7 +74,9 @@ fn code_only(src: &str) -> String {
         let end = if rest.starts_with(b"//") {
             rest.iter().position(|&c| c == b'\n').unwrap_or(rest.len())
         } else if rest.starts_with(b"/*") {
-            rest.windows(2).position(|w| w == b"*/").map_or(rest.len(), |p| p + 2)
+            rest.windows(2)
+                .position(|w| w == b"*/")
+                .map_or(rest.len(), |p| p + 2)
         } else if rest.starts_with(b"r#\"") || rest.starts_with(b"r\"") {
             let hashes = rest[1..].iter().take_while(|&&c| c == b'#').count();
             let close: Vec<u8> = std::iter::once(b'"')
@@ -117,7 +119,12 @@ fn code_only(src: &str) -> String {
 
 /// The crate-level module a file belongs to (`src/lm/cache.rs` -> `lm`).
 fn top_module(rel: &Path) -> String {
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
 }
 
@@ -222,7 +229,10 @@ fn the_checker_sees_grouped_and_super_imports() {
     );
     let found = imported_modules(Path::new("a/b.rs"), &code);
     assert_eq!(found, ["lm", "value", "ir", "optimize"]);
-    assert_eq!(imported_modules(Path::new("a/mod.rs"), &code), ["lm", "value", "ir"]);
+    assert_eq!(
+        imported_modules(Path::new("a/mod.rs"), &code),
+        ["lm", "value", "ir"]
+    );
 }
 
 #[test]
@@ -236,7 +246,11 @@ fn no_source_file_is_over_the_limit() {
             (n > MAX_FILE_LINES).then(|| format!("{}: {n} lines", p.display()))
         })
         .collect();
-    assert!(long.is_empty(), "over {MAX_FILE_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "over {MAX_FILE_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 /// `(name, first line, lines)` of every function in `code` (comments and
@@ -250,8 +264,10 @@ fn functions(code: &str) -> Vec<(String, usize, usize)> {
         };
         let before = &line[..at];
         let is_item = before.trim().split_whitespace().all(|w| {
-            matches!(w, "pub" | "async" | "const" | "unsafe" | "extern" | "\"C\"" | "default")
-                || w.starts_with("pub(")
+            matches!(
+                w,
+                "pub" | "async" | "const" | "unsafe" | "extern" | "\"C\"" | "default"
+            ) || w.starts_with("pub(")
         });
         if !is_item || line[at + 3..].starts_with('(') {
             continue;
@@ -297,12 +313,18 @@ fn no_function_is_over_the_limit() {
             }
         }
     }
-    assert!(long.is_empty(), "over {MAX_FN_LINES} lines:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "over {MAX_FN_LINES} lines:\n{}",
+        long.join("\n")
+    );
 }
 
 #[test]
 fn function_lengths_count_from_signature_to_closing_brace() {
-    let code = code_only("fn a() {\n    let s = \"}\";\n}\npub(crate) async fn b(\n    x: u8,\n) -> u8 {\n    x\n}\n");
+    let code = code_only(
+        "fn a() {\n    let s = \"}\";\n}\npub(crate) async fn b(\n    x: u8,\n) -> u8 {\n    x\n}\n",
+    );
     assert_eq!(
         functions(&code),
         [("a".to_string(), 1, 3), ("b".to_string(), 4, 5)]

@@ -124,8 +124,10 @@ impl Block<'_> {
         // after the last finished step (it is rewritten atomically after
         // each), so stopping here loses only the step in progress. After
         // this point a signal no longer interrupts (see `signals`).
-        // Plugin libraries stay loaded until this block is done.
+        // Plugin libraries stay loaded, and the output folder locked, until
+        // this block is done.
         let _plugins = prepared.plugins;
+        let _lock = prepared.lock;
         let result = rt.block_on(async {
             tokio::select! {
                 r = optimize_with(prepared.input, prepared.options) => Ok(r),
@@ -133,9 +135,12 @@ impl Block<'_> {
             }
         });
         let out_dir = &self.setup.out_dir;
-        let result = result.map_err(|signal| Error::Interrupted {
-            signal: signal.to_string(),
-            checkpoint: out_dir.join(CHECKPOINT_JSON),
+        let result = result.map_err(|signal| {
+            let checkpoint = out_dir.join(CHECKPOINT_JSON);
+            Error::Interrupted {
+                signal: signal.to_string(),
+                checkpoint: checkpoint.is_file().then_some(checkpoint),
+            }
         })?;
         // The engine dropped its sender when it returned; wait for the last lines.
         let _ = done_rx.recv();

@@ -75,7 +75,10 @@ fn target_of(o: &Override, src: u16, programs: &[String], d: &mut Diags) -> Opti
         [_] => false,
         ["stop", _] => true,
         _ => {
-            d.push(invalid("too many parts", "write PROGRAM.key or PROGRAM.stop.key"));
+            d.push(invalid(
+                "too many parts",
+                "write PROGRAM.key or PROGRAM.stop.key",
+            ));
             return None;
         }
     };

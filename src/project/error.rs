@@ -63,17 +63,27 @@ pub enum Error {
     /// The run failed for a reason outside the input (exit 3).
     #[error("{0}")]
     Run(String),
-    /// SIGINT or SIGTERM stopped the run after it saved its state.
-    #[error(
-        "interrupted ({signal}); the state after the last finished step is in {}; continue with --resume",
-        checkpoint.display()
-    )]
+    /// SIGINT or SIGTERM stopped the run.
+    #[error("interrupted ({signal}); {}", resume_hint(checkpoint.as_deref()))]
     Interrupted {
         /// "SIGINT" or "SIGTERM".
         signal: String,
-        /// The checkpoint file holding the last finished step.
-        checkpoint: PathBuf,
+        /// The checkpoint holding the last finished step; `None` when the
+        /// run stopped before its first step finished.
+        checkpoint: Option<PathBuf>,
     },
+}
+
+fn resume_hint(checkpoint: Option<&std::path::Path>) -> String {
+    match checkpoint {
+        Some(path) => format!(
+            "the state after the last finished step is in {}; continue with --resume",
+            path.display()
+        ),
+        None => {
+            "no step had finished, so there is nothing to resume; run again to start over".into()
+        }
+    }
 }
 
 impl Error {

@@ -125,6 +125,11 @@ pub async fn evaluate(
     let block = project.block(options.only.as_deref())?;
     let data_ref = pick_split(block, options.split.as_deref());
     let examples = crate::data::load_split(spec, &data_ref)?;
+    if examples.is_empty() {
+        return Err(Error::Input(format!(
+            "split `{data_ref}` has no rows: nothing to evaluate"
+        )));
+    }
     let graph = spec
         .programs
         .get(&block.program)

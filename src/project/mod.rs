@@ -8,17 +8,20 @@
 //! |---|---|
 //! | `error.rs` | [`Error`]: every failure, with its exit code |
 //! | `run.rs` | one optimize block: models, strategies, data, checkpoints, artifacts |
+//! | `lock.rs` | the output folder, checked and locked before the first LM call |
 //! | `dry_run.rs` | `--dry-run`: LM calls (and cost) a block implies |
 //! | `eval.rs` | `eval`: a program scored over one split |
 
 mod dry_run;
 mod error;
 mod eval;
+mod lock;
 mod run;
 
 pub use dry_run::{DryRun, dry_run};
 pub use error::{Error, exit};
 pub use eval::{EvalOptions, EvalReport, Outcome, evaluate};
+pub use lock::{LOCK_FILE, OutputLock};
 pub use run::{BlockRun, RunSetup, write_outputs};
 
 use indexmap::IndexMap;

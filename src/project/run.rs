@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{Error, Project};
+use super::{Error, OutputLock, Project};
 use crate::ir::OptimizeDecl;
 use crate::lm::ModelSet;
 use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
@@ -37,6 +37,8 @@ pub struct BlockRun {
     /// libraries are never unloaded while their strategies or models may be
     /// called.
     pub plugins: PluginHost,
+    /// The output folder's lock. Keep it until the artifacts are written.
+    pub lock: OutputLock,
 }
 
 impl Project {
@@ -48,6 +50,9 @@ impl Project {
         setup: &RunSetup,
         events: EventSink,
     ) -> Result<BlockRun, Error> {
+        // Before anything is built or called: a folder that cannot take the
+        // artifacts, or that another run is writing, fails the run now.
+        let lock = OutputLock::acquire(&setup.out_dir)?;
         let cache_dir = if setup.no_cache {
             None
         } else {
@@ -86,6 +91,7 @@ impl Project {
             input,
             options,
             plugins,
+            lock,
         })
     }
 }

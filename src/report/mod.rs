@@ -25,7 +25,6 @@ pub mod plot;
 pub use escape::escape_html;
 pub use load::{ReportInputs, WinningPredictor};
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The report's file name inside the output folder.
@@ -61,18 +60,15 @@ pub enum ReportError {
     Inconsistent { path: PathBuf, message: String },
     #[error("cannot draw the score plot: {0}")]
     Plot(String),
-    #[error("cannot write {}: {source}", path.display())]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Write(#[from] crate::artifacts::WriteError),
 }
 
 impl ReportError {
     /// True when the artifacts are missing or malformed (the user's input),
     /// rather than the report failing to draw or write.
     pub fn is_input_error(&self) -> bool {
-        !matches!(self, ReportError::Plot(_) | ReportError::Write { .. })
+        !matches!(self, ReportError::Plot(_) | ReportError::Write(_))
     }
 }
 
@@ -88,27 +84,6 @@ pub fn write_report(outdir: &Path) -> Result<PathBuf, ReportError> {
     let inputs = ReportInputs::load(outdir)?;
     let page = render_report(&inputs)?;
     let path = outdir.join(REPORT_HTML);
-    let err = |source| ReportError::Write {
-        path: path.clone(),
-        source,
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".report.html.")
-        .tempfile_in(outdir)
-        .map_err(err)?;
-    tmp.write_all(page.as_bytes()).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    // Temp files are created owner-only; a report is meant to be shared.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
-    }
-    tmp.persist(&path).map_err(|e| ReportError::Write {
-        path: path.clone(),
-        source: e.error,
-    })?;
+    crate::artifacts::write_all_atomic(outdir, &[(REPORT_HTML, page.into_bytes())])?;
     Ok(path)
 }
