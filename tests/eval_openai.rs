@@ -90,21 +90,14 @@ fn spec(dir: &Path, base_url: &str) -> Spec {
     )
     .unwrap();
     let model = ModelDecl {
-        name: "fast".into(),
-        provider: Provider::OpenAi,
         model: "test-model".into(),
         base_urls: vec![Setting::Literal(base_url.into())],
         api_key: Some(Setting::Literal(KEY.into())),
-        temperature: 0.0,
         max_tokens: Some(64),
         timeout: Duration::from_secs(10),
         concurrency: 4,
         retries: 0,
-        params: Default::default(),
-        oracle: None,
-        skill: 0.3,
-        latency: Duration::ZERO,
-        extra: Default::default(),
+        ..ModelDecl::new("fast", Provider::OpenAi)
     };
     let sig = Signature {
         name: "Answer".into(),
