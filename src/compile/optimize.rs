@@ -421,6 +421,7 @@ fn data_ref(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataRef> {
     })
 }
 
+/// `strategies = [..]` (or a single name): no duplicates, at least one.
 fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
     let items: Vec<&Value> = match &v.kind {
         ValueKind::List(items) => items.iter().collect(),
@@ -451,43 +452,7 @@ fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
     let mut out = Vec::new();
     let mut ok = true;
     for i in items {
-        let s = match &i.kind {
-            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_demo" => {
-                Some(StrategyRef::AppendDemo)
-            }
-            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_rule" => {
-                Some(StrategyRef::AppendRule)
-            }
-            ValueKind::Name(p) if p.len() == 2 => {
-                ctx.resolve(&p[0], Kind::Plugin)
-                    .then(|| StrategyRef::Plugin {
-                        plugin: p[0].name.clone(),
-                        item: p[1].name.clone(),
-                    })
-            }
-            ValueKind::Name(p) => {
-                let name = dotted(p);
-                ctx.d.push(
-                    Diagnostic::error(i.span, format!("unknown strategy `{name}`"))
-                        .label("not a strategy")
-                        .help(did_you_mean(&name, ["append_demo", "append_rule"])
-                            .unwrap_or_else(|| "built-in strategies: append_demo, append_rule; plugin strategies: `plugin.name`".into())),
-                );
-                None
-            }
-            _ => {
-                ctx.d.push(
-                    Diagnostic::error(
-                        i.span,
-                        format!("a strategy is a name, found {}", i.kind.describe()),
-                    )
-                    .label("not a name")
-                    .help("e.g. `append_demo` or `extras.swap_demo`"),
-                );
-                None
-            }
-        };
-        match s {
+        match strategy(ctx, i) {
             Some(s) if out.contains(&s) => {
                 ctx.d.push(
                     Diagnostic::error(i.span, format!("strategy `{s}` is listed twice"))
@@ -500,6 +465,46 @@ fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
         }
     }
     ok.then_some(out)
+}
+
+/// One entry of `strategies`: a built-in or `plugin.item`.
+fn strategy(ctx: &mut Ctx, i: &Value) -> Option<StrategyRef> {
+    match &i.kind {
+        ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_demo" => {
+            Some(StrategyRef::AppendDemo)
+        }
+        ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_rule" => {
+            Some(StrategyRef::AppendRule)
+        }
+        ValueKind::Name(p) if p.len() == 2 => {
+            ctx.resolve(&p[0], Kind::Plugin)
+                .then(|| StrategyRef::Plugin {
+                    plugin: p[0].name.clone(),
+                    item: p[1].name.clone(),
+                })
+        }
+        ValueKind::Name(p) => {
+            let name = dotted(p);
+            ctx.d.push(
+                Diagnostic::error(i.span, format!("unknown strategy `{name}`"))
+                    .label("not a strategy")
+                    .help(did_you_mean(&name, ["append_demo", "append_rule"])
+                        .unwrap_or_else(|| "built-in strategies: append_demo, append_rule; plugin strategies: `plugin.name`".into())),
+            );
+            None
+        }
+        _ => {
+            ctx.d.push(
+                Diagnostic::error(
+                    i.span,
+                    format!("a strategy is a name, found {}", i.kind.describe()),
+                )
+                .label("not a name")
+                .help("e.g. `append_demo` or `extras.swap_demo`"),
+            );
+            None
+        }
+    }
 }
 
 fn stop_rules(ctx: &mut Ctx, entries: &[Entry]) -> StopRules {
