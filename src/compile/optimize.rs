@@ -98,10 +98,13 @@ struct Given {
     trainset: Option<(DataRef, Span)>,
     /// `metric`, when it names a metric.
     metric: Option<Ident>,
+    /// `strategies`, when every entry checked out (default: by `max_demos`).
     strategies: Option<Vec<StrategyRef>>,
+    /// `select_on` and where (its split must be given).
     select_on: Option<(SelectOn, Span)>,
-    /// Whether the key was written at all (even with a bad value).
+    /// Whether `trainset` was written at all (even with a bad value).
     seen_train: bool,
+    /// Whether `metric` was written at all (even with a bad value).
     seen_metric: bool,
 }
 

@@ -7,8 +7,11 @@ use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 
 /// A step whose call checked out, before its inputs are bound.
 pub(super) struct StepInfo<'a> {
+    /// The step line as written.
     pub decl: &'a StepDecl,
+    /// `predict` or `chain_of_thought`.
     pub module: ModuleKind,
+    /// The signature it runs, as declared.
     pub sig: Signature,
     /// The whole signature item (for related labels and `spec_text`).
     pub sig_span: Span,
