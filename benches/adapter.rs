@@ -4,7 +4,6 @@
 //! offline `sim` model, the LM examples and tests run against.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -121,21 +120,8 @@ fn template() -> Request {
 
 fn sim_decl() -> ModelDecl {
     ModelDecl {
-        name: "offline".into(),
-        provider: Provider::Sim,
-        model: "offline".into(),
-        base_urls: vec![],
-        api_key: None,
-        temperature: 0.0,
-        max_tokens: None,
-        timeout: Duration::from_secs(60),
-        concurrency: 32,
-        retries: 5,
-        params: IndexMap::new(),
         oracle: Some("trivia".into()),
-        skill: 0.3,
-        latency: Duration::ZERO,
-        extra: IndexMap::new(),
+        ..ModelDecl::new("offline", Provider::Sim)
     }
 }
 

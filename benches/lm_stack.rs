@@ -11,7 +11,6 @@ use simba_run::lm::{
 };
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
 
 struct Instant;
 
@@ -31,21 +30,9 @@ impl Lm for Instant {
 
 fn decl() -> ModelDecl {
     ModelDecl {
-        name: "fast".into(),
-        provider: Provider::OpenAi,
         model: "gpt-4o-mini".into(),
-        base_urls: vec![],
-        api_key: None,
-        temperature: 0.0,
         max_tokens: Some(512),
-        timeout: Duration::from_secs(60),
-        concurrency: 32,
-        retries: 5,
-        params: IndexMap::new(),
-        oracle: None,
-        skill: 0.3,
-        latency: Duration::ZERO,
-        extra: IndexMap::new(),
+        ..ModelDecl::new("fast", Provider::OpenAi)
     }
 }
 

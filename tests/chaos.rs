@@ -273,21 +273,12 @@ async fn truncated_json_is_retried() {
     config.rates = vec![(Fault::TruncatedJson, 1.0)];
     let server = ChaosServer::start(config, sim_model()).await;
     let decl = simba_run::ir::ModelDecl {
-        name: "m".into(),
-        provider: simba_run::ir::Provider::OpenAi,
         model: "chaos-sim".into(),
         base_urls: vec![simba_run::ir::Setting::Literal(server.base_url.clone())],
-        api_key: None,
-        temperature: 0.0,
-        max_tokens: None,
         timeout: Duration::from_secs(5),
         concurrency: 1,
         retries: 0,
-        params: Default::default(),
-        oracle: None,
-        skill: 0.3,
-        latency: Duration::ZERO,
-        extra: Default::default(),
+        ..simba_run::ir::ModelDecl::new("m", simba_run::ir::Provider::OpenAi)
     };
     let lm = simba_run::lm::openai::OpenAiProvider::new(&decl).unwrap();
     let request = Request {

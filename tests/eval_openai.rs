@@ -89,21 +89,14 @@ fn spec(dir: &Path, base_url: &str) -> Spec {
     )
     .unwrap();
     let model = ModelDecl {
-        name: "fast".into(),
-        provider: Provider::OpenAi,
         model: "test-model".into(),
         base_urls: vec![Setting::Literal(base_url.into())],
         api_key: Some(Setting::Literal(KEY.into())),
-        temperature: 0.0,
         max_tokens: Some(64),
         timeout: Duration::from_secs(10),
         concurrency: 4,
         retries: 0,
-        params: Default::default(),
-        oracle: None,
-        skill: 0.3,
-        latency: Duration::ZERO,
-        extra: Default::default(),
+        ..ModelDecl::new("fast", Provider::OpenAi)
     };
     let sig = Signature {
         name: "Answer".into(),
@@ -157,30 +150,10 @@ fn spec(dir: &Path, base_url: &str) -> Spec {
         split: "dev".into(),
     };
     let block = OptimizeDecl {
-        program: "qa".into(),
-        trainset: dev.clone(),
-        devset: Some(dev),
-        valset: None,
-        select_on: SelectOn::Trainset,
-        metric: "correct".into(),
-        bsize: 32,
-        num_candidates: 6,
-        max_steps: 8,
-        max_demos: 4,
-        demo_input_field_maxlen: 100_000,
-        temperature_for_sampling: 0.2,
-        temperature_for_candidates: 0.2,
-        strategies: vec![StrategyRef::AppendDemo, StrategyRef::AppendRule],
-        prompt_model: None,
-        teacher: None,
-        selection: Selection::Softmax,
-        dedup: false,
-        resample: Resample::Rollout,
+        devset: Some(dev.clone()),
         concurrency: 2,
-        seed: 0,
-        stop: StopRules::default(),
         output: dir.join("out"),
-        cache: Some(dir.join(".simba-cache")),
+        ..OptimizeDecl::new("qa", dev, "correct", dir)
     };
     Spec {
         path: dir.join("qa.simba"),

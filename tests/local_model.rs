@@ -33,21 +33,12 @@ fn gguf() -> Option<PathBuf> {
 
 fn decl(name: &str, extra: Value) -> ModelDecl {
     ModelDecl {
-        name: name.into(),
-        provider: Provider::Local,
-        model: name.into(),
-        base_urls: vec![],
-        api_key: None,
-        temperature: 0.0,
         max_tokens: Some(48),
         timeout: Duration::from_secs(600),
         concurrency: 8,
         retries: 0,
-        params: IndexMap::new(),
-        oracle: None,
-        skill: 0.3,
-        latency: Duration::ZERO,
         extra: serde_json::from_value(extra).unwrap(),
+        ..ModelDecl::new(name, Provider::Local)
     }
 }
 

@@ -4,8 +4,6 @@
 
 mod plugin_support;
 
-use std::time::Duration;
-
 use indexmap::IndexMap;
 use plugin_support::*;
 use simba_run::ir::{ModelDecl, Provider};
@@ -13,25 +11,13 @@ use simba_run::lm::{LmError, Message, Request, ResponseFormat};
 use simba_run::plugin::{PluginError, PluginHost};
 
 fn decl(name: &str, plugin: &str, item: &str, extra: serde_json::Value) -> ModelDecl {
+    let provider = Provider::Plugin {
+        plugin: plugin.into(),
+        item: item.into(),
+    };
     ModelDecl {
-        name: name.into(),
-        provider: Provider::Plugin {
-            plugin: plugin.into(),
-            item: item.into(),
-        },
-        model: name.into(),
-        base_urls: Vec::new(),
-        api_key: None,
-        temperature: 0.0,
-        max_tokens: None,
-        timeout: Duration::from_secs(60),
-        concurrency: 32,
-        retries: 5,
-        params: IndexMap::new(),
-        oracle: None,
-        skill: 0.3,
-        latency: Duration::ZERO,
         extra: serde_json::from_value(extra).unwrap(),
+        ..ModelDecl::new(name, provider)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::Ctx;
 use crate::ir::{DataFile, DatasetDecl, DatasetSource, SplitSize};
-use crate::syntax::ast::{BlockItem, Entry, EntryValue, Value, ValueKind};
+use crate::syntax::ast::{BlockItem, Entry, EntryValue, Span, Value, ValueKind};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 use indexmap::IndexMap;
 
@@ -11,69 +11,116 @@ const RESERVED: [&str; 3] = ["inputs", "all", "split"];
 pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     let name = &item.name.name;
     let entries = ctx.d.unique(&item.entries);
-    let mut files: IndexMap<String, DataFile> = IndexMap::new();
-    let mut all = None;
-    let mut split: Option<&Entry> = None;
-    let mut inputs: Option<Vec<String>> = None;
-    let mut ok = true;
-    for e in &entries {
+    let mut read = read_entries(ctx, name, &entries);
+    let source = source(ctx, item, &entries, &mut read);
+    if read.inputs.is_none() && read.ok {
+        ctx.d.push(
+            Diagnostic::error(
+                item.name.span,
+                format!("dataset `{name}` does not say which fields are inputs"),
+            )
+            .label("missing `inputs`")
+            .help("add `inputs = [question]`: the fields the program sees (the rest are labels)"),
+        );
+    }
+    if let (Some(source), Some(inputs)) = (source, read.inputs) {
+        ctx.spec.datasets.insert(
+            name.clone(),
+            DatasetDecl {
+                name: name.clone(),
+                source,
+                inputs,
+            },
+        );
+    }
+}
+
+/// The entries of a dataset block, each checked on its own.
+struct Read<'e> {
+    /// `NAME = jsonl(..)` / `csv(..)`: one file per split.
+    files: IndexMap<String, DataFile>,
+    /// `all = ..`: one file to split.
+    all: Option<DataFile>,
+    /// `split { .. }`: how to cut `all`.
+    split: Option<&'e Entry>,
+    inputs: Option<Vec<String>>,
+    /// False once any entry was wrong (and reported).
+    ok: bool,
+}
+
+fn read_entries<'e>(ctx: &mut Ctx, name: &str, entries: &[&'e Entry]) -> Read<'e> {
+    let mut read = Read {
+        files: IndexMap::new(),
+        all: None,
+        split: None,
+        inputs: None,
+        ok: true,
+    };
+    for &e in entries {
+        if e.key.name == "split" {
+            if ctx.d.block(e).is_some() {
+                read.split = Some(e);
+            } else {
+                read.ok = false;
+            }
+            continue;
+        }
+        let Some(v) = ctx.d.plain(e) else {
+            read.ok = false;
+            continue;
+        };
         match e.key.name.as_str() {
             "inputs" => {
-                let Some(v) = ctx.d.plain(e) else {
-                    ok = false;
-                    continue;
-                };
-                inputs = input_list(ctx, v);
-                ok &= inputs.is_some();
-            }
-            "split" => {
-                if ctx.d.block(e).is_some() {
-                    split = Some(e);
-                } else {
-                    ok = false;
-                }
+                read.inputs = input_list(ctx, v);
+                read.ok &= read.inputs.is_some();
             }
             "all" => {
-                let Some(v) = ctx.d.plain(e) else {
-                    ok = false;
-                    continue;
-                };
-                all = data_file(ctx, v, "all");
-                ok &= all.is_some();
+                read.all = data_file(ctx, v, "all");
+                read.ok &= read.all.is_some();
             }
-            key => {
-                let Some(v) = ctx.d.plain(e) else {
-                    ok = false;
-                    continue;
-                };
-                if !matches!(v.kind, ValueKind::Call { .. }) {
-                    // Not a file: most likely a misspelt key.
-                    let help = did_you_mean(key, RESERVED).unwrap_or_else(|| {
-                        format!("a split is written `{key} = jsonl(\"path\")` or `csv(\"path\")`")
-                    });
-                    ctx.d.push(
-                        Diagnostic::error(
-                            e.key.span,
-                            format!("unknown key `{key}` in dataset `{name}`"),
-                        )
-                        .label("not a split, `inputs`, `all` or `split`")
-                        .help(help),
-                    );
-                    ok = false;
-                    continue;
+            key => match split_file(ctx, name, e, v) {
+                Some(f) => {
+                    read.files.insert(key.to_string(), f);
                 }
-                match data_file(ctx, v, key) {
-                    Some(f) => {
-                        files.insert(key.to_string(), f);
-                    }
-                    None => ok = false,
-                }
-            }
+                None => read.ok = false,
+            },
         }
     }
-    let source = match (all, split) {
-        (Some(all_file), Some(split_entry)) => {
-            if let Some(first) = files.keys().next() {
+    read
+}
+
+/// `NAME = jsonl("..")`: a split's own file. Anything else under an unknown
+/// key is most likely a misspelt key.
+fn split_file(ctx: &mut Ctx, name: &str, e: &Entry, v: &Value) -> Option<DataFile> {
+    let key = e.key.name.as_str();
+    if !matches!(v.kind, ValueKind::Call { .. }) {
+        let help = did_you_mean(key, RESERVED).unwrap_or_else(|| {
+            format!("a split is written `{key} = jsonl(\"path\")` or `csv(\"path\")`")
+        });
+        ctx.d.push(
+            Diagnostic::error(
+                e.key.span,
+                format!("unknown key `{key}` in dataset `{name}`"),
+            )
+            .label("not a split, `inputs`, `all` or `split`")
+            .help(help),
+        );
+        return None;
+    }
+    data_file(ctx, v, key)
+}
+
+/// Files per split, or `all` cut by `split { }`; never both.
+fn source(
+    ctx: &mut Ctx,
+    item: &BlockItem,
+    entries: &[&Entry],
+    read: &mut Read,
+) -> Option<DatasetSource> {
+    let name = &item.name.name;
+    match (read.all.take(), read.split) {
+        (Some(all), Some(split_entry)) => {
+            if let Some(first) = read.files.keys().next() {
                 let at = entries
                     .iter()
                     .find(|e| &e.key.name == first)
@@ -89,11 +136,11 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
                     .label("a split file")
                     .help("use either `all = ..` with `split { .. }`, or one file per split"),
                 );
-                ok = false;
+                read.ok = false;
             }
-            let parts = split_parts(ctx, split_entry);
-            parts.map(|(parts, shuffle_seed)| DatasetSource::Split {
-                all: all_file,
+            let (parts, shuffle_seed) = split_parts(ctx, split_entry)?;
+            Some(DatasetSource::Split {
+                all,
                 parts,
                 shuffle_seed,
             })
@@ -120,8 +167,8 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
             );
             None
         }
-        (None, None) if files.is_empty() => {
-            if ok {
+        (None, None) if read.files.is_empty() => {
+            if read.ok {
                 ctx.d.push(
                     Diagnostic::error(item.name.span, format!("dataset `{name}` declares no data"))
                         .label("no files")
@@ -130,27 +177,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
             }
             None
         }
-        (None, None) => Some(DatasetSource::Files(files)),
-    };
-    if inputs.is_none() && ok {
-        ctx.d.push(
-            Diagnostic::error(
-                item.name.span,
-                format!("dataset `{name}` does not say which fields are inputs"),
-            )
-            .label("missing `inputs`")
-            .help("add `inputs = [question]`: the fields the program sees (the rest are labels)"),
-        );
-    }
-    if let (Some(source), Some(inputs)) = (source, inputs) {
-        ctx.spec.datasets.insert(
-            name.clone(),
-            DatasetDecl {
-                name: name.clone(),
-                source,
-                inputs,
-            },
-        );
+        (None, None) => Some(DatasetSource::Files(std::mem::take(&mut read.files))),
     }
 }
 
@@ -248,8 +275,7 @@ fn split_parts(ctx: &mut Ctx, e: &Entry) -> Option<(Vec<(String, SplitSize)>, u6
     };
     let mut parts = Vec::new();
     let mut seed = 0;
-    let mut rest_at = None;
-    let mut fraction_sum = 0.0;
+    let mut sizes = Sizes::default();
     let mut ok = true;
     for p in ctx.d.unique(inner) {
         let Some(v) = ctx.d.plain(p) else {
@@ -263,60 +289,13 @@ fn split_parts(ctx: &mut Ctx, e: &Entry) -> Option<(Vec<(String, SplitSize)>, u6
             }
             continue;
         }
-        let size = match &v.kind {
-            ValueKind::Name(n) if n.len() == 1 && n[0].name == "rest" => {
-                if let Some(first) = rest_at {
-                    ctx.d.push(
-                        Diagnostic::error(v.span, "only one split part can be `rest`")
-                            .label("second `rest`")
-                            .related(first, "first `rest`"),
-                    );
-                    ok = false;
-                }
-                rest_at = Some(v.span);
-                SplitSize::Rest
-            }
-            ValueKind::Number(t) if t.contains(['.', 'e', 'E']) => {
-                match ctx
-                    .d
-                    .float_where(v, &p.key.name, "a fraction in (0, 1]", |f| {
-                        f > 0.0 && f <= 1.0
-                    }) {
-                    Some(f) => {
-                        fraction_sum += f;
-                        SplitSize::Fraction(f)
-                    }
-                    None => {
-                        ok = false;
-                        continue;
-                    }
-                }
-            }
-            ValueKind::Number(_) => match ctx.d.usize(v, &p.key.name, 1) {
-                Some(n) => SplitSize::Count(n),
-                None => {
-                    ok = false;
-                    continue;
-                }
-            },
-            _ => {
-                ctx.d.push(
-                    Diagnostic::error(
-                        v.span,
-                        format!(
-                            "split part `{}` expects a count, a fraction or `rest`",
-                            p.key.name
-                        ),
-                    )
-                    .label(format!("{} here", v.kind.describe()))
-                    .help("e.g. `train = 200`, `dev = 0.2`, `test = rest`"),
-                );
-                ok = false;
-                continue;
-            }
-        };
-        parts.push((p.key.name.clone(), size));
+        match sizes.read(ctx, &p.key.name, v) {
+            Some(size) => parts.push((p.key.name.clone(), size)),
+            None => ok = false,
+        }
     }
+    ok &= !sizes.second_rest;
+    let fraction_sum = sizes.fraction_sum;
     if fraction_sum > 1.0 + 1e-9 {
         ctx.d.push(
             Diagnostic::error(
@@ -337,4 +316,53 @@ fn split_parts(ctx: &mut Ctx, e: &Entry) -> Option<(Vec<(String, SplitSize)>, u6
         ok = false;
     }
     ok.then_some((parts, seed))
+}
+
+/// The part sizes of one `split { }`, read in order.
+#[derive(Default)]
+struct Sizes {
+    /// Where `rest` was first given: only one part may take it.
+    rest_at: Option<Span>,
+    fraction_sum: f64,
+    /// A second `rest` was reported (that part is still kept).
+    second_rest: bool,
+}
+
+impl Sizes {
+    /// The size of part `key`: a count, a fraction or `rest`.
+    fn read(&mut self, ctx: &mut Ctx, key: &str, v: &Value) -> Option<SplitSize> {
+        match &v.kind {
+            ValueKind::Name(n) if n.len() == 1 && n[0].name == "rest" => {
+                if let Some(first) = self.rest_at {
+                    ctx.d.push(
+                        Diagnostic::error(v.span, "only one split part can be `rest`")
+                            .label("second `rest`")
+                            .related(first, "first `rest`"),
+                    );
+                    self.second_rest = true;
+                }
+                self.rest_at = Some(v.span);
+                Some(SplitSize::Rest)
+            }
+            ValueKind::Number(t) if t.contains(['.', 'e', 'E']) => {
+                let f = ctx
+                    .d
+                    .float_where(v, key, "a fraction in (0, 1]", |f| f > 0.0 && f <= 1.0)?;
+                self.fraction_sum += f;
+                Some(SplitSize::Fraction(f))
+            }
+            ValueKind::Number(_) => ctx.d.usize(v, key, 1).map(SplitSize::Count),
+            _ => {
+                ctx.d.push(
+                    Diagnostic::error(
+                        v.span,
+                        format!("split part `{key}` expects a count, a fraction or `rest`"),
+                    )
+                    .label(format!("{} here", v.kind.describe()))
+                    .help("e.g. `train = 200`, `dev = 0.2`, `test = rest`"),
+                );
+                None
+            }
+        }
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::{Ctx, Kind};
 use crate::ir::{BinaryOp, Builtin, MetricDecl, MetricExpr, Side, TemplatePart, UnaryOp};
-use crate::syntax::ast::{BinOp, Expr, MetricItem, Span, Str, UnOp, dotted};
+use crate::syntax::ast::{BinOp, Expr, Ident, MetricItem, Span, Str, UnOp, dotted};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 
 /// Built-in functions: name, meaning, min and max argument counts.
@@ -45,12 +45,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &MetricItem) {
 
 type Refs = Vec<(Side, String, Span)>;
 
-fn side_ref(
-    ctx: &mut Ctx,
-    parts: &[crate::syntax::ast::Ident],
-    span: Span,
-    refs: &mut Refs,
-) -> Option<(Side, String)> {
+fn side_ref(ctx: &mut Ctx, parts: &[Ident], span: Span, refs: &mut Refs) -> Option<(Side, String)> {
     match parts {
         [s, f] if s.name == "pred" || s.name == "gold" => {
             let side = if s.name == "pred" {
@@ -88,16 +83,7 @@ fn side_ref(
 
 fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
     Some(match e {
-        Expr::Number(t, span) => match t.replace('_', "").parse::<f64>() {
-            Ok(f) if f.is_finite() => MetricExpr::Number(f),
-            _ => {
-                ctx.d.push(
-                    Diagnostic::error(*span, format!("`{t}` is not a finite number"))
-                        .label("bad number"),
-                );
-                return None;
-            }
-        },
+        Expr::Number(t, span) => MetricExpr::Number(number(ctx, t, *span)?),
         Expr::Str(s) => MetricExpr::Str(s.value.clone()),
         Expr::Bool(b, _) => MetricExpr::Bool(*b),
         Expr::Name(parts, span) => {
@@ -106,167 +92,196 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
         }
         Expr::Unary(op, inner, _) => {
             let inner = lower(ctx, inner, refs)?;
-            let op = match op {
-                UnOp::Neg => UnaryOp::Neg,
-                UnOp::Not => UnaryOp::Not,
-            };
-            MetricExpr::Unary(op, Box::new(inner))
+            MetricExpr::Unary(unary_op(*op), Box::new(inner))
         }
         Expr::Binary(op, l, r, _) => {
+            // Both sides are lowered so each reports its own errors.
             let l = lower(ctx, l, refs);
             let r = lower(ctx, r, refs);
-            let op = match op {
-                BinOp::Or => BinaryOp::Or,
-                BinOp::And => BinaryOp::And,
-                BinOp::Eq => BinaryOp::Eq,
-                BinOp::Ne => BinaryOp::Ne,
-                BinOp::Lt => BinaryOp::Lt,
-                BinOp::Le => BinaryOp::Le,
-                BinOp::Gt => BinaryOp::Gt,
-                BinOp::Ge => BinaryOp::Ge,
-                BinOp::Add => BinaryOp::Add,
-                BinOp::Sub => BinaryOp::Sub,
-                BinOp::Mul => BinaryOp::Mul,
-                BinOp::Div => BinaryOp::Div,
-            };
-            MetricExpr::Binary(op, Box::new(l?), Box::new(r?))
+            MetricExpr::Binary(binary_op(*op), Box::new(l?), Box::new(r?))
         }
-        Expr::Call { name, args, span } => {
-            let Some(&(_, builtin, min, max)) = BUILTINS.iter().find(|b| b.0 == name.name) else {
-                ctx.d.push(
-                    Diagnostic::error(
-                        name.span,
-                        format!("unknown metric function `{}`", name.name),
-                    )
-                    .label("not a built-in")
-                    .help(
-                        did_you_mean(&name.name, BUILTINS.iter().map(|b| b.0)).unwrap_or_else(
-                            || {
-                                format!(
-                                    "built-ins: {}",
-                                    BUILTINS.iter().map(|b| b.0).collect::<Vec<_>>().join(", ")
-                                )
-                            },
-                        ),
-                    ),
-                );
-                return None;
-            };
-            if args.len() < min || args.len() > max {
-                let want = if min == max {
-                    format!("{min}")
-                } else if max == usize::MAX {
-                    format!("at least {min}")
-                } else {
-                    format!("{min} to {max}")
-                };
-                ctx.d.push(
-                    Diagnostic::error(
-                        *span,
-                        format!(
-                            "`{}` takes {want} arguments, found {}",
-                            name.name,
-                            args.len()
-                        ),
-                    )
-                    .label("wrong number of arguments")
-                    .help(usage(&name.name)),
-                );
+        Expr::Call { name, args, span } => call(ctx, name, args, *span, refs)?,
+    })
+}
+
+/// A number literal, which must be finite.
+fn number(ctx: &mut Ctx, text: &str, span: Span) -> Option<f64> {
+    match text.replace('_', "").parse::<f64>() {
+        Ok(f) if f.is_finite() => Some(f),
+        _ => {
+            ctx.d.push(
+                Diagnostic::error(span, format!("`{text}` is not a finite number"))
+                    .label("bad number"),
+            );
+            None
+        }
+    }
+}
+
+fn unary_op(op: UnOp) -> UnaryOp {
+    match op {
+        UnOp::Neg => UnaryOp::Neg,
+        UnOp::Not => UnaryOp::Not,
+    }
+}
+
+fn binary_op(op: BinOp) -> BinaryOp {
+    match op {
+        BinOp::Or => BinaryOp::Or,
+        BinOp::And => BinaryOp::And,
+        BinOp::Eq => BinaryOp::Eq,
+        BinOp::Ne => BinaryOp::Ne,
+        BinOp::Lt => BinaryOp::Lt,
+        BinOp::Le => BinaryOp::Le,
+        BinOp::Gt => BinaryOp::Gt,
+        BinOp::Ge => BinaryOp::Ge,
+        BinOp::Add => BinaryOp::Add,
+        BinOp::Sub => BinaryOp::Sub,
+        BinOp::Mul => BinaryOp::Mul,
+        BinOp::Div => BinaryOp::Div,
+    }
+}
+
+/// `name(args..)`: a built-in with the right number of arguments, or `judge`.
+fn call(
+    ctx: &mut Ctx,
+    name: &Ident,
+    args: &[Expr],
+    span: Span,
+    refs: &mut Refs,
+) -> Option<MetricExpr> {
+    let Some(&(_, builtin, min, max)) = BUILTINS.iter().find(|b| b.0 == name.name) else {
+        let names = || BUILTINS.iter().map(|b| b.0);
+        ctx.d.push(
+            Diagnostic::error(
+                name.span,
+                format!("unknown metric function `{}`", name.name),
+            )
+            .label("not a built-in")
+            .help(did_you_mean(&name.name, names()).unwrap_or_else(|| {
+                format!("built-ins: {}", names().collect::<Vec<_>>().join(", "))
+            })),
+        );
+        return None;
+    };
+    if args.len() < min || args.len() > max {
+        let want = if min == max {
+            format!("{min}")
+        } else if max == usize::MAX {
+            format!("at least {min}")
+        } else {
+            format!("{min} to {max}")
+        };
+        ctx.d.push(
+            Diagnostic::error(
+                span,
+                format!(
+                    "`{}` takes {want} arguments, found {}",
+                    name.name,
+                    args.len()
+                ),
+            )
+            .label("wrong number of arguments")
+            .help(usage(&name.name)),
+        );
+        return None;
+    }
+    match builtin {
+        Some(b) => builtin_call(ctx, b, args, refs),
+        None => judge(ctx, args, refs),
+    }
+}
+
+/// A built-in other than `judge`; `regex_match`'s pattern is checked here.
+fn builtin_call(ctx: &mut Ctx, b: Builtin, args: &[Expr], refs: &mut Refs) -> Option<MetricExpr> {
+    if b == Builtin::RegexMatch {
+        regex_pattern(ctx, &args[1])?;
+    }
+    let mut out = Vec::new();
+    let mut ok = true;
+    for a in args {
+        match lower(ctx, a, refs) {
+            Some(x) => out.push(x),
+            None => ok = false,
+        }
+    }
+    ok.then_some(MetricExpr::Call(b, out))
+}
+
+/// The pattern of `regex_match`: a string literal that compiles.
+fn regex_pattern(ctx: &mut Ctx, pattern: &Expr) -> Option<()> {
+    let Expr::Str(s) = pattern else {
+        ctx.d.push(
+            Diagnostic::error(
+                pattern.span(),
+                "the pattern of `regex_match` must be a string literal",
+            )
+            .label("not a string")
+            .help(usage("regex_match")),
+        );
+        return None;
+    };
+    if let Err(err) = regex::Regex::new(&s.value) {
+        let first = err
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        ctx.d.push(
+            Diagnostic::error(s.span, "invalid regular expression")
+                .label(first)
+                .help("regex_match uses Rust regex syntax"),
+        );
+        return None;
+    }
+    Some(())
+}
+
+/// `judge(MODEL, "question", args..)`.
+fn judge(ctx: &mut Ctx, args: &[Expr], refs: &mut Refs) -> Option<MetricExpr> {
+    let model = match &args[0] {
+        Expr::Name(p, _) if p.len() == 1 => {
+            if !ctx.resolve(&p[0], Kind::Model) {
                 return None;
             }
-            match builtin {
-                Some(b) => {
-                    if b == Builtin::RegexMatch {
-                        match &args[1] {
-                            Expr::Str(s) => {
-                                if let Err(err) = regex::Regex::new(&s.value) {
-                                    let first = err
-                                        .to_string()
-                                        .lines()
-                                        .last()
-                                        .unwrap_or("")
-                                        .trim()
-                                        .to_string();
-                                    ctx.d.push(
-                                        Diagnostic::error(s.span, "invalid regular expression")
-                                            .label(first)
-                                            .help("regex_match uses Rust regex syntax"),
-                                    );
-                                    return None;
-                                }
-                            }
-                            other => {
-                                ctx.d.push(
-                                    Diagnostic::error(
-                                        other.span(),
-                                        "the pattern of `regex_match` must be a string literal",
-                                    )
-                                    .label("not a string")
-                                    .help(usage("regex_match")),
-                                );
-                                return None;
-                            }
-                        }
-                    }
-                    let mut out = Vec::new();
-                    let mut ok = true;
-                    for a in args {
-                        match lower(ctx, a, refs) {
-                            Some(x) => out.push(x),
-                            None => ok = false,
-                        }
-                    }
-                    if !ok {
-                        return None;
-                    }
-                    MetricExpr::Call(b, out)
-                }
-                None => {
-                    let model = match &args[0] {
-                        Expr::Name(p, _) if p.len() == 1 => {
-                            if !ctx.resolve(&p[0], Kind::Model) {
-                                return None;
-                            }
-                            p[0].name.clone()
-                        }
-                        other => {
-                            ctx.d.push(
-                                Diagnostic::error(
-                                    other.span(),
-                                    "the first argument of `judge` must be a model name",
-                                )
-                                .label("not a model")
-                                .help(usage("judge")),
-                            );
-                            return None;
-                        }
-                    };
-                    let question = match &args[1] {
-                        Expr::Str(s) => s.value.clone(),
-                        other => {
-                            ctx.d.push(
-                                Diagnostic::error(
-                                    other.span(),
-                                    "the second argument of `judge` must be a question string",
-                                )
-                                .label("not a string")
-                                .help(usage("judge")),
-                            );
-                            return None;
-                        }
-                    };
-                    let mut rest = Vec::new();
-                    for a in &args[2..] {
-                        rest.push(lower(ctx, a, refs)?);
-                    }
-                    MetricExpr::Judge {
-                        model,
-                        question,
-                        args: rest,
-                    }
-                }
-            }
+            p[0].name.clone()
         }
+        other => {
+            ctx.d.push(
+                Diagnostic::error(
+                    other.span(),
+                    "the first argument of `judge` must be a model name",
+                )
+                .label("not a model")
+                .help(usage("judge")),
+            );
+            return None;
+        }
+    };
+    let question = match &args[1] {
+        Expr::Str(s) => s.value.clone(),
+        other => {
+            ctx.d.push(
+                Diagnostic::error(
+                    other.span(),
+                    "the second argument of `judge` must be a question string",
+                )
+                .label("not a string")
+                .help(usage("judge")),
+            );
+            return None;
+        }
+    };
+    let mut rest = Vec::new();
+    for a in &args[2..] {
+        rest.push(lower(ctx, a, refs)?);
+    }
+    Some(MetricExpr::Judge {
+        model,
+        question,
+        args: rest,
     })
 }
 
@@ -288,14 +303,6 @@ fn usage(name: &str) -> String {
 /// `"expected {gold.label}, got {pred.label}"` -> parts; `{{` and `}}` are literal braces.
 fn template(ctx: &mut Ctx, s: &Str, refs: &mut Refs) -> Option<Vec<TemplatePart>> {
     let text = &s.value;
-    let at = |i: usize, len: usize| {
-        let start = (s.span.start + 1 + i).min(s.span.end.saturating_sub(1));
-        Span {
-            start,
-            end: (start + len).min(s.span.end),
-            src: s.span.src,
-        }
-    };
     let mut parts = Vec::new();
     let mut lit = String::new();
     let mut chars = text.char_indices().peekable();
@@ -310,50 +317,19 @@ fn template(ctx: &mut Ctx, s: &Str, refs: &mut Refs) -> Option<Vec<TemplatePart>
                 lit.push('}');
             }
             '{' => {
-                let Some(close) = text[i..].find('}') else {
-                    ctx.d.push(
-                        Diagnostic::error(at(i, 1), "unclosed `{` in feedback")
-                            .label("opened here")
-                            .help(
-                                "write `{pred.field}` or `{gold.field}`; `{{` for a literal brace",
-                            ),
-                    );
-                    return None;
-                };
-                let inner = text[i + 1..i + close].trim();
-                let pieces: Vec<&str> = inner.split('.').collect();
-                match pieces.as_slice() {
-                    [side @ ("pred" | "gold"), field] if !field.is_empty() => {
-                        let side = if *side == "pred" {
-                            Side::Pred
-                        } else {
-                            Side::Gold
-                        };
-                        if !lit.is_empty() {
-                            parts.push(TemplatePart::Text(std::mem::take(&mut lit)));
-                        }
-                        refs.push((side, field.to_string(), at(i, close + 1)));
-                        parts.push(TemplatePart::Ref(side, field.to_string()));
-                    }
-                    _ => {
-                        ctx.d.push(
-                            Diagnostic::error(
-                                at(i, close + 1),
-                                format!("`{{{inner}}}` is not a field reference"),
-                            )
-                            .label("expected `{pred.FIELD}` or `{gold.FIELD}`")
-                            .help("use `{{` and `}}` for literal braces"),
-                        );
-                        return None;
-                    }
+                let (side, field, close) = field_ref(ctx, s, i)?;
+                if !lit.is_empty() {
+                    parts.push(TemplatePart::Text(std::mem::take(&mut lit)));
                 }
+                refs.push((side, field.clone(), span_in(s, i, close + 1)));
+                parts.push(TemplatePart::Ref(side, field));
                 while chars.peek().is_some_and(|p| p.0 <= i + close) {
                     chars.next();
                 }
             }
             '}' => {
                 ctx.d.push(
-                    Diagnostic::error(at(i, 1), "unmatched `}` in feedback")
+                    Diagnostic::error(span_in(s, i, 1), "unmatched `}` in feedback")
                         .label("no `{` before it")
                         .help("write `}}` for a literal brace"),
                 );
@@ -366,4 +342,52 @@ fn template(ctx: &mut Ctx, s: &Str, refs: &mut Refs) -> Option<Vec<TemplatePart>
         parts.push(TemplatePart::Text(lit));
     }
     Some(parts)
+}
+
+/// The `{side.field}` opening at byte `i` of the template: its side, its
+/// field, and the offset of its `}` from `i`.
+fn field_ref(ctx: &mut Ctx, s: &Str, i: usize) -> Option<(Side, String, usize)> {
+    let text = &s.value;
+    let Some(close) = text[i..].find('}') else {
+        ctx.d.push(
+            Diagnostic::error(span_in(s, i, 1), "unclosed `{` in feedback")
+                .label("opened here")
+                .help("write `{pred.field}` or `{gold.field}`; `{{` for a literal brace"),
+        );
+        return None;
+    };
+    let inner = text[i + 1..i + close].trim();
+    let pieces: Vec<&str> = inner.split('.').collect();
+    match pieces.as_slice() {
+        [side @ ("pred" | "gold"), field] if !field.is_empty() => {
+            let side = if *side == "pred" {
+                Side::Pred
+            } else {
+                Side::Gold
+            };
+            Some((side, field.to_string(), close))
+        }
+        _ => {
+            ctx.d.push(
+                Diagnostic::error(
+                    span_in(s, i, close + 1),
+                    format!("`{{{inner}}}` is not a field reference"),
+                )
+                .label("expected `{pred.FIELD}` or `{gold.FIELD}`")
+                .help("use `{{` and `}}` for literal braces"),
+            );
+            None
+        }
+    }
+}
+
+/// The span of `len` bytes at byte `i` of a string literal's value, kept
+/// inside the literal (escapes make value and source offsets differ).
+fn span_in(s: &Str, i: usize, len: usize) -> Span {
+    let start = (s.span.start + 1 + i).min(s.span.end.saturating_sub(1));
+    Span {
+        start,
+        end: (start + len).min(s.span.end),
+        src: s.span.src,
+    }
 }

@@ -1,11 +1,10 @@
 //! `model NAME { .. }` -> [`ModelDecl`].
 
+use super::values::set;
 use super::{Ctx, Kind};
 use crate::ir::{ModelDecl, Provider, Setting};
-use crate::syntax::ast::{BlockItem, EntryValue, Ident, Value, ValueKind};
+use crate::syntax::ast::{BlockItem, Entry, EntryValue, Ident, Value, ValueKind};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
-use indexmap::IndexMap;
-use std::time::Duration;
 
 const COMMON: [&str; 10] = [
     "provider",
@@ -40,151 +39,13 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
         Some(e) => ctx.d.plain(e).and_then(|v| provider(ctx, v)),
     };
     let Some(provider) = provider else { return };
-    let mut m = ModelDecl {
-        name: name.clone(),
-        provider: provider.clone(),
-        model: name.clone(),
-        base_urls: Vec::new(),
-        api_key: None,
-        temperature: 0.0,
-        max_tokens: None,
-        timeout: Duration::from_secs(60),
-        concurrency: 32,
-        retries: 5,
-        params: IndexMap::new(),
-        oracle: None,
-        skill: 0.3,
-        latency: Duration::ZERO,
-        extra: IndexMap::new(),
-    };
-    let open = matches!(provider, Provider::Local | Provider::Plugin { .. });
-    let is_sim = provider == Provider::Sim;
+    let mut m = ModelDecl::new(name.clone(), provider);
     let errors_before = ctx.d.list.len();
     let mut oracle_seen = false;
     for e in entries {
-        let key = e.key.name.as_str();
-        if key == "provider" {
-            continue;
-        }
-        if key == "params" {
-            if let Some(b) = ctx.d.block(e) {
-                m.params = ctx.d.json_block(b);
-            }
-            continue;
-        }
-        if is_sim && SIM_TUNING.contains(&key) {
-            if let Some(v) = ctx.d.plain(e)
-                && let Some(x) = ctx.d.float_where(v, key, "a number >= 0", |x| x >= 0.0)
-            {
-                m.extra.insert(key.to_string(), serde_json::json!(x));
-            }
-            continue;
-        }
-        let known = COMMON.contains(&key) || (is_sim && SIM_ONLY.contains(&key));
-        if !known {
-            if open {
-                let v = match &e.value {
-                    EntryValue::Value(v) => ctx.d.json(v, key),
-                    EntryValue::Block(b) => Some(serde_json::Value::Object(
-                        ctx.d.json_block(b).into_iter().collect(),
-                    )),
-                };
-                if let Some(v) = v {
-                    m.extra.insert(key.to_string(), v);
-                }
-            } else if SIM_ONLY.contains(&key) {
-                ctx.d.push(
-                    Diagnostic::error(
-                        e.key.span,
-                        format!("`{key}` applies only to `provider = \"sim\"` models"),
-                    )
-                    .label("not for this provider")
-                    .help("remove it, or make this a sim model"),
-                );
-            } else {
-                let all: Vec<&str> = COMMON
-                    .iter()
-                    .chain(if is_sim { &SIM_ONLY[..] } else { &[] })
-                    .chain(if is_sim { &SIM_TUNING[..] } else { &[] })
-                    .copied()
-                    .collect();
-                ctx.d.unknown_key(&e.key, &format!("model `{name}`"), &all);
-            }
-            continue;
-        }
-        let Some(v) = ctx.d.plain(e) else { continue };
-        match key {
-            "model" => {
-                if let Some(s) = ctx.d.string(v, key) {
-                    m.model = s;
-                }
-            }
-            "base_url" => match &v.kind {
-                ValueKind::List(items) if items.is_empty() => ctx.d.push(
-                    Diagnostic::error(v.span, "`base_url` lists no URL")
-                        .label("empty list")
-                        .help("give one URL or several"),
-                ),
-                ValueKind::List(items) => {
-                    m.base_urls = items.iter().filter_map(|i| ctx.d.setting(i, key)).collect();
-                }
-                _ => m.base_urls = ctx.d.setting(v, key).into_iter().collect(),
-            },
-            "api_key" => {
-                // A literal key is accepted but never echoed back: no warning
-                // here, since rendering one would print the line holding it.
-                m.api_key = ctx.d.setting(v, key);
-            }
-            "temperature" => {
-                if let Some(t) = ctx
-                    .d
-                    .float_where(v, key, "between 0 and 2", |t| (0.0..=2.0).contains(&t))
-                {
-                    m.temperature = t;
-                }
-            }
-            "max_tokens" => m.max_tokens = ctx.d.int(v, key, 1, u32::MAX as i128).map(|n| n as u32),
-            "timeout" => {
-                if let Some(d) = ctx.d.duration(v, key, false) {
-                    m.timeout = d;
-                }
-            }
-            "concurrency" => {
-                if let Some(n) = ctx.d.usize(v, key, 1) {
-                    m.concurrency = n;
-                }
-            }
-            "retries" => {
-                if let Some(n) = ctx.d.int(v, key, 0, 1000) {
-                    m.retries = n as u32;
-                }
-            }
-            "oracle" => {
-                oracle_seen = true;
-                if let Some(id) = ctx.d.name(v, key, "a dataset name") {
-                    let id: Ident = id.clone();
-                    if ctx.resolve(&id, Kind::Dataset) {
-                        m.oracle = Some(id.name);
-                    }
-                }
-            }
-            "skill" => {
-                if let Some(s) = ctx
-                    .d
-                    .float_where(v, key, "between 0 and 1", |s| (0.0..=1.0).contains(&s))
-                {
-                    m.skill = s;
-                }
-            }
-            "latency" => {
-                if let Some(d) = ctx.d.duration(v, key, true) {
-                    m.latency = d;
-                }
-            }
-            _ => unreachable!("key list and match agree"),
-        }
+        oracle_seen |= entry(ctx, &mut m, e);
     }
-    if is_sim && !oracle_seen {
+    if m.provider == Provider::Sim && !oracle_seen {
         ctx.d.push(
             Diagnostic::error(
                 item.name.span,
@@ -195,14 +56,140 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
         );
     }
     if m.provider == Provider::OpenAi && m.base_urls.is_empty() {
-        m.base_urls.push(Setting::Env {
-            var: "OPENAI_BASE_URL".into(),
-            default: Some("https://api.openai.com/v1".into()),
-        });
+        m.base_urls.push(Setting::openai_base_url());
     }
     let failed = ctx.d.list[errors_before..].iter().any(Diagnostic::is_error);
     if !failed {
         ctx.spec.models.insert(name, m);
+    }
+}
+
+/// Applies one entry of the block to `m`; true when it is a (well-formed)
+/// `oracle`, which a sim model requires.
+fn entry(ctx: &mut Ctx, m: &mut ModelDecl, e: &Entry) -> bool {
+    let key = e.key.name.as_str();
+    let is_sim = m.provider == Provider::Sim;
+    if key == "provider" {
+        return false;
+    }
+    if key == "params" {
+        if let Some(b) = ctx.d.block(e) {
+            m.params = ctx.d.json_block(b);
+        }
+        return false;
+    }
+    if is_sim && SIM_TUNING.contains(&key) {
+        if let Some(v) = ctx.d.plain(e)
+            && let Some(x) = ctx.d.float_where(v, key, "a number >= 0", |x| x >= 0.0)
+        {
+            m.extra.insert(key.to_string(), serde_json::json!(x));
+        }
+        return false;
+    }
+    let known = COMMON.contains(&key) || (is_sim && SIM_ONLY.contains(&key));
+    if !known {
+        other_key(ctx, m, e);
+        return false;
+    }
+    let Some(v) = ctx.d.plain(e) else {
+        return false;
+    };
+    if key == "oracle" {
+        oracle(ctx, m, v);
+        return true;
+    }
+    setting(ctx, m, key, v);
+    false
+}
+
+/// A key outside the provider's list: configuration for local and plugin
+/// models, an error for the others.
+fn other_key(ctx: &mut Ctx, m: &mut ModelDecl, e: &Entry) {
+    let key = e.key.name.as_str();
+    let is_sim = m.provider == Provider::Sim;
+    if matches!(m.provider, Provider::Local | Provider::Plugin { .. }) {
+        let v = match &e.value {
+            EntryValue::Value(v) => ctx.d.json(v, key),
+            EntryValue::Block(b) => Some(serde_json::Value::Object(
+                ctx.d.json_block(b).into_iter().collect(),
+            )),
+        };
+        if let Some(v) = v {
+            m.extra.insert(key.to_string(), v);
+        }
+    } else if SIM_ONLY.contains(&key) {
+        ctx.d.push(
+            Diagnostic::error(
+                e.key.span,
+                format!("`{key}` applies only to `provider = \"sim\"` models"),
+            )
+            .label("not for this provider")
+            .help("remove it, or make this a sim model"),
+        );
+    } else {
+        let all: Vec<&str> = COMMON
+            .iter()
+            .chain(if is_sim { &SIM_ONLY[..] } else { &[] })
+            .chain(if is_sim { &SIM_TUNING[..] } else { &[] })
+            .copied()
+            .collect();
+        ctx.d
+            .unknown_key(&e.key, &format!("model `{}`", m.name), &all);
+    }
+}
+
+/// `oracle = DATASET`.
+fn oracle(ctx: &mut Ctx, m: &mut ModelDecl, v: &Value) {
+    if let Some(id) = ctx.d.name(v, "oracle", "a dataset name") {
+        let id: Ident = id.clone();
+        if ctx.resolve(&id, Kind::Dataset) {
+            m.oracle = Some(id.name);
+        }
+    }
+}
+
+/// One of the [`COMMON`] keys or a sim-only key other than `oracle`.
+fn setting(ctx: &mut Ctx, m: &mut ModelDecl, key: &str, v: &Value) {
+    match key {
+        "model" => set(&mut m.model, ctx.d.string(v, key)),
+        "base_url" => base_urls(ctx, m, v),
+        // A literal key is accepted but never echoed back: no warning
+        // here, since rendering one would print the line holding it.
+        "api_key" => m.api_key = ctx.d.setting(v, key),
+        "temperature" => set(
+            &mut m.temperature,
+            ctx.d
+                .float_where(v, key, "between 0 and 2", |t| (0.0..=2.0).contains(&t)),
+        ),
+        "max_tokens" => m.max_tokens = ctx.d.int(v, key, 1, u32::MAX as i128).map(|n| n as u32),
+        "timeout" => set(&mut m.timeout, ctx.d.duration(v, key, false)),
+        "concurrency" => set(&mut m.concurrency, ctx.d.usize(v, key, 1)),
+        "retries" => set(&mut m.retries, ctx.d.int(v, key, 0, 1000).map(|n| n as u32)),
+        "skill" => set(
+            &mut m.skill,
+            ctx.d
+                .float_where(v, key, "between 0 and 1", |s| (0.0..=1.0).contains(&s)),
+        ),
+        "latency" => set(&mut m.latency, ctx.d.duration(v, key, true)),
+        _ => unreachable!("key list and match agree"),
+    }
+}
+
+/// `base_url = "..."`, `env(..)`, or a non-empty list of them.
+fn base_urls(ctx: &mut Ctx, m: &mut ModelDecl, v: &Value) {
+    match &v.kind {
+        ValueKind::List(items) if items.is_empty() => ctx.d.push(
+            Diagnostic::error(v.span, "`base_url` lists no URL")
+                .label("empty list")
+                .help("give one URL or several"),
+        ),
+        ValueKind::List(items) => {
+            m.base_urls = items
+                .iter()
+                .filter_map(|i| ctx.d.setting(i, "base_url"))
+                .collect();
+        }
+        _ => m.base_urls = ctx.d.setting(v, "base_url").into_iter().collect(),
     }
 }
 

@@ -1,8 +1,10 @@
 //! `optimize PROGRAM with simba { .. }` -> [`OptimizeDecl`], DSPy's defaults filled in.
 
+use super::values::set;
 use super::{Ctx, Kind};
 use crate::ir::{
-    DataRef, DatasetSource, OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef,
+    DataRef, DatasetSource, OptimizeDecl, ProgramGraph, Resample, SelectOn, Selection, StopRules,
+    StrategyRef,
 };
 use crate::syntax::ast::{Entry, Ident, OptimizeItem, Span, Value, ValueKind, dotted};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
@@ -47,199 +49,246 @@ pub const STOP_KEYS: [&str; 7] = [
 
 pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
     let errors_before = ctx.d.list.len();
-    if item.optimizer.name != "simba" {
+    check_optimizer(ctx, &item.optimizer);
+    let program_ok = ctx.resolve(&item.program, Kind::Program);
+    let pname = item.program.name.clone();
+    // trainset and metric are required: placeholders until the block says.
+    let placeholder = DataRef {
+        dataset: String::new(),
+        split: String::new(),
+    };
+    let mut o = OptimizeDecl::new(pname.clone(), placeholder, String::new(), &ctx.base_dir);
+    let mut given = Given::default();
+    for e in ctx.d.unique(&item.entries) {
+        entry(ctx, &mut o, &mut given, e);
+    }
+    required_keys(ctx, &item.program, &given);
+    o.strategies = match given.strategies {
+        Some(s) => s,
+        None => StrategyRef::defaults(o.max_demos),
+    };
+    o.select_on = select_on(ctx, &o, given.select_on);
+    let program = if program_ok {
+        ctx.spec.programs.get(&pname).cloned()
+    } else {
+        None
+    };
+    if let (Some(program), Some((train, train_span))) = (&program, &given.trainset) {
+        check_dataset_inputs(ctx, program, train, *train_span);
+    }
+    if let (Some(program), Some(m)) = (&program, &given.metric) {
+        check_metric_reads(ctx, program, m);
+    }
+    if ctx.d.list[errors_before..].iter().any(Diagnostic::is_error) {
+        return;
+    }
+    let (Some((trainset, _)), Some(metric)) = (given.trainset, given.metric) else {
+        return;
+    };
+    o.trainset = trainset;
+    o.metric = metric.name;
+    ctx.spec.optimizes.push(o);
+}
+
+/// What a block said whose meaning is settled only once the whole block is
+/// read (the required keys, and the settings whose default depends on others).
+#[derive(Default)]
+struct Given {
+    /// `trainset`, when it names a real split.
+    trainset: Option<(DataRef, Span)>,
+    /// `metric`, when it names a metric.
+    metric: Option<Ident>,
+    /// `strategies`, when every entry checked out (default: by `max_demos`).
+    strategies: Option<Vec<StrategyRef>>,
+    /// `select_on` and where (its split must be given).
+    select_on: Option<(SelectOn, Span)>,
+    /// Whether `trainset` was written at all (even with a bad value).
+    seen_train: bool,
+    /// Whether `metric` was written at all (even with a bad value).
+    seen_metric: bool,
+}
+
+fn check_optimizer(ctx: &mut Ctx, optimizer: &Ident) {
+    if optimizer.name != "simba" {
         ctx.d.push(
             Diagnostic::error(
-                item.optimizer.span,
-                format!("unknown optimizer `{}`", item.optimizer.name),
+                optimizer.span,
+                format!("unknown optimizer `{}`", optimizer.name),
             )
             .label("not an optimizer")
             .help(
-                did_you_mean(&item.optimizer.name, ["simba"])
+                did_you_mean(&optimizer.name, ["simba"])
                     .unwrap_or_else(|| "the only optimizer is `simba`".into()),
             ),
         );
     }
-    let program_ok = ctx.resolve(&item.program, Kind::Program);
-    let pname = item.program.name.clone();
-    let mut o = OptimizeDecl {
-        program: pname.clone(),
-        trainset: DataRef {
-            dataset: String::new(),
-            split: String::new(),
-        },
-        devset: None,
-        valset: None,
-        select_on: SelectOn::Trainset,
-        metric: String::new(),
-        bsize: 32,
-        num_candidates: 6,
-        max_steps: 8,
-        max_demos: 4,
-        demo_input_field_maxlen: 100_000,
-        temperature_for_sampling: 0.2,
-        temperature_for_candidates: 0.2,
-        strategies: Vec::new(),
-        prompt_model: None,
-        teacher: None,
-        selection: Selection::Softmax,
-        dedup: false,
-        resample: Resample::Rollout,
-        concurrency: 16,
-        seed: 0,
-        stop: StopRules::default(),
-        output: ctx.base_dir.join("out").join(&pname),
-        cache: Some(ctx.base_dir.join(".simba-cache")),
-    };
-    let entries = ctx.d.unique(&item.entries);
-    let mut trainset: Option<(DataRef, Span)> = None;
-    let mut metric: Option<Ident> = None;
-    let mut strategies: Option<(Vec<StrategyRef>, Span)> = None;
-    let mut select_on: Option<(SelectOn, Span)> = None;
-    let mut seen_train = false;
-    let mut seen_metric = false;
-    for e in &entries {
-        let key = e.key.name.as_str();
-        if key == "stop" {
-            if let Some(b) = ctx.d.block(e) {
-                o.stop = stop_rules(ctx, b);
-            }
-            continue;
+}
+
+/// Applies one entry of the block.
+fn entry(ctx: &mut Ctx, o: &mut OptimizeDecl, given: &mut Given, e: &Entry) {
+    let key = e.key.name.as_str();
+    if key == "stop" {
+        if let Some(b) = ctx.d.block(e) {
+            o.stop = stop_rules(ctx, b);
         }
-        if !KEYS.contains(&key) {
-            ctx.d
-                .unknown_key(&e.key, &format!("optimize block `{pname}`"), &KEYS);
-            continue;
-        }
-        let Some(v) = ctx.d.plain(e) else { continue };
-        match key {
-            "trainset" => {
-                seen_train = true;
-                trainset = data_ref(ctx, v, key).map(|r| (r, v.span));
-            }
-            "devset" => o.devset = data_ref(ctx, v, key),
-            "valset" => o.valset = data_ref(ctx, v, key),
-            "select_on" => {
-                select_on = ctx
-                    .d
-                    .choice(v, key, &["trainset", "valset", "devset"])
-                    .map(|c| {
-                        let s = match c {
-                            "valset" => SelectOn::Valset,
-                            "devset" => SelectOn::Devset,
-                            _ => SelectOn::Trainset,
-                        };
-                        (s, v.span)
-                    })
-            }
-            "metric" => {
-                seen_metric = true;
-                if let Some(id) = ctx.d.name(v, key, "a metric name")
-                    && ctx.resolve(id, Kind::Metric)
-                {
-                    metric = Some(id.clone());
-                }
-            }
-            "bsize" => set(&mut o.bsize, ctx.d.usize(v, key, 1)),
-            "num_candidates" => set(&mut o.num_candidates, ctx.d.usize(v, key, 1)),
-            "max_steps" => set(&mut o.max_steps, ctx.d.usize(v, key, 1)),
-            "max_demos" => set(&mut o.max_demos, ctx.d.usize(v, key, 0)),
-            "demo_input_field_maxlen" => {
-                set(&mut o.demo_input_field_maxlen, ctx.d.usize(v, key, 1))
-            }
-            "temperature_for_sampling" => set(
-                &mut o.temperature_for_sampling,
-                ctx.d.float_where(v, key, "greater than 0", |t| t > 0.0),
-            ),
-            "temperature_for_candidates" => set(
-                &mut o.temperature_for_candidates,
-                ctx.d.float_where(v, key, "greater than 0", |t| t > 0.0),
-            ),
-            "strategies" => strategies = strategy_list(ctx, v).map(|s| (s, v.span)),
-            "prompt_model" => o.prompt_model = model_name(ctx, v, key),
-            "teacher" => o.teacher = model_name(ctx, v, key),
-            "dedup" => {
-                if let Some(b) = ctx.d.bool(v, key) {
-                    o.dedup = b;
-                }
-            }
-            "selection" => {
-                if let Some(c) = ctx.d.choice(v, key, &["softmax", "thompson"]) {
-                    o.selection = if c == "thompson" {
-                        Selection::Thompson
-                    } else {
-                        Selection::Softmax
-                    };
-                }
-            }
-            "resample" => {
-                if let Some(c) = ctx.d.choice(v, key, &["rollout", "temperature"]) {
-                    o.resample = if c == "temperature" {
-                        Resample::Temperature
-                    } else {
-                        Resample::Rollout
-                    };
-                }
-            }
-            "concurrency" => set(&mut o.concurrency, ctx.d.usize(v, key, 1)),
-            "seed" => set(&mut o.seed, ctx.d.u64(v, key, 0)),
-            "output" => {
-                if let Some(s) = ctx.d.string(v, key) {
-                    if s.trim().is_empty() {
-                        ctx.d.push(
-                            Diagnostic::error(v.span, "`output` cannot be empty")
-                                .label("empty path"),
-                        );
-                    } else {
-                        o.output = ctx.base_dir.join(s);
-                    }
-                }
-            }
-            "cache" => match &v.kind {
-                ValueKind::Bool(false) => o.cache = None,
-                ValueKind::Bool(true) => {}
-                ValueKind::Str(s) if !s.trim().is_empty() => o.cache = Some(ctx.base_dir.join(s)),
-                _ => ctx.d.push(
-                    Diagnostic::error(
-                        v.span,
-                        format!(
-                            "`cache` expects a folder path, `true` or `false`, found {}",
-                            v.kind.describe()
-                        ),
-                    )
-                    .label("not a cache setting")
-                    .help("write `cache = \".simba-cache\"`, or `cache = false` to turn it off"),
-                ),
-            },
-            _ => unreachable!("KEYS and match agree"),
-        }
+        return;
     }
-    if !seen_train {
+    if !KEYS.contains(&key) {
+        let what = format!("optimize block `{}`", o.program);
+        ctx.d.unknown_key(&e.key, &what, &KEYS);
+        return;
+    }
+    let Some(v) = ctx.d.plain(e) else { return };
+    match key {
+        "trainset" | "devset" | "valset" | "select_on" | "metric" => {
+            data_key(ctx, o, given, key, v)
+        }
+        "strategies" => given.strategies = strategy_list(ctx, v),
+        "output" => output(ctx, o, v),
+        "cache" => cache(ctx, o, v),
+        _ => setting(ctx, o, key, v),
+    }
+}
+
+/// The keys that say what the block trains on, selects on and scores by.
+fn data_key(ctx: &mut Ctx, o: &mut OptimizeDecl, given: &mut Given, key: &str, v: &Value) {
+    match key {
+        "trainset" => {
+            given.seen_train = true;
+            given.trainset = data_ref(ctx, v, key).map(|r| (r, v.span));
+        }
+        "devset" => o.devset = data_ref(ctx, v, key),
+        "valset" => o.valset = data_ref(ctx, v, key),
+        "select_on" => {
+            given.select_on = ctx
+                .d
+                .choice(v, key, &["trainset", "valset", "devset"])
+                .map(|c| {
+                    let s = match c {
+                        "valset" => SelectOn::Valset,
+                        "devset" => SelectOn::Devset,
+                        _ => SelectOn::Trainset,
+                    };
+                    (s, v.span)
+                })
+        }
+        "metric" => {
+            given.seen_metric = true;
+            if let Some(id) = ctx.d.name(v, key, "a metric name")
+                && ctx.resolve(id, Kind::Metric)
+            {
+                given.metric = Some(id.clone());
+            }
+        }
+        _ => unreachable!("entry routes only data keys here"),
+    }
+}
+
+/// The keys stored straight into the block: numbers, models and choices.
+fn setting(ctx: &mut Ctx, o: &mut OptimizeDecl, key: &str, v: &Value) {
+    let positive = |t: f64| t > 0.0;
+    match key {
+        "bsize" => set(&mut o.bsize, ctx.d.usize(v, key, 1)),
+        "num_candidates" => set(&mut o.num_candidates, ctx.d.usize(v, key, 1)),
+        "max_steps" => set(&mut o.max_steps, ctx.d.usize(v, key, 1)),
+        "max_demos" => set(&mut o.max_demos, ctx.d.usize(v, key, 0)),
+        "demo_input_field_maxlen" => set(&mut o.demo_input_field_maxlen, ctx.d.usize(v, key, 1)),
+        "temperature_for_sampling" => set(
+            &mut o.temperature_for_sampling,
+            ctx.d.float_where(v, key, "greater than 0", positive),
+        ),
+        "temperature_for_candidates" => set(
+            &mut o.temperature_for_candidates,
+            ctx.d.float_where(v, key, "greater than 0", positive),
+        ),
+        "prompt_model" => o.prompt_model = model_name(ctx, v, key),
+        "teacher" => o.teacher = model_name(ctx, v, key),
+        "dedup" => set(&mut o.dedup, ctx.d.bool(v, key)),
+        "selection" => set(
+            &mut o.selection,
+            ctx.d
+                .choice(v, key, &["softmax", "thompson"])
+                .map(|c| match c {
+                    "thompson" => Selection::Thompson,
+                    _ => Selection::Softmax,
+                }),
+        ),
+        "resample" => set(
+            &mut o.resample,
+            ctx.d
+                .choice(v, key, &["rollout", "temperature"])
+                .map(|c| match c {
+                    "temperature" => Resample::Temperature,
+                    _ => Resample::Rollout,
+                }),
+        ),
+        "concurrency" => set(&mut o.concurrency, ctx.d.usize(v, key, 1)),
+        "seed" => set(&mut o.seed, ctx.d.u64(v, key, 0)),
+        _ => unreachable!("KEYS and match agree"),
+    }
+}
+
+/// `output = "folder"`, resolved against the spec folder.
+fn output(ctx: &mut Ctx, o: &mut OptimizeDecl, v: &Value) {
+    let Some(s) = ctx.d.string(v, "output") else {
+        return;
+    };
+    if s.trim().is_empty() {
+        ctx.d
+            .push(Diagnostic::error(v.span, "`output` cannot be empty").label("empty path"));
+    } else {
+        o.output = ctx.base_dir.join(s);
+    }
+}
+
+/// `cache = "folder"`, `true` (the default folder) or `false` (off).
+fn cache(ctx: &mut Ctx, o: &mut OptimizeDecl, v: &Value) {
+    match &v.kind {
+        ValueKind::Bool(false) => o.cache = None,
+        ValueKind::Bool(true) => {}
+        ValueKind::Str(s) if !s.trim().is_empty() => o.cache = Some(ctx.base_dir.join(s)),
+        _ => ctx.d.push(
+            Diagnostic::error(
+                v.span,
+                format!(
+                    "`cache` expects a folder path, `true` or `false`, found {}",
+                    v.kind.describe()
+                ),
+            )
+            .label("not a cache setting")
+            .help("write `cache = \".simba-cache\"`, or `cache = false` to turn it off"),
+        ),
+    }
+}
+
+/// `trainset` and `metric` must be written.
+fn required_keys(ctx: &mut Ctx, program: &Ident, given: &Given) {
+    let pname = &program.name;
+    if !given.seen_train {
         ctx.d.push(
             Diagnostic::error(
-                item.program.span,
+                program.span,
                 format!("optimize block `{pname}` has no `trainset`"),
             )
             .label("what should it train on?")
             .help("add `trainset = DATASET.train`"),
         );
     }
-    if !seen_metric {
+    if !given.seen_metric {
         ctx.d.push(
             Diagnostic::error(
-                item.program.span,
+                program.span,
                 format!("optimize block `{pname}` has no `metric`"),
             )
             .label("how should it score answers?")
             .help("add `metric = NAME` (declared with `metric NAME = ...`)"),
         );
     }
-    o.strategies = match strategies {
-        Some((s, _)) => s,
-        None if o.max_demos == 0 => vec![StrategyRef::AppendRule],
-        None => vec![StrategyRef::AppendDemo, StrategyRef::AppendRule],
-    };
-    o.select_on = match select_on {
+}
+
+/// `select_on` as written (its split must be given), else its default.
+fn select_on(ctx: &mut Ctx, o: &OptimizeDecl, written: Option<(SelectOn, Span)>) -> SelectOn {
+    match written {
         Some((SelectOn::Valset, span)) if o.valset.is_none() => {
             missing_for_select(ctx, span, "valset");
             SelectOn::Valset
@@ -249,69 +298,58 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
             SelectOn::Devset
         }
         Some((s, _)) => s,
-        None if o.valset.is_some() => SelectOn::Valset,
-        None => SelectOn::Trainset,
-    };
-    // Cross-checks against the program.
-    let program = if program_ok {
-        ctx.spec.programs.get(&pname).cloned()
-    } else {
-        None
-    };
-    if let (Some(program), Some((train, train_span))) = (&program, &trainset)
-        && let Some(ds) = ctx.spec.datasets.get(&train.dataset)
-    {
-        for input in &program.inputs {
-            if !ds.inputs.contains(&input.name) {
-                ctx.d.push(
-                    Diagnostic::error(
-                        *train_span,
-                        format!("program `{pname}` reads `{}`, but dataset `{}` does not list it in `inputs`", input.name, ds.name),
-                    )
-                    .label("the program's input is missing here")
-                    .help(format!("add `{}` to `inputs` of dataset `{}`", input.name, ds.name)),
-                );
-            }
-        }
+        None => SelectOn::default_for(o.valset.is_some()),
     }
-    if let (Some(program), Some(m)) = (&program, &metric) {
-        let outputs: Vec<&str> = program.outputs.iter().map(|(n, _)| n.as_str()).collect();
-        for (field, span) in ctx
-            .metric_pred_refs
-            .get(&m.name)
-            .cloned()
-            .unwrap_or_default()
-        {
-            if !outputs.contains(&field.as_str()) {
-                ctx.d.push(
-                    Diagnostic::error(span, format!("program `{pname}` has no output `{field}`"))
-                        .label("`pred` is the program's output")
-                        .related(
-                            m.span,
-                            format!("metric `{}` is used for program `{pname}` here", m.name),
-                        )
-                        .help(
-                            did_you_mean(&field, outputs.iter().copied())
-                                .unwrap_or_else(|| format!("its outputs: {}", outputs.join(", "))),
-                        ),
-                );
-            }
-        }
-    }
-    if ctx.d.list[errors_before..].iter().any(Diagnostic::is_error) {
-        return;
-    }
-    let (Some((trainset, _)), Some(metric)) = (trainset, metric) else {
-        return;
-    };
-    o.trainset = trainset;
-    o.metric = metric.name;
-    ctx.spec.optimizes.push(o);
 }
 
-fn set<T>(slot: &mut T, v: Option<T>) {
-    if let Some(v) = v {
-        *slot = v;
+/// The trainset's dataset must list every input the program reads.
+fn check_dataset_inputs(ctx: &mut Ctx, program: &ProgramGraph, train: &DataRef, span: Span) {
+    let Some(ds) = ctx.spec.datasets.get(&train.dataset) else {
+        return;
+    };
+    let missing: Vec<String> = program
+        .inputs
+        .iter()
+        .filter(|input| !ds.inputs.contains(&input.name))
+        .map(|input| input.name.clone())
+        .collect();
+    let (pname, dname) = (&program.name, ds.name.clone());
+    for input in missing {
+        ctx.d.push(
+            Diagnostic::error(
+                span,
+                format!("program `{pname}` reads `{input}`, but dataset `{dname}` does not list it in `inputs`"),
+            )
+            .label("the program's input is missing here")
+            .help(format!("add `{input}` to `inputs` of dataset `{dname}`")),
+        );
+    }
+}
+
+/// Every `pred.x` the metric reads must be an output of the program.
+fn check_metric_reads(ctx: &mut Ctx, program: &ProgramGraph, m: &Ident) {
+    let pname = &program.name;
+    let outputs: Vec<&str> = program.outputs.iter().map(|(n, _)| n.as_str()).collect();
+    let reads = ctx
+        .metric_pred_refs
+        .get(&m.name)
+        .cloned()
+        .unwrap_or_default();
+    for (field, span) in reads {
+        if !outputs.contains(&field.as_str()) {
+            ctx.d.push(
+                Diagnostic::error(span, format!("program `{pname}` has no output `{field}`"))
+                    .label("`pred` is the program's output")
+                    .related(
+                        m.span,
+                        format!("metric `{}` is used for program `{pname}` here", m.name),
+                    )
+                    .help(
+                        did_you_mean(&field, outputs.iter().copied())
+                            .unwrap_or_else(|| format!("its outputs: {}", outputs.join(", "))),
+                    ),
+            );
+        }
     }
 }
 
@@ -386,6 +424,7 @@ fn data_ref(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataRef> {
     })
 }
 
+/// `strategies = [..]` (or a single name): no duplicates, at least one.
 fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
     let items: Vec<&Value> = match &v.kind {
         ValueKind::List(items) => items.iter().collect(),
@@ -416,43 +455,7 @@ fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
     let mut out = Vec::new();
     let mut ok = true;
     for i in items {
-        let s = match &i.kind {
-            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_demo" => {
-                Some(StrategyRef::AppendDemo)
-            }
-            ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_rule" => {
-                Some(StrategyRef::AppendRule)
-            }
-            ValueKind::Name(p) if p.len() == 2 => {
-                ctx.resolve(&p[0], Kind::Plugin)
-                    .then(|| StrategyRef::Plugin {
-                        plugin: p[0].name.clone(),
-                        item: p[1].name.clone(),
-                    })
-            }
-            ValueKind::Name(p) => {
-                let name = dotted(p);
-                ctx.d.push(
-                    Diagnostic::error(i.span, format!("unknown strategy `{name}`"))
-                        .label("not a strategy")
-                        .help(did_you_mean(&name, ["append_demo", "append_rule"])
-                            .unwrap_or_else(|| "built-in strategies: append_demo, append_rule; plugin strategies: `plugin.name`".into())),
-                );
-                None
-            }
-            _ => {
-                ctx.d.push(
-                    Diagnostic::error(
-                        i.span,
-                        format!("a strategy is a name, found {}", i.kind.describe()),
-                    )
-                    .label("not a name")
-                    .help("e.g. `append_demo` or `extras.swap_demo`"),
-                );
-                None
-            }
-        };
-        match s {
+        match strategy(ctx, i) {
             Some(s) if out.contains(&s) => {
                 ctx.d.push(
                     Diagnostic::error(i.span, format!("strategy `{s}` is listed twice"))
@@ -465,6 +468,46 @@ fn strategy_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<StrategyRef>> {
         }
     }
     ok.then_some(out)
+}
+
+/// One entry of `strategies`: a built-in or `plugin.item`.
+fn strategy(ctx: &mut Ctx, i: &Value) -> Option<StrategyRef> {
+    match &i.kind {
+        ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_demo" => {
+            Some(StrategyRef::AppendDemo)
+        }
+        ValueKind::Name(p) if p.len() == 1 && p[0].name == "append_rule" => {
+            Some(StrategyRef::AppendRule)
+        }
+        ValueKind::Name(p) if p.len() == 2 => {
+            ctx.resolve(&p[0], Kind::Plugin)
+                .then(|| StrategyRef::Plugin {
+                    plugin: p[0].name.clone(),
+                    item: p[1].name.clone(),
+                })
+        }
+        ValueKind::Name(p) => {
+            let name = dotted(p);
+            ctx.d.push(
+                Diagnostic::error(i.span, format!("unknown strategy `{name}`"))
+                    .label("not a strategy")
+                    .help(did_you_mean(&name, ["append_demo", "append_rule"])
+                        .unwrap_or_else(|| "built-in strategies: append_demo, append_rule; plugin strategies: `plugin.name`".into())),
+            );
+            None
+        }
+        _ => {
+            ctx.d.push(
+                Diagnostic::error(
+                    i.span,
+                    format!("a strategy is a name, found {}", i.kind.describe()),
+                )
+                .label("not a name")
+                .help("e.g. `append_demo` or `extras.swap_demo`"),
+            );
+            None
+        }
+    }
 }
 
 fn stop_rules(ctx: &mut Ctx, entries: &[Entry]) -> StopRules {

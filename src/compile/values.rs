@@ -391,6 +391,14 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(secs).ok()
 }
 
+/// Stores a setting that was read successfully; a bad value (already
+/// reported) leaves the default in place.
+pub(crate) fn set<T>(slot: &mut T, v: Option<T>) {
+    if let Some(v) = v {
+        *slot = v;
+    }
+}
+
 /// The span of an entry's value (or of its key for a block).
 pub fn entry_value_span(e: &Entry) -> Span {
     match &e.value {

@@ -281,25 +281,13 @@ mod tests {
     use super::*;
     use crate::ir::Provider;
     use indexmap::IndexMap;
-    use std::time::Duration;
 
     fn decl(extra: Value) -> ModelDecl {
         ModelDecl {
-            name: "small".into(),
-            provider: Provider::Local,
-            model: "small".into(),
-            base_urls: vec![],
-            api_key: None,
-            temperature: 0.0,
-            max_tokens: None,
-            timeout: Duration::from_secs(60),
             concurrency: 8,
             retries: 0,
-            params: IndexMap::new(),
-            oracle: None,
-            skill: 0.3,
-            latency: Duration::ZERO,
             extra: serde_json::from_value(extra).unwrap(),
+            ..ModelDecl::new("small", Provider::Local)
         }
     }
 

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::artifacts::{AttemptResult, TrialRecord};
+use crate::artifacts::{AttemptResult, RunJson, TrialRecord};
 
 use super::ReportError;
 use super::diff::word_diff;
@@ -53,110 +53,107 @@ fn header(h: &mut String, inputs: &ReportInputs, name: &str) {
         e(name)
     );
     let Some(run) = &inputs.run else {
-        h.push_str(
-            "<p class=\"note\" id=\"no-run-json\">run.json was not written: the run stopped \
-             before it finished. Shown below is what the other artifacts record.</p>\n",
-        );
-        if let Some(best) = inputs.best_train_score() {
-            let _ = writeln!(
-                h,
-                "<div class=\"kpis\"><div class=\"kpi best\"><span class=\"kpi-label\">Best \
-                 (trainset)</span><span class=\"kpi-value\" id=\"best-train\">{}</span></div></div>",
-                e(&format::score(best))
-            );
-        }
+        unfinished_run_note(h, inputs);
         h.push_str("</header>\n");
         return;
     };
-    let finished = inputs.candidates.is_some() || inputs.program.is_some();
     h.push_str("<div class=\"kpis\">\n");
-    let kpi = |h: &mut String, class: &str, label: &str, id: &str, value: String| {
+    kpis(h, inputs, run);
+    h.push_str("</div>\n<dl class=\"facts\">\n");
+    facts(h, run);
+    h.push_str("</dl>\n</header>\n");
+}
+
+/// Without run.json: say so, and show the best trainset score the other
+/// artifacts record.
+fn unfinished_run_note(h: &mut String, inputs: &ReportInputs) {
+    h.push_str(
+        "<p class=\"note\" id=\"no-run-json\">run.json was not written: the run stopped \
+         before it finished. Shown below is what the other artifacts record.</p>\n",
+    );
+    if let Some(best) = inputs.best_train_score() {
         let _ = writeln!(
             h,
-            "<div class=\"kpi {class}\"><span class=\"kpi-label\">{}</span>\
-             <span class=\"kpi-value\" id=\"{id}\">{}</span></div>",
-            e(label),
-            e(&value)
+            "<div class=\"kpis\"><div class=\"kpi best\"><span class=\"kpi-label\">Best \
+             (trainset)</span><span class=\"kpi-value\" id=\"best-train\">{}</span></div></div>",
+            e(&format::score(best))
         );
-    };
+    }
+}
+
+/// One headline number.
+fn kpi(h: &mut String, class: &str, label: &str, id: &str, value: String) {
+    let _ = writeln!(
+        h,
+        "<div class=\"kpi {class}\"><span class=\"kpi-label\">{}</span>\
+         <span class=\"kpi-value\" id=\"{id}\">{}</span></div>",
+        e(label),
+        e(&value)
+    );
+}
+
+/// The headline numbers: baseline, best and gain once the run finished,
+/// else the best mini-batch score so far.
+fn kpis(h: &mut String, inputs: &ReportInputs, run: &RunJson) {
+    let finished = inputs.candidates.is_some() || inputs.program.is_some();
     if finished {
+        let (base, best) = (run.baseline.train, run.best.train);
         kpi(
             h,
             "",
             "Baseline (trainset)",
             "baseline-train",
-            format::score(run.baseline.train),
+            format::score(base),
         );
         kpi(
             h,
             "best",
             "Best (trainset)",
             "best-train",
-            format::score(run.best.train),
+            format::score(best),
         );
-        kpi(
-            h,
-            "",
-            "Gain",
-            "gain-train",
-            format::delta(run.best.train - run.baseline.train),
-        );
+        kpi(h, "", "Gain", "gain-train", format::delta(best - base));
         if let (Some(b), Some(d)) = (run.baseline.dev, run.best.dev) {
             kpi(h, "", "Baseline (devset)", "baseline-dev", format::score(b));
             kpi(h, "best", "Best (devset)", "best-dev", format::score(d));
         }
     } else if let Some(b) = inputs.trials.iter().rev().find_map(|t| t.best_so_far) {
-        kpi(
-            h,
-            "best",
-            "Best mini-batch score so far",
-            "best-minibatch",
-            format::score(b),
-        );
+        let label = "Best mini-batch score so far";
+        kpi(h, "best", label, "best-minibatch", format::score(b));
     }
-    h.push_str("</div>\n<dl class=\"facts\">\n");
+}
+
+/// The run's facts: spec, seed, why it stopped, its cost and its settings.
+fn facts(h: &mut String, run: &RunJson) {
     if let Some(spec) = &run.spec {
-        fact(
-            h,
-            "Spec",
-            &format!("<code>{}</code>", e(&spec.display().to_string())),
-        );
+        let spec = e(&spec.display().to_string());
+        fact(h, "Spec", &format!("<code>{spec}</code>"));
     }
     fact(h, "Seed", &e(&run.seed.to_string()));
+    let stop = e(&run.stop_reason);
     fact(
         h,
         "Stop reason",
-        &format!("<span id=\"stop-reason\">{}</span>", e(&run.stop_reason)),
+        &format!("<span id=\"stop-reason\">{stop}</span>"),
     );
-    fact(
-        h,
-        "Steps run",
-        &e(&format!(
-            "{} of max_steps = {}",
-            run.steps_run, run.config.max_steps
-        )),
-    );
+    let steps = format!("{} of max_steps = {}", run.steps_run, run.config.max_steps);
+    fact(h, "Steps run", &e(&steps));
     fact(h, "Duration", &e(&format::duration_ms(run.duration_ms)));
-    fact(
-        h,
-        "LM calls",
-        &e(&format!(
-            "{} ({} failed, {} from the cache)",
-            format::count(run.usage.lm_calls),
-            format::count(run.usage.failed_calls),
-            format::count(run.cached_calls)
-        )),
+    let u = &run.usage;
+    let calls = format!(
+        "{} ({} failed, {} from the cache)",
+        format::count(u.lm_calls),
+        format::count(u.failed_calls),
+        format::count(run.cached_calls)
     );
-    fact(
-        h,
-        "Tokens",
-        &e(&format!(
-            "{} prompt + {} completion = {}",
-            format::count(run.usage.prompt_tokens),
-            format::count(run.usage.completion_tokens),
-            format::count(run.usage.prompt_tokens + run.usage.completion_tokens)
-        )),
+    fact(h, "LM calls", &e(&calls));
+    let tokens = format!(
+        "{} prompt + {} completion = {}",
+        format::count(u.prompt_tokens),
+        format::count(u.completion_tokens),
+        format::count(u.prompt_tokens + u.completion_tokens)
     );
+    fact(h, "Tokens", &e(&tokens));
     fact(
         h,
         "Metric",
@@ -165,27 +162,16 @@ fn header(h: &mut String, inputs: &ReportInputs, name: &str) {
     let dev = run
         .devset_size
         .map_or_else(|| "no devset".to_string(), |n| format!("devset {n}"));
-    fact(
-        h,
-        "Data",
-        &e(&format!("trainset {} examples, {dev}", run.trainset_size)),
+    let data = format!("trainset {} examples, {dev}", run.trainset_size);
+    fact(h, "Data", &e(&data));
+    let c = &run.config;
+    let batch = format!(
+        "bsize {} (effective {}), num_candidates {}, max_demos {}",
+        c.bsize, run.effective_bsize, c.num_candidates, c.max_demos
     );
-    fact(
-        h,
-        "Mini-batch",
-        &e(&format!(
-            "bsize {} (effective {}), num_candidates {}, max_demos {}",
-            run.config.bsize, run.effective_bsize, run.config.num_candidates, run.config.max_demos
-        )),
-    );
-    let strategies: Vec<String> = run
-        .config
-        .strategies
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    fact(h, "Mini-batch", &e(&batch));
+    let strategies: Vec<String> = c.strategies.iter().map(|s| s.to_string()).collect();
     fact(h, "Strategies", &e(&strategies.join(", ")));
-    h.push_str("</dl>\n</header>\n");
 }
 
 fn plot_section(h: &mut String, inputs: &ReportInputs) -> Result<(), ReportError> {

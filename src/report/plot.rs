@@ -6,6 +6,7 @@
 //! Candidate points are the only circles of radius [`CANDIDATE_RADIUS`] filled
 //! with [`CANDIDATE_FILL`], so they can be counted in the SVG.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::ReportError;
@@ -123,6 +124,9 @@ fn plot_err(e: impl std::fmt::Display) -> ReportError {
     ReportError::Plot(e.to_string())
 }
 
+/// The chart every series is drawn on: steps across, scores up.
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
 /// The plot as an SVG document (`<svg ...>...</svg>`).
 pub fn score_plot(inputs: &ReportInputs) -> Result<String, ReportError> {
     let s = PlotSeries::of(inputs);
@@ -147,111 +151,11 @@ pub fn score_plot(inputs: &ReportInputs) -> Result<String, ReportError> {
             .y_label_area_size(60)
             .build_cartesian_2d(-0.5f64..x_hi, y_lo..y_hi)
             .map_err(plot_err)?;
-        let int_label = |x: &f64| {
-            if (x - x.round()).abs() < 1e-9 && x.round() <= last as f64 {
-                format!("{}", x.round() as i64)
-            } else {
-                String::new()
-            }
-        };
-        chart
-            .configure_mesh()
-            .x_labels(((last as f64 + 1.0) * 1.3) as usize + 2)
-            .x_label_formatter(&int_label)
-            .y_labels(8)
-            .y_label_formatter(&|y| format!("{y:.2}"))
-            .x_desc("step (0 = the baseline program)")
-            .y_desc(y_desc)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 15))
-            .light_line_style(GRID_LIGHT)
-            .bold_line_style(GRID_BOLD)
-            .draw()
-            .map_err(plot_err)?;
-
-        chart
-            .draw_series(LineSeries::new(
-                s.baseline.iter().copied(),
-                BASELINE.stroke_width(2),
-            ))
-            .map_err(plot_err)?
-            .label("mini-batch baseline (mean)")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BASELINE.stroke_width(2)));
-        chart
-            .draw_series(
-                s.baseline
-                    .iter()
-                    .map(|&p| Circle::new(p, 3, BASELINE.filled())),
-            )
-            .map_err(plot_err)?;
-
-        chart
-            .draw_series(LineSeries::new(
-                s.running_best.iter().copied(),
-                RUNNING_BEST.stroke_width(3),
-            ))
-            .map_err(plot_err)?
-            .label("running best (mini-batch)")
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], RUNNING_BEST.stroke_width(3))
-            });
-
-        chart
-            .draw_series(
-                s.candidates
-                    .iter()
-                    .map(|&p| Circle::new(p, CANDIDATE_RADIUS, CANDIDATE.mix(0.65).filled())),
-            )
-            .map_err(plot_err)?
-            .label("candidate (mini-batch score)")
-            .legend(|(x, y)| {
-                Circle::new(
-                    (x + 9, y),
-                    CANDIDATE_RADIUS + 1,
-                    CANDIDATE.mix(0.65).filled(),
-                )
-            });
-
-        chart
-            .draw_series(LineSeries::new(
-                s.step_best.iter().copied(),
-                STEP_BEST.stroke_width(1),
-            ))
-            .map_err(plot_err)?;
-        chart
-            .draw_series(
-                s.step_best
-                    .iter()
-                    .map(|&p| TriangleMarker::new(p, 7, STEP_BEST.filled())),
-            )
-            .map_err(plot_err)?
-            .label("best candidate of the step")
-            .legend(|(x, y)| TriangleMarker::new((x + 9, y), 7, STEP_BEST.filled()));
-
-        if !s.finals.is_empty() {
-            chart
-                .draw_series(s.finals.iter().map(|&(x, y, _)| {
-                    EmptyElement::at((x, y))
-                        + Rectangle::new([(-5, -5), (5, 5)], FINAL.stroke_width(2))
-                }))
-                .map_err(plot_err)?
-                .label("final candidate (full trainset)")
-                .legend(|(x, y)| {
-                    EmptyElement::at((x + 9, y))
-                        + Rectangle::new([(-5, -5), (5, 5)], FINAL.stroke_width(2))
-                });
-            chart
-                .draw_series(s.finals.iter().filter(|f| f.2).map(|&(x, y, _)| {
-                    EmptyElement::at((x, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.filled())
-                }))
-                .map_err(plot_err)?
-                .label("returned program (full trainset)")
-                .legend(|(x, y)| {
-                    EmptyElement::at((x + 9, y))
-                        + Rectangle::new([(-5, -5), (5, 5)], FINAL.filled())
-                });
-        }
-
+        // Drawing order is stacking order: later series sit on top.
+        draw_mesh(&mut chart, last, y_desc)?;
+        draw_baseline_and_running_best(&mut chart, &s)?;
+        draw_candidates(&mut chart, &s)?;
+        draw_finals(&mut chart, &s.finals)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
@@ -264,6 +168,134 @@ pub fn score_plot(inputs: &ReportInputs) -> Result<String, ReportError> {
         root.present().map_err(plot_err)?;
     }
     Ok(svg)
+}
+
+/// Axes, grid and labels; the x axis is labelled only at whole steps up to `last`.
+fn draw_mesh<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    last: usize,
+    y_desc: String,
+) -> Result<(), ReportError> {
+    let int_label = |x: &f64| {
+        if (x - x.round()).abs() < 1e-9 && x.round() <= last as f64 {
+            format!("{}", x.round() as i64)
+        } else {
+            String::new()
+        }
+    };
+    chart
+        .configure_mesh()
+        .x_labels(((last as f64 + 1.0) * 1.3) as usize + 2)
+        .x_label_formatter(&int_label)
+        .y_labels(8)
+        .y_label_formatter(&|y| format!("{y:.2}"))
+        .x_desc("step (0 = the baseline program)")
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 15))
+        .light_line_style(GRID_LIGHT)
+        .bold_line_style(GRID_BOLD)
+        .draw()
+        .map_err(plot_err)?;
+    Ok(())
+}
+
+/// The mini-batch baseline (line and points) and the running-best staircase.
+fn draw_baseline_and_running_best<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    s: &PlotSeries,
+) -> Result<(), ReportError> {
+    chart
+        .draw_series(LineSeries::new(
+            s.baseline.iter().copied(),
+            BASELINE.stroke_width(2),
+        ))
+        .map_err(plot_err)?
+        .label("mini-batch baseline (mean)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], BASELINE.stroke_width(2)));
+    chart
+        .draw_series(
+            s.baseline
+                .iter()
+                .map(|&p| Circle::new(p, 3, BASELINE.filled())),
+        )
+        .map_err(plot_err)?;
+    chart
+        .draw_series(LineSeries::new(
+            s.running_best.iter().copied(),
+            RUNNING_BEST.stroke_width(3),
+        ))
+        .map_err(plot_err)?
+        .label("running best (mini-batch)")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RUNNING_BEST.stroke_width(3)));
+    Ok(())
+}
+
+/// Every candidate's mini-batch score, and each step's best candidate.
+fn draw_candidates<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    s: &PlotSeries,
+) -> Result<(), ReportError> {
+    chart
+        .draw_series(
+            s.candidates
+                .iter()
+                .map(|&p| Circle::new(p, CANDIDATE_RADIUS, CANDIDATE.mix(0.65).filled())),
+        )
+        .map_err(plot_err)?
+        .label("candidate (mini-batch score)")
+        .legend(|(x, y)| {
+            Circle::new(
+                (x + 9, y),
+                CANDIDATE_RADIUS + 1,
+                CANDIDATE.mix(0.65).filled(),
+            )
+        });
+    chart
+        .draw_series(LineSeries::new(
+            s.step_best.iter().copied(),
+            STEP_BEST.stroke_width(1),
+        ))
+        .map_err(plot_err)?;
+    chart
+        .draw_series(
+            s.step_best
+                .iter()
+                .map(|&p| TriangleMarker::new(p, 7, STEP_BEST.filled())),
+        )
+        .map_err(plot_err)?
+        .label("best candidate of the step")
+        .legend(|(x, y)| TriangleMarker::new((x + 9, y), 7, STEP_BEST.filled()));
+    Ok(())
+}
+
+/// The final candidates' full-trainset scores, the returned program filled in.
+fn draw_finals<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    finals: &[(f64, f64, bool)],
+) -> Result<(), ReportError> {
+    if finals.is_empty() {
+        return Ok(());
+    }
+    chart
+        .draw_series(finals.iter().map(|&(x, y, _)| {
+            EmptyElement::at((x, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.stroke_width(2))
+        }))
+        .map_err(plot_err)?
+        .label("final candidate (full trainset)")
+        .legend(|(x, y)| {
+            EmptyElement::at((x + 9, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.stroke_width(2))
+        });
+    chart
+        .draw_series(finals.iter().filter(|f| f.2).map(|&(x, y, _)| {
+            EmptyElement::at((x, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.filled())
+        }))
+        .map_err(plot_err)?
+        .label("returned program (full trainset)")
+        .legend(|(x, y)| {
+            EmptyElement::at((x + 9, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.filled())
+        });
+    Ok(())
 }
 
 #[cfg(test)]

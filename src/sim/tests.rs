@@ -15,21 +15,9 @@ const N: usize = 200;
 
 fn decl(skill: f64) -> ModelDecl {
     ModelDecl {
-        name: "offline".into(),
-        provider: Provider::Sim,
-        model: "offline".into(),
-        base_urls: vec![],
-        api_key: None,
-        temperature: 0.0,
-        max_tokens: None,
-        timeout: Duration::from_secs(60),
-        concurrency: 32,
-        retries: 5,
-        params: IndexMap::new(),
         oracle: Some("trivia".into()),
         skill,
-        latency: Duration::ZERO,
-        extra: IndexMap::new(),
+        ..ModelDecl::new("offline", Provider::Sim)
     }
 }
 

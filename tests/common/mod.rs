@@ -8,7 +8,7 @@ pub mod sim;
 use async_trait::async_trait;
 use indexmap::IndexMap;
 use serde_json::json;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -72,35 +72,20 @@ pub fn dataset(n: usize) -> Vec<Example> {
         .collect()
 }
 
+/// An optimize block for program `qa` with DSPy's defaults except the
+/// sizes given, 4 in-flight runs, output `out/qa` and no cache.
 pub fn decl(bsize: usize, num_candidates: usize, max_steps: usize) -> OptimizeDecl {
+    let trainset = DataRef {
+        dataset: "d".into(),
+        split: "train".into(),
+    };
     OptimizeDecl {
-        program: "qa".into(),
-        trainset: DataRef {
-            dataset: "d".into(),
-            split: "train".into(),
-        },
-        devset: None,
-        valset: None,
-        select_on: SelectOn::Trainset,
-        metric: "correct".into(),
         bsize,
         num_candidates,
         max_steps,
-        max_demos: 4,
-        demo_input_field_maxlen: 100_000,
-        temperature_for_sampling: 0.2,
-        temperature_for_candidates: 0.2,
-        strategies: vec![StrategyRef::AppendDemo, StrategyRef::AppendRule],
-        prompt_model: None,
-        teacher: None,
-        selection: Selection::Softmax,
-        dedup: false,
-        resample: Resample::Rollout,
         concurrency: 4,
-        seed: 0,
-        stop: StopRules::default(),
-        output: PathBuf::from("out/qa"),
         cache: None,
+        ..OptimizeDecl::new("qa", trainset, "correct", Path::new(""))
     }
 }
 

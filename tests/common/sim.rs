@@ -2,10 +2,8 @@
 //! directly (to count calls or break the model).
 #![allow(dead_code)]
 
-use indexmap::IndexMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use simba_run::ir::*;
 use simba_run::lm::{Lm, Models, ModelsOptions};
@@ -17,21 +15,9 @@ pub fn quickstart_dir() -> PathBuf {
 
 pub fn sim_decl(skill: f64) -> ModelDecl {
     ModelDecl {
-        name: "sim".into(),
-        provider: Provider::Sim,
-        model: "sim".into(),
-        base_urls: vec![],
-        api_key: None,
-        temperature: 0.0,
-        max_tokens: None,
-        timeout: Duration::from_secs(60),
-        concurrency: 32,
-        retries: 5,
-        params: IndexMap::new(),
         oracle: Some("trivia".into()),
         skill,
-        latency: Duration::ZERO,
-        extra: IndexMap::new(),
+        ..ModelDecl::new("sim", Provider::Sim)
     }
 }
 

@@ -177,24 +177,12 @@ pub fn refused_url() -> String {
 /// An `openai` model item with the spec defaults, on the given base URLs.
 pub fn decl(name: &str, base_urls: &[&str]) -> ModelDecl {
     ModelDecl {
-        name: name.into(),
-        provider: Provider::OpenAi,
         model: format!("{name}-id"),
         base_urls: base_urls
             .iter()
             .map(|u| Setting::Literal(u.to_string()))
             .collect(),
-        api_key: None,
-        temperature: 0.0,
-        max_tokens: None,
-        timeout: Duration::from_secs(60),
-        concurrency: 32,
-        retries: 5,
-        params: IndexMap::new(),
-        oracle: None,
-        skill: 0.3,
-        latency: Duration::ZERO,
-        extra: IndexMap::new(),
+        ..ModelDecl::new(name, Provider::OpenAi)
     }
 }
 

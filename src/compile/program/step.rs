@@ -1,0 +1,168 @@
+//! One `step NAME = module(Signature) { .. }` line: its module, signature and model.
+
+use super::super::{Ctx, Kind};
+use crate::ir::{Field, ModuleKind, REASONING_FIELD, Signature};
+use crate::syntax::ast::{Ident, Span, StepDecl, ValueKind, dotted, dotted_span};
+use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
+
+/// A step whose call checked out, before its inputs are bound.
+pub(super) struct StepInfo<'a> {
+    /// The step line as written.
+    pub decl: &'a StepDecl,
+    /// `predict` or `chain_of_thought`.
+    pub module: ModuleKind,
+    /// The signature it runs, as declared.
+    pub sig: Signature,
+    /// The whole signature item (for related labels and `spec_text`).
+    pub sig_span: Span,
+    /// The step's own `lm = MODEL`, if any.
+    pub lm: Option<String>,
+}
+
+impl StepInfo<'_> {
+    /// The step's name.
+    pub fn name(&self) -> &str {
+        &self.decl.name.name
+    }
+
+    /// What later steps and program outputs may read: the LM outputs
+    /// (`reasoning` first for chain_of_thought), as the runtime produces them.
+    pub fn outputs(&self) -> Vec<Field> {
+        self.module.lm_outputs(&self.sig)
+    }
+}
+
+/// Checks a step's call and its `lm`; None (with diagnostics) when it is unusable.
+pub(super) fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'a>> {
+    let module = module_kind(ctx, &s.call.module)?;
+    let sig_id = signature_arg(ctx, s)?;
+    if !ctx.resolve(&sig_id, Kind::Signature) {
+        return None;
+    }
+    let sig = ctx.spec.signatures.get(&sig_id.name)?.clone();
+    let sig_span = *ctx.item_spans.get(&sig_id.name)?;
+    if module == ModuleKind::ChainOfThought && sig.outputs.iter().any(|f| f.name == REASONING_FIELD)
+    {
+        ctx.d.push(
+            Diagnostic::error(
+                sig_id.span,
+                format!("signature `{}` has an output named `reasoning`", sig.name),
+            )
+            .label("clashes with chain_of_thought's own `reasoning` output")
+            .help("rename that output, or use `predict`"),
+        );
+        return None;
+    }
+    let lm = step_lm(ctx, s)?;
+    Some(StepInfo {
+        decl: s,
+        module,
+        sig,
+        sig_span,
+        lm,
+    })
+}
+
+/// `predict` or `chain_of_thought`; plugin tool steps are reserved.
+fn module_kind(ctx: &mut Ctx, m: &[Ident]) -> Option<ModuleKind> {
+    match m {
+        [one] if one.name == "predict" => Some(ModuleKind::Predict),
+        [one] if one.name == "chain_of_thought" => Some(ModuleKind::ChainOfThought),
+        [one] => {
+            ctx.d.push(
+                Diagnostic::error(one.span, format!("unknown module `{}`", one.name))
+                    .label("not a module")
+                    .help(
+                        did_you_mean(&one.name, ["predict", "chain_of_thought"]).unwrap_or_else(
+                            || "modules: predict(Signature), chain_of_thought(Signature)".into(),
+                        ),
+                    ),
+            );
+            None
+        }
+        [plugin, _] => {
+            if ctx.resolve(plugin, Kind::Plugin) {
+                ctx.d.push(
+                    Diagnostic::error(
+                        dotted_span(m),
+                        format!("plugin tool steps (`{}`) are not supported yet", dotted(m)),
+                    )
+                    .label("reserved for a later version")
+                    .help("steps can be `predict(Signature)` or `chain_of_thought(Signature)`"),
+                );
+            }
+            None
+        }
+        _ => {
+            ctx.d.push(
+                Diagnostic::error(dotted_span(m), format!("`{}` is not a module", dotted(m)))
+                    .label("not a module")
+                    .help("steps can be `predict(Signature)` or `chain_of_thought(Signature)`"),
+            );
+            None
+        }
+    }
+}
+
+/// The one signature name a module call takes.
+fn signature_arg(ctx: &mut Ctx, s: &StepDecl) -> Option<Ident> {
+    let module = &s.call.module[0].name;
+    match s.call.args.as_slice() {
+        [v] => match &v.kind {
+            ValueKind::Name(p) if p.len() == 1 => Some(p[0].clone()),
+            _ => {
+                ctx.d.push(
+                    Diagnostic::error(
+                        v.span,
+                        format!(
+                            "`{module}` takes a signature name, found {}",
+                            v.kind.describe()
+                        ),
+                    )
+                    .label("expected a signature name")
+                    .help("declare `signature Name { .. }` and write `predict(Name)`"),
+                );
+                None
+            }
+        },
+        _ => {
+            ctx.d.push(
+                Diagnostic::error(
+                    s.call.span,
+                    format!("`{module}` takes exactly one signature"),
+                )
+                .label(format!("{} arguments", s.call.args.len()))
+                .help(format!("write `{module}(SignatureName)`")),
+            );
+            None
+        }
+    }
+}
+
+/// The step's own `lm = MODEL`: Some(None) when it has none, None when it is wrong.
+fn step_lm(ctx: &mut Ctx, s: &StepDecl) -> Option<Option<String>> {
+    let mut lm = None;
+    let mut lm_seen = false;
+    for b in s.bindings.iter().filter(|b| b.field.name == "lm") {
+        if lm_seen {
+            ctx.d.push(
+                Diagnostic::error(b.field.span, "`lm` is set twice for this step").label("again"),
+            );
+            return None;
+        }
+        lm_seen = true;
+        match b.source.as_slice() {
+            [id] if ctx.resolve(id, Kind::Model) => lm = Some(id.name.clone()),
+            [_] => return None,
+            _ => {
+                ctx.d.push(
+                    Diagnostic::error(dotted_span(&b.source), "`lm` expects a model name")
+                        .label("not a model name")
+                        .help("write `lm = MODEL`"),
+                );
+                return None;
+            }
+        }
+    }
+    Some(lm)
+}

@@ -1,0 +1,163 @@
+//! Signatures and programs: typed fields, predictor steps, the step DAG.
+
+use serde::{Deserialize, Serialize};
+
+/// A field type of a signature.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum FieldType {
+    /// `string`.
+    String,
+    /// `int`.
+    Int,
+    /// `float`.
+    Float,
+    /// `bool`.
+    Bool,
+    /// `list<T>`.
+    List(Box<FieldType>),
+    /// `enum("a", "b")`: one of the labels.
+    Enum(Vec<String>),
+    /// `json`: any JSON value.
+    Json,
+}
+
+impl std::fmt::Display for FieldType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldType::String => f.write_str("string"),
+            FieldType::Int => f.write_str("int"),
+            FieldType::Float => f.write_str("float"),
+            FieldType::Bool => f.write_str("bool"),
+            FieldType::Json => f.write_str("json"),
+            FieldType::List(inner) => write!(f, "list<{inner}>"),
+            FieldType::Enum(labels) => {
+                f.write_str("enum(")?;
+                for (i, label) in labels.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{label:?}")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// One input or output field of a signature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// The field name (a key of the example or reply).
+    pub name: String,
+    /// Its type.
+    pub ty: FieldType,
+    /// Shown to the model next to the field; none when the spec gives none.
+    pub description: Option<String>,
+}
+
+/// `signature NAME { .. }` or `signature NAME = "a, b -> c"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signature {
+    /// The item name.
+    pub name: String,
+    /// The docstring; empty when none was given (the adapter then writes a
+    /// default sentence built from the field names, as DSPy does).
+    pub instructions: String,
+    /// Input fields, in declaration order.
+    pub inputs: Vec<Field>,
+    /// Output fields, in declaration order.
+    pub outputs: Vec<Field>,
+}
+
+/// The name of the output chain_of_thought adds before a signature's outputs.
+pub const REASONING_FIELD: &str = "reasoning";
+
+/// The output chain_of_thought adds: the one definition prompts, artifacts
+/// and compile-time binding checks all use.
+pub fn reasoning_field() -> Field {
+    Field {
+        name: REASONING_FIELD.into(),
+        ty: FieldType::String,
+        description: Some("think step by step before answering".into()),
+    }
+}
+
+/// The module a predictor step runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum ModuleKind {
+    /// `predict(Sig)`: asks for the signature's outputs.
+    Predict,
+    /// Adds a `reasoning: string` output ([`reasoning_field`]) before the
+    /// signature's outputs.
+    ChainOfThought,
+}
+
+impl ModuleKind {
+    /// The outputs the LM is asked for when this module runs `signature`:
+    /// [`reasoning_field`] first for chain_of_thought.
+    pub fn lm_outputs(&self, signature: &Signature) -> Vec<Field> {
+        let mut out = Vec::with_capacity(signature.outputs.len() + 1);
+        if *self == ModuleKind::ChainOfThought {
+            out.push(reasoning_field());
+        }
+        out.extend(signature.outputs.iter().cloned());
+        out
+    }
+}
+
+/// Where a step input or a program output takes its value from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Source {
+    /// `input.NAME`: a program input.
+    Input(String),
+    /// `STEP.FIELD`: an output of an earlier step.
+    Step {
+        /// The step's name.
+        step: String,
+        /// One of its LM outputs.
+        field: String,
+    },
+}
+
+/// One predictor step: one optimizable unit with its own instructions and demos.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// The step's name, unique in its program.
+    pub name: String,
+    /// The module it runs.
+    pub module: ModuleKind,
+    /// The signature as declared (without the chain-of-thought reasoning field).
+    pub signature: Signature,
+    /// The model of this step (its own `lm = ..`, else the program's).
+    pub lm: String,
+    /// Every input of the signature, bound (explicitly or by name), in the
+    /// signature's input order.
+    pub bindings: Vec<(String, Source)>,
+}
+
+impl Step {
+    /// The outputs the LM is asked for: `reasoning` first for chain_of_thought.
+    pub fn lm_outputs(&self) -> Vec<Field> {
+        self.module.lm_outputs(&self.signature)
+    }
+}
+
+/// A compiled program: a DAG of predictor steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramGraph {
+    /// The item name.
+    pub name: String,
+    /// The program's default model.
+    pub lm: String,
+    /// The program's inputs: declared with `in`, else inferred from what the steps read.
+    pub inputs: Vec<Field>,
+    /// Steps in a topological order (declaration order where the DAG allows).
+    pub steps: Vec<Step>,
+    /// Program outputs: name and where the value comes from.
+    pub outputs: Vec<(String, Source)>,
+    /// For each step (same index as `steps`), the indices of the steps it reads from.
+    pub deps: Vec<Vec<usize>>,
+    /// The program block and the signatures it uses, as written in the spec:
+    /// how append_rule describes the program to the prompt model.
+    pub spec_text: String,
+}

@@ -1,0 +1,525 @@
+//! The tree builder: pest pairs -> AST nodes with spans, collecting the
+//! errors pest cannot see (bad escapes, ...).
+
+use super::syntax_error::syntax_error;
+use super::{Rule, SimbaParser};
+use crate::syntax::ast::*;
+use crate::syntax::diagnostic::Diagnostic;
+use crate::syntax::lex;
+use pest::Parser as _;
+use pest::iterators::Pair;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
+use std::sync::LazyLock;
+
+static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+    PrattParser::new()
+        .op(Op::infix(Rule::op_or, Assoc::Left))
+        .op(Op::infix(Rule::op_and, Assoc::Left))
+        .op(Op::prefix(Rule::op_not))
+        .op(Op::infix(Rule::op_eq, Assoc::Left)
+            | Op::infix(Rule::op_ne, Assoc::Left)
+            | Op::infix(Rule::op_lt, Assoc::Left)
+            | Op::infix(Rule::op_le, Assoc::Left)
+            | Op::infix(Rule::op_gt, Assoc::Left)
+            | Op::infix(Rule::op_ge, Assoc::Left))
+        .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
+        .op(Op::infix(Rule::op_mul, Assoc::Left) | Op::infix(Rule::op_div, Assoc::Left))
+        .op(Op::prefix(Rule::op_neg))
+});
+
+/// The length of `text` without trailing whitespace and comments.
+fn content_len(text: &str) -> usize {
+    let mut t = text.trim_end();
+    loop {
+        let line_start = t.rfind('\n').map_or(0, |n| n + 1);
+        match comment_start(&t[line_start..]) {
+            Some(h) => t = t[..line_start + h].trim_end(),
+            None => return t.len(),
+        }
+    }
+}
+
+/// Where a `#` comment starts on a line, outside strings.
+fn comment_start(line: &str) -> Option<usize> {
+    let mut in_str = false;
+    let mut escaped = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if in_str => escaped = true,
+            '"' => in_str = !in_str,
+            '#' if !in_str => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Builds the AST from pest pairs, collecting non-fatal errors (bad escapes, ...).
+pub(super) struct Builder {
+    /// Offset of the parsed text within the whole source.
+    pub base: usize,
+    /// The source spans point into.
+    pub src_id: u16,
+    /// Errors found while building.
+    pub diags: Vec<Diagnostic>,
+}
+
+fn is_noise(rule: Rule) -> bool {
+    use Rule::*;
+    matches!(
+        rule,
+        assign
+            | lbrace
+            | rbrace
+            | lparen
+            | rparen
+            | colon
+            | arrow
+            | kw_plugin
+            | kw_model
+            | kw_signature
+            | kw_program
+            | kw_dataset
+            | kw_metric
+            | kw_optimize
+            | kw_with
+            | kw_step
+            | kw_in
+            | kw_out
+            | kw_lm
+            | kw_enum
+            | kw_feedback
+            | EOI
+    )
+}
+
+/// The meaningful children of a pair (punctuation and keywords dropped).
+fn kids(pair: Pair<'_, Rule>) -> Vec<Pair<'_, Rule>> {
+    pair.into_inner()
+        .filter(|p| !is_noise(p.as_rule()))
+        .collect()
+}
+
+impl Builder {
+    /// The pair's span without trailing whitespace and comments (pest
+    /// includes them when a rule ends with an optional part that was absent).
+    fn span(&self, p: &Pair<'_, Rule>) -> Span {
+        let s = p.as_span();
+        let len = content_len(p.as_str());
+        Span {
+            start: self.base + s.start(),
+            end: self.base + s.start() + len,
+            src: self.src_id,
+        }
+    }
+
+    fn ident(&self, p: Pair<'_, Rule>) -> Ident {
+        Ident {
+            name: p.as_str().to_string(),
+            span: self.span(&p),
+        }
+    }
+
+    fn qname(&self, p: Pair<'_, Rule>) -> Vec<Ident> {
+        p.into_inner().map(|i| self.ident(i)).collect()
+    }
+
+    pub fn file(&mut self, p: Pair<'_, Rule>) -> File {
+        let items = kids(p).into_iter().map(|i| self.item(i)).collect();
+        File { items }
+    }
+
+    fn item(&mut self, p: Pair<'_, Rule>) -> Item {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        let mut k = kids(p).into_iter();
+        let name = self.ident(k.next().expect("item name"));
+        match rule {
+            Rule::plugin_item => {
+                let path = self.string(k.next().expect("plugin path"));
+                Item::Plugin(PluginItem { name, path, span })
+            }
+            Rule::model_item | Rule::dataset_item => {
+                let entries = self.block(k.next().expect("block"));
+                let b = BlockItem {
+                    name,
+                    entries,
+                    span,
+                };
+                if rule == Rule::model_item {
+                    Item::Model(b)
+                } else {
+                    Item::Dataset(b)
+                }
+            }
+            Rule::signature_item => {
+                let body = k.next().expect("signature body");
+                let body = if body.as_rule() == Rule::string {
+                    let s = self.string(body);
+                    let fields = self.sig_line(&s);
+                    SignatureBody::Line(s, fields)
+                } else {
+                    let mut doc = None;
+                    let mut fields = Vec::new();
+                    for f in kids(body) {
+                        if f.as_rule() == Rule::string {
+                            doc = Some(self.string(f));
+                        } else {
+                            fields.push(self.sig_field(f));
+                        }
+                    }
+                    SignatureBody::Block { doc, fields }
+                };
+                Item::Signature(SignatureItem { name, body, span })
+            }
+            Rule::program_item => {
+                let body = k.next().expect("program body");
+                let body = if body.as_rule() == Rule::module_call {
+                    ProgramBody::Shorthand(self.module_call(body))
+                } else {
+                    ProgramBody::Block(
+                        kids(body)
+                            .into_iter()
+                            .map(|e| self.program_entry(e))
+                            .collect(),
+                    )
+                };
+                Item::Program(ProgramItem { name, body, span })
+            }
+            Rule::metric_item => {
+                let expr = self.expr(k.next().expect("expr"));
+                let feedback = k.next().map(|s| self.string(s));
+                Item::Metric(MetricItem {
+                    name,
+                    expr,
+                    feedback,
+                    span,
+                })
+            }
+            Rule::optimize_item => {
+                let optimizer = self.ident(k.next().expect("optimizer"));
+                let entries = self.block(k.next().expect("block"));
+                Item::Optimize(OptimizeItem {
+                    program: name,
+                    optimizer,
+                    entries,
+                    span,
+                })
+            }
+            other => unreachable!("not an item rule: {other:?}"),
+        }
+    }
+
+    fn string(&mut self, p: Pair<'_, Rule>) -> Str {
+        let span = self.span(&p);
+        let inner = p.into_inner().next().expect("string kind");
+        let text = inner.as_str();
+        let value = if inner.as_rule() == Rule::triple_string {
+            lex::dedent(&text[3..text.len() - 3])
+        } else {
+            match lex::unescape(&text[1..text.len() - 1], span.start + 1, self.src_id) {
+                Ok(v) => v,
+                Err(d) => {
+                    self.diags.push(d);
+                    String::new()
+                }
+            }
+        };
+        Str { value, span }
+    }
+
+    fn block(&mut self, p: Pair<'_, Rule>) -> Vec<Entry> {
+        kids(p).into_iter().map(|e| self.entry(e)).collect()
+    }
+
+    fn entry(&mut self, p: Pair<'_, Rule>) -> Entry {
+        let span = self.span(&p);
+        let mut k = kids(p).into_iter();
+        let key = self.ident(k.next().expect("key"));
+        let v = k.next().expect("entry value");
+        let value = if v.as_rule() == Rule::block {
+            EntryValue::Block(self.block(v))
+        } else {
+            EntryValue::Value(self.value(v))
+        };
+        Entry { key, value, span }
+    }
+
+    pub fn value(&mut self, p: Pair<'_, Rule>) -> Value {
+        let span = self.span(&p);
+        let inner = p.into_inner().next().expect("value kind");
+        let kind = match inner.as_rule() {
+            Rule::list => ValueKind::List(kids(inner).into_iter().map(|v| self.value(v)).collect()),
+            Rule::call => {
+                let mut k = kids(inner).into_iter();
+                let name = self.ident(k.next().expect("call name"));
+                ValueKind::Call {
+                    name,
+                    args: k.map(|v| self.value(v)).collect(),
+                }
+            }
+            Rule::duration => ValueKind::Duration(inner.as_str().to_string()),
+            Rule::number => ValueKind::Number(inner.as_str().to_string()),
+            Rule::boolean => ValueKind::Bool(inner.as_str() == "true"),
+            Rule::string => ValueKind::Str(self.string(inner).value),
+            Rule::qname => ValueKind::Name(self.qname(inner)),
+            other => unreachable!("not a value rule: {other:?}"),
+        };
+        Value { kind, span }
+    }
+
+    fn sig_field(&mut self, p: Pair<'_, Rule>) -> SigField {
+        let span = self.span(&p);
+        let mut dir = Dir::In;
+        let mut name = None;
+        let mut ty = None;
+        let mut desc = None;
+        for k in kids(p) {
+            match k.as_rule() {
+                Rule::field_dir => {
+                    dir = if k.as_str() == "out" {
+                        Dir::Out
+                    } else {
+                        Dir::In
+                    };
+                }
+                Rule::ident => name = Some(self.ident(k)),
+                Rule::ty => ty = Some(self.ty(k)),
+                Rule::string => desc = Some(self.string(k)),
+                _ => {}
+            }
+        }
+        SigField {
+            dir,
+            name: name.expect("field name"),
+            ty,
+            desc,
+            span,
+        }
+    }
+
+    fn ty(&mut self, p: Pair<'_, Rule>) -> TypeExpr {
+        let inner = p.into_inner().next().expect("type kind");
+        let span = self.span(&inner);
+        if inner.as_rule() == Rule::enum_ty {
+            TypeExpr::Enum {
+                labels: kids(inner).into_iter().map(|s| self.string(s)).collect(),
+                span,
+            }
+        } else {
+            let mut k = kids(inner).into_iter();
+            let name = self.ident(k.next().expect("type name"));
+            let arg = k.next().map(|t| Box::new(self.ty(t)));
+            TypeExpr::Named { name, arg, span }
+        }
+    }
+
+    /// Parses the fields of a one-line signature string.
+    fn sig_line(&mut self, s: &Str) -> Vec<SigField> {
+        // Spans point into the literal: exact when the string has no escapes before the spot.
+        let sub = Builder {
+            base: s.span.start + 1,
+            src_id: self.src_id,
+            diags: Vec::new(),
+        };
+        let pairs = match SimbaParser::parse(Rule::sig_line, &s.value) {
+            Ok(p) => p,
+            Err(e) => {
+                let inner = syntax_error(&e, &s.value, 0, self.src_id);
+                let at = (s.span.start + 1 + inner.span.start).min(s.span.end.saturating_sub(1));
+                self.diags.push(
+                    Diagnostic::error(
+                        Span { start: at, end: at + 1, src: self.src_id },
+                        format!("invalid one-line signature: {}", inner.message),
+                    )
+                    .label("here")
+                    .help("write it as \"input: type, input -> output: type\" (types default to string)"),
+                );
+                return Vec::new();
+            }
+        };
+        let mut sub = sub;
+        let mut fields = Vec::new();
+        let top = pairs.into_iter().next().expect("sig_line");
+        let mut dir = Dir::In;
+        for part in top.into_inner() {
+            match part.as_rule() {
+                Rule::arrow => dir = Dir::Out,
+                Rule::sig_line_fields => {
+                    for f in part.into_inner() {
+                        let span = sub.span(&f);
+                        let mut k = kids(f).into_iter();
+                        let name = sub.ident(k.next().expect("field name"));
+                        let ty = k.next().map(|t| sub.ty(t));
+                        fields.push(SigField {
+                            dir,
+                            name,
+                            ty,
+                            desc: None,
+                            span,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.diags.append(&mut sub.diags);
+        fields
+    }
+
+    fn module_call(&mut self, p: Pair<'_, Rule>) -> ModuleCall {
+        let span = self.span(&p);
+        let mut k = kids(p).into_iter();
+        let module = self.qname(k.next().expect("module name"));
+        let args = k.map(|v| self.value(v)).collect();
+        ModuleCall { module, args, span }
+    }
+
+    fn program_entry(&mut self, p: Pair<'_, Rule>) -> ProgramEntry {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        let k = kids(p);
+        match rule {
+            Rule::prog_lm => {
+                let model = self.ident(k.into_iter().next().expect("model"));
+                ProgramEntry::Lm { model, span }
+            }
+            Rule::prog_in => {
+                let mut name = None;
+                let mut ty = None;
+                let mut desc = None;
+                for c in k {
+                    match c.as_rule() {
+                        Rule::ident => name = Some(self.ident(c)),
+                        Rule::ty => ty = Some(self.ty(c)),
+                        Rule::string => desc = Some(self.string(c)),
+                        _ => {}
+                    }
+                }
+                ProgramEntry::In {
+                    name: name.expect("input name"),
+                    ty,
+                    desc,
+                    span,
+                }
+            }
+            Rule::prog_out => {
+                let mut k = k.into_iter();
+                let name = self.ident(k.next().expect("output name"));
+                let source = k.next().map(|q| self.qname(q));
+                ProgramEntry::Out { name, source, span }
+            }
+            Rule::step => {
+                let mut k = k.into_iter();
+                let name = self.ident(k.next().expect("step name"));
+                let call = self.module_call(k.next().expect("module"));
+                let bindings = k
+                    .next()
+                    .map(|b| {
+                        kids(b)
+                            .into_iter()
+                            .map(|bp| {
+                                let span = self.span(&bp);
+                                let mut bk = kids(bp).into_iter();
+                                let field = self.ident(bk.next().expect("field"));
+                                let source = self.qname(bk.next().expect("source"));
+                                Binding {
+                                    field,
+                                    source,
+                                    span,
+                                }
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                ProgramEntry::Step(StepDecl {
+                    name,
+                    call,
+                    bindings,
+                    span,
+                })
+            }
+            other => unreachable!("not a program entry: {other:?}"),
+        }
+    }
+
+    fn expr(&mut self, p: Pair<'_, Rule>) -> Expr {
+        let pairs = p.into_inner();
+        let cell = std::cell::RefCell::new(std::mem::take(&mut self.diags));
+        let me = &*self;
+        let out = PRATT
+            .map_primary(|prim| me.primary(prim, &cell))
+            .map_prefix(|op, rhs| {
+                let u = if op.as_rule() == Rule::op_not {
+                    UnOp::Not
+                } else {
+                    UnOp::Neg
+                };
+                let span = me.span(&op).to(rhs.span());
+                Expr::Unary(u, Box::new(rhs), span)
+            })
+            .map_infix(|lhs, op, rhs| {
+                let b = match op.as_rule() {
+                    Rule::op_or => BinOp::Or,
+                    Rule::op_and => BinOp::And,
+                    Rule::op_eq => BinOp::Eq,
+                    Rule::op_ne => BinOp::Ne,
+                    Rule::op_lt => BinOp::Lt,
+                    Rule::op_le => BinOp::Le,
+                    Rule::op_gt => BinOp::Gt,
+                    Rule::op_ge => BinOp::Ge,
+                    Rule::op_add => BinOp::Add,
+                    Rule::op_sub => BinOp::Sub,
+                    Rule::op_mul => BinOp::Mul,
+                    _ => BinOp::Div,
+                };
+                let span = lhs.span().to(rhs.span());
+                Expr::Binary(b, Box::new(lhs), Box::new(rhs), span)
+            })
+            .parse(pairs);
+        self.diags = cell.into_inner();
+        out
+    }
+
+    fn primary(&self, p: Pair<'_, Rule>, diags: &std::cell::RefCell<Vec<Diagnostic>>) -> Expr {
+        let span = self.span(&p);
+        match p.as_rule() {
+            Rule::paren => {
+                let inner = kids(p).into_iter().next().expect("paren expr");
+                self.sub_expr(inner, diags)
+            }
+            Rule::call_expr => {
+                let mut k = kids(p).into_iter();
+                let name = self.ident(k.next().expect("function"));
+                let args = k.map(|a| self.sub_expr(a, diags)).collect();
+                Expr::Call { name, args, span }
+            }
+            Rule::number => Expr::Number(p.as_str().to_string(), span),
+            Rule::boolean => Expr::Bool(p.as_str() == "true", span),
+            Rule::string => {
+                let mut b = Builder {
+                    base: self.base,
+                    src_id: self.src_id,
+                    diags: Vec::new(),
+                };
+                let s = b.string(p);
+                diags.borrow_mut().extend(b.diags);
+                Expr::Str(s)
+            }
+            Rule::qname => Expr::Name(self.qname(p), span),
+            other => unreachable!("not a primary: {other:?}"),
+        }
+    }
+
+    fn sub_expr(&self, p: Pair<'_, Rule>, diags: &std::cell::RefCell<Vec<Diagnostic>>) -> Expr {
+        let mut b = Builder {
+            base: self.base,
+            src_id: self.src_id,
+            diags: Vec::new(),
+        };
+        let e = b.expr(p);
+        diags.borrow_mut().extend(b.diags);
+        e
+    }
+}
