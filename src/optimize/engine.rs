@@ -684,7 +684,11 @@ impl Run {
                 program: self.decl.program.clone(),
                 metric: self.decl.metric.clone(),
                 context: context.into(),
-                first_error: ran[0].metric_error.clone().unwrap_or_default(),
+                first_error: ran[0]
+                    .metric_error
+                    .as_ref()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
             });
         }
         Ok(())

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::lm::{Lm, LmError, ModelSet, Request, Response, UsageBook};
-use crate::metric::Score;
+use crate::metric::{MetricError, Score};
 use crate::program::{Example, Execution, ModelOverride, Program};
 
 use super::artifacts::UsageRecord;
@@ -19,15 +19,17 @@ use super::stop::Budget;
 /// One scored execution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// The program's run: trace, prediction, error.
     pub execution: Execution,
+    /// The metric's score (0 when the execution or the metric failed).
     pub score: Score,
     /// Why the metric could not score the prediction (the score is then 0).
-    pub metric_error: Option<String>,
+    pub metric_error: Option<MetricError>,
 }
 
 impl Outcome {
     /// An outcome scored 0 because the execution or the metric failed.
-    pub fn failed(execution: Execution, metric_error: Option<String>) -> Self {
+    pub fn failed(execution: Execution, metric_error: Option<MetricError>) -> Self {
         Self {
             execution,
             score: Score {
