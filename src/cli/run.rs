@@ -458,7 +458,7 @@ fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         r.usage.prompt_tokens + r.usage.completion_tokens,
         secs
     );
-    if r.stop_reason != "max_steps" {
+    if r.stop_reason != crate::optimize::stop::StopReason::MaxSteps {
         println!(
             "stopped by {} after {} of {} steps",
             r.stop_reason, r.steps_run, r.config.max_steps

@@ -456,8 +456,8 @@ pub struct RunJson {
     pub trainset_size: usize,
     pub devset_size: Option<usize>,
     pub steps_run: usize,
-    /// Why the loop ended (`max_steps` in this version).
-    pub stop_reason: String,
+    /// Why the loop ended.
+    pub stop_reason: crate::optimize::stop::StopReason,
     pub warnings: Vec<String>,
     pub baseline: ScorePair,
     pub best: ScorePair,

@@ -215,7 +215,7 @@ pub async fn optimize_with(
     if stop != StopReason::MaxSteps {
         run.events.emit(Event::Stopped {
             steps_run: trials.len(),
-            reason: stop.as_str().into(),
+            reason: stop,
         });
     }
     if let Some(b) = &run.budget {
@@ -226,14 +226,13 @@ pub async fn optimize_with(
     let final_ms = t.elapsed().as_millis() as u64;
     let usage = run.usage.snapshot();
     let duration_ms = started.elapsed().as_millis() as u64;
-    let stop_reason = stop.as_str().to_string();
     run.events.emit(Event::RunFinished {
         baseline_train: baseline_pair.train,
         best_train: best_pair.train,
         baseline_dev: baseline_pair.dev,
         best_dev: best_pair.dev,
         best_candidate: candidates.best,
-        stop_reason: stop_reason.clone(),
+        stop_reason: stop,
         usage,
         duration_ms,
     });
@@ -248,7 +247,7 @@ pub async fn optimize_with(
         trainset_size: run.trainset.len(),
         devset_size: run.devset.as_ref().map(|d| d.len()),
         steps_run: trials.len(),
-        stop_reason,
+        stop_reason: stop,
         warnings: run.warnings.clone(),
         baseline: baseline_pair,
         best: best_pair,

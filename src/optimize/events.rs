@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::artifacts::UsageRecord;
+use super::stop::StopReason;
 
 /// Which wave of executions a progress tick belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,14 +72,17 @@ pub enum Event {
         usage: UsageRecord,
     },
     /// A stop rule ended the loop before `max_steps`; the final selection follows.
-    Stopped { steps_run: usize, reason: String },
+    Stopped {
+        steps_run: usize,
+        reason: StopReason,
+    },
     RunFinished {
         baseline_train: f64,
         best_train: f64,
         baseline_dev: Option<f64>,
         best_dev: Option<f64>,
         best_candidate: usize,
-        stop_reason: String,
+        stop_reason: StopReason,
         usage: UsageRecord,
         duration_ms: u64,
     },

@@ -49,6 +49,7 @@ pub use engine::{
 };
 pub use evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
 pub use events::{Event, EventSink, Phase};
+pub use stop::StopReason;
 pub use strategy::{
     AppendDemo, AppendRule, Bucket, FieldPredictor, PromptModel, Strategy, StrategyContext,
     StrategyError, StrategyReport, Trajectory,

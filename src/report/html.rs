@@ -126,7 +126,10 @@ fn header(h: &mut String, inputs: &ReportInputs, name: &str) {
     fact(
         h,
         "Stop reason",
-        &format!("<span id=\"stop-reason\">{}</span>", e(&run.stop_reason)),
+        &format!(
+            "<span id=\"stop-reason\">{}</span>",
+            e(run.stop_reason.as_str())
+        ),
     );
     fact(
         h,
