@@ -46,6 +46,8 @@ impl Outcome {
 /// whose `execution.error` says why.
 #[async_trait]
 pub trait Evaluator: Send + Sync {
+    /// Run `program` on `example`'s inputs with `ov`'s model settings and
+    /// score the prediction against `example`.
     async fn run(&self, program: &Program, example: &Example, ov: &ModelOverride) -> Outcome;
 }
 
@@ -68,6 +70,7 @@ pub struct UsageCounter {
 }
 
 impl UsageCounter {
+    /// A counter at zero, shared by every handle that counts into it.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -179,6 +182,7 @@ pub struct CountingModels {
 }
 
 impl CountingModels {
+    /// `inner`'s models, counting into `counter`.
     pub fn new(inner: Arc<dyn ModelSet>, counter: Arc<UsageCounter>) -> Arc<Self> {
         Arc::new(Self { inner, counter })
     }

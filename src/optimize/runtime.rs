@@ -59,7 +59,9 @@ impl Evaluator for SpecEvaluator {
 /// The prompt model called through the adapter, in the same prompt format
 /// as every predictor call.
 pub struct AdapterPredictor {
+    /// The prompt model.
     pub lm: Arc<dyn Lm>,
+    /// Its request settings (model name, temperature, max_tokens).
     pub template: Request,
 }
 

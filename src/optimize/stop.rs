@@ -29,9 +29,13 @@ pub enum StopReason {
     Patience,
     /// The best score reached `target`.
     Target,
+    /// The `max_lm_calls` budget would have been passed.
     MaxLmCalls,
+    /// The `max_tokens` budget would have been passed.
     MaxTokens,
+    /// The `max_cost` budget would have been passed.
     MaxCost,
+    /// The `max_duration` budget ran out.
     MaxDuration,
 }
 
@@ -68,6 +72,7 @@ pub struct Convergence {
 }
 
 impl Convergence {
+    /// The convergence rules of `rules`, before any step.
     pub fn new(rules: &StopRules) -> Self {
         Self {
             patience: rules.patience,
@@ -113,7 +118,9 @@ pub const DEFAULT_COMPLETION_ESTIMATE: u64 = 1024;
 /// What the final selection is expected to use, held back from the loop.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reserve {
+    /// LM requests.
     pub calls: u64,
+    /// Prompt plus completion tokens.
     pub tokens: u64,
     /// USD.
     #[serde(default)]
