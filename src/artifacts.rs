@@ -457,8 +457,8 @@ pub struct RunJson {
     pub trainset_size: usize,
     pub devset_size: Option<usize>,
     pub steps_run: usize,
-    /// Why the loop ended (`max_steps` in this version).
-    pub stop_reason: String,
+    /// Why the loop ended.
+    pub stop_reason: StopReason,
     pub warnings: Vec<String>,
     pub baseline: ScorePair,
     pub best: ScorePair,
@@ -476,6 +476,47 @@ pub struct RunJson {
 // ---------------------------------------------------------------------------
 // Writing
 // ---------------------------------------------------------------------------
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Every step ran.
+    MaxSteps,
+    /// The best score did not improve by more than `min_delta` for `patience` steps.
+    Patience,
+    /// The best score reached `target`.
+    Target,
+    /// The `max_lm_calls` budget would have been passed.
+    MaxLmCalls,
+    /// The `max_tokens` budget would have been passed.
+    MaxTokens,
+    /// The `max_cost` budget would have been passed.
+    MaxCost,
+    /// The `max_duration` budget ran out.
+    MaxDuration,
+}
+
+impl StopReason {
+    /// The name used in run.json, events and the summary (the stop key).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::MaxSteps => "max_steps",
+            StopReason::Patience => "patience",
+            StopReason::Target => "target",
+            StopReason::MaxLmCalls => "max_lm_calls",
+            StopReason::MaxTokens => "max_tokens",
+            StopReason::MaxCost => "max_cost",
+            StopReason::MaxDuration => "max_duration",
+        }
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Why artifacts could not be written.
 #[derive(Debug, thiserror::Error)]

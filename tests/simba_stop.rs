@@ -78,18 +78,18 @@ fn run(stop: StopRules, latency: Duration) -> Ran {
     Ran { out, tally, events }
 }
 
-fn stopped_event(events: &[Event]) -> Option<(usize, String)> {
+fn stopped_event(events: &[Event]) -> Option<(usize, StopReason)> {
     events.iter().find_map(|e| match e {
-        Event::Stopped { steps_run, reason } => Some((*steps_run, reason.clone())),
+        Event::Stopped { steps_run, reason } => Some((*steps_run, *reason)),
         _ => None,
     })
 }
 
-fn finished_reason(events: &[Event]) -> String {
+fn finished_reason(events: &[Event]) -> StopReason {
     events
         .iter()
         .find_map(|e| match e {
-            Event::RunFinished { stop_reason, .. } => Some(stop_reason.clone()),
+            Event::RunFinished { stop_reason, .. } => Some(*stop_reason),
             _ => None,
         })
         .unwrap()
@@ -103,8 +103,8 @@ fn none() -> StopRules {
 fn without_rules_every_step_runs() {
     let r = run(none(), Duration::ZERO);
     assert_eq!(r.out.run.steps_run, 8);
-    assert_eq!(r.out.run.stop_reason, "max_steps");
-    assert_eq!(finished_reason(&r.events), "max_steps");
+    assert_eq!(r.out.run.stop_reason, StopReason::MaxSteps);
+    assert_eq!(finished_reason(&r.events), StopReason::MaxSteps);
     assert!(stopped_event(&r.events).is_none());
 }
 
@@ -123,9 +123,9 @@ fn patience_stops_when_the_best_stalls() {
         r.out.run.steps_run, 3,
         "first step sets the best, two stall"
     );
-    assert_eq!(r.out.run.stop_reason, "patience");
-    assert_eq!(stopped_event(&r.events), Some((3, "patience".into())));
-    assert_eq!(finished_reason(&r.events), "patience");
+    assert_eq!(r.out.run.stop_reason, StopReason::Patience);
+    assert_eq!(stopped_event(&r.events), Some((3, StopReason::Patience)));
+    assert_eq!(finished_reason(&r.events), StopReason::Patience);
     // The final selection still ran.
     assert!(!r.out.candidates.candidates.is_empty());
 }
@@ -142,7 +142,7 @@ fn target_stops_once_the_best_reaches_it() {
         Duration::ZERO,
     );
     assert_eq!(r.out.run.steps_run, 1);
-    assert_eq!(r.out.run.stop_reason, "target");
+    assert_eq!(r.out.run.stop_reason, StopReason::Target);
     // Same seed: the one step run is the full run's first step.
     assert_eq!(r.out.trials[0], full.out.trials[0]);
 }
@@ -160,7 +160,7 @@ fn max_lm_calls_is_a_hard_cap_including_the_final_selection() {
         let sent = r.tally.requests.load(Ordering::SeqCst);
         assert!(sent <= cap, "{sent} requests > cap {cap}");
         assert_eq!(r.out.run.usage.lm_calls, sent);
-        assert_eq!(r.out.run.stop_reason, "max_lm_calls");
+        assert_eq!(r.out.run.stop_reason, StopReason::MaxLmCalls);
         assert!(r.out.run.steps_run >= 1 && r.out.run.steps_run < 8);
         assert!(!r.out.candidates.candidates.is_empty());
     }
@@ -183,7 +183,7 @@ fn a_call_budget_running_out_mid_step_sends_nothing_beyond_the_cap() {
         let sent = r.tally.requests.load(Ordering::SeqCst);
         assert!(sent <= cap, "{sent} requests > cap {cap}");
         assert_eq!(r.out.run.usage.lm_calls, sent);
-        assert_eq!(r.out.run.stop_reason, "max_lm_calls");
+        assert_eq!(r.out.run.stop_reason, StopReason::MaxLmCalls);
         // The final selection still ran, on train and dev.
         assert!(!r.out.candidates.candidates.is_empty());
         assert!(r.out.run.baseline.dev.is_some());
@@ -220,7 +220,7 @@ fn max_tokens_is_a_hard_cap() {
     );
     let used = r.tally.tokens.load(Ordering::SeqCst);
     assert!(used <= cap, "{used} tokens > cap {cap}");
-    assert_eq!(r.out.run.stop_reason, "max_tokens");
+    assert_eq!(r.out.run.stop_reason, StopReason::MaxTokens);
     assert!(r.out.run.steps_run < 8);
 }
 
@@ -233,7 +233,7 @@ fn max_duration_stops_the_loop_and_keeps_the_final_selection() {
         },
         Duration::from_millis(20),
     );
-    assert_eq!(r.out.run.stop_reason, "max_duration");
+    assert_eq!(r.out.run.stop_reason, StopReason::MaxDuration);
     assert!(r.out.run.steps_run < 8);
     assert!(!r.out.candidates.candidates.is_empty());
     assert!(r.out.run.baseline.dev.is_some());

@@ -5,6 +5,7 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 
+use crate::artifacts::StopReason;
 use crate::optimize::{Event, OptimizeOutput, Phase};
 
 /// How progress is shown.
@@ -57,7 +58,7 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         r.usage.prompt_tokens + r.usage.completion_tokens,
         secs
     );
-    if r.stop_reason != "max_steps" {
+    if r.stop_reason != StopReason::MaxSteps {
         println!(
             "stopped by {} after {} of {} steps",
             r.stop_reason, r.steps_run, r.config.max_steps

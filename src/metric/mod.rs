@@ -38,8 +38,43 @@ pub use value::{Val, parse_number};
 /// optional feedback text for strategies such as append_rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
+    /// The score, usually in [0, 1].
     pub value: f64,
+    /// The metric's feedback template filled in, or why the score is 0.
     pub feedback: Option<String>,
+}
+
+impl Score {
+    /// The score of a program run that produced no prediction.
+    pub fn no_prediction() -> Self {
+        Score {
+            value: 0.0,
+            feedback: Some("the program failed and produced no prediction".into()),
+        }
+    }
+}
+
+/// A metric that could not be computed on a prediction (division by zero, a
+/// non-number in arithmetic, a bad regex, a failed judge call), as opposed to
+/// a prediction that scored low.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("metric `{metric}` could not be computed: {reason}")]
+pub struct MetricError {
+    /// The metric's name in the spec.
+    pub metric: String,
+    /// Why it could not be computed.
+    pub reason: String,
+}
+
+impl MetricError {
+    /// The score a failed metric gives: 0, with the error as feedback (so
+    /// strategies and reports see why).
+    pub fn to_score(&self) -> Score {
+        Score {
+            value: 0.0,
+            feedback: Some(self.to_string()),
+        }
+    }
 }
 
 /// A compiled metric, ready to score predictions (cheap to share behind an
@@ -66,14 +101,21 @@ impl MetricFn {
         &self.decl.name
     }
 
-    /// Score one prediction. `None` (the program failed) scores 0.
+    /// Score one prediction. `None` (the program failed) scores 0; a metric
+    /// that cannot be computed scores 0 with feedback saying why (see
+    /// [`MetricFn::try_score`] to tell that apart from a low score).
     pub async fn score(&self, gold: &Example, prediction: Option<&Record>) -> Score {
-        let Some(pred) = prediction else {
-            return Score {
-                value: 0.0,
-                feedback: Some("the program failed and produced no prediction".into()),
-            };
-        };
+        match prediction {
+            None => Score::no_prediction(),
+            Some(pred) => self
+                .try_score(gold, pred)
+                .await
+                .unwrap_or_else(|e| e.to_score()),
+        }
+    }
+
+    /// Score a prediction, or say why the metric could not be computed.
+    pub async fn try_score(&self, gold: &Example, pred: &Record) -> Result<Score, MetricError> {
         let ctx = expr::Ctx {
             gold: &gold.fields,
             pred,
@@ -90,21 +132,18 @@ impl MetricFn {
             Ok(n)
         });
         match computed {
-            Ok(value) => Score {
+            Ok(value) => Ok(Score {
                 value,
                 feedback: self
                     .decl
                     .feedback
                     .as_ref()
                     .map(|t| interpolate(t, &gold.fields, pred)),
-            },
-            Err(e) => Score {
-                value: 0.0,
-                feedback: Some(format!(
-                    "metric `{}` could not be computed: {e}",
-                    self.decl.name
-                )),
-            },
+            }),
+            Err(e) => Err(MetricError {
+                metric: self.decl.name.clone(),
+                reason: e.0,
+            }),
         }
     }
 }

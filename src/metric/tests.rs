@@ -280,6 +280,32 @@ async fn errors_score_zero_with_feedback() {
 }
 
 #[tokio::test]
+async fn try_score_tells_a_failure_from_a_low_score() {
+    let m = metric(bin(BinaryOp::Div, num(1.0), pred("n")), None);
+    let err = m
+        .try_score(&example(&[]), &record(&[("n", json!(0))]))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        MetricError {
+            metric: "m".into(),
+            reason: "division by zero".into()
+        }
+    );
+    // The folded score carries the same text as its feedback.
+    assert_eq!(
+        err.to_score().feedback.as_deref(),
+        Some("metric `m` could not be computed: division by zero")
+    );
+    let low = m
+        .try_score(&example(&[]), &record(&[("n", json!(4))]))
+        .await
+        .unwrap();
+    assert_eq!(low.value, 0.25);
+}
+
+#[tokio::test]
 async fn no_prediction_scores_zero() {
     let m = metric(num(1.0), None);
     let s = m.score(&example(&[]), None).await;

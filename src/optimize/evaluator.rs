@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::lm::{Lm, LmError, ModelSet, Request, Response, UsageBook};
-use crate::metric::Score;
+use crate::metric::{MetricError, Score};
 use crate::program::{Execution, ModelOverride, Program};
 use crate::value::Example;
 
@@ -20,15 +20,17 @@ use crate::artifacts::UsageRecord;
 /// One scored execution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// The program's run: trace, prediction, error.
     pub execution: Execution,
+    /// The metric's score (0 when the execution or the metric failed).
     pub score: Score,
     /// Why the metric could not score the prediction (the score is then 0).
-    pub metric_error: Option<String>,
+    pub metric_error: Option<MetricError>,
 }
 
 impl Outcome {
     /// An outcome scored 0 because the execution or the metric failed.
-    pub fn failed(execution: Execution, metric_error: Option<String>) -> Self {
+    pub fn failed(execution: Execution, metric_error: Option<MetricError>) -> Self {
         Self {
             execution,
             score: Score {
@@ -45,6 +47,8 @@ impl Outcome {
 /// whose `execution.error` says why.
 #[async_trait]
 pub trait Evaluator: Send + Sync {
+    /// Run `program` on `example`'s inputs with `ov`'s model settings and
+    /// score the prediction against `example`.
     async fn run(&self, program: &Program, example: &Example, ov: &ModelOverride) -> Outcome;
 }
 
@@ -67,6 +71,7 @@ pub struct UsageCounter {
 }
 
 impl UsageCounter {
+    /// A counter at zero, shared by every handle that counts into it.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
@@ -178,6 +183,7 @@ pub struct CountingModels {
 }
 
 impl CountingModels {
+    /// `inner`'s models, counting into `counter`.
     pub fn new(inner: Arc<dyn ModelSet>, counter: Arc<UsageCounter>) -> Arc<Self> {
         Arc::new(Self { inner, counter })
     }

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::stop::StopReason;
 use crate::artifacts::UsageRecord;
 
 /// Which wave of executions a progress tick belongs to.
@@ -27,59 +28,107 @@ pub enum Phase {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
+    /// The input is checked and the loop is about to start.
     RunStarted {
+        /// The optimized program's name.
         program: String,
+        /// The block's `max_steps`.
         max_steps: usize,
+        /// The mini-batch size used (clamped to the trainset).
         bsize: usize,
+        /// The block's `num_candidates`.
         num_candidates: usize,
+        /// Examples in the trainset.
         trainset_size: usize,
     },
     /// Something the user should know that does not stop the run.
-    Warning { message: String },
+    Warning {
+        /// What to tell.
+        message: String,
+    },
+    /// A step took its mini-batch (SIMBA step 1).
     StepStarted {
+        /// 1-based step number.
         step: usize,
+        /// The block's `max_steps`.
         max_steps: usize,
+        /// Trainset indices of the mini-batch.
         batch: Vec<usize>,
     },
     /// `done` of `total` executions of a wave have finished.
     Progress {
+        /// The step, or None for the final selection's waves.
         step: Option<usize>,
+        /// Which wave.
         phase: Phase,
+        /// Executions finished so far.
         done: usize,
+        /// Executions in the wave.
         total: usize,
     },
+    /// The step's trajectories are scored.
     BatchScored {
+        /// 1-based step number.
         step: usize,
+        /// Mean of every trajectory's score.
         mean: f64,
+        /// The 10th percentile of those scores.
         p10: f64,
+        /// The 90th percentile.
         p90: f64,
+        /// Trajectories whose execution failed (scored 0).
         failed_executions: usize,
     },
+    /// A bucket's strategies ran (SIMBA step 5).
     CandidateBuilt {
+        /// 1-based step number.
         step: usize,
+        /// The bucket's position in processing order.
         bucket: usize,
+        /// Pool index of the program the candidate was copied from.
         source: usize,
         /// The strategy that applied; None when every one skipped or failed.
         strategy: Option<String>,
+        /// What changed, or why nothing did.
         detail: String,
     },
+    /// A step ended with its candidates evaluated and registered.
     StepFinished {
+        /// 1-based step number.
         step: usize,
+        /// Each built candidate's mean on the mini-batch, in build order.
         candidate_scores: Vec<f64>,
+        /// The step's winner's mean (None when nothing was built).
         best_candidate_score: Option<f64>,
+        /// The best candidate score of any step so far.
         best_so_far: Option<f64>,
+        /// LM usage of this step alone.
         usage: UsageRecord,
     },
     /// A stop rule ended the loop before `max_steps`; the final selection follows.
-    Stopped { steps_run: usize, reason: String },
+    Stopped {
+        /// Steps that finished.
+        steps_run: usize,
+        /// The rule or budget that ended the loop.
+        reason: StopReason,
+    },
+    /// The final selection is done; the artifacts follow.
     RunFinished {
+        /// The baseline's mean on the trainset.
         baseline_train: f64,
+        /// The returned program's mean on the trainset.
         best_train: f64,
+        /// The baseline's mean on the devset, when scored there.
         baseline_dev: Option<f64>,
+        /// The returned program's mean on the devset.
         best_dev: Option<f64>,
+        /// Position of the returned program in candidates.json.
         best_candidate: usize,
-        stop_reason: String,
+        /// Why the loop ended.
+        stop_reason: StopReason,
+        /// LM usage of the whole run.
         usage: UsageRecord,
+        /// Wall time of the whole run.
         duration_ms: u64,
     },
 }
@@ -89,6 +138,7 @@ pub enum Event {
 pub struct EventSink(Option<UnboundedSender<Event>>);
 
 impl EventSink {
+    /// A sink that sends every event to `tx`.
     pub fn new(tx: UnboundedSender<Event>) -> Self {
         Self(Some(tx))
     }

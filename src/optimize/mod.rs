@@ -6,7 +6,7 @@
 //!
 //! | file | job |
 //! |---|---|
-//! | `engine.rs` | the loop: mini-batches, sampling, buckets, candidates, winners, the end |
+//! | `engine/` | the loop, one file per phase: mini-batches and sampling, buckets, candidates, evaluation and winners, the end |
 //! | `pool.rs` | the program pool, `top_k_plus_baseline`, softmax selection |
 //! | `thompson.rs` | `selection = thompson`: posteriors and draws |
 //! | `stats.rs` | percentiles, bucket keys and ordering |
@@ -47,6 +47,7 @@ pub use engine::{
 };
 pub use evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
 pub use events::{Event, EventSink, Phase};
+pub use stop::StopReason;
 pub use strategy::{
     AppendDemo, AppendRule, Bucket, FieldPredictor, PromptModel, Strategy, StrategyContext,
     StrategyError, StrategyReport, Trajectory,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::adapter::{PredictSpec, predict};
 use crate::ir::{Field, MetricDecl, OptimizeDecl, Spec};
 use crate::lm::{Lm, ModelSet, Request};
-use crate::metric::MetricFn;
+use crate::metric::{MetricFn, Score};
 use crate::program::exec::Executor;
 use crate::program::{ModelOverride, Program};
 use crate::value::{Example, Record};
@@ -24,17 +24,14 @@ use super::strategy::{FieldPredictor, PromptModel, Strategy};
 pub struct SpecEvaluator {
     executor: Executor,
     metric: MetricFn,
-    /// How the metric words a failure to compute, to tell it from a low score.
-    failure_prefix: String,
 }
 
 impl SpecEvaluator {
+    /// An evaluator whose programs and judge metrics call `models`.
     pub fn new(models: Arc<dyn ModelSet>, metric: MetricDecl) -> Self {
-        let failure_prefix = format!("metric `{}` could not be computed", metric.name);
         Self {
             executor: Executor::new(models.clone()),
             metric: MetricFn::new(metric, models),
-            failure_prefix,
         }
     }
 }
@@ -43,13 +40,14 @@ impl SpecEvaluator {
 impl Evaluator for SpecEvaluator {
     async fn run(&self, program: &Program, example: &Example, ov: &ModelOverride) -> Outcome {
         let execution = self.executor.run(program, &example.inputs(), ov).await;
-        let score = self
-            .metric
-            .score(example, execution.prediction.as_ref())
-            .await;
-        let metric_error = match (&execution.prediction, &score.feedback) {
-            (Some(_), Some(f)) if f.starts_with(&self.failure_prefix) => Some(f.clone()),
-            _ => None,
+        // A failed metric still scores 0 with its reason as feedback, and is
+        // kept apart so the engine can tell it from a low score.
+        let (score, metric_error) = match &execution.prediction {
+            None => (Score::no_prediction(), None),
+            Some(pred) => match self.metric.try_score(example, pred).await {
+                Ok(score) => (score, None),
+                Err(e) => (e.to_score(), Some(e)),
+            },
         };
         Outcome {
             execution,
@@ -62,7 +60,9 @@ impl Evaluator for SpecEvaluator {
 /// The prompt model called through the adapter, in the same prompt format
 /// as every predictor call.
 pub struct AdapterPredictor {
+    /// The prompt model.
     pub lm: Arc<dyn Lm>,
+    /// Its request settings (model name, temperature, max_tokens).
     pub template: Request,
 }
 

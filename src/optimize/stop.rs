@@ -19,42 +19,9 @@ use crate::ir::StopRules;
 use crate::lm::{LmError, Request, Response};
 use indexmap::IndexMap;
 
-/// Why the loop ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// Every step ran.
-    MaxSteps,
-    /// The best score did not improve by more than `min_delta` for `patience` steps.
-    Patience,
-    /// The best score reached `target`.
-    Target,
-    MaxLmCalls,
-    MaxTokens,
-    MaxCost,
-    MaxDuration,
-}
-
-impl StopReason {
-    /// The name used in run.json, events and the summary (the stop key).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StopReason::MaxSteps => "max_steps",
-            StopReason::Patience => "patience",
-            StopReason::Target => "target",
-            StopReason::MaxLmCalls => "max_lm_calls",
-            StopReason::MaxTokens => "max_tokens",
-            StopReason::MaxCost => "max_cost",
-            StopReason::MaxDuration => "max_duration",
-        }
-    }
-}
-
-impl std::fmt::Display for StopReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Why the loop ended: part of run.json's format, so it lives with the
+/// artifacts.
+pub use crate::artifacts::StopReason;
 
 /// The convergence rules, fed the best score so far after every step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +35,7 @@ pub struct Convergence {
 }
 
 impl Convergence {
+    /// The convergence rules of `rules`, before any step.
     pub fn new(rules: &StopRules) -> Self {
         Self {
             patience: rules.patience,
@@ -113,7 +81,9 @@ pub const DEFAULT_COMPLETION_ESTIMATE: u64 = 1024;
 /// What the final selection is expected to use, held back from the loop.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Reserve {
+    /// LM requests.
     pub calls: u64,
+    /// Prompt plus completion tokens.
     pub tokens: u64,
     /// USD.
     #[serde(default)]

@@ -130,7 +130,7 @@ fn facts(h: &mut String, run: &RunJson) {
         fact(h, "Spec", &format!("<code>{spec}</code>"));
     }
     fact(h, "Seed", &e(&run.seed.to_string()));
-    let stop = e(&run.stop_reason);
+    let stop = e(run.stop_reason.as_str());
     fact(
         h,
         "Stop reason",

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use simba_run::ir::*;
 use simba_run::lm::{Lm, LmError, Request, Response};
-use simba_run::metric::Score;
+use simba_run::metric::{MetricError, Score};
 use simba_run::optimize::*;
 use simba_run::program::*;
 use simba_run::value::*;
@@ -205,7 +205,11 @@ impl Evaluator for FakeEvaluator {
             error: None,
         };
         if self.metric_fails {
-            return Outcome::failed(execution, Some("field `gold.label` does not exist".into()));
+            let error = MetricError {
+                metric: "correct".into(),
+                reason: "field `gold.label` does not exist".into(),
+            };
+            return Outcome::failed(execution, Some(error));
         }
         let value = if answer == gold { 1.0 } else { 0.0 };
         Outcome {

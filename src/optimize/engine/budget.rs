@@ -1,0 +1,237 @@
+//! The engine's side of the budgets (docs/optimizer.md, "Stop rules"): what
+//! the run learned of its own usage, the reserve held back for the final
+//! selection, and whether the next step still fits.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::artifacts::UsageRecord;
+use crate::optimize::checkpoint::Checkpoint;
+use crate::optimize::select::final_indices;
+use crate::optimize::stop::{Budget, Reserve, StopReason};
+use crate::optimize::variants::sampling_variants;
+
+use super::run::Run;
+
+/// The run's budgets and the usage figures its estimates are based on.
+pub(super) struct Spending {
+    /// None without budget rules (then nothing is estimated or checked).
+    budget: Option<Arc<Budget>>,
+    /// Behind a lock because waves (which take `&Run`) update it.
+    per_execution: Mutex<PerExecution>,
+    /// Most LM usage one step took so far.
+    pub step_usage: Reserve,
+}
+
+/// Most LM calls and tokens one execution used (the largest wave average),
+/// to estimate what later waves need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct PerExecution {
+    /// LM calls per execution.
+    pub calls: f64,
+    /// Prompt plus completion tokens per execution.
+    pub tokens: f64,
+}
+
+/// The checkpoint stores it as `[calls, tokens]`.
+impl From<PerExecution> for (f64, f64) {
+    fn from(p: PerExecution) -> Self {
+        (p.calls, p.tokens)
+    }
+}
+
+impl From<(f64, f64)> for PerExecution {
+    fn from((calls, tokens): (f64, f64)) -> Self {
+        Self { calls, tokens }
+    }
+}
+
+/// What the budgets counted so far (for a checkpoint).
+pub(super) struct Spent {
+    /// Requests admitted.
+    pub started: u64,
+    /// Tokens of finished requests.
+    pub tokens: u64,
+    /// USD.
+    pub cost: f64,
+}
+
+impl Spending {
+    /// Before the first wave, one call and no token per execution.
+    pub fn new(budget: Option<Arc<Budget>>) -> Self {
+        Self {
+            budget,
+            per_execution: Mutex::new(PerExecution {
+                calls: 1.0,
+                tokens: 0.0,
+            }),
+            step_usage: Reserve::default(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PerExecution> {
+        self.per_execution.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The per-execution estimate so far.
+    pub fn per_execution(&self) -> PerExecution {
+        *self.lock()
+    }
+
+    /// The cap that refused a request during the loop, if any.
+    pub fn tripped(&self) -> Option<StopReason> {
+        self.budget.as_ref().and_then(|b| b.tripped())
+    }
+
+    /// From now on the full caps apply (the final selection).
+    pub fn enter_final(&self) {
+        if let Some(b) = &self.budget {
+            b.enter_final();
+        }
+    }
+
+    /// Requests, tokens and USD counted by the budgets (zero without any).
+    pub fn spent(&self) -> Spent {
+        let (started, tokens, cost) = self.budget.as_ref().map_or((0, 0, 0.0), |b| b.spent());
+        Spent {
+            started,
+            tokens,
+            cost,
+        }
+    }
+
+    /// A wave of `executions` used `used`: raise the per-execution estimate.
+    pub fn note_wave(&self, used: &UsageRecord, executions: usize) {
+        if self.budget.is_none() || executions == 0 {
+            return;
+        }
+        let n = executions as f64;
+        let mut pe = self.lock();
+        pe.calls = pe.calls.max(used.lm_calls as f64 / n);
+        pe.tokens = pe
+            .tokens
+            .max((used.prompt_tokens + used.completion_tokens) as f64 / n);
+    }
+
+    /// A step used `usage`: raise the most one step took.
+    pub fn note_step_usage(&mut self, usage: &UsageRecord) {
+        self.step_usage.calls = self.step_usage.calls.max(usage.lm_calls);
+        self.step_usage.tokens = self
+            .step_usage
+            .tokens
+            .max(usage.prompt_tokens + usage.completion_tokens);
+    }
+
+    /// Continue from a checkpoint's figures; `spent` is the time the
+    /// interrupted run already took (the duration budget's deadline moves).
+    pub fn restore(&mut self, cp: &Checkpoint, spent: Duration) {
+        self.step_usage = cp.step_usage;
+        *self.lock() = cp.per_execution.into();
+        if let Some(b) = &self.budget {
+            b.restore(cp.budget_started, cp.budget_tokens, cp.budget_cost, spent);
+        }
+    }
+}
+
+impl Run {
+    /// Updates the reserve held back for the final selection and tells
+    /// whether the next step would pass a budget (by the most a step used
+    /// so far; before the first, one call per execution).
+    pub fn step_would_pass(&self) -> Option<StopReason> {
+        let budget = self.spending.budget.as_ref()?;
+        let per = self.spending.per_execution();
+        // Costs are bounded by tokens at the dearest priced rate.
+        let usd = budget.max_token_price();
+        budget.set_reserve(estimate(per, self.final_executions(), usd));
+        let executions = (self.variant_count() + self.decl.num_candidates + 1) * self.data.bsize;
+        let first = estimate(per, executions, usd);
+        let most = self.spending.step_usage;
+        let tokens = most.tokens.max(first.tokens);
+        budget.would_pass(Reserve {
+            calls: most.calls.max(first.calls),
+            tokens,
+            cost: tokens as f64 * usd,
+        })
+    }
+
+    /// Executions the final selection may run if the next step adds a winner.
+    fn final_executions(&self) -> usize {
+        let picks = final_indices(self.progress.winners.len(), self.decl.num_candidates + 1).len();
+        let mut jobs = picks * self.data.trainset.len();
+        if let Some(dev) = &self.data.devset {
+            // The baseline and the best.
+            jobs += 2 * dev.len();
+        }
+        if let Some(select) = &self.data.select {
+            jobs += picks * select.examples.len();
+        }
+        jobs
+    }
+
+    fn variant_count(&self) -> usize {
+        sampling_variants(&self.tools.variant_cfg).len()
+    }
+}
+
+/// What `executions` executions need at `per` each, tokens priced at `usd`.
+fn estimate(per: PerExecution, executions: usize, usd: f64) -> Reserve {
+    let tokens = (per.tokens * executions as f64).ceil() as u64;
+    Reserve {
+        calls: (per.calls * executions as f64).ceil() as u64,
+        tokens,
+        cost: tokens as f64 * usd,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_round_each_total_up() {
+        let per = PerExecution {
+            calls: 1.5,
+            tokens: 10.25,
+        };
+        let r = estimate(per, 3, 0.5);
+        assert_eq!(r.calls, 5); // 4.5 -> 5
+        assert_eq!(r.tokens, 31); // 30.75 -> 31
+        assert_eq!(r.cost, 15.5);
+    }
+
+    #[test]
+    fn waves_raise_the_per_execution_figures_only_with_a_budget() {
+        let used = UsageRecord {
+            lm_calls: 6,
+            prompt_tokens: 40,
+            completion_tokens: 20,
+            ..UsageRecord::default()
+        };
+        let unbudgeted = Spending::new(None);
+        unbudgeted.note_wave(&used, 3);
+        assert_eq!(
+            unbudgeted.per_execution(),
+            PerExecution {
+                calls: 1.0,
+                tokens: 0.0
+            }
+        );
+        let rules = crate::ir::StopRules {
+            max_lm_calls: Some(100),
+            ..Default::default()
+        };
+        let budget = Budget::from_rules(&rules, std::time::Instant::now(), &Default::default());
+        let s = Spending::new(budget.map(Arc::new));
+        s.note_wave(&used, 3);
+        assert_eq!(
+            s.per_execution(),
+            PerExecution {
+                calls: 2.0,
+                tokens: 20.0
+            }
+        );
+        // A lighter wave does not lower them.
+        s.note_wave(&UsageRecord::default(), 3);
+        assert_eq!(s.per_execution().calls, 2.0);
+    }
+}

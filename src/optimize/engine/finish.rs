@@ -1,0 +1,270 @@
+//! The end of a run (docs/optimizer.md, "The end"): evenly spaced winners
+//! scored on the full trainset (and on the valset or devset when the block
+//! selects there), the best returned; the baseline and the best scored on
+//! the devset; then the output and run.json.
+
+use std::sync::Arc;
+
+use crate::ir::SelectOn;
+use crate::program::Program;
+
+use crate::artifacts::{
+    CandidateEntry, CandidatesJson, ProgramJson, RunJson, SCHEMA_VERSION, ScorePair,
+};
+use crate::optimize::events::{Event, Phase};
+use crate::optimize::pool::mean_or_zero;
+use crate::optimize::select::{argmax_first, final_indices};
+use crate::optimize::stop::StopReason;
+
+use super::run::Run;
+use super::wave::ScoreGrid;
+use super::{History, OptimizeError, OptimizeOutput};
+
+/// What the end chose.
+pub(super) struct Finished {
+    /// The returned program.
+    pub best: Program,
+    /// candidates.json: every final pick and its scores.
+    pub candidates: CandidatesJson,
+    /// The baseline's train and dev scores.
+    pub baseline_scores: ScorePair,
+    /// The returned program's train and dev scores.
+    pub best_scores: ScorePair,
+}
+
+/// The final picks and their scores.
+struct FinalScores {
+    /// Indices into the winners, evenly spaced (the baseline is pick 0).
+    picks: Vec<usize>,
+    /// Each pick's scores on the trainset, and their means.
+    train: Vec<Vec<f64>>,
+    train_means: Vec<f64>,
+    /// Each pick's mean on the valset, when selected there.
+    val: Vec<Option<f64>>,
+    /// Each pick's mean on the devset, when scored there.
+    dev: Vec<Option<f64>>,
+    /// The pick returned.
+    best: usize,
+}
+
+impl Run {
+    /// The end: the picks scored on the trainset, chosen there or on the
+    /// selection split, then the dev scores of the baseline and the best.
+    pub async fn finish(&self) -> Result<Finished, OptimizeError> {
+        let picks = final_indices(
+            self.progress.winners.len() - 1,
+            self.decl.num_candidates + 1,
+        );
+        let programs: Vec<Arc<Program>> = picks.iter().map(|&w| self.winner(w)).collect();
+        let trainset = self.data.trainset.clone();
+        let grid = ScoreGrid::on_all(programs.clone(), trainset.len());
+        let train = self
+            .final_scores(
+                &trainset,
+                &grid,
+                Phase::Final,
+                "final evaluation on the trainset",
+            )
+            .await?;
+        let train_means: Vec<f64> = train.iter().map(|s| mean_or_zero(s)).collect();
+        let mut scores = FinalScores {
+            best: argmax_first(&train_means).unwrap_or(0),
+            val: vec![None; picks.len()],
+            dev: vec![None; picks.len()],
+            picks,
+            train,
+            train_means,
+        };
+        self.select_on_split(&programs, &mut scores).await?;
+        self.score_on_devset(&programs, &mut scores).await?;
+        Ok(self.finished(scores))
+    }
+
+    /// The program of winner `w`.
+    fn winner(&self, w: usize) -> Arc<Program> {
+        let progress = &self.progress;
+        progress.pool.get(progress.winners[w]).program.clone()
+    }
+
+    /// Validation-aware selection: every pick scored on the valset or devset;
+    /// the best there wins (ties: the earlier, so the baseline wins a tie).
+    async fn select_on_split(
+        &self,
+        programs: &[Arc<Program>],
+        scores: &mut FinalScores,
+    ) -> Result<(), OptimizeError> {
+        let Some(select) = &self.data.select else {
+            return Ok(());
+        };
+        let on_devset = select.on == SelectOn::Devset;
+        let phase = if on_devset { Phase::Dev } else { Phase::Valset };
+        let grid = ScoreGrid::on_all(programs.to_vec(), select.examples.len());
+        let means: Vec<f64> = self
+            .final_scores(
+                &select.examples,
+                &grid,
+                phase,
+                "final evaluation for selection",
+            )
+            .await?
+            .iter()
+            .map(|s| mean_or_zero(s))
+            .collect();
+        scores.best = argmax_first(&means).unwrap_or(0);
+        let slot = if on_devset {
+            &mut scores.dev
+        } else {
+            &mut scores.val
+        };
+        for (c, s) in means.into_iter().enumerate() {
+            slot[c] = Some(s);
+        }
+        Ok(())
+    }
+
+    /// Dev scores of the baseline (always pick 0) and the best, unless the
+    /// selection already scored every pick there.
+    async fn score_on_devset(
+        &self,
+        programs: &[Arc<Program>],
+        scores: &mut FinalScores,
+    ) -> Result<(), OptimizeError> {
+        let Some(devset) = self
+            .data
+            .devset
+            .as_ref()
+            .filter(|_| scores.dev[0].is_none())
+        else {
+            return Ok(());
+        };
+        let which: Vec<usize> = if scores.best == 0 {
+            vec![0]
+        } else {
+            vec![0, scores.best]
+        };
+        let chosen = which.iter().map(|&c| programs[c].clone()).collect();
+        let grid = ScoreGrid::on_all(chosen, devset.len());
+        let per = self
+            .final_scores(devset, &grid, Phase::Dev, "evaluation on the devset")
+            .await?;
+        for (&c, s) in which.iter().zip(per) {
+            scores.dev[c] = Some(mean_or_zero(&s));
+        }
+        Ok(())
+    }
+
+    /// candidates.json and the returned program from the final scores.
+    fn finished(&self, scores: FinalScores) -> Finished {
+        let FinalScores {
+            picks,
+            train,
+            train_means,
+            val,
+            dev,
+            best,
+        } = scores;
+        let entries: Vec<CandidateEntry> = picks
+            .iter()
+            .enumerate()
+            .map(|(c, &w)| {
+                let pool_index = self.progress.winners[w];
+                let entry = self.progress.pool.get(pool_index);
+                CandidateEntry {
+                    winner_index: w,
+                    step: entry.step,
+                    pool_index,
+                    train_score: train_means[c],
+                    train_scores: train[c].clone(),
+                    dev_score: dev[c],
+                    val_score: val[c],
+                    is_best: c == best,
+                    predictors: entry.program.predictors.clone(),
+                }
+            })
+            .collect();
+        let candidates = CandidatesJson {
+            schema: SCHEMA_VERSION,
+            program: self.decl.program.clone(),
+            metric: self.decl.metric.clone(),
+            trainset_size: self.data.trainset.len(),
+            selected_on: self.data.select.as_ref().map(|s| {
+                if s.on == SelectOn::Devset {
+                    "devset".to_string()
+                } else {
+                    "valset".to_string()
+                }
+            }),
+            best,
+            candidates: entries,
+        };
+        Finished {
+            best: (*self.winner(picks[best])).clone(),
+            candidates,
+            baseline_scores: ScorePair {
+                train: train_means[0],
+                dev: dev[0],
+            },
+            best_scores: ScorePair {
+                train: train_means[best],
+                dev: dev[best],
+            },
+        }
+    }
+
+    /// Announce the end and assemble every artifact.
+    pub fn into_output(
+        self,
+        stop: StopReason,
+        history: History,
+        finished: Finished,
+        final_eval_ms: u64,
+    ) -> OptimizeOutput {
+        let usage = self.report.usage.snapshot();
+        let duration_ms = history.started.elapsed().as_millis() as u64;
+        let Finished {
+            best,
+            candidates,
+            baseline_scores,
+            best_scores,
+        } = finished;
+        self.report.events.emit(Event::RunFinished {
+            baseline_train: baseline_scores.train,
+            best_train: best_scores.train,
+            baseline_dev: baseline_scores.dev,
+            best_dev: best_scores.dev,
+            best_candidate: candidates.best,
+            stop_reason: stop,
+            usage,
+            duration_ms,
+        });
+        let run = RunJson {
+            schema: SCHEMA_VERSION,
+            simba_run_version: env!("CARGO_PKG_VERSION").into(),
+            program: self.decl.program.clone(),
+            spec: self.report.spec_path,
+            seed: self.decl.seed,
+            effective_bsize: self.data.bsize,
+            trainset_size: self.data.trainset.len(),
+            devset_size: self.data.devset.as_ref().map(|d| d.len()),
+            steps_run: history.trials.len(),
+            stop_reason: stop,
+            warnings: self.report.warnings,
+            baseline: baseline_scores,
+            best: best_scores,
+            best_candidate: candidates.best,
+            usage,
+            cached_calls: self.report.usage.cached(),
+            duration_ms,
+            step_durations_ms: history.step_ms,
+            final_eval_ms,
+            config: self.decl,
+        };
+        OptimizeOutput {
+            program_json: ProgramJson::from_program(&best),
+            best,
+            candidates,
+            trials: history.trials,
+            run,
+        }
+    }
+}
