@@ -14,6 +14,7 @@ pub mod lm;
 pub mod metric;
 pub mod optimize;
 pub mod plugin;
+pub mod printable;
 pub mod program;
 pub mod report;
 pub mod syntax;

@@ -4,17 +4,18 @@ use super::{CheckArgs, exit};
 use crate::compile::{LoadError, load_spec};
 use crate::ir::{Provider, Spec, StrategyRef};
 use crate::plugin::PluginHost;
+use crate::printable::escape_controls;
 
 pub fn run(args: CheckArgs) -> i32 {
     match load_spec(&args.spec, &[], None) {
         Ok(loaded) => {
             for w in &loaded.warnings {
-                eprint!("{w}");
+                eprint!("{}", escape_controls(w));
             }
             print!("{}", summary(&loaded.spec));
             let problems = check_plugins(&loaded.spec);
             for p in &problems {
-                eprintln!("error: {p}");
+                eprintln!("error: {}", escape_controls(p));
             }
             if problems.is_empty() {
                 exit::OK

@@ -11,6 +11,7 @@ use crate::lm::ModelSet;
 use crate::lm::registry::ModelsOptions;
 use crate::lm::usage::ModelUsage;
 use crate::metric::{MetricFn, Score};
+use crate::printable::escape_controls;
 use crate::program::exec::Executor;
 use crate::program::load::load_program_json;
 use crate::program::{Example, Execution, ModelOverride, Program};
@@ -26,12 +27,12 @@ pub fn run(args: EvalArgs) -> i32 {
             return exit::INPUT;
         }
         Err(e) => {
-            eprint!("{e}");
+            eprint!("{}", escape_controls(&e.to_string()));
             return exit::INPUT;
         }
     };
     for w in &loaded.warnings {
-        eprint!("{w}");
+        eprint!("{}", escape_controls(w));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -46,7 +47,7 @@ pub fn run(args: EvalArgs) -> i32 {
     match runtime.block_on(eval_spec(&loaded.spec, &args)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", escape_controls(&e));
             exit::INPUT
         }
     }
@@ -167,7 +168,7 @@ async fn eval_spec(spec: &Spec, args: &EvalArgs) -> Result<i32, SetupError> {
         let _ = writeln!(out, "{}", report.summary());
         for (i, o) in report.outcomes.iter().enumerate() {
             if let Some(e) = &o.execution.error {
-                let _ = writeln!(out, "  example {i}: {e}");
+                let _ = writeln!(out, "  example {i}: {}", escape_controls(e));
             }
         }
     }

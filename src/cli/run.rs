@@ -20,6 +20,7 @@ use crate::optimize::{
     Event, EventSink, OptimizeError, OptimizeOutput, Phase, RunOptions, optimize_with,
 };
 use crate::plugin::{build_models, load_plugins, resolve_strategies};
+use crate::printable::escape_controls;
 
 /// A failed run: the exit code and the message printed on stderr.
 struct Failure {
@@ -48,7 +49,8 @@ pub fn run(args: RunArgs) -> i32 {
     match execute(&args) {
         Ok(()) => exit::OK,
         Err(f) => {
-            let msg = f.message.trim_end();
+            // Messages quote server bodies, plugin messages and data values.
+            let msg = escape_controls(f.message.trim_end());
             if msg.starts_with("error") {
                 eprintln!("{msg}");
             } else {
@@ -115,7 +117,7 @@ fn execute(args: &RunArgs) -> Result<(), Failure> {
     if mode != Mode::Quiet {
         // On stderr in every mode: with --json, stdout carries only events.
         for w in &loaded.warnings {
-            eprintln!("{}", w.trim_end());
+            eprintln!("{}", escape_controls(w.trim_end()));
         }
     }
     let spec = loaded.spec;
@@ -541,7 +543,9 @@ impl Renderer {
                     "optimizing `{program}`: {max_steps} steps, mini-batches of {bsize}, {num_candidates} candidates, {trainset_size} training examples"
                 );
             }
-            Event::Warning { message } => self.line(format!("warning: {message}")),
+            Event::Warning { message } => {
+                self.line(format!("warning: {}", escape_controls(message)))
+            }
             Event::StepStarted { step, .. } => {
                 self.new_bar(format!("step {step}/{}", self.max_steps));
             }
