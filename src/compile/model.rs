@@ -1,8 +1,8 @@
 //! `model NAME { .. }` -> [`ModelDecl`].
 
 use super::{Ctx, Kind};
-use crate::ir::{ModelDecl, Provider, Setting};
-use crate::syntax::ast::{BlockItem, EntryValue, Ident, Value, ValueKind};
+use crate::ir::{MAX_RESPONSE_BYTES_KEY, ModelDecl, Provider, Setting};
+use crate::syntax::ast::{BlockItem, Entry, EntryValue, Ident, Value, ValueKind};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 use indexmap::IndexMap;
 use std::time::Duration;
@@ -78,6 +78,10 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
             {
                 m.extra.insert(key.to_string(), serde_json::json!(x));
             }
+            continue;
+        }
+        if provider == Provider::OpenAi && key == MAX_RESPONSE_BYTES_KEY {
+            reply_limit(ctx, e, &mut m);
             continue;
         }
         let known = COMMON.contains(&key) || (is_sim && SIM_ONLY.contains(&key));
@@ -252,4 +256,15 @@ fn provider(ctx: &mut Ctx, v: &Value) -> Option<Provider> {
             }),
     );
     None
+}
+
+/// `max_response_bytes = N` of an `openai` model: a whole number of bytes,
+/// kept in `extra` for the provider ([`ModelDecl::max_response_bytes`]).
+fn reply_limit(ctx: &mut Ctx, e: &Entry, m: &mut ModelDecl) {
+    if let Some(v) = ctx.d.plain(e)
+        && let Some(n) = ctx.d.int(v, MAX_RESPONSE_BYTES_KEY, 1, u64::MAX as i128)
+    {
+        m.extra
+            .insert(MAX_RESPONSE_BYTES_KEY.into(), serde_json::json!(n as u64));
+    }
 }

@@ -117,7 +117,29 @@ pub struct ModelDecl {
     pub latency: Duration,
     /// `local` only: GGUF path; plugins: their own keys. Any key not listed
     /// above lands here (plugin models receive these as their JSON config).
+    /// `openai`: `max_response_bytes` (see [`ModelDecl::max_response_bytes`]).
     pub extra: IndexMap<String, serde_json::Value>,
+}
+
+/// The `max_response_bytes` key of an `openai` model: the largest reply body
+/// read from the server. Kept in [`ModelDecl::extra`] (like the sim model's
+/// tuning numbers) so that adding it changed no struct literal.
+pub const MAX_RESPONSE_BYTES_KEY: &str = "max_response_bytes";
+
+/// The default `max_response_bytes`: 8 MiB. A chat completion is a few
+/// kilobytes; the cap only stops a broken or hostile server from filling
+/// memory with an endless or huge body.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+
+impl ModelDecl {
+    /// The largest reply body an `openai` model reads: the spec's
+    /// `max_response_bytes`, else [`DEFAULT_MAX_RESPONSE_BYTES`].
+    pub fn max_response_bytes(&self) -> u64 {
+        self.extra
+            .get(MAX_RESPONSE_BYTES_KEY)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
+    }
 }
 
 /// A field type of a signature.
