@@ -17,6 +17,7 @@ pub mod metric;
 pub mod models;
 pub mod optimize;
 pub mod plugin;
+pub mod printable;
 pub mod program;
 pub mod project;
 pub mod report;

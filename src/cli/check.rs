@@ -4,6 +4,7 @@ use super::{CheckArgs, exit, report_failure};
 use crate::compile::LoadError;
 use crate::ir::{Provider, Spec, StrategyRef};
 use crate::plugin::PluginHost;
+use crate::printable::escape_controls;
 use crate::project::{Error, LoadOptions, Project};
 
 /// Runs the command; returns the exit code.
@@ -11,12 +12,12 @@ pub fn run(args: CheckArgs) -> i32 {
     match Project::load(&args.spec, &LoadOptions::default()) {
         Ok(project) => {
             for w in &project.warnings {
-                eprint!("{w}");
+                eprint!("{}", escape_controls(w));
             }
             print!("{}", summary(&project.spec));
             let problems = check_plugins(&project);
             for p in &problems {
-                eprintln!("error: {p}");
+                eprintln!("error: {}", escape_controls(p));
             }
             if problems.is_empty() {
                 exit::OK

@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use super::{EvalArgs, exit, report_failure};
+use crate::printable::escape_controls;
 use crate::project::{Error, EvalOptions, EvalReport, LoadOptions, Project, evaluate};
 
 /// Runs the command; returns the exit code.
@@ -17,7 +18,7 @@ pub fn run(args: EvalArgs) -> i32 {
 fn execute(args: &EvalArgs) -> Result<EvalReport, Error> {
     let project = Project::load(&args.spec, &LoadOptions::default())?;
     for w in &project.warnings {
-        eprint!("{w}");
+        eprint!("{}", escape_controls(w));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,7 +53,7 @@ fn print_report(report: &EvalReport, json: bool) -> i32 {
         let _ = writeln!(out, "{}", report.summary());
         for (i, o) in report.outcomes.iter().enumerate() {
             if let Some(e) = &o.execution.error {
-                let _ = writeln!(out, "  example {i}: {e}");
+                let _ = writeln!(out, "  example {i}: {}", escape_controls(e));
             }
         }
     }

@@ -13,6 +13,7 @@ pub mod report;
 pub mod run;
 mod signals;
 
+use crate::printable::escape_controls;
 use crate::project::Error;
 pub use crate::project::exit;
 
@@ -136,8 +137,9 @@ pub struct ReportArgs {
 /// Prints a failure on stderr (rendered diagnostics as they are, anything
 /// else as one `error:` line) and returns its exit code.
 fn report_failure(e: &Error) -> i32 {
+    // Messages quote server bodies, plugin messages and data values.
     let message = e.to_string();
-    let message = message.trim_end();
+    let message = escape_controls(message.trim_end());
     if e.is_rendered() || message.starts_with("error") {
         eprintln!("{message}");
     } else {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::artifacts::StopReason;
 use crate::optimize::{Event, OptimizeOutput, Phase};
+use crate::printable::escape_controls;
 
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +144,9 @@ impl Renderer {
                     "optimizing `{program}`: {max_steps} steps, mini-batches of {bsize}, {num_candidates} candidates, {trainset_size} training examples"
                 );
             }
-            Event::Warning { message } => self.line(format!("warning: {message}")),
+            Event::Warning { message } => {
+                self.line(format!("warning: {}", escape_controls(message)))
+            }
             Event::StepStarted { step, .. } => {
                 self.new_bar(format!("step {step}/{}", self.max_steps));
             }

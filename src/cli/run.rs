@@ -12,6 +12,7 @@ use super::{RunArgs, report_failure};
 use crate::ir::OptimizeDecl;
 use crate::optimize::checkpoint::CHECKPOINT_JSON;
 use crate::optimize::{Event, EventSink, optimize_with};
+use crate::printable::escape_controls;
 use crate::project::{Error, LoadOptions, Project, RunSetup, dry_run, exit, write_outputs};
 use crate::value::Example;
 use indexmap::IndexMap;
@@ -46,7 +47,7 @@ fn execute(args: &RunArgs) -> Result<(), Error> {
     if mode != Mode::Quiet {
         // On stderr in every mode: with --json, stdout carries only events.
         for w in &project.warnings {
-            eprintln!("{}", w.trim_end());
+            eprintln!("{}", escape_controls(w.trim_end()));
         }
     }
     let blocks = project.blocks(args.only.as_deref())?;
@@ -147,7 +148,10 @@ impl Block<'_> {
         let _ = renderer.join();
         let output = result?;
         if let Some(e) = write_outputs(&output, out_dir)? {
-            eprintln!("warning: report.html not written: {e}");
+            eprintln!(
+                "warning: report.html not written: {}",
+                escape_controls(&e.to_string())
+            );
         }
         if self.mode == Mode::Human {
             print_summary(&output, out_dir, started.elapsed().as_secs_f64());

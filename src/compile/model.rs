@@ -19,6 +19,7 @@ const COMMON: [&str; 10] = [
     "params",
 ];
 const SIM_ONLY: [&str; 3] = ["oracle", "skill", "latency"];
+const OPENAI_ONLY: [&str; 1] = ["max_response_bytes"];
 /// The sim model's rule constants (docs/sim.md, "Tuning the rules"): numbers
 /// passed to it through `ModelDecl.extra`.
 const SIM_TUNING: [&str; 6] = [
@@ -86,6 +87,10 @@ fn entry(ctx: &mut Ctx, m: &mut ModelDecl, e: &Entry) -> bool {
         }
         return false;
     }
+    if m.provider == Provider::OpenAi && OPENAI_ONLY.contains(&key) {
+        reply_limit(ctx, m, e);
+        return false;
+    }
     let known = COMMON.contains(&key) || (is_sim && SIM_ONLY.contains(&key));
     if !known {
         other_key(ctx, m, e);
@@ -127,14 +132,25 @@ fn other_key(ctx: &mut Ctx, m: &mut ModelDecl, e: &Entry) {
             .help("remove it, or make this a sim model"),
         );
     } else {
+        let is_openai = m.provider == Provider::OpenAi;
         let all: Vec<&str> = COMMON
             .iter()
             .chain(if is_sim { &SIM_ONLY[..] } else { &[] })
             .chain(if is_sim { &SIM_TUNING[..] } else { &[] })
+            .chain(if is_openai { &OPENAI_ONLY[..] } else { &[] })
             .copied()
             .collect();
         ctx.d
             .unknown_key(&e.key, &format!("model `{}`", m.name), &all);
+    }
+}
+
+/// `max_response_bytes = N` of an `openai` model: a whole number of bytes.
+fn reply_limit(ctx: &mut Ctx, m: &mut ModelDecl, e: &Entry) {
+    if let Some(v) = ctx.d.plain(e)
+        && let Some(n) = ctx.d.int(v, "max_response_bytes", 1, u64::MAX as i128)
+    {
+        m.max_response_bytes = n as u64;
     }
 }
 

@@ -18,6 +18,10 @@ pub const MODEL_TIMEOUT: Duration = Duration::from_secs(60);
 pub const MODEL_CONCURRENCY: usize = 32;
 /// `retries` on timeouts, connection errors, 429 and 5xx.
 pub const MODEL_RETRIES: u32 = 5;
+/// `max_response_bytes` of an openai model: 8 MiB. A chat completion is a
+/// few kilobytes; the cap only stops a broken or hostile server from
+/// filling memory with an endless or huge body.
+pub const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
 /// `skill` of a sim model: its accuracy with no help.
 pub const SIM_SKILL: f64 = 0.3;
 /// `latency` of a sim model.

@@ -115,6 +115,9 @@ pub struct ModelDecl {
     pub skill: f64,
     /// `sim` only: simulated delay per call. Default [`defaults::SIM_LATENCY`].
     pub latency: Duration,
+    /// `openai` only: the largest reply body read from the server, in
+    /// bytes. Default [`defaults::MAX_RESPONSE_BYTES`].
+    pub max_response_bytes: u64,
     /// `local` only: GGUF path; plugins: their own keys. Any key not listed
     /// above lands here (plugin models receive these as their JSON config).
     pub extra: IndexMap<String, serde_json::Value>,
@@ -142,6 +145,7 @@ impl ModelDecl {
             oracle: None,
             skill: defaults::SIM_SKILL,
             latency: defaults::SIM_LATENCY,
+            max_response_bytes: defaults::MAX_RESPONSE_BYTES,
             extra: IndexMap::new(),
         }
     }

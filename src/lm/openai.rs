@@ -3,25 +3,36 @@
 //!
 //! One attempt per call: retries and concurrency caps are the layers around
 //! it. It applies the model's `timeout` itself, so a timeout names the URL
-//! that did not answer (the registry's timeout layer is only a backstop). Errors name the model item and the URL, never the key.
+//! that did not answer (the registry's timeout layer is only a backstop).
+//! Errors name the model item and the URL, never the key.
+//!
+//! Everything the server sends is untrusted: a reply body is read up to the
+//! model's `max_response_bytes` (`openai/body.rs`), the key is redacted from
+//! error bodies and from reply text before either goes anywhere
+//! (`openai/redact.rs`), and quoted bodies have their control characters
+//! escaped (`crate::printable`).
+
+mod body;
+mod redact;
 
 use super::{LmError, ModelError, Request, Response, ResponseFormat, Usage};
 use crate::ir::ModelDecl;
+use crate::ir::defaults::MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES;
 use async_trait::async_trait;
+use body::{Body, ERROR_BODY_BYTES, read_capped, snippet};
+use redact::KeyRedactor;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-/// How much of an error body goes into an error message.
-const BODY_SNIPPET: usize = 400;
-
 /// An API key. Its `Debug` never shows the value.
 #[derive(Clone)]
 pub struct ApiKey(String);
 
 impl ApiKey {
+    /// Wraps a key read from a setting.
     pub fn new(key: impl Into<String>) -> Self {
         Self(key.into())
     }
@@ -42,8 +53,12 @@ pub struct OpenAiProvider {
     /// Full `.../chat/completions` endpoints, one per base URL.
     endpoints: Vec<String>,
     api_key: Option<ApiKey>,
+    /// Removes the key from what the server sends back; `None` without a key.
+    redactor: Option<KeyRedactor>,
     /// Per-attempt limit; `None` leaves it to the layers.
     timeout: Option<Duration>,
+    /// The largest reply body read, in bytes.
+    max_response_bytes: u64,
     client: reqwest::Client,
     /// Round-robin position over `endpoints`.
     next: AtomicUsize,
@@ -56,6 +71,7 @@ impl std::fmt::Debug for OpenAiProvider {
             .field("model_id", &self.model_id)
             .field("endpoints", &self.endpoints)
             .field("api_key", &self.api_key)
+            .field("max_response_bytes", &self.max_response_bytes)
             .finish_non_exhaustive()
     }
 }
@@ -84,14 +100,22 @@ impl OpenAiProvider {
             )),
             None => None,
         };
-        let mut provider = Self::from_parts(&decl.name, &decl.model, &base_urls, api_key)?;
-        provider.timeout = Some(decl.timeout);
+        let provider = Self::from_parts(&decl.name, &decl.model, &base_urls, api_key)?
+            .with_timeout(Some(decl.timeout))
+            .with_max_response_bytes(decl.max_response_bytes);
         Ok(provider)
     }
 
     /// Sets the per-attempt time limit.
     pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sets the largest reply body read (default 8 MiB): a longer reply
+    /// fails the call instead of filling memory.
+    pub fn with_max_response_bytes(mut self, limit: u64) -> Self {
+        self.max_response_bytes = limit;
         self
     }
 
@@ -136,8 +160,12 @@ impl OpenAiProvider {
             item: item.into(),
             model_id: model_id.into(),
             endpoints,
+            redactor: api_key
+                .as_ref()
+                .and_then(|ApiKey(key)| KeyRedactor::new(key)),
             api_key,
             timeout: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             client,
             next: AtomicUsize::new(0),
         })
@@ -205,44 +233,81 @@ impl OpenAiProvider {
         self.transient(message, None)
     }
 
-    /// Removes the key from text a server sent back (some echo it).
-    fn redact(&self, text: &str) -> String {
-        match &self.api_key {
-            Some(ApiKey(key)) if !key.is_empty() => text.replace(key.as_str(), "<redacted>"),
-            _ => text.to_string(),
+    /// `text` from the server without the key or any long piece of it.
+    fn redact<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        match &self.redactor {
+            Some(redactor) => redactor.redact(text),
+            None => text.into(),
         }
     }
-}
 
-#[async_trait]
-impl super::Lm for OpenAiProvider {
-    async fn complete(&self, request: &Request) -> Result<Response, LmError> {
-        let url = self.pick_endpoint();
-        let mut post = self.client.post(url).json(&self.body(request));
-        if let Some(limit) = self.timeout {
-            post = post.timeout(limit);
-        }
-        let sent = post.send().await.map_err(|e| self.send_error(url, e))?;
-        let status = sent.status();
-        let retry_after_ms = sent
+    /// The start of a body for an error message: key redacted, cut short,
+    /// control characters escaped.
+    fn quote(&self, body: &Body) -> String {
+        snippet(body, self.redactor.as_ref())
+    }
+
+    /// The error for a non-2xx answer, quoting the start of its body (of
+    /// which at most [`ERROR_BODY_BYTES`] are read, whatever its size).
+    async fn status_error(&self, url: &str, answer: reqwest::Response) -> LmError {
+        let status = answer.status();
+        let retry_after_ms = answer
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
-        let bytes = sent.bytes().await.map_err(|e| self.send_error(url, e))?;
-        if !status.is_success() {
-            let snippet = self.redact(&snippet(&bytes));
-            let message = format!("{url} answered HTTP {status}: {snippet}");
-            return Err(if is_retryable_status(status) {
-                self.transient(message, retry_after_ms)
-            } else {
-                self.fatal(message)
-            });
+        let limit = ERROR_BODY_BYTES.min(self.max_response_bytes);
+        let body = match read_capped(answer, limit).await {
+            Ok(body) => body,
+            Err(e) => return self.send_error(url, e),
+        };
+        let message = format!("{url} answered HTTP {status}: {}", self.quote(&body));
+        if is_retryable_status(status) {
+            self.transient(message, retry_after_ms)
+        } else {
+            self.fatal(message)
         }
-        let reply: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    }
+
+    /// A successful answer's body, refused (not retried: the same server
+    /// would send the same) when it is over `max_response_bytes`: before
+    /// reading when its `Content-Length` says so, else once that many bytes
+    /// have arrived.
+    async fn reply_body(&self, url: &str, answer: reqwest::Response) -> Result<Body, LmError> {
+        let limit = self.max_response_bytes;
+        if let Some(announced) = answer.content_length().filter(|n| *n > limit) {
+            return Err(self.fatal(format!(
+                "{url} announced a reply of {announced} bytes, over max_response_bytes = {limit}; \
+                 not read (raise max_response_bytes in the model block if replies are that large)"
+            )));
+        }
+        let body = read_capped(answer, limit)
+            .await
+            .map_err(|e| self.send_error(url, e))?;
+        if body.over_limit {
+            return Err(self.fatal(format!(
+                "{url} sent a reply of more than max_response_bytes = {limit} bytes; \
+                 reading stopped there (raise max_response_bytes in the model block if replies are that large)"
+            )));
+        }
+        Ok(body)
+    }
+
+    /// The completion in a successful body. Reply text that echoes the key
+    /// is kept with the key redacted, so neither the cache nor an artifact
+    /// ever holds it.
+    fn parse_reply(&self, url: &str, body: &Body) -> Result<Response, LmError> {
+        if body.is_blank() {
+            // Nothing was lost in transit (the body ended where the server
+            // said): the server answered nothing, which another try won't fix.
+            return Err(self.fatal(format!(
+                "{url} sent a blank reply (HTTP 200 with no JSON in the body)"
+            )));
+        }
+        let reply: Value = serde_json::from_slice(&body.bytes).map_err(|e| {
             let message = format!(
                 "{url} sent a reply that is not JSON ({e}): {}",
-                self.redact(&snippet(&bytes))
+                self.quote(body)
             );
             // A body cut short (a proxy or the server dropped the rest) is a
             // transport fault worth another try; other garbage is not.
@@ -258,7 +323,7 @@ impl super::Lm for OpenAiProvider {
             .ok_or_else(|| {
                 self.fatal(format!(
                     "{url} sent a reply without choices[0].message.content: {}",
-                    self.redact(&snippet(&bytes))
+                    self.quote(body)
                 ))
             })?;
         let tokens = |name: &str| {
@@ -268,7 +333,7 @@ impl super::Lm for OpenAiProvider {
                 .unwrap_or(0)
         };
         Ok(Response {
-            text: text.to_string(),
+            text: self.redact(text).into_owned(),
             usage: Usage {
                 prompt_tokens: tokens("prompt_tokens"),
                 completion_tokens: tokens("completion_tokens"),
@@ -278,24 +343,28 @@ impl super::Lm for OpenAiProvider {
     }
 }
 
+#[async_trait]
+impl super::Lm for OpenAiProvider {
+    async fn complete(&self, request: &Request) -> Result<Response, LmError> {
+        let url = self.pick_endpoint();
+        let mut post = self.client.post(url).json(&self.body(request));
+        if let Some(limit) = self.timeout {
+            post = post.timeout(limit);
+        }
+        let answer = post.send().await.map_err(|e| self.send_error(url, e))?;
+        if !answer.status().is_success() {
+            return Err(self.status_error(url, answer).await);
+        }
+        let body = self.reply_body(url, answer).await?;
+        self.parse_reply(url, &body)
+    }
+}
+
 /// 408, 429 and 5xx are worth another try; other failures are not.
 fn is_retryable_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
         || status.is_server_error()
-}
-
-/// The start of a body, for an error message.
-fn snippet(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
-    let text = text.trim();
-    if text.is_empty() {
-        return "(empty body)".into();
-    }
-    match text.char_indices().nth(BODY_SNIPPET) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 /// An error and its causes, joined: reqwest's own message alone ("error
@@ -368,12 +437,5 @@ mod tests {
         );
         let err = OpenAiProvider::from_parts("m", "id", &[], None).unwrap_err();
         assert!(matches!(err, ModelError::NoBaseUrl { .. }));
-    }
-
-    #[test]
-    fn snippet_is_cut() {
-        let long = "x".repeat(1000);
-        assert_eq!(snippet(long.as_bytes()).len(), BODY_SNIPPET + 3);
-        assert_eq!(snippet(b"  "), "(empty body)");
     }
 }
