@@ -1,7 +1,8 @@
 //! Diagnostics: errors and warnings with a source span, rendered by miette.
 
 use super::ast::Span;
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use super::line_index::{IndexedSource, LineIndex};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,27 +68,47 @@ impl Diagnostic {
 /// The texts diagnostics point into: index 0 is the spec file, `n` the `n`-th override.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    files: Vec<(String, String)>,
+    files: Vec<SourceFile>,
+}
+
+/// One named text, with its line starts (so rendering a diagnostic does not
+/// rescan the text from the top).
+#[derive(Debug, Clone)]
+struct SourceFile {
+    name: String,
+    text: String,
+    lines: LineIndex,
+}
+
+impl SourceFile {
+    fn new(name: String, text: String) -> Self {
+        let lines = LineIndex::new(&text);
+        SourceFile { name, text, lines }
+    }
 }
 
 impl Sources {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         Sources {
-            files: vec![(name.into(), text.into())],
+            files: vec![SourceFile::new(name.into(), text.into())],
         }
     }
     /// Adds a source and returns its index.
     pub fn push(&mut self, name: impl Into<String>, text: impl Into<String>) -> u16 {
-        self.files.push((name.into(), text.into()));
+        self.files.push(SourceFile::new(name.into(), text.into()));
         (self.files.len() - 1) as u16
     }
-    fn get(&self, src: u16) -> (&str, &str) {
-        let (n, t) = self
+    fn get(&self, src: u16) -> IndexedSource<'_> {
+        let f = self
             .files
             .get(src as usize)
             .or(self.files.first())
             .expect("sources is never empty");
-        (n, t)
+        IndexedSource {
+            name: &f.name,
+            text: &f.text,
+            lines: &f.lines,
+        }
     }
 }
 
@@ -111,11 +132,11 @@ pub fn render_all(diags: &[Diagnostic], sources: &Sources, style: Style) -> Stri
 
 /// Renders one diagnostic with its source line, caret and help.
 pub fn render(diag: &Diagnostic, sources: &Sources, style: Style) -> String {
-    let (name, text) = sources.get(diag.span.src);
+    let source = sources.get(diag.span.src);
     let rendered = Rendered {
         diag,
-        source: NamedSource::new(name, text.to_string()),
-        len: text.len(),
+        len: source.text.len(),
+        source,
     };
     let theme = match style {
         Style::Plain => GraphicalTheme::none(),
@@ -133,7 +154,7 @@ pub fn render(diag: &Diagnostic, sources: &Sources, style: Style) -> String {
 
 struct Rendered<'a> {
     diag: &'a Diagnostic,
-    source: NamedSource<String>,
+    source: IndexedSource<'a>,
     len: usize,
 }
 
