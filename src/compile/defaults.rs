@@ -103,6 +103,7 @@ fn entry_of(setting: &DefaultSetting, src: u16, d: &mut Diags) -> Option<Entry> 
 }
 
 /// A TOML value as the spec value it stands for, every span at `at`.
+#[allow(clippy::result_large_err)] // one error per bad value, reported once
 fn value_of(key: &str, v: &toml::Value, at: Span) -> Result<Value, Diagnostic> {
     let kind = match v {
         toml::Value::String(s) if STRING_KEYS.contains(&key) => ValueKind::Str(s.clone()),
