@@ -45,6 +45,11 @@ impl LineIndex {
         self.starts.partition_point(|&s| s <= offset)
     }
 
+    /// The 0-based byte column of `offset` in its line.
+    pub fn column_of(&self, offset: usize) -> usize {
+        offset - self.start_of(self.line_of(offset))
+    }
+
     /// The byte offset where 0-based `line` starts.
     pub fn start_of(&self, line: usize) -> usize {
         match line {
