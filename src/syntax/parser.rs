@@ -1,13 +1,16 @@
 //! Text -> [`File`]: the pest grammar, recovery after a syntax error, and
-//! the entry points. The tree builder is `parser/build.rs`; syntax errors in
-//! words are `parser/syntax_error.rs`.
+//! the entry points. The tree builder is `parser/build.rs` (expressions:
+//! `parser/expr.rs`); syntax errors in words are `parser/syntax_error.rs`.
+//! Text goes to pest only after `nesting::check`, as pest recurses per level.
 
 mod build;
+mod expr;
 mod syntax_error;
 
 use super::ast::*;
 use super::diagnostic::Diagnostic;
 use super::lex::{self, Comment};
+use super::nesting;
 use build::Builder;
 use pest::Parser as _;
 use syntax_error::syntax_error;
@@ -40,6 +43,20 @@ pub struct Parsed {
 /// and carries on, so one typo does not hide the next.
 pub fn parse(src: &str) -> Result<Parsed, Vec<Diagnostic>> {
     let comments = lex::scan(src).map_err(|d| vec![d])?;
+    let depth = nesting::check(src, 0, 0).map_err(|d| vec![d])?;
+    let (items, diags) = nesting::on_stack_for(depth, || parse_items(src));
+    if diags.is_empty() {
+        Ok(Parsed {
+            file: File { items },
+            comments,
+        })
+    } else {
+        Err(diags)
+    }
+}
+
+/// The items of `src`, and every syntax error (see [`parse`]).
+fn parse_items(src: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut items = Vec::new();
     let mut base = 0;
@@ -67,20 +84,19 @@ pub fn parse(src: &str) -> Result<Parsed, Vec<Diagnostic>> {
             }
         }
     }
-    if diags.is_empty() {
-        Ok(Parsed {
-            file: File { items },
-            comments,
-        })
-    } else {
-        Err(diags)
-    }
+    (items, diags)
 }
 
 /// Parses the value of a `--set K=V` override: `full` is the whole argument,
 /// the value starts at byte `start`; spans use source index `src_id`.
 #[allow(clippy::result_large_err)] // errors are rare and reported once: no need to box
 pub fn parse_override_value(full: &str, start: usize, src_id: u16) -> Result<Value, Diagnostic> {
+    let depth = nesting::check(&full[start..], start, src_id)?;
+    nesting::on_stack_for(depth, || override_value(full, start, src_id))
+}
+
+#[allow(clippy::result_large_err)] // as above
+fn override_value(full: &str, start: usize, src_id: u16) -> Result<Value, Diagnostic> {
     let mut pairs = SimbaParser::parse(Rule::override_value, &full[start..])
         .map_err(|e| syntax_error(&e, full, start, src_id))?;
     let mut b = Builder {
