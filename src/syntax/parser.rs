@@ -57,6 +57,37 @@ pub fn parse(src: &str) -> Result<Parsed, Vec<Diagnostic>> {
 
 /// The items of `src`, and every syntax error (see [`parse`]).
 fn parse_items(src: &str) -> (Vec<Item>, Vec<Diagnostic>) {
+    one_item_at_a_time(src).unwrap_or_else(|| whole_file(src))
+}
+
+/// Parses `src` one item at a time: the same items as parsing the whole
+/// file (PEG items do not depend on what follows them), with pest's token
+/// queue (some 40 bytes per token, about 20 per byte of spec) for one item
+/// only. `None` at the first syntax error: [`whole_file`] then reports it
+/// with exactly the words a whole-file parse has for it.
+fn one_item_at_a_time(src: &str) -> Option<(Vec<Item>, Vec<Diagnostic>)> {
+    let mut items = Vec::new();
+    let mut b = Builder {
+        base: 0,
+        src_id: 0,
+        diags: Vec::new(),
+    };
+    loop {
+        let rest = &src[b.base..];
+        if only_trivia(rest) {
+            return Some((items, b.diags));
+        }
+        let mut pairs = SimbaParser::parse(Rule::item_once, rest).ok()?;
+        let item = pairs.next()?.into_inner().next()?;
+        let end = item.as_span().end();
+        items.push(b.item(item));
+        b.base += end;
+    }
+}
+
+/// Parses the whole file at once; after an error, carries on from the next
+/// line that starts with an item keyword.
+fn whole_file(src: &str) -> (Vec<Item>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut items = Vec::new();
     let mut base = 0;
@@ -117,6 +148,17 @@ fn override_value(full: &str, start: usize, src_id: u16) -> Result<Value, Diagno
     }
 }
 
+/// Whether `text` holds nothing but whitespace and `#` comments (what the
+/// grammar skips between items). Checked here, not by pest: a failed pest
+/// parse builds an error from the whole remaining text.
+fn only_trivia(text: &str) -> bool {
+    let mut lines = text.split('\n');
+    lines.all(|line| {
+        let code = line.trim_start_matches([' ', '\t', '\r']);
+        code.is_empty() || code.starts_with('#')
+    })
+}
+
 /// The byte offset of the first line at or after `from` that starts with an item keyword.
 fn next_item_start(src: &str, from: usize) -> Option<usize> {
     let mut from = from.min(src.len());
@@ -137,4 +179,65 @@ fn next_item_start(src: &str, from: usize) -> Option<usize> {
         pos += line.len();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every example spec, and the valid specs the tests use.
+    fn valid_specs() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut specs = Vec::new();
+        for dir in [
+            "examples/quickstart",
+            "examples/qa",
+            "examples/classify",
+            "examples/pipeline",
+            "examples/local",
+        ] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "simba") {
+                    specs.push(std::fs::read_to_string(path).unwrap());
+                }
+            }
+        }
+        assert!(specs.len() >= 5);
+        specs
+    }
+
+    #[test]
+    fn item_by_item_gives_what_the_whole_file_gives() {
+        let extra = [
+            "# only a comment\n\n   # and another\n",
+            "",
+            "metric m = 1 + 2\n# trailing comment, no newline",
+            "signature S = \"a -> b\"\nmetric m = 1 feedback \"x {pred.a}\"\n\n\t\r\n",
+            // A bad escape is not a syntax error: both report it.
+            "signature S { in a: string \"bad \\q\" }\nmetric m = 1",
+        ];
+        let specs = valid_specs().into_iter().chain(extra.map(String::from));
+        for src in specs {
+            let whole = whole_file(&src);
+            assert_eq!(one_item_at_a_time(&src), Some(whole), "{src}");
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_falls_back_to_the_whole_file_parse() {
+        let src = "metric m = 1 +\nmodle x { }\nmetric n = 2\n";
+        assert_eq!(one_item_at_a_time(src), None);
+        let (_, diags) = parse_items(src);
+        assert_eq!(diags, whole_file(src).1);
+        assert!(!diags.is_empty());
+    }
+
+    #[test]
+    fn trivia_is_whitespace_and_comments_only() {
+        assert!(only_trivia(""));
+        assert!(only_trivia(" \n\t# x\r\n  #y"));
+        assert!(!only_trivia("\n  x"));
+        assert!(!only_trivia("# c\n model"));
+    }
 }

@@ -112,7 +112,7 @@ impl Builder {
         File { items }
     }
 
-    fn item(&mut self, p: Pair<'_, Rule>) -> Item {
+    pub(super) fn item(&mut self, p: Pair<'_, Rule>) -> Item {
         let span = self.span(&p);
         let rule = p.as_rule();
         let mut k = kids(p).into_iter();
