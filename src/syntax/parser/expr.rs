@@ -2,8 +2,13 @@
 //! sequence pest gives, folded into a tree by precedence with explicit
 //! stacks (operator precedence parsing, no recursion per operator), measuring
 //! each node's depth as it is made. A tree deeper than `nesting::MAX_DEPTH`
-//! is reported at the operator, call or parenthesis that goes one level too
-//! far, before anything could recurse through it.
+//! is reported at the operator or call that goes one level too far, before
+//! anything could recurse through it.
+//!
+//! Parentheses make no node, so they are not a level here (the text scan of
+//! `nesting.rs` already bounds them as brackets). This keeps `fmt` safe: it
+//! adds the parentheses precedence needs (`a * (not b)`), which would
+//! otherwise turn a spec at the limit into one past it.
 //!
 //! Precedence, loosest first (all infix operators associate to the left):
 //! `or`, `and`, prefix `not`, comparisons, `+ -`, `* /`, prefix `-`.
@@ -83,8 +88,8 @@ fn deeper(depth: usize, at: Span) -> Result<usize, Box<Diagnostic>> {
     )
     .label(format!("level {} starts here", MAX_DEPTH + 1))
     .help(format!(
-        "every operator, call and pair of parentheses is a level (a chain `a + b + c` is \
-             two); a metric expression nests at most {MAX_DEPTH} levels deep"
+        "every operator and call is a level (a chain `a + b + c` is two); a metric \
+             expression nests at most {MAX_DEPTH} levels deep"
     ));
     Err(Box::new(d))
 }
@@ -137,21 +142,8 @@ impl Builder {
         let span = self.span(&p);
         let leaf = |expr| Ok(Operand { expr, depth: 0 });
         match p.as_rule() {
-            Rule::paren => {
-                let inner = kids(p).into_iter().next().expect("paren expr");
-                let e = self.expr_depth(inner)?;
-                let depth = deeper(
-                    e.depth,
-                    Span {
-                        end: span.start + 1,
-                        ..span
-                    },
-                )?;
-                Ok(Operand {
-                    expr: e.expr,
-                    depth,
-                })
-            }
+            // No node, no level (see the module docs).
+            Rule::paren => self.expr_depth(kids(p).into_iter().next().expect("paren expr")),
             Rule::call_expr => {
                 let mut k = kids(p).into_iter();
                 let name = self.ident(k.next().expect("function"));
@@ -288,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn prefixes_calls_and_parentheses_count_too() {
+    fn prefixes_and_calls_count_too() {
         let prefixes = |n: usize| format!("{}1", "not ".repeat(n));
         assert_eq!(error(&prefixes(MAX_DEPTH)), None);
         assert!(error(&prefixes(MAX_DEPTH + 1)).is_some());
@@ -298,9 +290,40 @@ mod tests {
         // Level 257 of calls is also bracket 257: the text scan reports it.
         let (msg, _) = error(&calls(MAX_DEPTH + 1)).unwrap();
         assert_eq!(msg, "brackets nest deeper than 256 levels");
-        // Parentheses and operators add up.
-        let mixed = format!("{}1 + 1{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        // Parentheses are no level of the expression, only brackets.
+        let wrapped = |n: usize| format!("{}1 + 1{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(error(&wrapped(MAX_DEPTH)), None);
+        let (msg, _) = error(&wrapped(MAX_DEPTH + 1)).unwrap();
+        assert_eq!(msg, "brackets nest deeper than 256 levels");
+        // Calls and operators add up.
+        let mixed = format!("{}1 + 1{}", "min(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
         let (msg, _) = error(&mixed).unwrap();
+        assert_eq!(msg, "expression nests deeper than 256 levels");
+    }
+
+    #[test]
+    fn the_parentheses_fmt_adds_keep_a_spec_at_the_limit_legal() {
+        // `not` binds looser than `*`: each pair is two levels, and fmt
+        // writes it `a * (not a * (not ...))`.
+        let src = format!(
+            "metric m = pred.x{}\n",
+            " * not pred.x".repeat(MAX_DEPTH / 2)
+        );
+        let formatted = crate::syntax::format::format_source(&src).unwrap();
+        assert!(
+            formatted.contains("pred.x * (not pred.x * (not"),
+            "{formatted}"
+        );
+        let again = crate::syntax::parse(&formatted).expect("formatted text parses");
+        assert_eq!(
+            again.file.items[0],
+            crate::syntax::parse(&src).unwrap().file.items[0]
+        );
+        let (msg, _) = error(&format!(
+            "pred.x{} * 1",
+            " * not pred.x".repeat(MAX_DEPTH / 2)
+        ))
+        .unwrap();
         assert_eq!(msg, "expression nests deeper than 256 levels");
     }
 }
