@@ -172,8 +172,9 @@ fn every_file_a_run_writes_has_one_mode() {
             let mode = e.metadata().unwrap().permissions().mode() & 0o777;
             (e.file_name().to_string_lossy().into_owned(), mode)
         })
-        .filter(|(name, _)| name != simba_run::project::LOCK_FILE)
         .collect();
+    // The lock is gone with the run.
+    assert!(!out.join(simba_run::project::LOCK_FILE).exists());
     assert!(modes.len() >= 5, "{modes:?}");
     let report = modes.iter().find(|(n, _)| n == "report.html").unwrap().1;
     assert!(report & 0o600 == 0o600, "{report:o}");
