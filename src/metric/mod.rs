@@ -38,7 +38,9 @@ pub use value::{Val, parse_number};
 /// optional feedback text for strategies such as append_rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
+    /// The metric's value; 0 when the program failed or the expression could not be computed.
     pub value: f64,
+    /// The filled feedback template, or why the score is 0; `None` when the metric has no template.
     pub feedback: Option<String>,
 }
 
