@@ -29,8 +29,11 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// File names inside the output folder.
 pub const PROGRAM_JSON: &str = "program.json";
+/// File name of the final candidates ([`CandidatesJson`]).
 pub const CANDIDATES_JSON: &str = "candidates.json";
+/// File name of the per-step trial log ([`TrialRecord`] lines).
 pub const TRIALS_JSONL: &str = "trials.jsonl";
+/// File name of the run summary ([`RunJson`]).
 pub const RUN_JSON: &str = "run.json";
 
 // ---------------------------------------------------------------------------
@@ -43,8 +46,10 @@ pub const RUN_JSON: &str = "run.json";
 /// `metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgramJson {
+    /// Predictor states keyed by DSPy predictor name, flattened to the top level as DSPy expects.
     #[serde(flatten)]
     pub predictors: IndexMap<String, PredictorJson>,
+    /// Versions DSPy checks on load, and our own mapping back to the spec.
     pub metadata: ProgramMetadata,
 }
 
@@ -58,6 +63,7 @@ pub struct PredictorJson {
     /// Each demo's fields, then `"augmented": true` for demos made from the
     /// program's own trajectories.
     pub demos: Vec<Record>,
+    /// The predictor's instructions and field prefixes.
     pub signature: SignatureJson,
     /// Always null: the model is configured on the DSPy side.
     pub lm: Option<serde_json::Value>,
@@ -68,7 +74,9 @@ pub struct PredictorJson {
 /// prefix and description.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SignatureJson {
+    /// The optimized instruction text.
     pub instructions: String,
+    /// Inputs in declaration order, then outputs.
     pub fields: Vec<FieldJson>,
 }
 
@@ -96,6 +104,7 @@ pub struct ProgramMetadata {
 pub struct SimbaRunMetadata {
     /// simba-run's version.
     pub version: String,
+    /// [`SCHEMA_VERSION`] of the writer.
     pub schema: u32,
     /// The spec's program name.
     pub program: String,
@@ -248,9 +257,13 @@ impl ProgramJson {
 /// full-trainset evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidatesJson {
+    /// [`SCHEMA_VERSION`] of the writer.
     pub schema: u32,
+    /// The spec's program name.
     pub program: String,
+    /// The metric's name the candidates were scored with.
     pub metric: String,
+    /// Number of trainset examples each `train_scores` covers.
     pub trainset_size: usize,
     /// Where the returned program was chosen: `valset` or `devset`; absent
     /// for the trainset (DSPy's way).
@@ -258,6 +271,7 @@ pub struct CandidatesJson {
     pub selected_on: Option<String>,
     /// Position in `candidates` of the returned program.
     pub best: usize,
+    /// Every final candidate, in winner order.
     pub candidates: Vec<CandidateEntry>,
 }
 
@@ -297,9 +311,13 @@ pub struct CandidateEntry {
 /// depend on the cache's state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
+    /// Completions asked for, cache hits included.
     pub lm_calls: u64,
+    /// Completions that failed after all retries.
     pub failed_calls: u64,
+    /// Prompt tokens of the successful completions (a cache hit counts the tokens it first cost).
     pub prompt_tokens: u64,
+    /// Completion tokens of the successful completions, counted like `prompt_tokens`.
     pub completion_tokens: u64,
     /// Requests sent to providers, every retry included (cache hits and
     /// in-process models sent none); 0 when the run had no model registry.
@@ -330,16 +348,22 @@ impl UsageRecord {
 pub struct VariantRecord {
     /// The model item (the teacher's name, or the program's model).
     pub model: String,
+    /// The sampling temperature; `None` keeps the model's own.
     pub temperature: Option<f64>,
+    /// Cache-key salt that keeps this variant's samples distinct from the others'.
     pub rollout_id: Option<u64>,
+    /// The request seed sent to providers that honour one; `None` sends none.
     pub seed: Option<u64>,
 }
 
 /// Score statistics of the step's whole sampling batch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BatchStats {
+    /// Mean score over every trajectory of the batch.
     pub mean: f64,
+    /// 10th percentile of the scores (linear interpolation, as numpy).
     pub p10: f64,
+    /// 90th percentile of the scores.
     pub p90: f64,
     /// Executions that failed (scored 0).
     pub failed_executions: usize,
@@ -352,14 +376,18 @@ pub struct BucketRecord {
     pub example: usize,
     /// Scores of its trajectories, best first.
     pub scores: Vec<f64>,
+    /// Best minus worst score: how much this example separates trajectories (first sort key).
     pub max_to_min_gap: f64,
+    /// Best score (second sort key).
     pub max_score: f64,
+    /// Best minus mean score (third sort key).
     pub max_to_avg_gap: f64,
 }
 
 /// What one strategy did on one bucket.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
+    /// The strategy's name, e.g. `append_demo` or `append_rule`.
     pub strategy: String,
     /// `applied`, `skipped` or `failed`.
     pub result: AttemptResult,
@@ -374,8 +402,11 @@ pub struct AttemptRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptResult {
+    /// The strategy changed the program and a candidate was made.
     Applied,
+    /// The strategy did not apply here (e.g. nothing to learn from the bucket).
     Skipped,
+    /// The strategy returned an error, e.g. its call to the prompt model failed.
     Failed,
 }
 
@@ -412,9 +443,11 @@ pub struct TrialRecord {
     pub step: usize,
     /// Trainset indices of the mini-batch, in batch order.
     pub batch: Vec<usize>,
+    /// The sampling models of the step, in sampling order.
     pub variants: Vec<VariantRecord>,
     /// Pool indices of the programs sampled: `[variant][example position]`.
     pub sampled_programs: Vec<Vec<usize>>,
+    /// Score statistics over every trajectory of the batch.
     pub batch_stats: BatchStats,
     /// All buckets in bucket order.
     pub buckets: Vec<BucketRecord>,
@@ -437,7 +470,9 @@ pub struct TrialRecord {
 /// Train and dev score of one program.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScorePair {
+    /// Mean metric over the full trainset.
     pub train: f64,
+    /// Mean metric over the devset; `None` without one.
     pub dev: Option<f64>,
 }
 
@@ -445,31 +480,45 @@ pub struct ScorePair {
 /// (timings, cache hits).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunJson {
+    /// [`SCHEMA_VERSION`] of the writer.
     pub schema: u32,
+    /// Version of simba-run that wrote the file.
     pub simba_run_version: String,
+    /// The spec's program name.
     pub program: String,
+    /// The spec file the run came from; `None` when it was not read from a file.
     pub spec: Option<PathBuf>,
+    /// The run seed every random choice derives from.
     pub seed: u64,
     /// The optimize block with every default and override applied.
     pub config: OptimizeDecl,
     /// The mini-batch size used (bsize clamped to the trainset size).
     pub effective_bsize: usize,
+    /// Number of trainset examples.
     pub trainset_size: usize,
+    /// Number of devset examples; `None` without a devset.
     pub devset_size: Option<usize>,
+    /// Steps completed (fewer than `max_steps` when the run stopped early).
     pub steps_run: usize,
     /// Why the loop ended.
     pub stop_reason: StopReason,
+    /// Warnings from loading and preparing the run (e.g. a clamped bsize), in the order raised.
     pub warnings: Vec<String>,
+    /// Scores of the unoptimized program.
     pub baseline: ScorePair,
+    /// Scores of the returned program.
     pub best: ScorePair,
     /// Position of the best program in `candidates.json`.
     pub best_candidate: usize,
+    /// LM usage of the whole run, final evaluation included.
     pub usage: UsageRecord,
     /// Requests answered from the response cache.
     pub cached_calls: u64,
+    /// Wall time of the whole run, in milliseconds.
     pub duration_ms: u64,
     /// Wall time of each step, then of the final evaluation.
     pub step_durations_ms: Vec<u64>,
+    /// Wall time of the final evaluation, in milliseconds.
     pub final_eval_ms: u64,
 }
 
@@ -521,19 +570,28 @@ impl std::fmt::Display for StopReason {
 /// Why artifacts could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    /// The output folder could not be created.
     #[error("cannot create output folder {path}: {source}")]
     CreateDir {
+        /// The folder that could not be created.
         path: PathBuf,
+        /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A file could not be written or renamed into place.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file's final path.
         path: PathBuf,
+        /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A value could not be turned into JSON.
     #[error("cannot serialize {name}: {source}")]
     Serialize {
+        /// The artifact being serialized, e.g. `candidates.json`.
         name: String,
+        /// The underlying serde error.
         source: serde_json::Error,
     },
 }

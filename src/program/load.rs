@@ -21,21 +21,41 @@ use crate::value::{Demo, Record};
 /// Why a program.json could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProgramLoadError {
+    /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The program.json path.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// The file is not JSON.
     #[error("{}: not valid JSON: {message}", path.display())]
-    Json { path: PathBuf, message: String },
+    Json {
+        /// The program.json path.
+        path: PathBuf,
+        /// The JSON parser's message, with line and column.
+        message: String,
+    },
+    /// The JSON is not laid out as DSPy's `Module.save()` writes it.
     #[error("{}: {message}", path.display())]
-    Layout { path: PathBuf, message: String },
+    Layout {
+        /// The program.json path.
+        path: PathBuf,
+        /// Which part is missing or of the wrong shape.
+        message: String,
+    },
+    /// A predictor key matches no step of the program.
     #[error("{}: `{key}` is not a step of program `{program}` (its steps: {steps})", path.display())]
     UnknownStep {
+        /// The program.json path.
         path: PathBuf,
+        /// The predictor key that matches nothing.
         key: String,
+        /// The program the file was loaded for.
         program: String,
+        /// The program's step names, comma separated, for the message.
         steps: String,
     },
 }
