@@ -211,6 +211,8 @@ pub async fn evaluate(spec: &Spec, args: &EvalArgs) -> Result<EvalReport, SetupE
     let plugins = crate::plugin::load_plugins(spec).map_err(|e| e.to_string())?;
     let mut models = crate::plugin::build_models(spec, &oracles, options, &plugins)
         .map_err(|e| e.to_string())?;
+    let cache = models.cache();
+    super::cache::report_warnings(cache.as_deref(), false);
     if let Some(backoff) = crate::lm::retry::Backoff::from_env()? {
         models.set_backoff(backoff);
     }
@@ -230,6 +232,7 @@ pub async fn evaluate(spec: &Spec, args: &EvalArgs) -> Result<EvalReport, SetupE
     )
     .await;
     bar.finish_and_clear();
+    super::cache::flush(cache.as_deref(), false);
 
     let n = outcomes.len();
     let failed = outcomes

@@ -316,7 +316,7 @@ fn run_block(
     no_cache: bool,
     resume: bool,
     prices: &indexmap::IndexMap<String, Price>,
-    warnings: Vec<String>,
+    mut warnings: Vec<String>,
     mode: Mode,
 ) -> Result<(), Failure> {
     let started = Instant::now();
@@ -326,6 +326,11 @@ fn run_block(
     let plugins = load_plugins(spec).map_err(|e| Failure::input(e.to_string()))?;
     let mut models = build_models(spec, oracles, ModelsOptions { cache_dir }, &plugins)
         .map_err(|e| Failure::input(e.to_string()))?;
+    let cache = models.cache();
+    warnings.extend(super::cache::report_warnings(
+        cache.as_deref(),
+        mode == Mode::Quiet,
+    ));
     if let Some(backoff) = Backoff::from_env().map_err(Failure::input)? {
         models.set_backoff(backoff);
     }
@@ -390,7 +395,9 @@ fn run_block(
     // The engine dropped its sender when it returned; wait for the last lines.
     let _ = done_rx.recv();
     let _ = renderer.join();
-    let output = result.map_err(optimize_failure)?;
+    let mut output = result.map_err(optimize_failure)?;
+    let late = super::cache::flush(cache.as_deref(), mode == Mode::Quiet);
+    output.run.warnings.extend(late);
     output.write(out_dir).map_err(|e| Failure {
         code: exit::RUN_FAILED,
         message: e.to_string(),
