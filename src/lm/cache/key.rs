@@ -46,8 +46,13 @@ impl CacheKey {
             response_format: request.response_format,
             params: CanonicalParams(&request.params),
         };
-        let mut hasher = HashWriter(Sha256::new());
+        // serde_json writes in small pieces (a quote, a key, an escaped
+        // run); a buffer hands them to the hasher in large blocks.
+        let mut hasher = std::io::BufWriter::with_capacity(4096, HashWriter(Sha256::new()));
         serde_json::to_writer(&mut hasher, &described).expect("a request serializes");
+        let Ok(hasher) = hasher.into_inner() else {
+            unreachable!("writing into a hasher cannot fail")
+        };
         Self(hasher.0.finalize().into())
     }
 
