@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod cache;
 pub mod check;
 pub mod eval;
 pub mod fmt;
@@ -48,6 +49,8 @@ pub enum Command {
     Fmt(FmtArgs),
     /// (Re)write report.html for a run's output folder.
     Report(ReportArgs),
+    /// Look after the LM response cache: stats, clear, prune.
+    Cache(cache::CacheArgs),
 }
 
 /// `simba-run spec.simba [flags]`: run the spec's optimize blocks.
@@ -176,6 +179,7 @@ pub fn main() -> i32 {
         Some(Command::Eval(a)) => eval::run(a),
         Some(Command::Fmt(a)) => fmt::run(a),
         Some(Command::Report(a)) => report::run(a),
+        Some(Command::Cache(a)) => cache::run(a),
         None => run::run(cli.run),
     }
 }

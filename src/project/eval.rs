@@ -57,6 +57,8 @@ pub struct EvalReport {
     pub failed: usize,
     /// The registry's LM usage over the whole eval.
     pub usage: ModelUsage,
+    /// Problems with the LM response cache, each once.
+    pub warnings: Vec<String>,
 }
 
 impl EvalReport {
@@ -153,6 +155,7 @@ pub async fn evaluate(
     // Kept alive for the whole evaluation (plugin models call into it).
     let plugins = project.plugins()?;
     let models = Arc::new(project.models(&oracles, &plugins, cache_dir)?);
+    let cache = models.cache();
     let model_set: Arc<dyn ModelSet> = models.clone();
     let executor = Executor::new(model_set.clone());
     let metric = MetricFn::new(metric_decl, model_set);
@@ -165,6 +168,7 @@ pub async fn evaluate(
         progress,
     )
     .await;
+    let warnings = super::flush_cache(cache.as_deref());
     let n = outcomes.len();
     let failed = outcomes
         .iter()
@@ -184,6 +188,7 @@ pub async fn evaluate(
         mean,
         failed,
         usage: models.usage().total,
+        warnings,
     })
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::{Error, OutputLock, Project};
 use crate::ir::OptimizeDecl;
 use crate::lm::ModelSet;
+use crate::lm::cache::ResponseCache;
 use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
 use crate::optimize::runtime::{load_data, prepare_with};
 use crate::optimize::{EventSink, OptimizeInput, OptimizeOutput, RunOptions};
@@ -39,6 +40,12 @@ pub struct BlockRun {
     pub plugins: PluginHost,
     /// The output folder's lock. Keep it until the artifacts are written.
     pub lock: OutputLock,
+    /// The LM response cache (when a model uses one): flush it with
+    /// [`flush_cache`] before the artifacts are written.
+    pub cache: Option<Arc<ResponseCache>>,
+    /// Problems found opening the cache, already in the run's warnings;
+    /// for the caller to show.
+    pub cache_warnings: Vec<String>,
 }
 
 impl Project {
@@ -60,19 +67,16 @@ impl Project {
         };
         let plugins = self.plugins()?;
         let models = self.models(oracles, &plugins, cache_dir)?;
+        let cache = models.cache();
+        let cache_warnings = take_warnings(cache.as_deref());
+        let mut warnings = self.warnings.clone();
+        warnings.extend(cache_warnings.iter().cloned());
         let book = models.usage_book();
         let models: Arc<dyn ModelSet> = Arc::new(models);
         let strategies = resolve_strategies(&decl.strategies, &plugins)?;
         let (train, dev) = load_data(&self.spec, decl)?;
         let input = prepare_with(
-            &self.spec,
-            decl,
-            models,
-            strategies,
-            train,
-            dev,
-            events,
-            self.warnings.clone(),
+            &self.spec, decl, models, strategies, train, dev, events, warnings,
         )?;
         input.usage.set_book(book);
         let resume = if setup.resume {
@@ -92,8 +96,24 @@ impl Project {
             options,
             plugins,
             lock,
+            cache,
+            cache_warnings,
         })
     }
+}
+
+/// The cache's warnings not yet reported.
+fn take_warnings(cache: Option<&ResponseCache>) -> Vec<String> {
+    cache.map(ResponseCache::take_warnings).unwrap_or_default()
+}
+
+/// Commits everything the cache has queued (before the artifacts say the
+/// run is done) and returns the problems met since they were last taken.
+pub fn flush_cache(cache: Option<&ResponseCache>) -> Vec<String> {
+    if let Some(cache) = cache {
+        cache.flush();
+    }
+    take_warnings(cache)
 }
 
 /// Writes a finished run's artifacts into `out_dir` (all staged before the
