@@ -11,11 +11,15 @@ use statrs::distribution::Poisson;
 /// The coordinator's random state.
 #[derive(Debug, Clone)]
 pub struct Rngs {
+    /// Every draw except the drop count, in the engine's fixed order.
     pub choices: ChaCha20Rng,
+    /// Only the Poisson draw of how many demos to drop, so adding a draw to
+    /// one stream never shifts the other.
     pub poisson: ChaCha20Rng,
 }
 
 impl Rngs {
+    /// Both streams seeded from `seed` (the same key, different ChaCha streams).
     pub fn new(seed: u64) -> Self {
         let choices = ChaCha20Rng::seed_from_u64(seed);
         // Same key, another ChaCha stream: independent of the choices stream.

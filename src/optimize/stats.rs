@@ -21,8 +21,11 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
 /// lexicographically, larger first.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BucketKey {
+    /// Best minus worst score: how much the trajectories disagree.
     pub max_to_min_gap: f64,
+    /// The best score (ties on the gap go to the example solved better).
     pub max_score: f64,
+    /// Best minus mean score.
     pub max_to_avg_gap: f64,
 }
 
