@@ -7,7 +7,7 @@ use lm_support::{Server, ask, decl};
 use serde_json::json;
 use simba_run::adapter::{Format, PredictSpec, format_messages, parse_reply};
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider, Setting, Spec};
-use simba_run::lm::{ModelError, ModelSet, ModelsOptions};
+use simba_run::lm::{ModelError, ModelSet, Models, ModelsOptions};
 use simba_run::value::{Example, Record};
 use std::path::PathBuf;
 

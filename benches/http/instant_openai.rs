@@ -16,7 +16,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use indexmap::IndexMap;
 use serde_json::{Value, json};
-use simba_run::lm::{Lm, Message, ModelSet, Models, ModelsOptions, Request, ResponseFormat};
+use simba_run::lm::{Lm, Message, ModelSet, ModelsOptions, Request, ResponseFormat};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,8 +56,9 @@ fn load(spec: &std::path::Path, item: &str) -> Oracle {
         std::process::exit(1);
     });
     let oracles = simba_run::optimize::runtime::oracles(&loaded.spec).expect("the oracle data");
-    let models = Models::from_spec(&loaded.spec, &oracles, ModelsOptions { cache_dir: None })
-        .expect("the models");
+    let models =
+        simba_run::models::from_spec(&loaded.spec, &oracles, ModelsOptions { cache_dir: None })
+            .expect("the models");
     let lm = models
         .lm(item)
         .unwrap_or_else(|| panic!("no model `{item}` in {}", spec.display()));

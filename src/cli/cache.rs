@@ -3,7 +3,6 @@
 //! flushing it before the artifacts are written.
 
 use super::exit;
-use crate::lm::cache::ResponseCache;
 use crate::lm::cache::admin::{self, CacheStats};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -122,27 +121,6 @@ fn print_stats(dir: &Path, stats: &CacheStats) {
             stats.old_layout_folders
         );
     }
-}
-
-/// Prints the cache's warnings not yet reported (`warning: ...` on stderr,
-/// like the spec's, unless `quiet`) and returns them for run.json.
-pub(crate) fn report_warnings(cache: Option<&ResponseCache>, quiet: bool) -> Vec<String> {
-    let warnings = cache.map(ResponseCache::take_warnings).unwrap_or_default();
-    if !quiet {
-        for w in &warnings {
-            eprintln!("warning: {w}");
-        }
-    }
-    warnings
-}
-
-/// Commits what the cache has queued (before a run's artifacts say it is
-/// done), then reports what went wrong since the last report.
-pub(crate) fn flush(cache: Option<&ResponseCache>, quiet: bool) -> Vec<String> {
-    if let Some(cache) = cache {
-        cache.flush();
-    }
-    report_warnings(cache, quiet)
 }
 
 /// `30d` -> 30 days. Units: `s`, `m`, `h`, `d`, `w`.

@@ -124,10 +124,10 @@ fn value_of(key: &str, v: &toml::Value, at: Span) -> Result<Value, Box<Diagnosti
                 .collect::<Result<_, _>>()?,
         ),
         toml::Value::Datetime(_) | toml::Value::Table(_) => {
-            return Err(
+            return Err(Box::new(
                 Diagnostic::error(at, format!("`{key}` cannot be {}", v.type_str()))
                     .label("not an optimize setting value"),
-            );
+            ));
         }
     };
     Ok(Value { kind, span: at })
