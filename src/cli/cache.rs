@@ -150,7 +150,7 @@ fn parse_age(text: &str) -> Result<Duration, String> {
 fn age_text(age: Duration) -> String {
     let secs = age.as_secs();
     for (unit, size) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if secs >= size && secs % size == 0 {
+        if secs >= size && secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }
