@@ -9,7 +9,9 @@ use std::sync::Arc;
 use super::{Error, OutputLock, Project};
 use crate::ir::OptimizeDecl;
 use crate::lm::ModelSet;
-use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
+use crate::optimize::checkpoint::{
+    CHECKPOINT_JSON, Checkpoint, Fingerprint, file_sink, plugins_used,
+};
 use crate::optimize::runtime::{load_data, prepare_with};
 use crate::optimize::{EventSink, OptimizeInput, OptimizeOutput, RunOptions};
 use crate::plugin::{PluginHost, resolve_strategies};
@@ -86,6 +88,7 @@ impl Project {
             checkpoint: Some(file_sink(setup.out_dir.clone())),
             resume,
             prices: self.prices(),
+            fingerprint: self.fingerprint(decl, oracles, &plugins)?,
         };
         Ok(BlockRun {
             input,
@@ -93,6 +96,33 @@ impl Project {
             plugins,
             lock,
         })
+    }
+}
+
+impl Project {
+    /// Hashes of what block `decl` uses beyond its program and data (which
+    /// the engine hashes): the metric, the models with their oracle rows,
+    /// and each plugin it uses (manifest and library bytes).
+    fn fingerprint(
+        &self,
+        decl: &OptimizeDecl,
+        oracles: &IndexMap<String, Vec<Example>>,
+        plugins: &PluginHost,
+    ) -> Result<Fingerprint, Error> {
+        let mut fingerprint = Fingerprint::of_block(&self.spec, decl, oracles);
+        for name in plugins_used(&self.spec, decl) {
+            let (Some(manifest), Some(path)) = (plugins.manifest(&name), plugins.path(&name))
+            else {
+                continue;
+            };
+            fingerprint.add_plugin(&name, manifest, path).map_err(|e| {
+                Error::Run(format!(
+                    "cannot read plugin `{name}` ({}) to fingerprint it: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        Ok(fingerprint)
     }
 }
 
