@@ -288,4 +288,12 @@ fn tampered_checkpoints_are_refused_naming_the_field() {
         ),
     ];
     refused(&spec, &base, cases);
+    // The message names the file and the field first.
+    let mut no_winners = base.clone();
+    no_winners["winners"] = json!([]);
+    let err = resume(&spec, &no_winners).unwrap_err();
+    assert!(
+        err.contains("cannot resume: checkpoint.json: winners: "),
+        "{err}"
+    );
 }
