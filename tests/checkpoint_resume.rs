@@ -172,6 +172,17 @@ fn convergence_rules_changed_on_resume_apply_from_the_next_step() {
     assert_eq!(run["steps_run"], 4);
 }
 
+#[test]
+fn max_steps_below_the_steps_done_is_refused() {
+    let dir = project();
+    checkpoint_after(dir.path(), 3);
+    let out = resume(dir.path(), &["qa.max_steps=2".to_string()]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("checkpoint.json: steps_done: "), "{err}");
+    assert!(err.contains("max_steps of at least 3"), "{err}");
+}
+
 /// Edits `file` in `dir` by replacing `from` (which must occur) with `to`.
 fn edit(dir: &Path, file: &str, from: &str, to: &str) {
     let path = dir.join(file);

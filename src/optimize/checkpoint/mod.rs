@@ -198,7 +198,10 @@ impl Checkpoint {
 
     /// Whether this checkpoint can continue a run of `decl`: every setting
     /// that shapes the result must match; `output`, `cache`, `concurrency`,
-    /// `max_steps` and the stop rules may change.
+    /// `max_steps` and the stop rules may change (a cap then counts what the
+    /// checkpoint spent, and changed convergence rules apply from the next
+    /// step; `max_steps` below the steps done is refused by
+    /// [`Checkpoint::validate`]).
     pub fn check_matches(&self, decl: &OptimizeDecl, dir: &Path) -> Result<(), CheckpointError> {
         let norm = |d: &OptimizeDecl| {
             let mut d = d.clone();
