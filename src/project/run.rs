@@ -10,7 +10,9 @@ use super::{Error, OutputLock, Project};
 use crate::ir::OptimizeDecl;
 use crate::lm::ModelSet;
 use crate::lm::cache::ResponseCache;
-use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
+use crate::optimize::checkpoint::{
+    CHECKPOINT_JSON, Checkpoint, Fingerprint, file_sink, plugins_used,
+};
 use crate::optimize::runtime::{load_data, prepare_with};
 use crate::optimize::{EventSink, OptimizeInput, OptimizeOutput, RunOptions};
 use crate::plugin::{PluginHost, resolve_strategies};
@@ -90,6 +92,7 @@ impl Project {
             checkpoint: Some(file_sink(setup.out_dir.clone())),
             resume,
             prices: self.prices(),
+            fingerprint: self.fingerprint(decl, oracles, &plugins)?,
         };
         Ok(BlockRun {
             input,
@@ -114,6 +117,33 @@ pub fn flush_cache(cache: Option<&ResponseCache>) -> Vec<String> {
         cache.flush();
     }
     take_warnings(cache)
+}
+
+impl Project {
+    /// Hashes of what block `decl` uses beyond its program and data (which
+    /// the engine hashes): the metric, the models with their oracle rows,
+    /// and each plugin it uses (manifest and library bytes).
+    fn fingerprint(
+        &self,
+        decl: &OptimizeDecl,
+        oracles: &IndexMap<String, Vec<Example>>,
+        plugins: &PluginHost,
+    ) -> Result<Fingerprint, Error> {
+        let mut fingerprint = Fingerprint::of_block(&self.spec, decl, oracles);
+        for name in plugins_used(&self.spec, decl) {
+            let (Some(manifest), Some(path)) = (plugins.manifest(&name), plugins.path(&name))
+            else {
+                continue;
+            };
+            fingerprint.add_plugin(&name, manifest, path).map_err(|e| {
+                Error::Run(format!(
+                    "cannot read plugin `{name}` ({}) to fingerprint it: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        Ok(fingerprint)
+    }
 }
 
 /// Writes a finished run's artifacts into `out_dir` (all staged before the
