@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::ir::{ModuleKind, OptimizeDecl, ProgramGraph, Step};
+use crate::ir::{ModuleKind, OptimizeDecl, ProgramGraph, REASONING_FIELD, Step};
 use crate::program::{PredictorState, Program};
 use crate::value::Record;
 
@@ -112,48 +112,50 @@ pub struct SimbaRunMetadata {
     pub steps: IndexMap<String, String>,
 }
 
-/// DSPy's default prompt prefix for a field name: `snake_case` and camelCase
-/// words split, first letter of each capitalised, then a colon
-/// (`passage_text` -> `Passage Text:`).
+/// DSPy's default prompt prefix for a field name (`infer_prefix` in
+/// `dspy/signatures/signature.py`, then a colon): camelCase humps and runs of
+/// digits become words of their own, words are split at underscores, and each
+/// word is capitalised unless it is all capitals (`passage_text` ->
+/// `Passage Text:`, `HTMLParser` -> `HTML Parser:`, `text2number` ->
+/// `Text 2 Number:`). Empty words are kept, so doubled underscores give
+/// doubled spaces, exactly as DSPy writes them.
 pub fn dspy_prefix(name: &str) -> String {
-    let mut words: Vec<String> = Vec::new();
-    let mut cur = String::new();
-    let chars: Vec<char> = name.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if c == '_' {
-            if !cur.is_empty() {
-                words.push(std::mem::take(&mut cur));
-            }
-            continue;
-        }
-        let boundary = c.is_uppercase()
-            && i > 0
-            && (chars[i - 1].is_lowercase()
-                || chars.get(i + 1).is_some_and(|n| n.is_lowercase())
-                    && chars[i - 1].is_uppercase());
-        if boundary && !cur.is_empty() {
-            words.push(std::mem::take(&mut cur));
-        }
-        cur.push(c);
+    use regex::Regex;
+    use std::sync::LazyLock;
+    // The same four rewrites, in the same order, as DSPy applies them.
+    static RULES: LazyLock<[(Regex, &str); 4]> = LazyLock::new(|| {
+        let re = |p: &str| Regex::new(p).expect("a valid pattern");
+        [
+            // A capitalised word after any character: `camelCase` -> `camel_Case`.
+            (re("(.)([A-Z][a-z]+)"), "${1}_${2}"),
+            // A capital after a lower-case letter or digit: `HTMLParser` keeps `HTML`.
+            (re("([a-z0-9])([A-Z])"), "${1}_${2}"),
+            // Digits after a letter, and a letter after digits, split off.
+            (re("([a-zA-Z])([0-9])"), "${1}_${2}"),
+            (re("([0-9])([a-zA-Z])"), "${1}_${2}"),
+        ]
+    });
+    let mut snake = name.to_string();
+    for (pattern, replacement) in RULES.iter() {
+        snake = pattern.replace_all(&snake, *replacement).into_owned();
     }
-    if !cur.is_empty() {
-        words.push(cur);
-    }
-    let words: Vec<String> = words
-        .into_iter()
-        .map(|w| {
-            if w.chars().all(|c| c.is_uppercase() || c.is_ascii_digit()) {
-                w
-            } else {
-                let mut cs = w.chars();
-                match cs.next() {
-                    Some(f) => f.to_uppercase().collect::<String>() + &cs.as_str().to_lowercase(),
-                    None => String::new(),
-                }
-            }
-        })
-        .collect();
+    let words: Vec<String> = snake.split('_').map(title_word).collect();
     format!("{}:", words.join(" "))
+}
+
+/// One word of a prefix: kept when it is all capitals (Python's
+/// `str.isupper`: some cased letter and no lower-case one), else first
+/// letter upper-cased and the rest lower-cased (`str.capitalize`).
+fn title_word(word: &str) -> String {
+    let has_cased = word.chars().any(|c| c.is_uppercase() || c.is_lowercase());
+    if has_cased && !word.chars().any(char::is_lowercase) {
+        return word.to_string();
+    }
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().collect::<String>() + &chars.as_str().to_lowercase(),
+        None => String::new(),
+    }
 }
 
 /// The DSPy key of a step's predictor.
@@ -176,23 +178,19 @@ fn signature_json(step: &Step, state: &PredictorState) -> SignatureJson {
         });
     }
     for f in step.lm_outputs() {
-        // DSPy's ChainOfThought gives its reasoning field this exact prefix.
-        let (prefix, description) =
-            if step.module == ModuleKind::ChainOfThought && f.name == "reasoning" {
-                (
-                    "Reasoning: Let's think step by step in order to".to_string(),
-                    "${reasoning}".to_string(),
-                )
-            } else {
-                (
-                    dspy_prefix(&f.name),
-                    f.description
-                        .clone()
-                        .unwrap_or_else(|| format!("${{{}}}", f.name)),
-                )
-            };
+        // DSPy 3.4.1's ChainOfThought adds `reasoning` with the default
+        // prefix and the placeholder description; our own description of
+        // the field is for prompts only.
+        let description = if step.module == ModuleKind::ChainOfThought && f.name == REASONING_FIELD
+        {
+            format!("${{{REASONING_FIELD}}}")
+        } else {
+            f.description
+                .clone()
+                .unwrap_or_else(|| format!("${{{}}}", f.name))
+        };
         fields.push(FieldJson {
-            prefix,
+            prefix: dspy_prefix(&f.name),
             description,
         });
     }
@@ -202,12 +200,14 @@ fn signature_json(step: &Step, state: &PredictorState) -> SignatureJson {
     }
 }
 
-/// A demo as DSPy stores it: its fields, then `augmented` when set.
+/// A demo as DSPy stores it: `augmented` first when set (DSPy builds the
+/// demo as `Example(augmented=True, **inputs, **outputs)`), then its fields.
 pub fn demo_json(demo: &crate::value::Demo) -> Record {
-    let mut r = demo.fields.clone();
+    let mut r = Record::new();
     if demo.augmented {
         r.insert("augmented".into(), serde_json::Value::Bool(true));
     }
+    r.extend(demo.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
     r
 }
 
@@ -668,10 +668,77 @@ mod tests {
 
     #[test]
     fn dspy_prefixes() {
-        assert_eq!(dspy_prefix("question"), "Question:");
-        assert_eq!(dspy_prefix("passage_text"), "Passage Text:");
-        assert_eq!(dspy_prefix("camelCase"), "Camel Case:");
-        assert_eq!(dspy_prefix("HTMLCode"), "HTML Code:");
+        // Each pair checked against DSPy 3.4.1's `infer_prefix` (+ ":").
+        for (name, prefix) in [
+            ("question", "Question:"),
+            ("passage_text", "Passage Text:"),
+            ("camelCase", "Camel Case:"),
+            ("camelCaseText", "Camel Case Text:"),
+            ("HTMLCode", "HTML Code:"),
+            ("HTMLParser", "HTML Parser:"),
+            ("text2number", "Text 2 Number:"),
+            ("a1b2", "A 1 B 2:"),
+            ("x_2", "X 2:"),
+            ("ABC", "ABC:"),
+            ("HTML2Text", "HTML 2 Text:"),
+            ("questionID", "Question ID:"),
+            ("already_Upper", "Already  Upper:"),
+            ("__x__", "  X  :"),
+            ("reasoning", "Reasoning:"),
+        ] {
+            assert_eq!(dspy_prefix(name), prefix, "{name}");
+        }
+    }
+
+    #[test]
+    fn chain_of_thought_reasoning_is_saved_as_dspy_3_4_1_does() {
+        use crate::ir::{Field, FieldType, Signature, Source};
+        let f = |n: &str, d: Option<&str>| Field {
+            name: n.into(),
+            ty: FieldType::String,
+            description: d.map(Into::into),
+        };
+        let step = Step {
+            name: "answer".into(),
+            module: ModuleKind::ChainOfThought,
+            signature: Signature {
+                name: "A".into(),
+                instructions: "Answer.".into(),
+                inputs: vec![f("question", Some("a trivia question"))],
+                outputs: vec![f("answer", None)],
+            },
+            lm: "m".into(),
+            bindings: vec![("question".into(), Source::Input("question".into()))],
+        };
+        let state = PredictorState {
+            instructions: "Answer.".into(),
+            demos: vec![],
+        };
+        let sig = serde_json::to_value(signature_json(&step, &state)).unwrap();
+        assert_eq!(
+            sig,
+            serde_json::json!({
+                "instructions": "Answer.",
+                "fields": [
+                    {"prefix": "Question:", "description": "a trivia question"},
+                    {"prefix": "Reasoning:", "description": "${reasoning}"},
+                    {"prefix": "Answer:", "description": "${answer}"}
+                ]
+            })
+        );
+    }
+
+    #[test]
+    fn augmented_comes_first_in_a_saved_demo() {
+        let mut fields = Record::new();
+        fields.insert("question".into(), serde_json::json!("q"));
+        fields.insert("answer".into(), serde_json::json!("a"));
+        let demo = crate::value::Demo {
+            fields,
+            augmented: true,
+        };
+        let text = serde_json::to_string(&demo_json(&demo)).unwrap();
+        assert_eq!(text, r#"{"augmented":true,"question":"q","answer":"a"}"#);
     }
 
     #[test]
