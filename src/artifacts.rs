@@ -35,6 +35,16 @@ pub const CANDIDATES_JSON: &str = "candidates.json";
 pub const TRIALS_JSONL: &str = "trials.jsonl";
 /// File name of the run summary ([`RunJson`]).
 pub const RUN_JSON: &str = "run.json";
+/// Folder (inside the output folder) of every final candidate's program, each
+/// in `program.json`'s layout ([`candidate_program_file`]).
+pub const CANDIDATES_DIR: &str = "candidates";
+
+/// Where the final candidate at `position` in `candidates.json` is saved,
+/// relative to the output folder: `candidates/00.program.json`, ... Loadable
+/// like `program.json` (DSPy's `load()`, `simba-run eval --program`).
+pub fn candidate_program_file(position: usize) -> String {
+    format!("{CANDIDATES_DIR}/{position:02}.program.json")
+}
 
 // ---------------------------------------------------------------------------
 // program.json
@@ -273,6 +283,25 @@ pub struct CandidatesJson {
     pub best: usize,
     /// Every final candidate, in winner order.
     pub candidates: Vec<CandidateEntry>,
+    /// Every final candidate's saved program, best first: the order of the
+    /// `candidate_programs` DSPy attaches to the program it returns (by the
+    /// score the selection compared, highest first; ties in winner order),
+    /// so the first is the returned program and the second the runner-up.
+    #[serde(default)]
+    pub candidate_programs: Vec<RankedCandidate>,
+}
+
+/// One entry of [`CandidatesJson::candidate_programs`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankedCandidate {
+    /// Position in `candidates`.
+    pub candidate: usize,
+    /// The score the final selection compared: `train_score`, or
+    /// `val_score` / `dev_score` when chosen on a valset / devset.
+    pub score: f64,
+    /// The program's file, relative to the output folder
+    /// ([`candidate_program_file`]).
+    pub program: String,
 }
 
 /// One final candidate.
@@ -630,24 +659,40 @@ fn shared_file_mode() -> std::fs::Permissions {
 }
 
 /// Write several files into `dir` all-or-nothing as far as the filesystem
-/// allows: every file is first written in full to a temp file in `dir`, and
-/// only when all are written are they renamed into place.
-pub fn write_all_atomic(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), WriteError> {
-    std::fs::create_dir_all(dir).map_err(|source| WriteError::CreateDir {
-        path: dir.to_path_buf(),
-        source,
-    })?;
+/// allows: every file is first written in full to a temp file beside its
+/// final place, and only when all are written are they renamed into place,
+/// in the order given. A name may hold a subfolder (`candidates/00.program.json`),
+/// created as needed.
+pub fn write_all_atomic<S: AsRef<str>>(
+    dir: &Path,
+    files: &[(S, Vec<u8>)],
+) -> Result<(), WriteError> {
+    let create = |folder: &Path| {
+        std::fs::create_dir_all(folder).map_err(|source| WriteError::CreateDir {
+            path: folder.to_path_buf(),
+            source,
+        })
+    };
+    create(dir)?;
     let mut staged = Vec::with_capacity(files.len());
     for (name, bytes) in files {
-        let path = dir.join(name);
+        let path = dir.join(name.as_ref());
+        // The temp file sits in the final file's own folder, so the rename
+        // never crosses filesystems.
+        let folder = path.parent().unwrap_or(dir);
+        create(folder)?;
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let err = |source| WriteError::Write {
             path: path.clone(),
             source,
         };
         let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+            .prefix(&format!(".{file_name}."))
             .permissions(shared_file_mode())
-            .tempfile_in(dir)
+            .tempfile_in(folder)
             .map_err(err)?;
         tmp.write_all(bytes).map_err(err)?;
         tmp.as_file().sync_all().map_err(err)?;
@@ -658,6 +703,29 @@ pub fn write_all_atomic(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<(), Wri
             path: path.clone(),
             source: e.error,
         })?;
+    }
+    Ok(())
+}
+
+/// Remove candidate programs a previous run left in `dir`'s
+/// [`CANDIDATES_DIR`] beyond the `keep` this run wrote (`NN.program.json`
+/// with NN >= keep), so the folder holds exactly the files `candidates.json`
+/// lists. Other files there are left alone.
+pub fn remove_stale_candidates(dir: &Path, keep: usize) -> Result<(), WriteError> {
+    let folder = dir.join(CANDIDATES_DIR);
+    let Ok(entries) = std::fs::read_dir(&folder) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let position = name
+            .strip_suffix(".program.json")
+            .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse::<usize>().ok());
+        if position.is_some_and(|p| p >= keep) {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|source| WriteError::Write { path, source })?;
+        }
     }
     Ok(())
 }
@@ -757,5 +825,34 @@ mod tests {
         names.sort();
         assert_eq!(names, ["a.json", "b.jsonl"]);
         assert_eq!(std::fs::read(out.join("a.json")).unwrap(), b"{}\n");
+    }
+
+    #[test]
+    fn atomic_write_creates_subfolders_and_stale_candidates_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let files: Vec<(String, Vec<u8>)> = (0..3)
+            .map(|i| (candidate_program_file(i), format!("{i}\n").into_bytes()))
+            .chain([("x.json".to_string(), b"x".to_vec())])
+            .collect();
+        write_all_atomic(out, &files).unwrap();
+        assert_eq!(candidate_program_file(2), "candidates/02.program.json");
+        assert_eq!(
+            std::fs::read(out.join("candidates/02.program.json")).unwrap(),
+            b"2\n"
+        );
+        // A later run with one candidate: the other two are removed, a
+        // user's own file stays.
+        std::fs::write(out.join("candidates/notes.txt"), "mine").unwrap();
+        write_all_atomic(out, &files[..1]).unwrap();
+        remove_stale_candidates(out, 1).unwrap();
+        let mut names: Vec<String> = std::fs::read_dir(out.join(CANDIDATES_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["00.program.json", "notes.txt"]);
+        // Nothing to clean in a folder without candidates.
+        remove_stale_candidates(&out.join("nowhere"), 0).unwrap();
     }
 }
