@@ -4,12 +4,13 @@
 //! Each top-level key except `metadata` is one predictor. Keys map to steps
 //! through `metadata.simba_run.steps` (DSPy key -> step name) when present,
 //! else by DSPy's naming: `step` for `predict`, `step.predict` for
-//! `chain_of_thought` (a bare step name is accepted for either); for a
-//! one-step program also the keys DSPy gives a module saved on its own
-//! (`self` for a bare `dspy.Predict`, `predict` for a bare
-//! `dspy.ChainOfThought`). From each predictor, `signature.instructions` and
-//! `demos` are read; a demo's `augmented` key becomes [`Demo::augmented`].
-//! Steps the file does not mention keep their baseline state.
+//! `chain_of_thought` (a bare step name is accepted for either). A one-step
+//! program also reads what DSPy saves for a module on its own: a bare
+//! `dspy.Predict` writes its state at the top level (no key at all), a bare
+//! `dspy.ChainOfThought` under `predict`. From each predictor,
+//! `signature.instructions` and `demos` are read; a demo's `augmented` key
+//! becomes [`Demo::augmented`]. Steps the file does not mention keep their
+//! baseline state.
 //!
 //! What the file holds but the run will not use is reported as a warning,
 //! not silently dropped: a saved `lm` (the spec's models are used), and a
@@ -145,6 +146,25 @@ fn program_from_json(
         .and_then(|m| m.get("steps"))
         .and_then(Value::as_object);
     let mut program = Program::baseline(graph.clone());
+    if let Some(state) = lone_predictor(top) {
+        // A bare `dspy.Predict(..).save()`: the file is the predictor's state.
+        if let [step] = graph.steps.as_slice() {
+            let key = step.name.clone();
+            let slot = program
+                .predictors
+                .get_mut(&key)
+                .expect("every step has a state");
+            *slot = predictor_state(&key, &state)?;
+            warn_ignored_lm(&key, step, &state, warnings);
+            warn_labels_outside_enums(&key, step, &slot.demos, warnings);
+            return Ok(program);
+        }
+        return Err(Problem::Layout(format!(
+            "this is one predictor's state (a module saved on its own), but program `{}` has {} steps",
+            graph.name,
+            graph.steps.len()
+        )));
+    }
     for (key, pred) in top {
         if key == "metadata" {
             continue;
@@ -174,22 +194,30 @@ fn program_from_json(
     Ok(program)
 }
 
+/// The top level as one predictor's state (what a bare `dspy.Predict`
+/// saves: its `signature` and `demos` beside `metadata`), if it is one.
+fn lone_predictor(top: &serde_json::Map<String, Value>) -> Option<Value> {
+    // `signature.instructions` directly under the top: a predictor's state,
+    // never a map of predictor names.
+    top.get("signature")?.get("instructions")?;
+    let state: serde_json::Map<String, Value> = top
+        .iter()
+        .filter(|(k, _)| *k != "metadata")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Some(Value::Object(state))
+}
+
 /// The step a DSPy predictor key names: `step` or `step.predict` (a
-/// chain_of_thought step), or, in a one-step program, DSPy's key for a module
-/// saved on its own (`self` for `Predict`, `predict` for `ChainOfThought`).
+/// chain_of_thought step), or, in a program whose one step is a
+/// chain_of_thought, `predict` (what a bare `dspy.ChainOfThought` saves).
 fn step_for_dspy_key<'g>(graph: &'g ProgramGraph, key: &str) -> Option<&'g Step> {
     let by_name = graph.steps.iter().find(|s| {
         s.name == key
             || (s.module == ModuleKind::ChainOfThought && key == format!("{}.predict", s.name))
     });
     by_name.or_else(|| match graph.steps.as_slice() {
-        [only] => {
-            let own_key = match only.module {
-                ModuleKind::Predict => "self",
-                ModuleKind::ChainOfThought => "predict",
-            };
-            (key == own_key).then_some(only)
-        }
+        [only] if only.module == ModuleKind::ChainOfThought && key == "predict" => Some(only),
         _ => None,
     })
 }
@@ -390,16 +418,29 @@ mod tests {
 
     #[test]
     fn a_module_saved_on_its_own_loads_into_a_one_step_program() {
-        // `dspy.Predict(..).save()` keys its state `self`.
-        let (_d, p) = write(&json!({
-            "self": state("From a bare Predict.", json!([]), Value::Null),
-            "metadata": {"dependency_versions": {"dspy": "3.4.1"}}
-        }));
+        // `dspy.Predict(..).save()` writes its state at the top level.
+        let mut bare = state(
+            "From a bare Predict.",
+            json!([{"question": "Q", "answer": "A", "augmented": true}]),
+            json!({"model": "openai/gpt-4o-mini"}),
+        );
+        bare["metadata"] = json!({"dependency_versions": {"dspy": "3.4.1"}});
+        let (_d, p) = write(&bare);
         let g = one_step(ModuleKind::Predict, FieldType::String);
-        let prog = load_program_json(&p, g).unwrap();
-        assert_eq!(
-            prog.predictors["query"].instructions,
-            "From a bare Predict."
+        let loaded = read_program_json(&p, g).unwrap();
+        let query = &loaded.program.predictors["query"];
+        assert_eq!(query.instructions, "From a bare Predict.");
+        assert_eq!(query.demos.len(), 1);
+        assert!(query.demos[0].augmented);
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains("predictor `query` has a saved `lm`"));
+        // ...but not for a program of two steps.
+        let err = load_program_json(&p, graph()).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "one predictor's state (a module saved on its own), but program `qa` has 2 steps"
+            ),
+            "{err}"
         );
         // `dspy.ChainOfThought(..).save()` keys it `predict`.
         let (_d, p) = write(&json!({
@@ -407,12 +448,11 @@ mod tests {
             "metadata": {"dependency_versions": {}}
         }));
         let g = one_step(ModuleKind::ChainOfThought, FieldType::String);
-        let prog = load_program_json(&p, g.clone()).unwrap();
+        let prog = load_program_json(&p, g).unwrap();
         assert_eq!(prog.predictors["query"].instructions, "From a bare CoT.");
-        // `self` is no key for a chain_of_thought step, nor in a two-step program.
-        let (_d, p) = write(&json!({"self": state("x", json!([]), Value::Null)}));
+        // `predict` names no step of a one-step predict program.
+        let g = one_step(ModuleKind::Predict, FieldType::String);
         assert!(load_program_json(&p, g).is_err());
-        assert!(load_program_json(&p, graph()).is_err());
     }
 
     #[test]
