@@ -16,8 +16,8 @@ cache="${SIMBA_CACHE_DIR:-$root/.ci-cache}"
 pins=(dspy==3.4.1 numpy==2.4.6)
 venv="$cache/venv-dspy-3.4.1"
 
-python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' || {
-  echo "dspy_roundtrip.sh: DSPy 3.4.1 needs Python 3.10 or later" >&2
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || {
+  echo "dspy_roundtrip.sh: numpy 2.4.6 (with DSPy 3.4.1) needs Python 3.11 or later" >&2
   exit 1
 }
 if ! "$venv/bin/python" -c 'import dspy, numpy; assert dspy.__version__ == "3.4.1"' 2>/dev/null; then
