@@ -162,10 +162,13 @@ fn every_file_a_run_writes_has_one_mode() {
         ])
         .assert()
         .success();
-    let modes: Vec<(String, u32)> = std::fs::read_dir(&out)
-        .unwrap()
+    // Every file of the folder and of its candidates/ folder.
+    let modes: Vec<(String, u32)> = [out.clone(), out.join("candidates")]
+        .iter()
+        .flat_map(|folder| std::fs::read_dir(folder).unwrap())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
         .map(|e| {
-            let e = e.unwrap();
             let mode = e.metadata().unwrap().permissions().mode() & 0o777;
             (e.file_name().to_string_lossy().into_owned(), mode)
         })

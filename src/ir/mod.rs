@@ -22,7 +22,7 @@ pub use model::{ModelDecl, Provider, Setting, SettingError};
 pub use optimize::{OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef};
 pub use program::{
     Field, FieldType, ModuleKind, ProgramGraph, REASONING_FIELD, Signature, Source, Step,
-    reasoning_field,
+    default_instructions, reasoning_field,
 };
 
 use indexmap::IndexMap;

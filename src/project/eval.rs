@@ -11,7 +11,7 @@ use crate::lm::ModelSet;
 use crate::lm::usage::ModelUsage;
 use crate::metric::{MetricFn, Score};
 use crate::program::exec::Executor;
-use crate::program::load::load_program_json;
+use crate::program::load::read_program_json;
 use crate::program::{Execution, ModelOverride, Program};
 use crate::value::Example;
 
@@ -57,7 +57,9 @@ pub struct EvalReport {
     pub failed: usize,
     /// The registry's LM usage over the whole eval.
     pub usage: ModelUsage,
-    /// Problems with the LM response cache, each once.
+    /// What the saved program holds but the eval does not use (a saved
+    /// `lm`, a demo label outside its enum), then problems with the LM
+    /// response cache; one line each.
     pub warnings: Vec<String>,
 }
 
@@ -137,9 +139,12 @@ pub async fn evaluate(
         .get(&block.program)
         .ok_or_else(|| Error::Input(format!("no program `{}`", block.program)))?;
     let graph = Arc::new(graph.clone());
-    let program = match &options.program {
-        Some(path) => load_program_json(path, graph).map_err(|e| Error::Input(e.to_string()))?,
-        None => Program::baseline(graph),
+    let (program, mut warnings) = match &options.program {
+        Some(path) => {
+            let loaded = read_program_json(path, graph).map_err(|e| Error::Input(e.to_string()))?;
+            (loaded.program, loaded.warnings)
+        }
+        None => (Program::baseline(graph), Vec::new()),
     };
     let metric_decl = spec
         .metrics
@@ -168,7 +173,7 @@ pub async fn evaluate(
         progress,
     )
     .await;
-    let warnings = super::flush_cache(cache.as_deref());
+    warnings.extend(super::flush_cache(cache.as_deref()));
     let n = outcomes.len();
     let failed = outcomes
         .iter()

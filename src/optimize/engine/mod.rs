@@ -145,6 +145,9 @@ pub struct OptimizeOutput {
     pub program_json: ProgramJson,
     /// candidates.json: the final candidates and their scores.
     pub candidates: CandidatesJson,
+    /// Every final candidate's program in program.json's layout, in
+    /// `candidates` order; written to `candidates/NN.program.json`.
+    pub candidate_programs: Vec<ProgramJson>,
     /// trials.jsonl: one record per step.
     pub trials: Vec<TrialRecord>,
     /// run.json: configuration, usage, timings, stop reason.
@@ -152,23 +155,39 @@ pub struct OptimizeOutput {
 }
 
 impl OptimizeOutput {
-    /// The artifact files' bytes, in writing order.
-    pub fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>, crate::artifacts::WriteError> {
+    /// The artifact files' names (relative to the output folder) and bytes,
+    /// in writing order: the candidate programs before candidates.json, so
+    /// the list never names a file that is not there yet.
+    pub fn files(&self) -> Result<Vec<(String, Vec<u8>)>, crate::artifacts::WriteError> {
         use crate::artifacts::*;
-        Ok(vec![
-            (PROGRAM_JSON, to_pretty(PROGRAM_JSON, &self.program_json)?),
+        let mut files = vec![(
+            PROGRAM_JSON.to_string(),
+            to_pretty(PROGRAM_JSON, &self.program_json)?,
+        )];
+        for (position, program) in self.candidate_programs.iter().enumerate() {
+            let name = candidate_program_file(position);
+            let bytes = to_pretty(&name, program)?;
+            files.push((name, bytes));
+        }
+        files.extend([
             (
-                CANDIDATES_JSON,
+                CANDIDATES_JSON.to_string(),
                 to_pretty(CANDIDATES_JSON, &self.candidates)?,
             ),
-            (TRIALS_JSONL, to_jsonl(TRIALS_JSONL, &self.trials)?),
-            (RUN_JSON, to_pretty(RUN_JSON, &self.run)?),
-        ])
+            (
+                TRIALS_JSONL.to_string(),
+                to_jsonl(TRIALS_JSONL, &self.trials)?,
+            ),
+            (RUN_JSON.to_string(), to_pretty(RUN_JSON, &self.run)?),
+        ]);
+        Ok(files)
     }
 
-    /// Write every artifact into `dir`, all staged before any is renamed in.
+    /// Write every artifact into `dir`, all staged before any is renamed in;
+    /// then remove candidate programs an earlier run left beyond this run's.
     pub fn write(&self, dir: &std::path::Path) -> Result<(), crate::artifacts::WriteError> {
-        crate::artifacts::write_all_atomic(dir, &self.files()?)
+        crate::artifacts::write_all_atomic(dir, &self.files()?)?;
+        crate::artifacts::remove_stale_candidates(dir, self.candidate_programs.len())
     }
 }
 
