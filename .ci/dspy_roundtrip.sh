@@ -7,6 +7,8 @@
 # Fails when any example stops loading exactly. Call it from .ci/run.
 #   SIMBA_CACHE_DIR  cache folder (default: .ci-cache beside the repository root)
 # The first run installs DSPy (a few minutes); later runs reuse the venv.
+# `--prepare` only installs the venv (.ci/prefetch.sh runs it in the
+# background while the Rust suite builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -26,6 +28,7 @@ if ! "$venv/bin/python" -c 'import dspy, numpy; assert dspy.__version__ == "3.4.
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "${pins[@]}"
 fi
+[ "${1:-}" = "--prepare" ] && exit 0
 
 cargo build --bin simba-run
 # No __pycache__ left in the clone.
