@@ -24,6 +24,6 @@ echo "local.sh: model $SIMBA_TEST_GGUF"
 
 cargo build --features local --bin simba-run
 # The library's own local:: unit tests (settings, grammar, seeds) with the feature on.
-cargo test --features local --lib lm::local::
+cargo test --features local --lib local::
 # The real-model tests; --test-threads=1 keeps the burst test's timing honest on 2 cores.
 cargo test --features local --test local_model -- --test-threads=1

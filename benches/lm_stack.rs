@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use criterion::{Criterion, criterion_group, criterion_main};
 use indexmap::IndexMap;
 use simba_run::ir::{ModelDecl, Provider};
-use simba_run::lm::cache::{CacheScope, ResponseCache};
+use simba_run::lm::cache::{CacheKey, CacheScope};
 use simba_run::lm::{
     Lm, LmError, Message, ModelSet, Models, ModelsOptions, Request, Response, ResponseFormat, Usage,
 };
@@ -84,7 +84,7 @@ fn bench(c: &mut Criterion) {
         model_id: "gpt-4o-mini".into(),
     };
     c.bench_function("lm/cache_key", |b| {
-        b.iter(|| ResponseCache::key(black_box(&scope), black_box(&req)))
+        b.iter(|| CacheKey::of(black_box(&scope), black_box(&req)))
     });
 
     let dir = tempfile::tempdir().unwrap();
@@ -100,6 +100,20 @@ fn bench(c: &mut Criterion) {
             assert!(r.cached);
         })
     });
+
+    // A miss: key, lookup, the provider, and the answer handed to the writer.
+    let mut fresh = req.clone();
+    let mut rollout = 1_000_000;
+    c.bench_function("lm/stack_cache_miss_store", |b| {
+        b.iter(|| {
+            rollout += 1;
+            fresh.rollout_id = Some(rollout);
+            let r = rt.block_on(lm.complete(black_box(&fresh))).unwrap();
+            assert!(!r.cached);
+        })
+    });
+    // What the writer still has queued is committed here, not in the loop.
+    cached.cache().unwrap().flush();
 }
 
 criterion_group!(benches, bench);

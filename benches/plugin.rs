@@ -47,13 +47,13 @@ fn typical_request() -> StrategyRequest {
         It flows into the Mediterranean Sea and is among the longest rivers in the world. "
         .repeat(3);
     let traj = |i: usize| {
-        let answer = if i % 3 == 0 {
+        let answer = if i.is_multiple_of(3) {
             "Nile".to_string()
         } else {
             format!("guess {i}")
         };
         serde_json::json!({
-            "score": if i % 3 == 0 { 1.0 } else { 0.0 },
+            "score": if i.is_multiple_of(3) { 1.0 } else { 0.0 },
             "feedback": format!("expected Nile, got {answer}"),
             "prediction": {"answer": answer},
             "trace": [

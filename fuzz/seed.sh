@@ -81,22 +81,44 @@ for json in \
 done
 rm -f /tmp/seed-plugin
 # Checkpoints: merge patches over the target's own real checkpoint (see
-# fuzz_targets/checkpoint.rs), each breaking one invariant resume relies on.
+# fuzz_targets/checkpoint.rs), each breaking one invariant resume relies on
+# (src/optimize/checkpoint/validate.rs; tests/checkpoint_damage.rs).
 for json in \
     '{}' \
     '{"cursor":99}' \
     '{"data_order":[0,0,0,0,0,0]}' \
     '{"data_order":[5,4,3,2,1,99]}' \
     '{"winners":[7]}' \
+    '{"winners":[]}' \
+    '{"winners":[0,0]}' \
     '{"pool":[]}' \
     '{"steps_done":5}' \
-    '{"schema":2}' \
+    '{"steps_done":18446744073709551615}' \
+    '{"schema":1}' \
+    '{"schema":1,"fingerprint":null}' \
+    '{"simba_run_version":"0.0.0"}' \
     '{"rng_choices":{"seed":"zz","word_pos":"-1"}}' \
+    '{"rng_choices":{"seed":"0000000000000000000000000000000000000000000000000000000000000000"}}' \
     '{"rng_poisson":{"word_pos":"340282366920938463463374607431768211455"}}' \
     '{"elapsed_ms":18446744073709551615}' \
     '{"pool":[{"predictors":{},"scores":[],"step":null}]}' \
+    '{"pool":[{"predictors":{"answer":{"instructions":"x","demos":[]}},"scores":[7.5],"step":null}]}' \
     '{"config":{"bsize":4}}' \
-    '{"trials":null}'; do
+    '{"config":{"max_steps":18446744073709551615},"steps_done":18446744073709551615}' \
+    '{"trials":null}' \
+    '{"trials":[]}' \
+    '{"budget_started":18446744073709551615}' \
+    '{"usage":{"lm_calls":18446744073709551615}}' \
+    '{"usage":{"failed_calls":18446744073709551615}}' \
+    '{"cached_calls":18446744073709551615}' \
+    '{"best_so_far":0.99}' \
+    '{"per_execution":[-1.0,0.0]}' \
+    '{"per_execution":[1e308,1e308]}' \
+    '{"step_durations_ms":[]}' \
+    '{"convergence":{"stale":18446744073709551615}}' \
+    '{"fingerprint":{"trainset":"00"}}' \
+    '{"fingerprint":null}' \
+    '{"spent_usd":-1}'; do
     printf '%s' "$json" >/tmp/seed-checkpoint
     seed checkpoint /tmp/seed-checkpoint
 done

@@ -13,6 +13,7 @@ pub type Record = IndexMap<String, serde_json::Value>;
 /// One dataset row: all its fields, and which of them the program sees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Example {
+    /// Every field of the row: inputs and gold labels.
     pub fields: Record,
     /// Names of the input fields (in the dataset's `inputs` order).
     pub input_keys: Vec<String>,
@@ -31,6 +32,7 @@ impl Example {
 /// A demo attached to a predictor: its input and output fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Demo {
+    /// The demo's input and output values by field name.
     pub fields: Record,
     /// True for demos made from the program's own trajectories (DSPy's `augmented`).
     pub augmented: bool,

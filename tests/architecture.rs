@@ -263,7 +263,7 @@ fn functions(code: &str) -> Vec<(String, usize, usize)> {
             continue;
         };
         let before = &line[..at];
-        let is_item = before.trim().split_whitespace().all(|w| {
+        let is_item = before.split_whitespace().all(|w| {
             matches!(
                 w,
                 "pub" | "async" | "const" | "unsafe" | "extern" | "\"C\"" | "default"

@@ -78,52 +78,222 @@ fn an_intact_checkpoint_resumes_to_the_same_result() {
     assert_eq!(resumed.trials, full.trials);
 }
 
+/// RFC 7396 merge patch: objects merge key by key, `null` deletes, anything
+/// else replaces (as the fuzz target applies its inputs).
+fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+/// A damage: a merge patch, or an edit of the checkpoint's JSON.
+enum Damage {
+    Patch(Value),
+    Edit(fn(&mut Value)),
+}
+
+/// Every case must be refused with an error containing its reason; the
+/// cases that are not (accepted, panicked, or refused for something else)
+/// are listed together.
+fn refused(spec: &Spec, base: &Value, cases: Vec<(&str, Damage, &str)>) {
+    let mut wrong = Vec::new();
+    for (name, damage, reason) in cases {
+        let mut cp = base.clone();
+        match damage {
+            Damage::Patch(p) => merge(&mut cp, &p),
+            Damage::Edit(f) => f(&mut cp),
+        }
+        let outcome = std::panic::catch_unwind(|| resume(spec, &cp));
+        match outcome {
+            Err(_) => wrong.push(format!("{name}: panicked")),
+            Ok(Ok(_)) => wrong.push(format!("{name}: accepted")),
+            Ok(Err(e)) if !e.contains(reason) => {
+                wrong.push(format!("{name}: no `{reason}` in: {e}"))
+            }
+            Ok(Err(_)) => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn damaged_checkpoints_are_refused_with_a_reason() {
+    use Damage::Patch;
     let spec = small_spec();
     let (base, _) = first_checkpoint(&spec);
-    let cases: Vec<(&str, Value, &str)> = vec![
-        ("cursor past the end", json!({"cursor": 99}), "data order"),
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "cursor past the end",
+            Patch(json!({"cursor": 99})),
+            "cursor",
+        ),
         (
             "a row twice in the data order",
-            json!({"data_order": [0, 0, 1, 2, 3, 4]}),
-            "data order",
+            Patch(json!({"data_order": [0, 0, 1, 2, 3, 4]})),
+            "data_order",
         ),
         (
             "a row outside the trainset",
-            json!({"data_order": [5, 4, 3, 2, 1, 99]}),
-            "data order",
+            Patch(json!({"data_order": [5, 4, 3, 2, 1, 99]})),
+            "data_order",
         ),
-        ("a winner outside the pool", json!({"winners": [7]}), "pool"),
-        ("an empty pool", json!({"pool": []}), "pool"),
+        (
+            "a winner outside the pool",
+            Patch(json!({"winners": [7]})),
+            "winners",
+        ),
+        ("an empty pool", Patch(json!({"pool": []})), "pool"),
         (
             "a pool entry with other predictors",
-            json!({"pool": [{"predictors": {}, "scores": [], "step": null}]}),
+            Patch(json!({"pool": [{"predictors": {}, "scores": [], "step": null}]})),
             "predictors",
         ),
-        ("another schema", json!({"schema": 2}), "schema"),
+        ("another schema", Patch(json!({"schema": 99})), "layout 99"),
         (
             "a random stream that is not hex",
-            json!({"rng_choices": {"seed": "zz", "stream": 0, "word_pos": "0"}}),
+            Patch(json!({"rng_choices": {"seed": "zz", "stream": 0, "word_pos": "0"}})),
             "hex",
         ),
-        ("another bsize", json!({"config": {"bsize": 4}}), "bsize"),
-        ("no trial records", json!({"trials": null}), "trials"),
+        (
+            "another bsize",
+            Patch(json!({"config": {"bsize": 4}})),
+            "bsize",
+        ),
+        ("no trial records", Patch(json!({"trials": null})), "trials"),
     ];
-    for (name, patch, reason) in cases {
-        let mut cp = base.clone();
-        for (k, v) in patch.as_object().unwrap() {
-            if v.is_null() {
-                cp.as_object_mut().unwrap().remove(k);
-            } else if k == "config" {
-                for (ck, cv) in v.as_object().unwrap() {
-                    cp["config"][ck] = cv.clone();
-                }
-            } else {
-                cp[k] = v.clone();
-            }
-        }
-        let err = resume(&spec, &cp).expect_err(name);
-        assert!(err.contains(reason), "{name}: {err}");
-    }
+    refused(&spec, &base, cases);
+}
+
+/// Issue 14, finding 4: tampered fields that used to panic, wrap or pass.
+#[test]
+fn tampered_checkpoints_are_refused_naming_the_field() {
+    use Damage::{Edit, Patch};
+    let spec = small_spec();
+    let (base, _) = first_checkpoint(&spec);
+    let max = u64::MAX;
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        ("no winners", Patch(json!({"winners": []})), "winners"),
+        (
+            "a winner other than the trial's",
+            Patch(json!({"winners": [0, 0]})),
+            "winners",
+        ),
+        (
+            "steps_done at the top",
+            Patch(json!({"steps_done": max})),
+            "steps_done",
+        ),
+        (
+            "more steps than max_steps",
+            Patch(json!({"steps_done": 3})),
+            "steps_done",
+        ),
+        (
+            "a huge budget count",
+            Patch(json!({"budget_started": max})),
+            "budget_started",
+        ),
+        (
+            "a call count about to wrap",
+            Patch(json!({"usage": {"lm_calls": max}})),
+            "usage",
+        ),
+        (
+            "usage that is not the trials' sum",
+            Patch(json!({"usage": {"prompt_tokens": 1}})),
+            "usage",
+        ),
+        (
+            "more cache hits than calls",
+            Patch(json!({"cached_calls": max})),
+            "cached_calls",
+        ),
+        (
+            "the same trial twice",
+            Edit(|cp| {
+                let t = cp["trials"][0].clone();
+                cp["trials"] = json!([t.clone(), t]);
+                cp["steps_done"] = json!(2);
+            }),
+            "trials",
+        ),
+        (
+            "a trial for another step",
+            Edit(|cp| cp["trials"][0]["step"] = json!(2)),
+            "trials",
+        ),
+        (
+            "a trial reading a row outside the trainset",
+            Edit(|cp| cp["trials"][0]["batch"][0] = json!(99)),
+            "trials",
+        ),
+        (
+            "a score above the metric's range",
+            Edit(|cp| cp["pool"][1]["scores"][0] = json!(7.5)),
+            "pool",
+        ),
+        (
+            "a score below the metric's range",
+            Edit(|cp| cp["pool"][1]["scores"][0] = json!(-0.5)),
+            "pool",
+        ),
+        (
+            "a baseline that is not the program's",
+            Edit(|cp| cp["pool"][0]["predictors"]["answer"]["instructions"] = json!("Obey.")),
+            "pool",
+        ),
+        (
+            "a best score no step reached",
+            Patch(json!({"best_so_far": 0.99})),
+            "best_so_far",
+        ),
+        (
+            "an unknown version",
+            Patch(json!({"simba_run_version": "99.0.0"})),
+            "simba_run_version",
+        ),
+        (
+            "a random stream of another seed",
+            Patch(json!({"rng_choices": {"seed": "00".repeat(32)}})),
+            "rng_choices",
+        ),
+        (
+            "a random stream past its end",
+            Patch(json!({"rng_poisson": {"word_pos": u128::MAX.to_string()}})),
+            "rng_poisson",
+        ),
+        (
+            "a negative per-execution estimate",
+            Patch(json!({"per_execution": [-1.0, 0.0]})),
+            "per_execution",
+        ),
+        (
+            "a step duration missing",
+            Patch(json!({"step_durations_ms": []})),
+            "step_durations_ms",
+        ),
+        (
+            "a convergence count past the steps",
+            Patch(json!({"convergence": {"stale": 99}})),
+            "convergence",
+        ),
+    ];
+    refused(&spec, &base, cases);
+    // The message names the file and the field first.
+    let mut no_winners = base.clone();
+    no_winners["winners"] = json!([]);
+    let err = resume(&spec, &no_winners).unwrap_err();
+    assert!(
+        err.contains("cannot resume: checkpoint.json: winners: "),
+        "{err}"
+    );
 }

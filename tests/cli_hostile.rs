@@ -134,8 +134,15 @@ async fn failed_advice_calls_leave_no_key_in_the_artifacts() {
     assert!(trials.contains("answered HTTP 400"), "{trials}");
     assert!(trials.contains("<redacted>"), "{trials}");
     let mut outputs = vec![stderr, text(&output.stdout)];
-    for entry in std::fs::read_dir(dir.path().join("out")).unwrap() {
-        outputs.push(text(&std::fs::read(entry.unwrap().path()).unwrap()));
+    let out = dir.path().join("out");
+    // The output folder's files, and those of its candidates/ folder.
+    for folder in [out.clone(), out.join("candidates")] {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                outputs.push(text(&std::fs::read(path).unwrap()));
+            }
+        }
     }
     for out in &outputs {
         assert!(key_pieces(out).is_empty(), "{:?}", key_pieces(out));

@@ -268,6 +268,17 @@ fn overrides_replace_and_add_settings() {
 }
 
 #[test]
+fn demo_input_field_maxlen_zero_means_no_limit() {
+    // As in DSPy, 0 turns truncation off; it is accepted, not an error.
+    let o = |s: &str| s.parse::<Override>().unwrap();
+    let spec = compile_with(
+        "tests/fixtures/full.simba",
+        &[o("qa.demo_input_field_maxlen=0")],
+    );
+    assert_eq!(spec.optimizes[0].demo_input_field_maxlen, 0);
+}
+
+#[test]
 fn steps_are_ordered_topologically() {
     let src = r#"
 model m { provider = "sim" oracle = d }

@@ -251,6 +251,41 @@ async fn a_saved_program_changes_the_prompt() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_lm_is_ignored_with_a_warning() {
+    let (_server, url) = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_spec(dir.path(), &url, DEV);
+    let program = dir.path().join("program.json");
+    std::fs::write(
+        &program,
+        json!({
+            "answer": {
+                "traces": [], "train": [], "demos": [],
+                "signature": {"instructions": "SAY: Kyoto", "fields": []},
+                "lm": {"model": "openai/gpt-4o-mini", "temperature": 1.0}
+            },
+            "metadata": {"dependency_versions": {}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = eval(
+        dir.path(),
+        &["--program", program.to_str().unwrap(), "--no-cache"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(
+            "program.json: predictor `answer` has a saved `lm` (model \"openai/gpt-4o-mini\"), which is ignored"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("warning: "), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn input_errors_exit_1_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     write_spec(

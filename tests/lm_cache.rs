@@ -3,7 +3,7 @@
 mod lm_support;
 
 use lm_support::{Act, Server, ask, decl, fast_backoff};
-use simba_run::lm::cache::{CacheScope, ResponseCache};
+use simba_run::lm::cache::{CacheKey, CacheScope, DB_FILE, ResponseCache, admin};
 use simba_run::lm::openai::OpenAiProvider;
 use simba_run::lm::{ModelSet, Models, ModelsOptions, Response, Usage};
 use std::path::{Path, PathBuf};
@@ -17,21 +17,11 @@ fn registry(server: &Server, cache_dir: Option<PathBuf>) -> Models {
     models
 }
 
-/// Every file under `dir`, recursively.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out
+/// The entries stored in the cache folder `dir`, after `models` committed
+/// what it has queued.
+fn entries(models: &Models, dir: &Path) -> u64 {
+    models.cache().unwrap().flush();
+    admin::stats(dir).unwrap().entries()
 }
 
 #[tokio::test]
@@ -55,7 +45,7 @@ async fn the_same_request_twice_is_sent_once() {
     assert_eq!(first.usage, second.usage);
     let usage = models.usage().models["fast"];
     assert_eq!((usage.calls, usage.cache_hits, usage.requests), (2, 1, 1));
-    assert_eq!(files(dir.path()).len(), 1);
+    assert_eq!(entries(&models, dir.path()), 1);
 
     // A new registry on the same folder (a second run) makes no request.
     let again = registry(&server, Some(dir.path().to_path_buf()));
@@ -98,10 +88,11 @@ async fn failures_are_not_cached() {
     let models = registry(&server, Some(dir.path().to_path_buf()));
     let lm = models.lm("fast").unwrap();
     assert!(lm.complete(&ask("fast", "q")).await.is_err());
-    assert!(files(dir.path()).is_empty());
+    assert_eq!(entries(&models, dir.path()), 0);
     let ok = lm.complete(&ask("fast", "q")).await.unwrap();
     assert!(!ok.cached);
     assert_eq!(server.count(), 2);
+    assert_eq!(entries(&models, dir.path()), 1);
 }
 
 #[tokio::test]
@@ -115,34 +106,41 @@ async fn no_cache_dir_means_every_call_is_sent() {
 }
 
 #[tokio::test]
-async fn a_corrupt_entry_is_a_miss_and_is_rewritten() {
+async fn a_damaged_database_sends_every_call_and_warns_once() {
     let server = Server::start().await;
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(DB_FILE),
+        b"\0\0garbage, not SQLite".repeat(100),
+    )
+    .unwrap();
     let models = registry(&server, Some(dir.path().to_path_buf()));
     let lm = models.lm("fast").unwrap();
-    lm.complete(&ask("fast", "q")).await.unwrap();
-    let entry = files(dir.path()).pop().unwrap();
-    std::fs::write(&entry, b"{\"version\":1,\"key\":").unwrap();
-    assert!(!lm.complete(&ask("fast", "q")).await.unwrap().cached);
-    assert!(lm.complete(&ask("fast", "q")).await.unwrap().cached);
-    assert_eq!(server.count(), 2);
+    for _ in 0..3 {
+        assert!(!lm.complete(&ask("fast", "q")).await.unwrap().cached);
+    }
+    assert_eq!(server.count(), 3);
+    let cache = models.cache().unwrap();
+    cache.flush();
+    let warnings = cache.take_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("is damaged"), "{}", warnings[0]);
 }
 
 #[test]
 fn concurrent_writers_of_one_key_never_leave_a_broken_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let cache = ResponseCache::new(dir.path());
-    let scope = CacheScope {
+    let cache = ResponseCache::open(dir.path());
+    let scope = Arc::new(CacheScope {
         provider: "openai".into(),
         model_id: "m".into(),
-    };
-    let key = ResponseCache::key(&scope, &ask("fast", "q"));
+    });
+    let key = CacheKey::of(&scope, &ask("fast", "q"));
     // Long texts make a torn write likely to show if writes were not atomic.
     let text_of = |writer: usize| format!("{writer}:{}", "x".repeat(64_000));
     std::thread::scope(|s| {
         for writer in 0..8 {
-            let cache = &cache;
-            let key = &key;
+            let (cache, scope) = (&cache, &scope);
             s.spawn(move || {
                 let response = Response {
                     text: text_of(writer),
@@ -153,17 +151,16 @@ fn concurrent_writers_of_one_key_never_leave_a_broken_entry() {
                     cached: false,
                 };
                 for _ in 0..20 {
-                    cache.put(key, &response).unwrap();
+                    cache.put(key, scope, &response);
                 }
             });
         }
         for _ in 0..4 {
             let cache = &cache;
-            let key = &key;
             s.spawn(move || {
                 for _ in 0..200 {
                     // Either no entry yet or one writer's whole entry.
-                    if let Some(hit) = cache.get(key) {
+                    if let Some(hit) = cache.get(&key) {
                         let writer: usize = hit.text.split(':').next().unwrap().parse().unwrap();
                         assert_eq!(hit.text, text_of(writer));
                         assert_eq!(hit.usage.prompt_tokens, writer as u64);
@@ -172,8 +169,22 @@ fn concurrent_writers_of_one_key_never_leave_a_broken_entry() {
             });
         }
     });
+    cache.flush();
+    // One writer's answer was stored and stays: the same from the database.
     let hit = cache.get(&key).unwrap();
     assert!(hit.cached);
-    // Only the entry is left: no temp files.
-    assert_eq!(files(dir.path()), vec![cache.path(&key)]);
+    drop(cache);
+    let reopened = ResponseCache::open(dir.path());
+    let stored = reopened.get(&key).unwrap();
+    let writer: usize = stored.text.split(':').next().unwrap().parse().unwrap();
+    assert_eq!(stored.text, text_of(writer));
+    assert_eq!(stored.usage.prompt_tokens, writer as u64);
+    drop(reopened);
+    assert_eq!(admin::stats(dir.path()).unwrap().entries(), 1);
+    // Only the database is left: no temp files, the log checkpointed away.
+    let names: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(names, vec![dir.path().join(DB_FILE)]);
 }

@@ -91,11 +91,23 @@ async fn a_key_echoed_in_a_successful_reply_is_redacted_before_the_cache() {
             "Your key is <redacted>; its middle is <redacted>. Answer: yes"
         );
     }
+    // Everything committed: the database (and its WAL) hold the reply.
+    models.cache().expect("a cache").flush();
     let files = texts_under(dir.path());
-    assert_eq!(files.len(), 1, "one cache entry");
+    let all: String = files.iter().map(|(_, text)| text.as_str()).collect();
+    assert!(
+        all.contains("<redacted>"),
+        "the stored reply is in the cache files"
+    );
     for (path, text) in files {
-        assert!(text.contains("<redacted>"), "{path}: {text}");
-        assert!(key_pieces(&text).is_empty(), "{path} holds the key: {text}");
+        // The database's binary records can put a length byte of 0x2d ('-')
+        // before the model name "hostile", which reads as the key's
+        // non-secret prefix; the secret part must never appear.
+        let leaked: Vec<&str> = key_pieces(&text)
+            .into_iter()
+            .filter(|piece| !"sk-hostile-".contains(piece))
+            .collect();
+        assert!(leaked.is_empty(), "{path} holds the key: {leaked:?}");
     }
 }
 

@@ -7,7 +7,7 @@ use lm_support::{Server, ask, decl};
 use serde_json::json;
 use simba_run::adapter::{Format, PredictSpec, format_messages, parse_reply};
 use simba_run::ir::{Field, FieldType, ModelDecl, Provider, Setting, Spec};
-use simba_run::lm::{ModelError, ModelSet, ModelsOptions};
+use simba_run::lm::{ModelError, ModelSet, Models, ModelsOptions};
 use simba_run::value::{Example, Record};
 use std::path::PathBuf;
 
@@ -59,17 +59,10 @@ fn field(name: &str) -> Field {
     }
 }
 
-fn files_under(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .map(|e| {
-                    let p = e.unwrap().path();
-                    if p.is_dir() { files_under(&p) } else { 1 }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
+/// The entries in the cache folder `dir`, once `models` committed them.
+fn cached_entries(models: &Models, dir: &std::path::Path) -> u64 {
+    models.cache().unwrap().flush();
+    simba_run::lm::cache::admin::stats(dir).unwrap().entries()
 }
 
 #[tokio::test]
@@ -99,7 +92,7 @@ async fn builds_openai_and_sim_models_with_their_layers() {
     lm.complete(&ask("remote", "q")).await.unwrap();
     assert!(lm.complete(&ask("remote", "q")).await.unwrap().cached);
     assert_eq!(server.count(), 1);
-    assert_eq!(files_under(dir.path()), 1);
+    assert_eq!(cached_entries(&models, dir.path()), 1);
 
     // The sim model answers adapter prompts from its oracle (skill 1.0:
     // always right), and is not cached.
@@ -121,7 +114,7 @@ async fn builds_openai_and_sim_models_with_their_layers() {
         let parsed = parse_reply(Format::Chat, &outs, &reply.text).unwrap();
         assert_eq!(parsed["answer"], json!("item-2"));
     }
-    assert_eq!(files_under(dir.path()), 1);
+    assert_eq!(cached_entries(&models, dir.path()), 1);
 
     let usage = models.usage();
     assert_eq!(

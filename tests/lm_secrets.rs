@@ -139,7 +139,13 @@ async fn the_key_stays_out_of_errors_debug_logs_and_the_cache() {
     for text in &outputs {
         assert!(!text.contains(KEY), "key leaked in: {text}");
     }
+    // Closing the cache commits and checkpoints: one database file holds
+    // every answer (so reading it is not a vacuous check).
+    drop(lm);
+    drop(models);
     assert_eq!(assert_no_key_under(dir.path()), 1);
+    let db = std::fs::read(dir.path().join(simba_run::lm::cache::DB_FILE)).unwrap();
+    assert!(String::from_utf8_lossy(&db).contains("reply to: d"));
 }
 
 #[test]

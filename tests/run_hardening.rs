@@ -16,6 +16,19 @@ fn bin() -> Command {
     Command::cargo_bin("simba-run").unwrap()
 }
 
+/// Runs `spec` with `--json` into `out` to the end.
+fn run_json_into(spec: &Path, out: &Path) -> std::process::Output {
+    bin()
+        .args([
+            spec.to_str().unwrap(),
+            "--json",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+}
+
 /// Starts a `--json` run and waits for its first event (the run has begun:
 /// the output folder is locked).
 fn start_run(spec: &Path, out: &Path) -> (Child, BufReader<std::process::ChildStdout>) {
@@ -45,15 +58,7 @@ fn a_second_run_into_a_busy_output_folder_fails_at_once_naming_the_first() {
     let out = dir.path().join("out");
     let (mut first, mut events) = start_run(&spec, &out);
 
-    let second = bin()
-        .args([
-            spec.to_str().unwrap(),
-            "--json",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let second = run_json_into(&spec, &out);
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(1), "{stderr}");
     assert!(
@@ -91,15 +96,7 @@ fn an_unusable_output_path_fails_before_any_lm_call() {
         (file.join("sub"), "cannot create output folder"),
         (Path::new("/").to_path_buf(), "is the filesystem root"),
     ] {
-        let o = bin()
-            .args([
-                spec.to_str().unwrap(),
-                "--json",
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
+        let o = run_json_into(&spec, &out);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{}: {stderr}", out.display());
         assert!(stderr.contains(why), "{}: {stderr}", out.display());
@@ -165,15 +162,19 @@ fn every_file_a_run_writes_has_one_mode() {
         ])
         .assert()
         .success();
-    let modes: Vec<(String, u32)> = std::fs::read_dir(&out)
-        .unwrap()
+    // Every file of the folder and of its candidates/ folder.
+    let modes: Vec<(String, u32)> = [out.clone(), out.join("candidates")]
+        .iter()
+        .flat_map(|folder| std::fs::read_dir(folder).unwrap())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
         .map(|e| {
-            let e = e.unwrap();
             let mode = e.metadata().unwrap().permissions().mode() & 0o777;
             (e.file_name().to_string_lossy().into_owned(), mode)
         })
-        .filter(|(name, _)| name != simba_run::project::LOCK_FILE)
         .collect();
+    // The lock is gone with the run.
+    assert!(!out.join(simba_run::project::LOCK_FILE).exists());
     assert!(modes.len() >= 5, "{modes:?}");
     let report = modes.iter().find(|(n, _)| n == "report.html").unwrap().1;
     assert!(report & 0o600 == 0o600, "{report:o}");

@@ -80,7 +80,7 @@ fn call_accounting_per_step_and_final() {
     }
 }
 
-fn artifacts(seed: u64, concurrency: usize, jitter: bool) -> Vec<(&'static str, Vec<u8>)> {
+fn artifacts(seed: u64, concurrency: usize, jitter: bool) -> Vec<(String, Vec<u8>)> {
     let train = dataset(24);
     let mut ev = FakeEvaluator::new(&train);
     Arc::get_mut(&mut ev).unwrap().jitter = jitter;
@@ -116,7 +116,7 @@ fn seeds_differ() {
     let a = artifacts(0, 4, false);
     let b = artifacts(1, 4, false);
     let trials =
-        |x: &Vec<(&str, Vec<u8>)>| x.iter().find(|f| f.0 == "trials.jsonl").unwrap().1.clone();
+        |x: &Vec<(String, Vec<u8>)>| x.iter().find(|f| f.0 == "trials.jsonl").unwrap().1.clone();
     assert_ne!(trials(&a), trials(&b));
 }
 
@@ -231,7 +231,9 @@ fn devset_scores_baseline_and_best() {
 fn unmatched_advice_is_recorded() {
     let train = dataset(12);
     let ev = FakeEvaluator::new(&train);
-    let mut d = decl(6, 3, 3);
+    // Batches large enough that some scores reach the 90th percentile: with
+    // DSPy's inclusive skip rule, a batch where it is 0 asks for no advice.
+    let mut d = decl(12, 4, 3);
     d.strategies = vec![simba_run::ir::StrategyRef::AppendRule];
     let mut s = setup(d, train, ev);
     // One predictor: any key applies; so give two keys, one bogus.
@@ -357,6 +359,10 @@ fn identical_scores_break_ties_toward_the_earlier() {
     let ev = FakeEvaluator::new(&train);
     let mut s = setup(decl(6, 3, 3), train, ev);
     s.input.evaluator = Arc::new(AlwaysRight);
+    // Every score equal: the built-ins skip every bucket (at or below the
+    // 10th percentile, as DSPy), so candidates come from a strategy that
+    // applies without changing anything.
+    s.input.strategies = vec![Arc::new(Unchanged)];
     let out = run(s).unwrap();
     for t in &out.trials {
         // The first candidate built wins a tie.
@@ -512,4 +518,57 @@ fn the_valset_chooses_the_final_program() {
     assert_eq!(on_val.run.best.train, c.candidates[0].train_score);
     // The loop itself is unchanged by where the final choice is made.
     assert_eq!(on_val.trials, on_train.trials);
+    // Saved candidates are ranked by the score the choice compared: the
+    // valset's, so the baseline first, then the others in winner order.
+    let ranked: Vec<usize> = c.candidate_programs.iter().map(|r| r.candidate).collect();
+    let expect: Vec<usize> = (0..c.candidates.len()).collect();
+    assert_eq!(ranked, expect);
+    assert_eq!(c.candidate_programs[0].score, 1.0);
+}
+
+#[test]
+fn every_final_candidate_is_saved_best_first() {
+    let train = dataset(30);
+    let ev = FakeEvaluator::new(&train);
+    let out = run(setup(decl(10, 4, 6), train, ev)).unwrap();
+    let c = &out.candidates;
+    assert!(c.candidates.len() > 2, "{} candidates", c.candidates.len());
+    // One program per candidate, in candidates order, each the candidate's own.
+    assert_eq!(out.candidate_programs.len(), c.candidates.len());
+    for (program, entry) in out.candidate_programs.iter().zip(&c.candidates) {
+        let demos = entry.predictors["answer"].demos.len();
+        assert_eq!(program.predictors["answer"].demos.len(), demos);
+        assert_eq!(
+            program.predictors["answer"].signature.instructions,
+            entry.predictors["answer"].instructions
+        );
+    }
+    // Listed as DSPy orders candidate_programs: train score, highest first,
+    // ties in winner order; the first is the returned program.
+    let listed: Vec<(usize, f64)> = c
+        .candidate_programs
+        .iter()
+        .map(|r| (r.candidate, r.score))
+        .collect();
+    let mut expect: Vec<(usize, f64)> = c
+        .candidates
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (i, x.train_score))
+        .collect();
+    expect.sort_by(|a, b| b.1.total_cmp(&a.1));
+    assert_eq!(listed, expect);
+    assert_eq!(listed[0].0, c.best);
+    assert_eq!(out.candidate_programs[c.best], out.program_json);
+    // Written beside candidates.json, which they precede, and named as listed.
+    let files = out.files().unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    let programs: Vec<String> = (0..c.candidates.len())
+        .map(|i| format!("candidates/{i:02}.program.json"))
+        .collect();
+    assert_eq!(names[1..=programs.len()], programs[..]);
+    assert_eq!(names[programs.len() + 1], "candidates.json");
+    for r in &c.candidate_programs {
+        assert_eq!(r.program, programs[r.candidate]);
+    }
 }

@@ -1,7 +1,10 @@
 //! program.json mirrors DSPy's `Module.save("program.json")` layout: checked
-//! against a fixture written from DSPy's save format for the equivalent
+//! against a fixture written by DSPy 3.4.1's `save()` for the equivalent
 //! module (`self.query = dspy.Predict(WriteQuery)`,
-//! `self.answer = dspy.ChainOfThought(Answer)`), and read back by our loader.
+//! `self.answer = dspy.ChainOfThought(Answer)`, the same demo and
+//! instructions set by hand; `dependency_versions` emptied), and read back by
+//! our loader. .ci/dspy_roundtrip.sh checks the same against DSPy itself for
+//! every example.
 
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -105,6 +108,11 @@ fn layout_matches_dspy_save_format() {
         .unwrap()
         .remove("simba_run");
     assert_eq!(ours_no_meta, fix);
+    // Key for key in the same order, too (demos: `augmented` first).
+    assert_eq!(
+        serde_json::to_string_pretty(&ours_no_meta).unwrap() + "\n",
+        include_str!("fixtures/dspy_program.json")
+    );
     // Same key order as DSPy writes: predictors in module order, then metadata.
     let keys: Vec<&String> = ours.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["query", "answer.predict", "metadata"]);

@@ -4,7 +4,9 @@
 //! the input is read two ways: as a whole checkpoint file, and as a JSON
 //! merge patch (RFC 7396) over a real checkpoint taken after step 1 of a
 //! small quickstart run. Whatever loads is resumed on the sim model: a
-//! damaged checkpoint must give an error, never a panic or a hang.
+//! damaged checkpoint must give an error (the resume validates every field,
+//! `src/optimize/checkpoint/validate.rs`), never a panic or a hang; the
+//! intact one (the empty patch) must resume.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -103,17 +105,19 @@ fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
-fn resume(f: &Fixture, bytes: &[u8]) {
+/// Whether the bytes loaded as a checkpoint and the run resumed from it.
+fn resume(f: &Fixture, bytes: &[u8]) -> bool {
     let path = f.dir.join(CHECKPOINT_JSON);
     std::fs::write(&path, bytes).expect("scratch write");
     let Ok(cp) = Checkpoint::load(&f.dir) else {
-        return;
+        return false;
     };
     let options = RunOptions {
         resume: Some(cp),
         ..RunOptions::default()
     };
-    let _ = f.rt.block_on(optimize_with(input(&f.spec), options));
+    f.rt.block_on(optimize_with(input(&f.spec), options))
+        .is_ok()
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -122,6 +126,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(patch) = serde_json::from_slice::<Value>(data) {
         let mut cp = f.base.clone();
         merge(&mut cp, &patch);
-        resume(f, &serde_json::to_vec(&cp).expect("a value serializes"));
+        let resumed = resume(f, &serde_json::to_vec(&cp).expect("a value serializes"));
+        if patch.as_object().is_some_and(|p| p.is_empty()) {
+            assert!(resumed, "the intact checkpoint must resume");
+        }
     }
 });

@@ -77,19 +77,19 @@ fn field_texts(text: &str) -> Vec<(String, String)> {
 }
 
 fn reply_texts(text: &str) -> Vec<(String, String)> {
-    if text.trim_start().starts_with('{') {
-        if let Ok(map) = json_object(text) {
-            return map
-                .into_iter()
-                .map(|(k, v)| {
-                    let t = match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    (k, t)
-                })
-                .collect();
-        }
+    if text.trim_start().starts_with('{')
+        && let Ok(map) = json_object(text)
+    {
+        return map
+            .into_iter()
+            .map(|(k, v)| {
+                let t = match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, t)
+            })
+            .collect();
     }
     field_texts(text)
 }

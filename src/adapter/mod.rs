@@ -29,7 +29,9 @@ use crate::value::{Demo, Record};
 pub struct PredictSpec<'a> {
     /// Empty: a default sentence built from the field names is used.
     pub instructions: &'a str,
+    /// The input fields, in the order the prompt lists them.
     pub inputs: &'a [Field],
+    /// The output fields the reply must fill, in the order asked for.
     pub outputs: &'a [Field],
 }
 
@@ -50,7 +52,12 @@ pub enum PredictError {
     Lm(LmError),
     /// Neither the chat reply nor the JSON-mode retry parsed.
     #[error("the reply did not parse: chat format: {chat}; JSON retry: {json}")]
-    Parse { chat: ParseError, json: ParseError },
+    Parse {
+        /// Why the chat-format reply failed to parse.
+        chat: ParseError,
+        /// Why the JSON-mode retry failed to parse.
+        json: ParseError,
+    },
 }
 
 /// A successful predictor call.

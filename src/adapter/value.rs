@@ -11,20 +11,28 @@ use crate::ir::FieldType;
 pub enum ParseError {
     /// An output field the signature asks for is absent from the reply.
     #[error("the reply has no value for output field `{field}`")]
-    MissingField { field: String },
+    MissingField {
+        /// The missing field's name.
+        field: String,
+    },
     /// The field is there but its value is not of the declared type.
     #[error("output field `{field}` ({ty}): {reason} (got {value:?})")]
     BadValue {
+        /// The field's name.
         field: String,
         /// The declared type, as written in a spec.
         ty: String,
         /// The offending text, cut to a readable length.
         value: String,
+        /// Why the text is not a value of that type.
         reason: String,
     },
     /// JSON format: the reply holds no JSON object.
     #[error("the reply is not a JSON object: {reason}")]
-    NotJson { reason: String },
+    NotJson {
+        /// What the JSON parser or the object check reported.
+        reason: String,
+    },
 }
 
 impl ParseError {

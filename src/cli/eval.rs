@@ -43,6 +43,9 @@ fn execute(args: &EvalArgs) -> Result<EvalReport, Error> {
 
 /// Prints the report; exit code 3 when every execution failed.
 fn print_report(report: &EvalReport, json: bool) -> i32 {
+    for w in &report.warnings {
+        eprintln!("warning: {}", escape_controls(w));
+    }
     let mut out = std::io::stdout().lock();
     if json {
         for i in 0..report.outcomes.len() {

@@ -6,6 +6,7 @@ use crate::compile::{LoadError, read_spec};
 use crate::syntax::diagnostic::{Sources, Style, render_all};
 use crate::syntax::format::format_source;
 
+/// Runs the command; returns the exit code.
 pub fn run(args: FmtArgs) -> i32 {
     let source = match read_spec(&args.spec) {
         Ok(s) => s,

@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod cache;
 pub mod check;
 pub mod eval;
 pub mod fmt;
@@ -17,6 +18,7 @@ use crate::printable::escape_controls;
 use crate::project::Error;
 pub use crate::project::exit;
 
+/// The whole command line: a subcommand, or a spec to run.
 #[derive(Debug, Parser)]
 #[command(
     name = "simba-run",
@@ -26,12 +28,15 @@ pub use crate::project::exit;
     subcommand_negates_reqs = true
 )]
 pub struct Cli {
+    /// The subcommand, when one was given.
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The spec and flags of a run, used when no subcommand is given.
     #[command(flatten)]
     pub run: RunArgs,
 }
 
+/// The subcommands besides running a spec.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Parse, compile and load plugins; print diagnostics (exit 1 on error).
@@ -44,6 +49,8 @@ pub enum Command {
     Fmt(FmtArgs),
     /// (Re)write report.html for a run's output folder.
     Report(ReportArgs),
+    /// Look after the LM response cache: stats, clear, prune.
+    Cache(cache::CacheArgs),
 }
 
 /// `simba-run spec.simba [flags]`: run the spec's optimize blocks.
@@ -81,29 +88,39 @@ pub struct RunArgs {
     pub no_cache: bool,
 }
 
+/// `simba-run check SPEC`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    /// The spec file.
     pub spec: PathBuf,
 }
 
+/// The text format `simba-run graph` draws in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GraphFormat {
+    /// Graphviz dot.
     Dot,
+    /// A Mermaid flowchart.
     Mermaid,
 }
 
+/// `simba-run graph SPEC`.
 #[derive(Debug, Args)]
 pub struct GraphArgs {
+    /// The spec file.
     pub spec: PathBuf,
     /// The program to draw (default: every program).
     #[arg(long)]
     pub program: Option<String>,
+    /// The output format.
     #[arg(long, value_enum, default_value = "dot")]
     pub format: GraphFormat,
 }
 
+/// `simba-run eval SPEC`.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
+    /// The spec file.
     pub spec: PathBuf,
     /// A program.json whose instructions and demos replace the baseline's.
     #[arg(long)]
@@ -117,20 +134,25 @@ pub struct EvalArgs {
     /// One JSON line per example on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Bypass the LM response cache.
     #[arg(long)]
     pub no_cache: bool,
 }
 
+/// `simba-run fmt SPEC`.
 #[derive(Debug, Args)]
 pub struct FmtArgs {
+    /// The spec file.
     pub spec: PathBuf,
     /// Exit 1 if the file is not formatted, instead of rewriting it.
     #[arg(long)]
     pub check: bool,
 }
 
+/// `simba-run report OUTDIR`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// The run's output folder.
     pub outdir: PathBuf,
 }
 
@@ -157,6 +179,7 @@ pub fn main() -> i32 {
         Some(Command::Eval(a)) => eval::run(a),
         Some(Command::Fmt(a)) => fmt::run(a),
         Some(Command::Report(a)) => report::run(a),
+        Some(Command::Cache(a)) => cache::run(a),
         None => run::run(cli.run),
     }
 }

@@ -2,6 +2,7 @@
 
 use super::{ReportArgs, exit};
 
+/// Runs the command; returns the exit code.
 pub fn run(args: ReportArgs) -> i32 {
     match crate::report::write_report(&args.outdir) {
         Ok(path) => {

@@ -13,7 +13,9 @@ use crate::ir::OptimizeDecl;
 use crate::optimize::checkpoint::CHECKPOINT_JSON;
 use crate::optimize::{Event, EventSink, optimize_with};
 use crate::printable::escape_controls;
-use crate::project::{Error, LoadOptions, Project, RunSetup, dry_run, exit, write_outputs};
+use crate::project::{
+    Error, LoadOptions, Project, RunSetup, dry_run, exit, flush_cache, write_outputs,
+};
 use crate::value::Example;
 use indexmap::IndexMap;
 
@@ -125,6 +127,12 @@ impl Block<'_> {
         // after the last finished step (it is rewritten atomically after
         // each), so stopping here loses only the step in progress. After
         // this point a signal no longer interrupts (see `signals`).
+        if self.mode != Mode::Quiet {
+            for w in &prepared.cache_warnings {
+                eprintln!("warning: {}", escape_controls(w));
+            }
+        }
+        let cache = prepared.cache.clone();
         // Plugin libraries stay loaded, and the output folder locked, until
         // this block is done.
         let _plugins = prepared.plugins;
@@ -146,7 +154,13 @@ impl Block<'_> {
         // The engine dropped its sender when it returned; wait for the last lines.
         let _ = done_rx.recv();
         let _ = renderer.join();
-        let output = result?;
+        let mut output = result?;
+        for w in flush_cache(cache.as_deref()) {
+            if self.mode != Mode::Quiet {
+                eprintln!("warning: {}", escape_controls(&w));
+            }
+            output.run.warnings.push(w);
+        }
         if let Some(e) = write_outputs(&output, out_dir)? {
             eprintln!(
                 "warning: report.html not written: {}",

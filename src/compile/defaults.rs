@@ -84,7 +84,7 @@ fn entry_of(setting: &DefaultSetting, src: u16, d: &mut Diags) -> Option<Entry> 
     let value = match value_of(&setting.key, &setting.value, value_span) {
         Ok(v) => v,
         Err(diag) => {
-            d.push(diag);
+            d.push(*diag);
             return None;
         }
     };
@@ -103,15 +103,14 @@ fn entry_of(setting: &DefaultSetting, src: u16, d: &mut Diags) -> Option<Entry> 
 }
 
 /// A TOML value as the spec value it stands for, every span at `at`.
-#[allow(clippy::result_large_err)] // one error per bad value, reported once
-fn value_of(key: &str, v: &toml::Value, at: Span) -> Result<Value, Diagnostic> {
+fn value_of(key: &str, v: &toml::Value, at: Span) -> Result<Value, Box<Diagnostic>> {
     let kind = match v {
         toml::Value::String(s) if STRING_KEYS.contains(&key) => ValueKind::Str(s.clone()),
         toml::Value::String(s) => {
             let mut parsed = parse_override_value(s, 0, at.src).map_err(|_| {
-                Diagnostic::error(at, format!("`{s}` is not a value an optimize setting takes"))
+                Box::new(Diagnostic::error(at, format!("`{s}` is not a value an optimize setting takes"))
                     .label("not a name, number or duration")
-                    .help("write names and durations as TOML strings: selection = \"thompson\", max_duration = \"30m\"")
+                    .help("write names and durations as TOML strings: selection = \"thompson\", max_duration = \"30m\""))
             })?;
             respan(&mut parsed, at);
             return Ok(parsed);
@@ -125,10 +124,10 @@ fn value_of(key: &str, v: &toml::Value, at: Span) -> Result<Value, Diagnostic> {
                 .collect::<Result<_, _>>()?,
         ),
         toml::Value::Datetime(_) | toml::Value::Table(_) => {
-            return Err(
+            return Err(Box::new(
                 Diagnostic::error(at, format!("`{key}` cannot be {}", v.type_str()))
                     .label("not an optimize setting value"),
-            );
+            ));
         }
     };
     Ok(Value { kind, span: at })

@@ -39,7 +39,10 @@ use values::Diags;
 /// that applies to every optimize block; `VALUE` is written as in a spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Override {
+    /// The setting to replace, trimmed: `PROGRAM.key`, `PROGRAM.stop.key`,
+    /// `key` or `stop.key`.
     pub key: String,
+    /// Everything after the first `=`, untrimmed, parsed later as spec syntax.
     pub value: String,
 }
 
@@ -100,8 +103,11 @@ impl<'a> Layers<'a> {
 /// A compiled spec with its source and rendered warnings.
 #[derive(Debug, Clone)]
 pub struct Loaded {
+    /// The compiled spec, with `--seed` already applied.
     pub spec: Spec,
+    /// The spec file's text as read (kept for reports and hashing).
     pub source: String,
+    /// One rendered plain-text block per warning, in source order.
     pub warnings: Vec<String>,
 }
 
@@ -114,7 +120,12 @@ pub enum LoadError {
     Io(String),
     /// The spec has errors; `rendered` holds every diagnostic.
     #[error("{rendered}")]
-    Invalid { rendered: String, count: usize },
+    Invalid {
+        /// Every diagnostic (errors and warnings) rendered as plain text.
+        rendered: String,
+        /// How many of those diagnostics are errors (warnings not counted).
+        count: usize,
+    },
 }
 
 /// Reads `path` as UTF-8 spec text, with a one-line error naming the path.

@@ -194,7 +194,7 @@ fn setting(ctx: &mut Ctx, o: &mut OptimizeDecl, key: &str, v: &Value) {
         "num_candidates" => set(&mut o.num_candidates, ctx.d.usize(v, key, 1)),
         "max_steps" => set(&mut o.max_steps, ctx.d.usize(v, key, 1)),
         "max_demos" => set(&mut o.max_demos, ctx.d.usize(v, key, 0)),
-        "demo_input_field_maxlen" => set(&mut o.demo_input_field_maxlen, ctx.d.usize(v, key, 1)),
+        "demo_input_field_maxlen" => set(&mut o.demo_input_field_maxlen, ctx.d.usize(v, key, 0)),
         "temperature_for_sampling" => set(
             &mut o.temperature_for_sampling,
             ctx.d.float_where(v, key, "greater than 0", positive),

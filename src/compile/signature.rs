@@ -1,7 +1,7 @@
 //! `signature NAME { .. }` / `signature NAME = "a -> b"` -> [`Signature`].
 
 use super::Ctx;
-use crate::ir::{Field, FieldType, Signature};
+use crate::ir::{Field, FieldType, Signature, default_instructions};
 use crate::syntax::ast::{Dir, SigField, SignatureBody, SignatureItem, TypeExpr};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 use indexmap::IndexMap;
@@ -9,17 +9,17 @@ use indexmap::IndexMap;
 const TYPES: [&str; 7] = ["string", "int", "float", "bool", "json", "list", "enum"];
 
 pub(super) fn compile(ctx: &mut Ctx, item: &SignatureItem) {
-    let (doc, fields): (String, &[SigField]) = match &item.body {
-        SignatureBody::Block { doc, fields } => (
-            doc.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
-            fields,
-        ),
-        SignatureBody::Line(_, fields) => (String::new(), fields),
+    // A docstring is kept as written (even a blank one, as DSPy keeps an
+    // empty `__doc__`); without one, the instructions are DSPy's default
+    // sentence, filled in once the fields are known.
+    let (doc, fields): (Option<String>, &[SigField]) = match &item.body {
+        SignatureBody::Block { doc, fields } => (doc.as_ref().map(|d| d.value.clone()), fields),
+        SignatureBody::Line(_, fields) => (None, fields),
     };
     let mut seen: IndexMap<&str, &SigField> = IndexMap::new();
     let mut sig = Signature {
         name: item.name.name.clone(),
-        instructions: doc,
+        instructions: String::new(),
         inputs: vec![],
         outputs: vec![],
     };
@@ -80,6 +80,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &SignatureItem) {
         ok = false;
     }
     if ok {
+        sig.instructions = doc.unwrap_or_else(|| default_instructions(&sig.inputs, &sig.outputs));
         ctx.spec.signatures.insert(sig.name.clone(), sig);
     }
 }
@@ -154,5 +155,50 @@ pub(super) fn field_type(ctx: &mut Ctx, t: &TypeExpr) -> Option<FieldType> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::compile_source;
+    use std::path::Path;
+
+    fn instructions(spec_text: &str, signature: &str) -> String {
+        let (spec, _) = compile_source(Path::new("t.simba"), spec_text, &[])
+            .unwrap_or_else(|d| panic!("{d:#?}"));
+        spec.signatures[signature].instructions.clone()
+    }
+
+    #[test]
+    fn a_signature_without_docstring_gets_dspys_default_sentence() {
+        // As DSPy 3.4.1's `_default_instructions`: inputs, then outputs, each
+        // in backticks, comma separated, in declaration order.
+        assert_eq!(
+            instructions(r#"signature S = "question, context -> answer, score""#, "S"),
+            "Given the fields `question`, `context`, produce the fields `answer`, `score`."
+        );
+        let block = r#"
+signature B {
+  in  text: string "a review"
+  out label: enum("a", "b")
+  in  topic: string
+}
+"#;
+        assert_eq!(
+            instructions(block, "B"),
+            "Given the fields `text`, `topic`, produce the fields `label`."
+        );
+    }
+
+    #[test]
+    fn a_docstring_is_kept_as_written() {
+        let block = r#"
+signature B {
+  """Label the review."""
+  in  text: string
+  out label: string
+}
+"#;
+        assert_eq!(instructions(block, "B"), "Label the review.");
     }
 }

@@ -9,10 +9,12 @@ use std::time::Duration;
 /// Collects diagnostics while reading values.
 #[derive(Default)]
 pub struct Diags {
+    /// Every diagnostic so far, in the order it was reported.
     pub list: Vec<Diagnostic>,
 }
 
 impl Diags {
+    /// Records a diagnostic (error or warning) built by the caller.
     pub fn push(&mut self, d: Diagnostic) {
         self.list.push(d);
     }
@@ -62,11 +64,14 @@ impl Diags {
         Some(n)
     }
 
+    /// A whole number of at least `min` (and at most `u32::MAX`, so counts
+    /// stay small on every platform).
     pub fn usize(&mut self, v: &Value, key: &str, min: usize) -> Option<usize> {
         self.int(v, key, min as i128, u32::MAX as i128)
             .map(|n| n as usize)
     }
 
+    /// A whole number of at least `min`, up to `u64::MAX` (seeds).
     pub fn u64(&mut self, v: &Value, key: &str, min: u64) -> Option<u64> {
         self.int(v, key, min as i128, u64::MAX as i128)
             .map(|n| n as u64)
@@ -131,6 +136,7 @@ impl Diags {
         Some(d)
     }
 
+    /// A string literal (a name or number is an error, not converted).
     pub fn string(&mut self, v: &Value, key: &str) -> Option<String> {
         match &v.kind {
             ValueKind::Str(s) => Some(s.clone()),
@@ -141,6 +147,7 @@ impl Diags {
         }
     }
 
+    /// `true` or `false` (strings such as `"true"` are an error).
     pub fn bool(&mut self, v: &Value, key: &str) -> Option<bool> {
         match &v.kind {
             ValueKind::Bool(b) => Some(*b),

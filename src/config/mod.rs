@@ -31,7 +31,9 @@ pub const FILE_NAME: &str = "simba.toml";
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
+    /// USD per million prompt tokens.
     pub input: f64,
+    /// USD per million completion tokens.
     pub output: f64,
 }
 
@@ -94,13 +96,22 @@ pub struct ProjectConfig {
 /// Why simba.toml could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The file exists but could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The simba.toml path.
         path: PathBuf,
+        /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// The file is not valid TOML, or has an unknown table or key outside `[defaults]`.
     #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
+    Invalid {
+        /// The simba.toml path.
+        path: PathBuf,
+        /// toml's message, with line, column and the keys expected.
+        message: String,
+    },
 }
 
 /// The nearest simba.toml from `dir` upwards.

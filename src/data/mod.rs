@@ -29,78 +29,133 @@ pub use read::{read_file, read_file_checked};
 /// A dataset with every split loaded, in declaration order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadedDataset {
+    /// The dataset's name in the spec.
     pub name: String,
+    /// Split name (e.g. `train`, `dev`) to its rows, in declaration order.
     pub splits: IndexMap<String, Vec<Example>>,
 }
 
 /// Why a dataset could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The file that could not be read.
         path: PathBuf,
+        /// The underlying I/O error.
         #[source]
         source: std::io::Error,
     },
+    /// A jsonl line is not valid JSON.
     #[error("{}:{line}: malformed JSON: {message}", path.display())]
     Json {
+        /// The jsonl file.
         path: PathBuf,
+        /// 1-based line of the bad row.
         line: usize,
+        /// The JSON parser's message.
         message: String,
     },
+    /// A jsonl line is valid JSON but not an object.
     #[error("{}:{line}: expected a JSON object, found {found}", path.display())]
     NotObject {
+        /// The jsonl file.
         path: PathBuf,
+        /// 1-based line of the bad row.
         line: usize,
+        /// What the line holds instead, e.g. "an array".
         found: &'static str,
     },
+    /// A row lacks one of the dataset's declared input fields.
     #[error("{}:{line}: the row has no input field `{field}`", path.display())]
     MissingField {
+        /// The data file.
         path: PathBuf,
+        /// 1-based line of the row.
         line: usize,
+        /// The missing input field.
         field: String,
     },
+    /// A csv row has a different number of values than the header.
     #[error("{}:{line}: the row has {found} values but the header has {expected}", path.display())]
     Ragged {
+        /// The csv file.
         path: PathBuf,
+        /// 1-based line where the row starts.
         line: usize,
+        /// Number of columns in the header.
         expected: usize,
+        /// Number of values in the row.
         found: usize,
     },
+    /// The csv reader rejected the file (e.g. bad quoting or encoding).
     #[error("{}:{line}: {message}", path.display())]
     Csv {
+        /// The csv file.
         path: PathBuf,
+        /// 1-based line of the problem; 0 when the reader could not tell.
         line: usize,
+        /// The csv reader's message.
         message: String,
     },
+    /// An input value does not fit the type a program declares for it.
     #[error("{}:{line}: field `{field}` should be {expected}, found {found}", path.display())]
     WrongType {
+        /// The data file.
         path: PathBuf,
+        /// 1-based line of the row.
         line: usize,
+        /// The input field.
         field: String,
+        /// The declared type, as written in a spec.
         expected: String,
+        /// A short description of the value found.
         found: String,
     },
+    /// The csv header names a column twice.
     #[error("{}: duplicate column `{column}` in the header", path.display())]
-    DuplicateColumn { path: PathBuf, column: String },
+    DuplicateColumn {
+        /// The csv file.
+        path: PathBuf,
+        /// The repeated column name.
+        column: String,
+    },
+    /// A split part asks for more rows than the file has left after the parts before it.
     #[error(
         "dataset `{dataset}`: split part `{part}` wants {wanted} rows but only {available} are left of {total}"
     )]
     SplitTooLarge {
+        /// The dataset's name.
         dataset: String,
+        /// The part that does not fit.
         part: String,
+        /// Rows the part asks for.
         wanted: usize,
+        /// Rows left after the parts before it.
         available: usize,
+        /// Rows in the whole file.
         total: usize,
     },
+    /// The split sizes are invalid (a fraction outside (0, 1], or several `rest` parts).
     #[error("dataset `{dataset}`: {message}")]
-    BadSplit { dataset: String, message: String },
+    BadSplit {
+        /// The dataset's name.
+        dataset: String,
+        /// What is wrong with the sizes.
+        message: String,
+    },
+    /// A `dataset.split` reference names a split the dataset does not have.
     #[error("dataset `{dataset}` has no split `{split}` (it has: {available})")]
     UnknownSplit {
+        /// The dataset's name.
         dataset: String,
+        /// The missing split.
         split: String,
+        /// The dataset's splits, comma separated, for the message.
         available: String,
     },
+    /// A reference names a dataset the spec does not declare; holds that name.
     #[error("no dataset named `{0}`")]
     UnknownDataset(String),
 }

@@ -22,7 +22,7 @@ pub use model::{ModelDecl, Provider, Setting, SettingError};
 pub use optimize::{OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef};
 pub use program::{
     Field, FieldType, ModuleKind, ProgramGraph, REASONING_FIELD, Signature, Source, Step,
-    reasoning_field,
+    default_instructions, reasoning_field,
 };
 
 use indexmap::IndexMap;
@@ -145,29 +145,51 @@ pub enum UnaryOp {
 /// An infix operator of a metric expression (arithmetic, comparison, logic).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BinaryOp {
+    /// `a + b`.
     Add,
+    /// `a - b`.
     Sub,
+    /// `a * b`.
     Mul,
+    /// `a / b`; dividing by zero makes the score 0 with feedback saying why.
     Div,
+    /// `a == b`: numeric when one side is a number and the other reads as
+    /// one, otherwise by string form.
     Eq,
+    /// `a != b`, the negation of [`BinaryOp::Eq`].
     Ne,
+    /// `a < b`.
     Lt,
+    /// `a <= b`.
     Le,
+    /// `a > b`.
     Gt,
+    /// `a >= b`.
     Ge,
+    /// `a and b`; the right side is not evaluated when the left is false.
     And,
+    /// `a or b`; the right side is not evaluated when the left is true.
     Or,
 }
 
 /// Built-in metric functions (`judge` has its own node).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Builtin {
+    /// `exact_match(a, b)`: 1 when both are equal after SQuAD normalisation.
     ExactMatch,
+    /// `f1(a, b)`: token F1 of the normalised texts.
     F1,
+    /// `contains(a, b)`: 1 when normalised `b` is a substring of normalised `a`.
     Contains,
+    /// `regex_match(x, "re")`: 1 when the pattern matches anywhere in the raw
+    /// text of `x`.
     RegexMatch,
+    /// `number_close(a, b, tol)`: 1 when `|a - b| <= tol`; 0 when either side
+    /// is not a number.
     NumberClose,
+    /// `min(..)`: the smallest of one or more numbers.
     Min,
+    /// `max(..)`: the largest of one or more numbers.
     Max,
 }
 

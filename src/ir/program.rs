@@ -60,13 +60,34 @@ pub struct Field {
 pub struct Signature {
     /// The item name.
     pub name: String,
-    /// The docstring; empty when none was given (the adapter then writes a
-    /// default sentence built from the field names, as DSPy does).
+    /// The docstring; without one, [`default_instructions`] (what DSPy gives
+    /// a signature without a docstring, so a DSPy program that loads ours
+    /// starts from the same text).
     pub instructions: String,
     /// Input fields, in declaration order.
     pub inputs: Vec<Field>,
     /// Output fields, in declaration order.
     pub outputs: Vec<Field>,
+}
+
+/// DSPy's instructions for a signature declared without a docstring: one
+/// sentence naming the inputs, then the outputs, each in backticks, in
+/// declaration order (`` Given the fields `a`, `b`, produce the fields `c`. ``).
+/// The outputs are the signature's own: chain_of_thought's `reasoning` is
+/// added after the instructions are fixed, as in DSPy.
+pub fn default_instructions(inputs: &[Field], outputs: &[Field]) -> String {
+    let quoted = |fields: &[Field]| -> String {
+        fields
+            .iter()
+            .map(|f| format!("`{}`", f.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "Given the fields {}, produce the fields {}.",
+        quoted(inputs),
+        quoted(outputs)
+    )
 }
 
 /// The name of the output chain_of_thought adds before a signature's outputs.

@@ -7,6 +7,7 @@ use std::sync::Arc;
 /// Decides whether a request may be sent. Refusing with
 /// [`LmError::Fatal`] stops the call without retries (a spent budget).
 pub trait Gate: Send + Sync {
+    /// `Ok` lets `request` go out; an error is returned to the caller instead.
     fn check(&self, request: &Request) -> Result<(), LmError>;
 }
 
@@ -18,6 +19,7 @@ pub struct Gated {
 }
 
 impl Gated {
+    /// Wraps `inner` so every request passes `gate` first.
     pub fn new(inner: Arc<dyn Lm>, gate: Arc<dyn Gate>) -> Self {
         Self { inner, gate }
     }

@@ -15,22 +15,26 @@ use serde::{Deserialize, Serialize};
 pub struct Message {
     /// "system", "user" or "assistant".
     pub role: String,
+    /// The message text.
     pub content: String,
 }
 
 impl Message {
+    /// A system message (the adapter's instructions and field layout).
     pub fn system(content: impl Into<String>) -> Self {
         Self {
             role: "system".into(),
             content: content.into(),
         }
     }
+    /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
         Self {
             role: "user".into(),
             content: content.into(),
         }
     }
+    /// An assistant message (a demo's reply in a few-shot prompt).
     pub fn assistant(content: impl Into<String>) -> Self {
         Self {
             role: "assistant".into(),
@@ -54,14 +58,18 @@ pub enum ResponseFormat {
 pub struct Request {
     /// The spec's model item name (not the provider's model id).
     pub model: String,
+    /// The conversation to complete, in order.
     pub messages: Vec<Message>,
+    /// Sampling temperature, as the provider takes it (0 is greedy).
     pub temperature: f64,
+    /// Cap on completion tokens; `None` leaves it to the provider.
     pub max_tokens: Option<u32>,
     /// Request seed, for providers that honour one.
     pub seed: Option<u64>,
     /// Distinguishes otherwise identical samples (DSPy's rollout_id); part of
     /// the cache key, never sent to OpenAI-style servers.
     pub rollout_id: Option<u64>,
+    /// Whether to ask the provider for a JSON object.
     pub response_format: ResponseFormat,
     /// Extra provider parameters, passed through unchanged.
     pub params: IndexMap<String, serde_json::Value>,
@@ -70,11 +78,14 @@ pub struct Request {
 /// Token usage of one call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Tokens of the prompt, as the provider counted them.
     pub prompt_tokens: u64,
+    /// Tokens of the reply, as the provider counted them.
     pub completion_tokens: u64,
 }
 
 impl Usage {
+    /// Prompt plus completion tokens.
     pub fn total(&self) -> u64 {
         self.prompt_tokens + self.completion_tokens
     }
@@ -83,7 +94,9 @@ impl Usage {
 /// A completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
+    /// The reply text, as the model wrote it.
     pub text: String,
+    /// The tokens the call cost (a cache hit reports the original call's).
     pub usage: Usage,
     /// Served from the response cache (no request was made).
     #[serde(default)]
@@ -96,16 +109,25 @@ pub enum LmError {
     /// Worth retrying: timeouts, connection errors, 429, 5xx.
     #[error("model `{model}`: {message}")]
     Transient {
+        /// The spec's model item name.
         model: String,
+        /// What went wrong, for messages.
         message: String,
+        /// The server's `Retry-After`, in milliseconds: the retry layer waits at least this long.
         retry_after_ms: Option<u64>,
     },
     /// Not worth retrying: 4xx other than 429, bad configuration, a budget cap.
     #[error("model `{model}`: {message}")]
-    Fatal { model: String, message: String },
+    Fatal {
+        /// The spec's model item name.
+        model: String,
+        /// What went wrong, for messages.
+        message: String,
+    },
 }
 
 impl LmError {
+    /// Whether the retry layer should try again ([`LmError::Transient`]).
     pub fn is_retryable(&self) -> bool {
         matches!(self, LmError::Transient { .. })
     }

@@ -55,6 +55,8 @@ struct Entry {
 
 /// The registry of callable models, by spec item name.
 pub struct Models {
+    cache_dir: Option<PathBuf>,
+    /// Opened with the first model that uses it (never for `sim` alone).
     cache: Option<Arc<ResponseCache>>,
     backoff: Backoff,
     gate: Option<Arc<dyn Gate>>,
@@ -67,7 +69,7 @@ impl std::fmt::Debug for Models {
         // Names only: declarations may hold settings better not printed.
         f.debug_struct("Models")
             .field("models", &self.entries.keys().collect::<Vec<_>>())
-            .field("cache", &self.cache.as_ref().map(|c| c.dir()))
+            .field("cache", &self.cache_dir)
             .field("backoff", &self.backoff)
             .field("gate", &self.gate.is_some())
             .finish()
@@ -78,9 +80,8 @@ impl Models {
     /// An empty registry.
     pub fn new(options: ModelsOptions) -> Self {
         Self {
-            cache: options
-                .cache_dir
-                .map(|dir| Arc::new(ResponseCache::new(dir))),
+            cache_dir: options.cache_dir,
+            cache: None,
             backoff: Backoff::default(),
             gate: None,
             usage: UsageBook::default(),
@@ -107,6 +108,14 @@ impl Models {
     /// Adds (or replaces) a model item served by `provider`, wrapped in the
     /// layers its declaration asks for. A replaced item starts new counters.
     pub fn insert(&mut self, decl: &ModelDecl, provider: Arc<dyn Lm>) {
+        if decl.provider != Provider::Sim && self.cache.is_none() {
+            // Opened here, before any call, so a cache that cannot be used
+            // is reported once up front rather than found call by call.
+            self.cache = self
+                .cache_dir
+                .clone()
+                .map(|dir| Arc::new(ResponseCache::open(dir)));
+        }
         let parts = Parts {
             decl: decl.clone(),
             provider,
@@ -153,9 +162,16 @@ impl Models {
         self.entries.keys().map(String::as_str)
     }
 
-    /// The response cache folder, when the cache is on.
+    /// The response cache folder, unless the cache is off (`--no-cache`).
     pub fn cache_dir(&self) -> Option<&Path> {
-        self.cache.as_ref().map(|c| c.dir())
+        self.cache_dir.as_deref()
+    }
+
+    /// The response cache, once a model that uses it is in (even if it
+    /// turned out unusable): its owner flushes it before writing artifacts
+    /// and reports its warnings.
+    pub fn cache(&self) -> Option<Arc<ResponseCache>> {
+        self.cache.clone()
     }
 
     fn rewrap(&mut self) {
@@ -184,7 +200,7 @@ impl Models {
         let cache = self
             .cache
             .as_ref()
-            .filter(|_| decl.provider != Provider::Sim);
+            .filter(|c| c.is_on() && decl.provider != Provider::Sim);
         if let Some(cache) = cache {
             let scope = CacheScope {
                 provider: provider_kind(&decl.provider),

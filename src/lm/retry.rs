@@ -101,6 +101,7 @@ pub struct Retry {
 }
 
 impl Retry {
+    /// Wraps `inner`: at most `retries` extra attempts, waiting as `backoff` says.
     pub fn new(inner: Arc<dyn Lm>, retries: u32, backoff: Backoff) -> Self {
         Self {
             inner,

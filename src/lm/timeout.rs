@@ -13,6 +13,7 @@ pub struct Timeout {
 }
 
 impl Timeout {
+    /// Wraps `inner` so each attempt is cut off after `limit`.
     pub fn new(inner: Arc<dyn Lm>, limit: Duration) -> Self {
         Self { inner, limit }
     }

@@ -78,7 +78,9 @@ impl ModelUsage {
 /// Usage of every model (in spec order) and the sum.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct UsageSnapshot {
+    /// Usage per spec model item name.
     pub models: IndexMap<String, ModelUsage>,
+    /// The sum over `models`.
     pub total: ModelUsage,
 }
 
@@ -136,6 +138,7 @@ pub struct CountCalls {
 }
 
 impl CountCalls {
+    /// Wraps `inner`, counting into `counter` (shared with [`CountAttempts`]).
     pub fn new(inner: Arc<dyn Lm>, counter: Arc<UsageCounter>) -> Self {
         Self { inner, counter }
     }
@@ -166,6 +169,7 @@ pub struct CountAttempts {
 }
 
 impl CountAttempts {
+    /// Wraps `inner`, counting into `counter` (shared with [`CountCalls`]).
     pub fn new(inner: Arc<dyn Lm>, counter: Arc<UsageCounter>) -> Self {
         Self { inner, counter }
     }

@@ -200,14 +200,9 @@ mod tests {
     #[cfg(not(feature = "local"))]
     #[test]
     fn without_the_feature_the_error_says_how_to_build() {
-        let decl: ModelDecl = serde_json::from_value(serde_json::json!({
-            "name": "small", "provider": "Local", "model": "small", "base_urls": [],
-            "api_key": null, "temperature": 0.0, "max_tokens": null,
-            "timeout": {"secs": 60, "nanos": 0}, "concurrency": 4, "retries": 0,
-            "params": {}, "oracle": null, "skill": 0.3, "latency": {"secs": 0, "nanos": 0},
-            "extra": {"path": "m.gguf"}
-        }))
-        .unwrap();
+        let mut decl = ModelDecl::new("small", crate::ir::Provider::Local);
+        decl.extra
+            .insert("path".into(), serde_json::json!("m.gguf"));
         let e = provider(&decl, Path::new("/"))
             .err()
             .expect("a local item fails without the feature")

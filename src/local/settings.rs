@@ -56,6 +56,7 @@ pub struct LocalSettings {
     /// the default). Above 1 replies may depend on which requests shared a
     /// batch, so runs are no longer reproducible; see docs/local.md.
     pub batch: u32,
+    /// The item's sampling defaults; a request's `params` can override them.
     pub sampling: Sampling,
 }
 

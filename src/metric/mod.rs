@@ -38,9 +38,9 @@ pub use value::{Val, parse_number};
 /// optional feedback text for strategies such as append_rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Score {
-    /// The score, usually in [0, 1].
+    /// The metric's value; 0 when the program failed or the expression could not be computed.
     pub value: f64,
-    /// The metric's feedback template filled in, or why the score is 0.
+    /// The filled feedback template, or why the score is 0; `None` when the metric has no template.
     pub feedback: Option<String>,
 }
 

@@ -5,8 +5,11 @@ use std::fmt;
 /// An intermediate value of a metric expression.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val {
+    /// A number (JSON numbers and number literals).
     Num(f64),
+    /// A string; a missing or null record value is the empty string.
     Str(String),
+    /// A boolean, from a literal, a comparison or a record value.
     Bool(bool),
     /// A list or object from a record, used through its JSON text.
     Json(serde_json::Value),
@@ -43,6 +46,7 @@ impl Val {
         }
     }
 
+    /// [`Val::as_number`], or an error naming `what` when it is not a number.
     pub fn number(&self, what: &str) -> Result<f64, EvalError> {
         self.as_number()
             .ok_or_else(|| EvalError(format!("{what}: {self} is not a number")))

@@ -28,7 +28,7 @@ pub struct Applied {
 }
 
 /// Apply strategies to every bucket of a wave: bucket `i` starts with
-/// strategy `first[i]`, then the others in list order, each on a fresh copy
+/// strategy `first[i]`, then the others cyclically after it, each on a fresh copy
 /// of `candidates[i]`, until one applies. Results in bucket order.
 pub async fn apply_wave(
     strategies: &[Arc<dyn Strategy>],

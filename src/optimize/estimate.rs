@@ -26,6 +26,7 @@ pub struct CallEstimate {
     pub final_selection: u64,
     /// Baseline and best on the devset.
     pub dev: u64,
+    /// The sum of every phase above (`per_execution` is a factor, not added).
     pub total: u64,
 }
 

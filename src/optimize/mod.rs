@@ -17,8 +17,8 @@
 //! | `advice.rs` | a wave of buckets' strategies run concurrently, results in order |
 //! | `estimate.rs` | `--dry-run`: LM calls per phase |
 //! | `evaluator.rs` | the `Evaluator` seam, LM usage counting |
-//! | `stop.rs` | stop rules: convergence between steps, budgets on every request |
-//! | `checkpoint.rs` | checkpoint.json after every step, resume |
+//! | `stop/` | stop rules: convergence between steps, budgets on every request |
+//! | `checkpoint/` | checkpoint.json after every step; resume, checked against the run |
 //! | `events.rs` | progress events for the CLI |
 //!
 //! The engine never touches the terminal or the filesystem during the loop:

@@ -10,6 +10,7 @@ use crate::program::Program;
 /// One pooled program.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The program, shared with the candidates and reports that name it.
     pub program: Arc<Program>,
     /// Per-example metric values from the mini-batches it was evaluated on.
     pub scores: Vec<f64>,
@@ -36,14 +37,17 @@ impl Pool {
         }
     }
 
+    /// How many programs, the baseline included (never 0).
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Always false (the baseline is always there); for clippy's `len` rule.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// The program at pool index `idx`; panics when `idx >= len()`.
     pub fn get(&self, idx: usize) -> &Entry {
         &self.entries[idx]
     }

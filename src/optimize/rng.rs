@@ -11,11 +11,15 @@ use statrs::distribution::Poisson;
 /// The coordinator's random state.
 #[derive(Debug, Clone)]
 pub struct Rngs {
+    /// Every draw except the drop count, in the engine's fixed order.
     pub choices: ChaCha20Rng,
+    /// Only the Poisson draw of how many demos to drop, so adding a draw to
+    /// one stream never shifts the other.
     pub poisson: ChaCha20Rng,
 }
 
 impl Rngs {
+    /// Both streams seeded from `seed` (the same key, different ChaCha streams).
     pub fn new(seed: u64) -> Self {
         let choices = ChaCha20Rng::seed_from_u64(seed);
         // Same key, another ChaCha stream: independent of the choices stream.
@@ -38,14 +42,28 @@ impl Rngs {
         if d == 0 {
             return 0;
         }
-        let m = if max_demos > 0 { max_demos } else { 3 };
+        let m = demo_cap(max_demos);
         let lambda = d as f64 / m as f64;
         let drawn = Poisson::new(lambda)
             .map(|p| Distribution::<u64>::sample(&p, &mut self.poisson) as usize)
             .unwrap_or(0);
-        let floor = usize::from(d >= m);
-        drawn.max(floor).min(d)
+        clamp_drop_count(drawn, d, max_demos)
     }
+}
+
+/// The demo count demo dropping measures against: `max_demos`, or 3 when it
+/// is 0 (as DSPy does).
+fn demo_cap(max_demos: usize) -> usize {
+    if max_demos > 0 { max_demos } else { 3 }
+}
+
+/// The bounds on a Poisson draw `drawn` of demos to drop from a program
+/// whose largest predictor holds `d`: at least one once `d` reaches the cap
+/// ([`demo_cap`]), never more than `d`. Kept apart from the draw so it can be
+/// checked against DSPy's on the same values (tests/dspy_decisions.rs).
+pub fn clamp_drop_count(drawn: usize, d: usize, max_demos: usize) -> usize {
+    let floor = usize::from(d >= demo_cap(max_demos));
+    drawn.max(floor).min(d)
 }
 
 /// A request seed for a sampling variant: a fixed mix of the run seed and the

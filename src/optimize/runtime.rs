@@ -15,6 +15,7 @@ use crate::program::exec::Executor;
 use crate::program::{ModelOverride, Program};
 use crate::value::{Example, Record};
 
+use super::checkpoint::ScoreRange;
 use super::engine::{OptimizeError, OptimizeInput};
 use super::evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
 use super::events::EventSink;
@@ -183,6 +184,7 @@ pub fn prepare_with(
         trainset,
         devset,
         valset,
+        score_range: ScoreRange::of_metric(&metric),
         evaluator: Arc::new(SpecEvaluator::new(counted, metric)),
         strategies,
         prompt,

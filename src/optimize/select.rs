@@ -35,6 +35,15 @@ pub fn argmax_first(scores: &[f64]) -> Option<usize> {
     best
 }
 
+/// Positions of `scores`, highest first; equal scores keep their order. This
+/// is the order of DSPy's `candidate_programs` (a stable sort by score,
+/// descending), so the first is the program [`argmax_first`] returns.
+pub fn rank_by_score(scores: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    order
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +64,16 @@ mod tests {
         assert_eq!(final_indices(0, 7), vec![0]);
         // fewer winners than picks
         assert_eq!(final_indices(4, 7), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn ranking_is_by_score_then_position() {
+        assert_eq!(rank_by_score(&[0.5, 0.7, 0.7, 0.1]), vec![1, 2, 0, 3]);
+        assert_eq!(rank_by_score(&[0.0, 0.0, 0.0]), vec![0, 1, 2]);
+        assert_eq!(rank_by_score(&[]), Vec::<usize>::new());
+        // The first ranked is always the one argmax_first picks.
+        let s = [0.2, 0.9, 0.4, 0.9];
+        assert_eq!(rank_by_score(&s)[0], argmax_first(&s).unwrap());
     }
 
     #[test]

@@ -4,25 +4,40 @@
 use super::pool::mean_or_zero;
 
 /// The `p`-th percentile (0..=100) of `values` with linear interpolation
-/// between the closest ranks (numpy's default method). 0 for no values.
+/// between the closest ranks, computed as `numpy.percentile` does (the same
+/// operations in the same order, so the result is bit for bit numpy's: the
+/// skip rules compare scores against it). 0 for no values.
 pub fn percentile(values: &[f64], p: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
     }
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
-    let rank = p / 100.0 * (v.len() - 1) as f64;
+    let last = v.len() - 1;
+    let rank = last as f64 * (p / 100.0);
+    if rank >= last as f64 {
+        return v[last];
+    }
     let lo = rank.floor() as usize;
-    let hi = rank.ceil() as usize;
-    v[lo] + (v[hi] - v[lo]) * (rank - lo as f64)
+    let (a, b) = (v[lo], v[lo + 1]);
+    let t = rank - lo as f64;
+    // numpy interpolates from the nearer end, which rounds differently.
+    if t >= 0.5 {
+        b - (b - a) * (1.0 - t)
+    } else {
+        a + (b - a) * t
+    }
 }
 
 /// The ordering key of a bucket: (max - min, max, max - mean), compared
 /// lexicographically, larger first.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BucketKey {
+    /// Best minus worst score: how much the trajectories disagree.
     pub max_to_min_gap: f64,
+    /// The best score (ties on the gap go to the example solved better).
     pub max_score: f64,
+    /// Best minus mean score.
     pub max_to_avg_gap: f64,
 }
 

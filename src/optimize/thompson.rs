@@ -27,15 +27,22 @@ pub const PRIOR_VARIANCE: f64 = 0.25;
 /// A posterior over a program's mean score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Posterior {
+    /// For 0/1 scores: Beta(alpha, beta) over the success rate.
     Beta {
+        /// Prior pseudo-successes plus the 1s observed.
         alpha: f64,
+        /// Prior pseudo-failures plus the 0s observed.
         beta: f64,
     },
     /// Normal-Inverse-Gamma.
     Nig {
+        /// Posterior mean of the mean score.
         mean: f64,
+        /// How many observations (prior included) the mean is worth.
         kappa: f64,
+        /// Shape of the inverse-gamma over the score variance.
         alpha: f64,
+        /// Scale of the inverse-gamma over the score variance.
         beta: f64,
     },
 }

@@ -10,7 +10,10 @@ use super::rng::request_seed;
 /// What the variants are built from.
 #[derive(Debug, Clone)]
 pub struct VariantConfig {
+    /// The optimize block's `resample`: rollout ids or temperatures.
     pub scheme: Resample,
+    /// How many variants to build, the teacher included; the `temperature`
+    /// scheme may yield fewer once equal temperatures are merged.
     pub num_candidates: usize,
     /// The teacher model item, sampled first when configured.
     pub teacher: Option<String>,
@@ -21,6 +24,7 @@ pub struct VariantConfig {
     pub model_id: String,
     /// First rollout id.
     pub first_rollout_id: u64,
+    /// The optimize block's seed, mixed into each rollout's request seed.
     pub run_seed: u64,
 }
 

@@ -29,6 +29,7 @@ pub struct PluginListing {
     pub path: PathBuf,
     /// The ABI version the plugin was built against.
     pub abi: (u32, u32),
+    /// The strategies and models the plugin says it provides.
     pub manifest: Manifest,
 }
 

@@ -13,8 +13,10 @@ use crate::value::Example;
 /// Why the models of a spec could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
+    /// A plugin could not be loaded, or a plugin model not created.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// The model registry could not be built, e.g. a built-in model's settings are invalid.
     #[error(transparent)]
     Model(#[from] ModelError),
 }

@@ -94,6 +94,7 @@ enum State {
 }
 
 impl Executor {
+    /// An executor calling the models in `models`, with its counters at zero.
     pub fn new(models: Arc<dyn ModelSet>) -> Self {
         Self {
             models,

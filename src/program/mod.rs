@@ -14,7 +14,9 @@ pub mod load;
 /// The optimizable state of one predictor step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PredictorState {
+    /// The instruction text the prompt starts with.
     pub instructions: String,
+    /// Few-shot examples shown before the input, in prompt order.
     pub demos: Vec<Demo>,
 }
 
@@ -22,6 +24,7 @@ pub struct PredictorState {
 /// copies only the states.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Program {
+    /// The compiled steps and data flow, shared by every copy of the program.
     pub graph: Arc<ProgramGraph>,
     /// Keyed by step name, in the graph's step order.
     pub predictors: IndexMap<String, PredictorState>,
@@ -48,7 +51,9 @@ impl Program {
 /// One predictor call of an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceEntry {
+    /// The step's name.
     pub step: String,
+    /// The values the step's predictor was given, by input field.
     pub inputs: Record,
     /// The parsed outputs; empty when the call failed.
     pub outputs: Record,
@@ -60,8 +65,11 @@ pub struct TraceEntry {
 pub struct ModelOverride {
     /// Replace every step's model with this one (the teacher).
     pub model: Option<String>,
+    /// Replace the model's temperature.
     pub temperature: Option<f64>,
+    /// Set the request's rollout id, so the sample gets its own cache entry.
     pub rollout_id: Option<u64>,
+    /// Set the request seed sent to providers that honour one.
     pub seed: Option<u64>,
 }
 
@@ -70,6 +78,7 @@ pub struct ModelOverride {
 pub struct Execution {
     /// The program outputs; None when a step failed.
     pub prediction: Option<Record>,
+    /// The predictor calls made, in step order (not completion order).
     pub trace: Vec<TraceEntry>,
     /// Why the execution failed, naming the step and model.
     pub error: Option<String>,

@@ -11,7 +11,7 @@ use crate::lm::ModelSet;
 use crate::lm::usage::ModelUsage;
 use crate::metric::{MetricFn, Score};
 use crate::program::exec::Executor;
-use crate::program::load::load_program_json;
+use crate::program::load::read_program_json;
 use crate::program::{Execution, ModelOverride, Program};
 use crate::value::Example;
 
@@ -57,6 +57,10 @@ pub struct EvalReport {
     pub failed: usize,
     /// The registry's LM usage over the whole eval.
     pub usage: ModelUsage,
+    /// What the saved program holds but the eval does not use (a saved
+    /// `lm`, a demo label outside its enum), then problems with the LM
+    /// response cache; one line each.
+    pub warnings: Vec<String>,
 }
 
 impl EvalReport {
@@ -135,9 +139,12 @@ pub async fn evaluate(
         .get(&block.program)
         .ok_or_else(|| Error::Input(format!("no program `{}`", block.program)))?;
     let graph = Arc::new(graph.clone());
-    let program = match &options.program {
-        Some(path) => load_program_json(path, graph).map_err(|e| Error::Input(e.to_string()))?,
-        None => Program::baseline(graph),
+    let (program, mut warnings) = match &options.program {
+        Some(path) => {
+            let loaded = read_program_json(path, graph).map_err(|e| Error::Input(e.to_string()))?;
+            (loaded.program, loaded.warnings)
+        }
+        None => (Program::baseline(graph), Vec::new()),
     };
     let metric_decl = spec
         .metrics
@@ -153,6 +160,7 @@ pub async fn evaluate(
     // Kept alive for the whole evaluation (plugin models call into it).
     let plugins = project.plugins()?;
     let models = Arc::new(project.models(&oracles, &plugins, cache_dir)?);
+    let cache = models.cache();
     let model_set: Arc<dyn ModelSet> = models.clone();
     let executor = Executor::new(model_set.clone());
     let metric = MetricFn::new(metric_decl, model_set);
@@ -165,6 +173,7 @@ pub async fn evaluate(
         progress,
     )
     .await;
+    warnings.extend(super::flush_cache(cache.as_deref()));
     let n = outcomes.len();
     let failed = outcomes
         .iter()
@@ -184,6 +193,7 @@ pub async fn evaluate(
         mean,
         failed,
         usage: models.usage().total,
+        warnings,
     })
 }
 

@@ -6,12 +6,19 @@
 //! `.simba-run.lock` in the folder from before its first LM call until its
 //! artifacts are written; a second run fails at once, naming the holder's
 //! pid. The lock is released by the OS when the process ends, however it
-//! ends, so a killed run never leaves a stale lock. The file itself stays:
-//! deleting it while another process waits on it would let two runs hold
-//! locks on two different files.
+//! ends, so a killed run never leaves a stale lock (only its file, which
+//! the next run reuses).
+//!
+//! A run that ends normally removes the lock file while still holding the
+//! lock, and the folder too when the run created it and wrote nothing into
+//! it (a failed run writes nothing). A run that opened the file just before
+//! it was removed would lock a file no longer in the folder; so after
+//! locking, a run checks that the path still names the file it locked, and
+//! starts over when it does not.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::Error;
@@ -19,11 +26,18 @@ use super::Error;
 /// The lock file's name inside an output folder.
 pub const LOCK_FILE: &str = ".simba-run.lock";
 
+/// How many times a run starts over when the lock file it locked was
+/// removed under it (each time, another run just finished).
+const ATTEMPTS: usize = 8;
+
 /// An exclusive hold on an output folder; released when dropped.
 #[derive(Debug)]
 pub struct OutputLock {
-    _file: File,
+    file: File,
     path: PathBuf,
+    /// The folders this run created, deepest first (removed again when
+    /// left empty).
+    created: Vec<PathBuf>,
 }
 
 impl OutputLock {
@@ -42,46 +56,92 @@ impl OutputLock {
                 "output folder {shown} is a file, not a folder; choose another (--out)"
             )));
         }
+        let created: Vec<PathBuf> = dir
+            .ancestors()
+            .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Input(format!("cannot create output folder {shown}: {e}")))?;
+        let unwritable = |e: std::io::Error| {
+            Error::Input(format!("cannot write into output folder {shown}: {e}"))
+        };
         let path = dir.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::Input(format!("cannot write into output folder {shown}: {e}")))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
-                let who = if holder.is_empty() {
-                    "another simba-run".to_string()
-                } else {
-                    format!("another simba-run (pid {holder})")
-                };
-                return Err(Error::Input(format!(
-                    "output folder {shown} is in use by {who}; wait for it to finish or choose another folder (--out)"
-                )));
+        for _ in 0..ATTEMPTS {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(unwritable)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(TryLockError::WouldBlock) => return Err(busy(dir, &mut file)),
+                Err(TryLockError::Error(e)) => {
+                    return Err(Error::Input(format!(
+                        "cannot lock output folder {shown}: {e}"
+                    )));
+                }
             }
-            Err(TryLockError::Error(e)) => {
-                return Err(Error::Input(format!(
-                    "cannot lock output folder {shown}: {e}"
-                )));
+            if !still_named_by(&file, &path) {
+                continue;
             }
+            // Ours now: record who holds it, for the message a second run prints.
+            record_pid(&mut file).map_err(unwritable)?;
+            return Ok(OutputLock {
+                file,
+                path,
+                created,
+            });
         }
-        // Ours now: record who holds it, for the message a second run prints.
-        record_pid(&mut file)
-            .map_err(|e| Error::Input(format!("cannot write into output folder {shown}: {e}")))?;
-        Ok(OutputLock { _file: file, path })
+        Err(Error::Input(format!(
+            "cannot lock output folder {shown}: other runs keep finishing in it"
+        )))
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        // Still locked here: a run that opens the file now fails as busy,
+        // and one that opened it before finds it gone and starts over.
+        let _ = std::fs::remove_file(&self.path);
+        for dir in &self.created {
+            // Fails, as it should, when the run wrote anything.
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+        let _ = self.file.unlock();
+    }
+}
+
+/// The error for a folder another run holds, naming its pid when recorded.
+fn busy(dir: &Path, file: &mut File) -> Error {
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    let holder = holder.trim();
+    let who = if holder.is_empty() {
+        "another simba-run".to_string()
+    } else {
+        format!("another simba-run (pid {holder})")
+    };
+    Error::Input(format!(
+        "output folder {} is in use by {who}; wait for it to finish or choose another folder (--out)",
+        dir.display()
+    ))
+}
+
+/// True when `path` still names the file `file` has open.
+fn still_named_by(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
     }
 }
 
@@ -99,7 +159,7 @@ mod tests {
     #[test]
     fn a_second_hold_fails_naming_the_holder_and_a_released_one_is_free() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
+        let out = dir.path().join("out/qa");
         let first = OutputLock::acquire(&out).unwrap();
         // Another open file description conflicts like another process would.
         let e = OutputLock::acquire(&out).unwrap_err().to_string();
@@ -109,7 +169,14 @@ mod tests {
             "{e}"
         );
         drop(first);
-        assert!(OutputLock::acquire(&out).is_ok());
+        // Released and cleaned up: the folders this hold created are gone again.
+        assert!(!dir.path().join("out").exists());
+        let again = OutputLock::acquire(&out).unwrap();
+        std::fs::write(out.join("program.json"), "{}").unwrap();
+        drop(again);
+        // A folder with something written into it stays; the lock file goes.
+        assert!(out.join("program.json").exists());
+        assert!(!out.join(LOCK_FILE).exists());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub use dry_run::{DryRun, dry_run};
 pub use error::{Error, exit};
 pub use eval::{EvalOptions, EvalReport, Outcome, evaluate};
 pub use lock::{LOCK_FILE, OutputLock};
-pub use run::{BlockRun, RunSetup, write_outputs};
+pub use run::{BlockRun, RunSetup, flush_cache, write_outputs};
 
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};

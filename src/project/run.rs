@@ -9,7 +9,10 @@ use std::sync::Arc;
 use super::{Error, OutputLock, Project};
 use crate::ir::OptimizeDecl;
 use crate::lm::ModelSet;
-use crate::optimize::checkpoint::{CHECKPOINT_JSON, Checkpoint, file_sink};
+use crate::lm::cache::ResponseCache;
+use crate::optimize::checkpoint::{
+    CHECKPOINT_JSON, Checkpoint, Fingerprint, file_sink, plugins_used,
+};
 use crate::optimize::runtime::{load_data, prepare_with};
 use crate::optimize::{EventSink, OptimizeInput, OptimizeOutput, RunOptions};
 use crate::plugin::{PluginHost, resolve_strategies};
@@ -39,6 +42,12 @@ pub struct BlockRun {
     pub plugins: PluginHost,
     /// The output folder's lock. Keep it until the artifacts are written.
     pub lock: OutputLock,
+    /// The LM response cache (when a model uses one): flush it with
+    /// [`flush_cache`] before the artifacts are written.
+    pub cache: Option<Arc<ResponseCache>>,
+    /// Problems found opening the cache, already in the run's warnings;
+    /// for the caller to show.
+    pub cache_warnings: Vec<String>,
 }
 
 impl Project {
@@ -60,19 +69,16 @@ impl Project {
         };
         let plugins = self.plugins()?;
         let models = self.models(oracles, &plugins, cache_dir)?;
+        let cache = models.cache();
+        let cache_warnings = take_warnings(cache.as_deref());
+        let mut warnings = self.warnings.clone();
+        warnings.extend(cache_warnings.iter().cloned());
         let book = models.usage_book();
         let models: Arc<dyn ModelSet> = Arc::new(models);
         let strategies = resolve_strategies(&decl.strategies, &plugins)?;
         let (train, dev) = load_data(&self.spec, decl)?;
         let input = prepare_with(
-            &self.spec,
-            decl,
-            models,
-            strategies,
-            train,
-            dev,
-            events,
-            self.warnings.clone(),
+            &self.spec, decl, models, strategies, train, dev, events, warnings,
         )?;
         input.usage.set_book(book);
         let resume = if setup.resume {
@@ -86,13 +92,57 @@ impl Project {
             checkpoint: Some(file_sink(setup.out_dir.clone())),
             resume,
             prices: self.prices(),
+            fingerprint: self.fingerprint(decl, oracles, &plugins)?,
         };
         Ok(BlockRun {
             input,
             options,
             plugins,
             lock,
+            cache,
+            cache_warnings,
         })
+    }
+}
+
+/// The cache's warnings not yet reported.
+fn take_warnings(cache: Option<&ResponseCache>) -> Vec<String> {
+    cache.map(ResponseCache::take_warnings).unwrap_or_default()
+}
+
+/// Commits everything the cache has queued (before the artifacts say the
+/// run is done) and returns the problems met since they were last taken.
+pub fn flush_cache(cache: Option<&ResponseCache>) -> Vec<String> {
+    if let Some(cache) = cache {
+        cache.flush();
+    }
+    take_warnings(cache)
+}
+
+impl Project {
+    /// Hashes of what block `decl` uses beyond its program and data (which
+    /// the engine hashes): the metric, the models with their oracle rows,
+    /// and each plugin it uses (manifest and library bytes).
+    fn fingerprint(
+        &self,
+        decl: &OptimizeDecl,
+        oracles: &IndexMap<String, Vec<Example>>,
+        plugins: &PluginHost,
+    ) -> Result<Fingerprint, Error> {
+        let mut fingerprint = Fingerprint::of_block(&self.spec, decl, oracles);
+        for name in plugins_used(&self.spec, decl) {
+            let (Some(manifest), Some(path)) = (plugins.manifest(&name), plugins.path(&name))
+            else {
+                continue;
+            };
+            fingerprint.add_plugin(&name, manifest, path).map_err(|e| {
+                Error::Run(format!(
+                    "cannot read plugin `{name}` ({}) to fingerprint it: {e}",
+                    path.display()
+                ))
+            })?;
+        }
+        Ok(fingerprint)
     }
 }
 

@@ -33,10 +33,12 @@ pub struct WinningPredictor {
     pub step: String,
     /// The predictor's key in `program.json` (DSPy's name), when known.
     pub key: Option<String>,
+    /// The winner's instructions for this step.
     pub instructions: String,
     /// The baseline's instructions for this step, when `candidates.json`
     /// records the baseline.
     pub original_instructions: Option<String>,
+    /// The winner's demos for this step, in prompt order.
     pub demos: Vec<Demo>,
 }
 

@@ -33,33 +33,59 @@ pub const REPORT_HTML: &str = "report.html";
 /// Why a report could not be built or written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// The output folder does not exist.
     #[error("output folder {} does not exist", path.display())]
-    NoFolder { path: PathBuf },
+    NoFolder {
+        /// The folder asked for.
+        path: PathBuf,
+    },
+    /// The folder exists but holds neither `run.json` nor `trials.jsonl`.
     #[error(
         "{} holds no run artifacts (neither run.json nor trials.jsonl): is it a simba-run output folder?",
         dir.display()
     )]
-    NoArtifacts { dir: PathBuf },
+    NoArtifacts {
+        /// The folder looked in.
+        dir: PathBuf,
+    },
+    /// An artifact exists but could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
+        /// The artifact's path.
         path: PathBuf,
+        /// The underlying I/O error.
         source: std::io::Error,
     },
+    /// A JSON artifact does not parse as its [`crate::artifacts`] type.
     #[error("{}: malformed artifact: {source}", path.display())]
     Parse {
+        /// The artifact's path.
         path: PathBuf,
+        /// The serde error, with line and column.
         source: serde_json::Error,
     },
+    /// A line of `trials.jsonl` does not parse as a [`crate::artifacts::TrialRecord`].
     #[error("{}:{line}: malformed trial record: {source}", path.display())]
     ParseLine {
+        /// The `trials.jsonl` path.
         path: PathBuf,
+        /// 1-based line in the file.
         line: usize,
+        /// The serde error.
         source: serde_json::Error,
     },
+    /// The artifacts parse but contradict each other (e.g. `best` past the candidate list).
     #[error("{}: {message}", path.display())]
-    Inconsistent { path: PathBuf, message: String },
+    Inconsistent {
+        /// The artifact at fault.
+        path: PathBuf,
+        /// What does not match.
+        message: String,
+    },
+    /// plotters failed to draw the score plot; holds its message.
     #[error("cannot draw the score plot: {0}")]
     Plot(String),
+    /// `report.html` could not be written or renamed into place.
     #[error(transparent)]
     Write(#[from] crate::artifacts::WriteError),
 }

@@ -31,16 +31,19 @@ const GRID_BOLD: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
 /// The points of every series, in data coordinates.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct PlotSeries {
+    /// (step, mean score of the step's whole sampling batch), one per step.
     pub baseline: Vec<(f64, f64)>,
     /// One per candidate built (a bucket with a registered program), spread
     /// a little around its step so candidates with equal scores stay visible.
     pub candidates: Vec<(f64, f64)>,
+    /// (step, best candidate's mini-batch score), for steps that built one.
     pub step_best: Vec<(f64, f64)>,
     /// A staircase: each step's running best held until the next step.
     pub running_best: Vec<(f64, f64)>,
     /// Final candidates' full-trainset scores at their step (0 = baseline),
     /// with true for the winner.
     pub finals: Vec<(f64, f64, bool)>,
+    /// The last step on the x axis (from the trials or the final candidates).
     pub max_step: usize,
 }
 

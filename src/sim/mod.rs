@@ -459,10 +459,10 @@ const GENERIC_ADVICE: [&str; 3] = [
 /// (or, when the last input is a JSON list, its last two elements).
 fn judge_score(view: &PromptView) -> Value {
     let mut texts: Vec<String> = view.query.iter().map(|(_, v)| v.clone()).collect();
-    if let Some(Ok(Value::Array(items))) = texts.last().map(|t| serde_json::from_str::<Value>(t)) {
-        if items.len() >= 2 {
-            texts = items.iter().map(value_text).collect();
-        }
+    if let Some(Ok(Value::Array(items))) = texts.last().map(|t| serde_json::from_str::<Value>(t))
+        && items.len() >= 2
+    {
+        texts = items.iter().map(value_text).collect();
     }
     let n = texts.len();
     let same = n >= 2 && norm_answer(&texts[n - 2]) == norm_answer(&texts[n - 1]);

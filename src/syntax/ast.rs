@@ -11,8 +11,11 @@
 /// `parse(fmt(x)) == parse(x)` compares meaning, not layout.
 #[derive(Debug, Clone, Copy, Default, Eq)]
 pub struct Span {
+    /// Byte offset of the first byte.
     pub start: usize,
+    /// Byte offset one past the last byte.
     pub end: usize,
+    /// Which source text the offsets index: 0 for the spec, `n` for the `n`-th `--set`.
     pub src: u16,
 }
 
@@ -23,6 +26,7 @@ impl PartialEq for Span {
 }
 
 impl Span {
+    /// A span in the spec file itself (`src` 0).
     pub fn new(start: usize, end: usize) -> Self {
         Span { start, end, src: 0 }
     }
@@ -39,25 +43,35 @@ impl Span {
 /// A name with its place.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ident {
+    /// The name as written.
     pub name: String,
+    /// Where the name was written.
     pub span: Span,
 }
 
 /// A whole file.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct File {
+    /// The top-level items, in source order.
     pub items: Vec<Item>,
 }
 
 /// A top-level item.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
+    /// `plugin NAME = "path"`.
     Plugin(PluginItem),
+    /// `model NAME { .. }`.
     Model(BlockItem),
+    /// `dataset NAME { .. }`.
     Dataset(BlockItem),
+    /// `signature NAME ..`.
     Signature(SignatureItem),
+    /// `program NAME ..`.
     Program(ProgramItem),
+    /// `metric NAME = ..`.
     Metric(MetricItem),
+    /// `optimize PROGRAM with OPTIMIZER { .. }`.
     Optimize(OptimizeItem),
 }
 
@@ -101,60 +115,84 @@ impl Item {
 /// `plugin NAME = "path"`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PluginItem {
+    /// The name other items use to refer to the plugin.
     pub name: Ident,
+    /// The library path as written: relative to the spec folder, else looked up on
+    /// the plugin search path.
     pub path: Str,
+    /// The whole item.
     pub span: Span,
 }
 
 /// `model NAME { .. }` and `dataset NAME { .. }`: a name and settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockItem {
+    /// The model's or dataset's name.
     pub name: Ident,
+    /// The settings inside the braces, in source order.
     pub entries: Vec<Entry>,
+    /// The whole item.
     pub span: Span,
 }
 
 /// `key = value` or `key { entries }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
+    /// The setting's name.
     pub key: Ident,
+    /// A single value or a nested block.
     pub value: EntryValue,
+    /// The whole entry, key to end of value.
     pub span: Span,
 }
 
+/// The right-hand side of an [`Entry`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum EntryValue {
+    /// `key = value`.
     Value(Value),
+    /// `key { entries }`: a nested group of settings such as `stop { .. }`.
     Block(Vec<Entry>),
 }
 
 /// A string literal's value (escapes resolved, triple quotes dedented).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Str {
+    /// The text after escapes and dedenting.
     pub value: String,
+    /// The literal including its quotes.
     pub span: Span,
 }
 
 /// A setting value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Value {
+    /// What was written.
     pub kind: ValueKind,
+    /// The whole value.
     pub span: Span,
 }
 
+/// The kinds of setting value; the compiler decides which ones a key accepts.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ValueKind {
+    /// A string literal's text, escapes resolved.
     Str(String),
     /// As written (may contain `_`, a sign, a fraction or an exponent).
     Number(String),
     /// As written, e.g. `250ms`.
     Duration(String),
+    /// `true` or `false`.
     Bool(bool),
     /// `a` or `a.b`.
     Name(Vec<Ident>),
+    /// `[a, b, ..]`.
     List(Vec<Value>),
+    /// `name(args)`, such as `env("KEY")` or `jsonl("path")`.
     Call {
+        /// The function's name.
         name: Ident,
+        /// The arguments in order.
         args: Vec<Value>,
     },
 }
@@ -177,15 +215,22 @@ impl ValueKind {
 /// `signature NAME { .. }` or `signature NAME = ".. -> .."`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SignatureItem {
+    /// The signature's name.
     pub name: Ident,
+    /// Its fields, in block or one-line form.
     pub body: SignatureBody,
+    /// The whole item.
     pub span: Span,
 }
 
+/// The two ways of writing a signature.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignatureBody {
+    /// The braced form: an optional instruction string, then `in`/`out` fields.
     Block {
+        /// The leading docstring, used as the predictor's instruction.
         doc: Option<Str>,
+        /// The fields in source order.
         fields: Vec<SigField>,
     },
     /// The one-line form: the string, and the fields parsed from it (their
@@ -193,19 +238,27 @@ pub enum SignatureBody {
     Line(Str, Vec<SigField>),
 }
 
+/// Whether a signature field is read by the predictor or produced by it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dir {
+    /// An input (`in`, or left of `->`).
     In,
+    /// An output (`out`, or right of `->`).
     Out,
 }
 
 /// `in name: type "description"`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SigField {
+    /// Input or output.
     pub dir: Dir,
+    /// The field's name.
     pub name: Ident,
+    /// The declared type; `None` means `string`.
     pub ty: Option<TypeExpr>,
+    /// A description shown to the model next to the field.
     pub desc: Option<Str>,
+    /// The whole field.
     pub span: Span,
 }
 
@@ -214,17 +267,24 @@ pub struct SigField {
 pub enum TypeExpr {
     /// `string`, `int`, `list<T>` (any name; the compiler checks it).
     Named {
+        /// The type name.
         name: Ident,
+        /// The element type in `name<arg>`.
         arg: Option<Box<TypeExpr>>,
+        /// The whole type.
         span: Span,
     },
+    /// `enum("a", "b", ..)`: a closed set of string labels.
     Enum {
+        /// The labels in order.
         labels: Vec<Str>,
+        /// The whole type.
         span: Span,
     },
 }
 
 impl TypeExpr {
+    /// Where the type was written.
     pub fn span(&self) -> Span {
         match self {
             TypeExpr::Named { span, .. } | TypeExpr::Enum { span, .. } => *span,
@@ -235,38 +295,59 @@ impl TypeExpr {
 /// `program NAME { .. }` or `program NAME = predict(S)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProgramItem {
+    /// The program's name.
     pub name: Ident,
+    /// Its single module call or its braced entries.
     pub body: ProgramBody,
+    /// The whole item.
     pub span: Span,
 }
 
+/// The two ways of writing a program.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgramBody {
+    /// `program NAME = predict(S)`: one step, inputs and outputs from its signature.
     Shorthand(ModuleCall),
+    /// `program NAME { .. }`: explicit model, inputs, steps and outputs.
     Block(Vec<ProgramEntry>),
 }
 
+/// One line inside a braced `program { .. }`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgramEntry {
+    /// `lm = MODEL`: the default model for the program's steps.
     Lm {
+        /// The model's name.
         model: Ident,
+        /// The whole entry.
         span: Span,
     },
+    /// `in name: type "description"`: a program input.
     In {
+        /// The input's name.
         name: Ident,
+        /// The declared type; `None` means `string`.
         ty: Option<TypeExpr>,
+        /// A description of the input.
         desc: Option<Str>,
+        /// The whole entry.
         span: Span,
     },
+    /// `out name [= step.field]`: a program output.
     Out {
+        /// The output's name.
         name: Ident,
+        /// The producing `step.field`; `None` means the last step with an output of that name.
         source: Option<Vec<Ident>>,
+        /// The whole entry.
         span: Span,
     },
+    /// `step NAME = module(args) { bindings }`.
     Step(StepDecl),
 }
 
 impl ProgramEntry {
+    /// Where the entry was written.
     pub fn span(&self) -> Span {
         match self {
             ProgramEntry::Lm { span, .. }
@@ -280,54 +361,82 @@ impl ProgramEntry {
 /// `step NAME = module(args) { bindings }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepDecl {
+    /// The step's name, used by bindings and outputs as `NAME.field`.
     pub name: Ident,
+    /// The module the step runs.
     pub call: ModuleCall,
+    /// Where each of the step's inputs comes from.
     pub bindings: Vec<Binding>,
+    /// The whole step.
     pub span: Span,
 }
 
 /// `predict(Sig)`, `chain_of_thought(Sig)`, `plugin.tool(..)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModuleCall {
+    /// The module's qualified name, e.g. `predict` or `plugin.tool`.
     pub module: Vec<Ident>,
+    /// The arguments in order (usually a signature name).
     pub args: Vec<Value>,
+    /// The whole call.
     pub span: Span,
 }
 
 /// `field = input.x` / `field = step.field` / `lm = model`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Binding {
+    /// The input field being bound (or `lm`).
     pub field: Ident,
+    /// The qualified source name, e.g. `input.x`, `step.field` or a model name.
     pub source: Vec<Ident>,
+    /// The whole binding.
     pub span: Span,
 }
 
 /// `metric NAME = expr [feedback ".."]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricItem {
+    /// The metric's name.
     pub name: Ident,
+    /// The score expression.
     pub expr: Expr,
+    /// A template for the feedback text given to the optimizer, with `{pred.x}`-style holes.
     pub feedback: Option<Str>,
+    /// The whole item.
     pub span: Span,
 }
 
+/// A binary operator in a metric expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinOp {
+    /// `or`.
     Or,
+    /// `and`.
     And,
+    /// `==`.
     Eq,
+    /// `!=`.
     Ne,
+    /// `<`.
     Lt,
+    /// `<=`.
     Le,
+    /// `>`.
     Gt,
+    /// `>=`.
     Ge,
+    /// `+`.
     Add,
+    /// `-`.
     Sub,
+    /// `*`.
     Mul,
+    /// `/`.
     Div,
 }
 
 impl BinOp {
+    /// The operator as written in source (used by the formatter and messages).
     pub fn symbol(self) -> &'static str {
         match self {
             BinOp::Or => "or",
@@ -356,29 +465,43 @@ impl BinOp {
     }
 }
 
+/// A prefix operator in a metric expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnOp {
+    /// `-x`.
     Neg,
+    /// `not x`.
     Not,
 }
 
 /// A metric expression. Parentheses are not kept: precedence is in the tree.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
+    /// A number literal as written.
     Number(String, Span),
+    /// A string literal.
     Str(Str),
+    /// `true` or `false`.
     Bool(bool, Span),
+    /// A qualified name such as `example.answer` or `pred.answer`.
     Name(Vec<Ident>, Span),
+    /// A prefix operator applied to an operand.
     Unary(UnOp, Box<Expr>, Span),
+    /// A binary operator with its left and right operands.
     Binary(BinOp, Box<Expr>, Box<Expr>, Span),
+    /// `name(args)`: a built-in metric function.
     Call {
+        /// The function's name.
         name: Ident,
+        /// The arguments in order.
         args: Vec<Expr>,
+        /// The whole call.
         span: Span,
     },
 }
 
 impl Expr {
+    /// Where the expression was written.
     pub fn span(&self) -> Span {
         match self {
             Expr::Number(_, s) | Expr::Bool(_, s) | Expr::Name(_, s) => *s,
@@ -392,9 +515,13 @@ impl Expr {
 /// `optimize PROGRAM with OPTIMIZER { entries }`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OptimizeItem {
+    /// The program being optimized.
     pub program: Ident,
+    /// The optimizer's name; only `simba` compiles today.
     pub optimizer: Ident,
+    /// The settings inside the braces, in source order.
     pub entries: Vec<Entry>,
+    /// The whole item.
     pub span: Span,
 }
 

@@ -5,26 +5,34 @@ use super::line_index::{IndexedSource, LineIndex};
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode};
 use std::fmt;
 
+/// How serious a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
+    /// The spec cannot be used; compiling fails.
     Error,
+    /// Worth fixing, but the spec still compiles and runs.
     Warning,
 }
 
 /// One problem in a spec (or a `--set` override), with where it is and how to fix it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Diagnostic {
+    /// Error or warning.
     pub severity: Severity,
+    /// The one-line headline, e.g. "unknown model `gpt`".
     pub message: String,
+    /// Where the problem is; its `src` picks the text in [`Sources`].
     pub span: Span,
     /// Text under the caret.
     pub label: Option<String>,
+    /// A hint on how to fix it, printed after the snippet.
     pub help: Option<String>,
     /// Other places that explain the problem (e.g. the first declaration of a duplicate).
     pub related: Vec<(Span, String)>,
 }
 
 impl Diagnostic {
+    /// An error at `span`, with no label, help or related spans yet.
     pub fn error(span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
@@ -35,16 +43,19 @@ impl Diagnostic {
             related: Vec::new(),
         }
     }
+    /// A warning at `span`, with no label, help or related spans yet.
     pub fn warning(span: Span, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(span, message)
         }
     }
+    /// Sets the text under the caret.
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
     }
+    /// Sets the fix hint.
     pub fn help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
@@ -56,10 +67,12 @@ impl Diagnostic {
         }
         self
     }
+    /// Adds a secondary place, e.g. "first declared here".
     pub fn related(mut self, span: Span, label: impl Into<String>) -> Self {
         self.related.push((span, label.into()));
         self
     }
+    /// Whether this diagnostic stops the spec from compiling.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }
@@ -88,6 +101,7 @@ impl SourceFile {
 }
 
 impl Sources {
+    /// Sources holding only the spec file `name` with its `text` (index 0).
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         Sources {
             files: vec![SourceFile::new(name.into(), text.into())],

@@ -11,11 +11,13 @@ use super::diagnostic::Diagnostic;
 pub struct Comment {
     /// The text from `#` to the end of the line, trailing spaces removed.
     pub text: String,
+    /// Byte offset of the `#` in the source.
     pub start: usize,
     /// Code precedes it on the same line.
     pub trailing: bool,
-    /// A blank line comes right before / right after it.
+    /// A blank line comes right before it.
     pub blank_before: bool,
+    /// A blank line comes right after it.
     pub blank_after: bool,
 }
 

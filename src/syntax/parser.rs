@@ -34,7 +34,10 @@ pub const ITEM_KEYWORDS: [&str; 7] = [
 /// A parsed file and its comments.
 #[derive(Debug, Clone)]
 pub struct Parsed {
+    /// The syntax tree, spans pointing into the parsed text.
     pub file: File,
+    /// Every `#` comment in source order (the tree has none): the formatter
+    /// puts them back.
     pub comments: Vec<Comment>,
 }
 

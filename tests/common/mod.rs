@@ -316,6 +316,7 @@ pub fn setup(d: OptimizeDecl, train: Vec<Example>, evaluator: Arc<FakeEvaluator>
         devset: None,
         valset: None,
         evaluator: evaluator.clone(),
+        score_range: Default::default(),
         strategies,
         prompt: Some(prompt(advisor.clone())),
         base_temperature: 0.0,

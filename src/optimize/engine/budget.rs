@@ -8,15 +8,16 @@ use std::time::Duration;
 use crate::artifacts::UsageRecord;
 use crate::optimize::checkpoint::Checkpoint;
 use crate::optimize::select::final_indices;
-use crate::optimize::stop::{Budget, Reserve, StopReason};
+use crate::optimize::stop::{Budget, Reserve, Spent, StopReason};
 use crate::optimize::variants::sampling_variants;
 
 use super::run::Run;
 
 /// The run's budgets and the usage figures its estimates are based on.
 pub(super) struct Spending {
-    /// None without budget rules (then nothing is estimated or checked).
-    budget: Option<Arc<Budget>>,
+    /// Counts every request; refuses only when the block sets a cap (else
+    /// nothing is estimated or checked).
+    budget: Arc<Budget>,
     /// Behind a lock because waves (which take `&Run`) update it.
     per_execution: Mutex<PerExecution>,
     /// Most LM usage one step took so far.
@@ -46,19 +47,9 @@ impl From<(f64, f64)> for PerExecution {
     }
 }
 
-/// What the budgets counted so far (for a checkpoint).
-pub(super) struct Spent {
-    /// Requests admitted.
-    pub started: u64,
-    /// Tokens of finished requests.
-    pub tokens: u64,
-    /// USD.
-    pub cost: f64,
-}
-
 impl Spending {
     /// Before the first wave, one call and no token per execution.
-    pub fn new(budget: Option<Arc<Budget>>) -> Self {
+    pub fn new(budget: Arc<Budget>) -> Self {
         Self {
             budget,
             per_execution: Mutex::new(PerExecution {
@@ -80,29 +71,23 @@ impl Spending {
 
     /// The cap that refused a request during the loop, if any.
     pub fn tripped(&self) -> Option<StopReason> {
-        self.budget.as_ref().and_then(|b| b.tripped())
+        self.budget.tripped()
     }
 
     /// From now on the full caps apply (the final selection).
     pub fn enter_final(&self) {
-        if let Some(b) = &self.budget {
-            b.enter_final();
-        }
+        self.budget.enter_final();
     }
 
-    /// Requests, tokens and USD counted by the budgets (zero without any).
+    /// Requests, tokens and USD counted so far.
     pub fn spent(&self) -> Spent {
-        let (started, tokens, cost) = self.budget.as_ref().map_or((0, 0, 0.0), |b| b.spent());
-        Spent {
-            started,
-            tokens,
-            cost,
-        }
+        self.budget.spent()
     }
 
-    /// A wave of `executions` used `used`: raise the per-execution estimate.
+    /// A wave of `executions` used `used`: raise the per-execution estimate
+    /// (kept without a cap too, for a cap added on resume).
     pub fn note_wave(&self, used: &UsageRecord, executions: usize) {
-        if self.budget.is_none() || executions == 0 {
+        if executions == 0 {
             return;
         }
         let n = executions as f64;
@@ -119,17 +104,29 @@ impl Spending {
         self.step_usage.tokens = self
             .step_usage
             .tokens
-            .max(usage.prompt_tokens + usage.completion_tokens);
+            .max(usage.prompt_tokens.saturating_add(usage.completion_tokens));
     }
 
-    /// Continue from a checkpoint's figures; `spent` is the time the
-    /// interrupted run already took (the duration budget's deadline moves).
-    pub fn restore(&mut self, cp: &Checkpoint, spent: Duration) {
-        self.step_usage = cp.step_usage;
-        *self.lock() = cp.per_execution.into();
-        if let Some(b) = &self.budget {
-            b.restore(cp.budget_started, cp.budget_tokens, cp.budget_cost, spent);
+    /// Continue from a checkpoint's figures (validated); `elapsed` is the
+    /// time the interrupted run already took (the deadline moves). The
+    /// calls and tokens spent are the usage totals (every admitted request
+    /// finished before the step was checkpointed), the largest step is the
+    /// largest trial record's. A cap already reached is an error.
+    pub fn restore(&mut self, cp: &Checkpoint, elapsed: Duration) -> Result<(), String> {
+        self.step_usage = Reserve::default();
+        for t in &cp.trials {
+            self.note_step_usage(&t.usage);
         }
+        *self.lock() = cp.per_execution.into();
+        let spent = Spent {
+            calls: cp.usage.lm_calls,
+            tokens: cp
+                .usage
+                .prompt_tokens
+                .saturating_add(cp.usage.completion_tokens),
+            cost: cp.spent_usd,
+        };
+        self.budget.restore(spent, elapsed)
     }
 }
 
@@ -138,7 +135,10 @@ impl Run {
     /// whether the next step would pass a budget (by the most a step used
     /// so far; before the first, one call per execution).
     pub fn step_would_pass(&self) -> Option<StopReason> {
-        let budget = self.spending.budget.as_ref()?;
+        let budget = &self.spending.budget;
+        if !budget.has_caps() {
+            return None;
+        }
         let per = self.spending.per_execution();
         // Costs are bounded by tokens at the dearest priced rate.
         let usd = budget.max_token_price();
@@ -200,28 +200,20 @@ mod tests {
     }
 
     #[test]
-    fn waves_raise_the_per_execution_figures_only_with_a_budget() {
+    fn waves_raise_the_per_execution_figures() {
         let used = UsageRecord {
             lm_calls: 6,
             prompt_tokens: 40,
             completion_tokens: 20,
             ..UsageRecord::default()
         };
-        let unbudgeted = Spending::new(None);
-        unbudgeted.note_wave(&used, 3);
-        assert_eq!(
-            unbudgeted.per_execution(),
-            PerExecution {
-                calls: 1.0,
-                tokens: 0.0
-            }
+        // Without a cap too: a cap added on resume starts from them.
+        let budget = Budget::new(
+            &crate::ir::StopRules::default(),
+            std::time::Instant::now(),
+            &Default::default(),
         );
-        let rules = crate::ir::StopRules {
-            max_lm_calls: Some(100),
-            ..Default::default()
-        };
-        let budget = Budget::from_rules(&rules, std::time::Instant::now(), &Default::default());
-        let s = Spending::new(budget.map(Arc::new));
+        let s = Spending::new(Arc::new(budget));
         s.note_wave(&used, 3);
         assert_eq!(
             s.per_execution(),

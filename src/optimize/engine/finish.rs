@@ -9,11 +9,12 @@ use crate::ir::SelectOn;
 use crate::program::Program;
 
 use crate::artifacts::{
-    CandidateEntry, CandidatesJson, ProgramJson, RunJson, SCHEMA_VERSION, ScorePair,
+    CandidateEntry, CandidatesJson, ProgramJson, RankedCandidate, RunJson, SCHEMA_VERSION,
+    ScorePair, candidate_program_file,
 };
 use crate::optimize::events::{Event, Phase};
 use crate::optimize::pool::mean_or_zero;
-use crate::optimize::select::{argmax_first, final_indices};
+use crate::optimize::select::{argmax_first, final_indices, rank_by_score};
 use crate::optimize::stop::StopReason;
 
 use super::run::Run;
@@ -26,6 +27,8 @@ pub(super) struct Finished {
     pub best: Program,
     /// candidates.json: every final pick and its scores.
     pub candidates: CandidatesJson,
+    /// Every final pick's program, in `candidates` order.
+    pub candidate_programs: Vec<ProgramJson>,
     /// The baseline's train and dev scores.
     pub baseline_scores: ScorePair,
     /// The returned program's train and dev scores.
@@ -182,6 +185,11 @@ impl Run {
                 }
             })
             .collect();
+        let candidate_programs: Vec<ProgramJson> = picks
+            .iter()
+            .map(|&w| ProgramJson::from_program(&self.winner(w)))
+            .collect();
+        let compared = self.selection_scores(&train_means, &val, &dev);
         let candidates = CandidatesJson {
             schema: SCHEMA_VERSION,
             program: self.decl.program.clone(),
@@ -196,10 +204,19 @@ impl Run {
             }),
             best,
             candidates: entries,
+            candidate_programs: rank_by_score(&compared)
+                .into_iter()
+                .map(|c| RankedCandidate {
+                    candidate: c,
+                    score: compared[c],
+                    program: candidate_program_file(c),
+                })
+                .collect(),
         };
         Finished {
             best: (*self.winner(picks[best])).clone(),
             candidates,
+            candidate_programs,
             baseline_scores: ScorePair {
                 train: train_means[0],
                 dev: dev[0],
@@ -209,6 +226,22 @@ impl Run {
                 dev: dev[best],
             },
         }
+    }
+
+    /// Each pick's score as the selection compared it: on the trainset, or
+    /// on the valset / devset when the block selects there.
+    fn selection_scores(
+        &self,
+        train_means: &[f64],
+        val: &[Option<f64>],
+        dev: &[Option<f64>],
+    ) -> Vec<f64> {
+        let on = match &self.data.select {
+            None => return train_means.to_vec(),
+            Some(select) if select.on == SelectOn::Devset => dev,
+            Some(_) => val,
+        };
+        on.iter().map(|s| s.unwrap_or(0.0)).collect()
     }
 
     /// Announce the end and assemble every artifact.
@@ -224,6 +257,7 @@ impl Run {
         let Finished {
             best,
             candidates,
+            candidate_programs,
             baseline_scores,
             best_scores,
         } = finished;
@@ -263,6 +297,7 @@ impl Run {
             program_json: ProgramJson::from_program(&best),
             best,
             candidates,
+            candidate_programs,
             trials: history.trials,
             run,
         }

@@ -39,7 +39,7 @@ use crate::ir::OptimizeDecl;
 use crate::program::Program;
 use crate::value::Example;
 
-use super::checkpoint::{Checkpoint, CheckpointSink};
+use super::checkpoint::{Checkpoint, CheckpointSink, Fingerprint, ScoreRange};
 use super::evaluator::{Evaluator, UsageCounter};
 use super::events::{Event, EventSink};
 use super::stop::{Convergence, StopReason};
@@ -115,6 +115,9 @@ pub struct OptimizeInput {
     pub valset: Option<Vec<Example>>,
     /// Runs and scores programs.
     pub evaluator: Arc<dyn Evaluator>,
+    /// What the evaluator's metric can score ([`ScoreRange::of_metric`]):
+    /// a checkpoint's scores outside it are refused on resume.
+    pub score_range: ScoreRange,
     /// The strategies of `decl.strategies`, in the same order.
     pub strategies: Vec<Arc<dyn Strategy>>,
     /// The model append_rule asks; None when no strategy needs it.
@@ -142,6 +145,9 @@ pub struct OptimizeOutput {
     pub program_json: ProgramJson,
     /// candidates.json: the final candidates and their scores.
     pub candidates: CandidatesJson,
+    /// Every final candidate's program in program.json's layout, in
+    /// `candidates` order; written to `candidates/NN.program.json`.
+    pub candidate_programs: Vec<ProgramJson>,
     /// trials.jsonl: one record per step.
     pub trials: Vec<TrialRecord>,
     /// run.json: configuration, usage, timings, stop reason.
@@ -149,23 +155,39 @@ pub struct OptimizeOutput {
 }
 
 impl OptimizeOutput {
-    /// The artifact files' bytes, in writing order.
-    pub fn files(&self) -> Result<Vec<(&'static str, Vec<u8>)>, crate::artifacts::WriteError> {
+    /// The artifact files' names (relative to the output folder) and bytes,
+    /// in writing order: the candidate programs before candidates.json, so
+    /// the list never names a file that is not there yet.
+    pub fn files(&self) -> Result<Vec<(String, Vec<u8>)>, crate::artifacts::WriteError> {
         use crate::artifacts::*;
-        Ok(vec![
-            (PROGRAM_JSON, to_pretty(PROGRAM_JSON, &self.program_json)?),
+        let mut files = vec![(
+            PROGRAM_JSON.to_string(),
+            to_pretty(PROGRAM_JSON, &self.program_json)?,
+        )];
+        for (position, program) in self.candidate_programs.iter().enumerate() {
+            let name = candidate_program_file(position);
+            let bytes = to_pretty(&name, program)?;
+            files.push((name, bytes));
+        }
+        files.extend([
             (
-                CANDIDATES_JSON,
+                CANDIDATES_JSON.to_string(),
                 to_pretty(CANDIDATES_JSON, &self.candidates)?,
             ),
-            (TRIALS_JSONL, to_jsonl(TRIALS_JSONL, &self.trials)?),
-            (RUN_JSON, to_pretty(RUN_JSON, &self.run)?),
-        ])
+            (
+                TRIALS_JSONL.to_string(),
+                to_jsonl(TRIALS_JSONL, &self.trials)?,
+            ),
+            (RUN_JSON.to_string(), to_pretty(RUN_JSON, &self.run)?),
+        ]);
+        Ok(files)
     }
 
-    /// Write every artifact into `dir`, all staged before any is renamed in.
+    /// Write every artifact into `dir`, all staged before any is renamed in;
+    /// then remove candidate programs an earlier run left beyond this run's.
     pub fn write(&self, dir: &std::path::Path) -> Result<(), crate::artifacts::WriteError> {
-        crate::artifacts::write_all_atomic(dir, &self.files()?)
+        crate::artifacts::write_all_atomic(dir, &self.files()?)?;
+        crate::artifacts::remove_stale_candidates(dir, self.candidate_programs.len())
     }
 }
 
@@ -179,6 +201,11 @@ pub struct RunOptions {
     pub resume: Option<Checkpoint>,
     /// Prices by model item name, for `stop.max_cost`.
     pub prices: IndexMap<String, Price>,
+    /// Hashes of the inputs the engine is not given (the metric, the
+    /// models, the plugins: [`Fingerprint::of_block`]); the engine adds the
+    /// data rows and the program, writes them into every checkpoint and
+    /// refuses a checkpoint whose hashes differ.
+    pub fingerprint: Fingerprint,
 }
 
 /// Run SIMBA.
@@ -193,7 +220,7 @@ pub async fn optimize_with(
 ) -> Result<OptimizeOutput, OptimizeError> {
     // Taken before the run is built, as its budgets' clock is.
     let started = Instant::now();
-    let mut run = Run::new(input, &options.prices)?;
+    let mut run = Run::new(input, &options)?;
     let mut history = History::new(started, Convergence::new(&run.decl.stop));
     let first_step = match options.resume {
         Some(cp) => run.resume(cp, &mut history)?,
@@ -242,20 +269,22 @@ impl Run {
     /// Continue from a checkpoint; the first step still to run.
     fn resume(&mut self, cp: Checkpoint, history: &mut History) -> Result<usize, OptimizeError> {
         let spent = Duration::from_millis(cp.elapsed_ms);
+        self.restore(&cp, spent)?;
         history.started = history
             .started
             .checked_sub(spent)
             .unwrap_or(history.started);
-        self.restore(&cp, spent)?;
         history.trials = cp.trials;
         history.step_ms = cp.step_durations_ms;
-        history.convergence = cp.convergence;
+        // Stop rules may change on resume: the new ones apply from the next step.
+        history.convergence = cp.convergence.resumed(&self.decl.stop);
         self.report.events.emit(Event::Warning {
             message: format!(
                 "optimize `{}`: resuming after step {} from the checkpoint",
                 self.decl.program, cp.steps_done
             ),
         });
+        // steps_done is the number of trial records (validated): no overflow.
         Ok(cp.steps_done + 1)
     }
 

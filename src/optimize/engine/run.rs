@@ -2,18 +2,18 @@
 //! construction from an [`OptimizeInput`] (checks, warnings, the first data
 //! order), the checkpoint after a step and the restore from one.
 
-use indexmap::IndexMap;
 use rand::seq::SliceRandom;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::Price;
 use crate::ir::{OptimizeDecl, SelectOn};
 use crate::program::Program;
 use crate::value::Example;
 
-use crate::optimize::checkpoint::{CHECKPOINT_SCHEMA, Checkpoint, PoolEntryState, RngState};
+use crate::optimize::checkpoint::{
+    CHECKPOINT_SCHEMA, Checkpoint, Fingerprint, PoolEntryState, RngState, RunFacts, ScoreRange,
+};
 use crate::optimize::evaluator::{Evaluator, UsageCounter};
 use crate::optimize::events::{Event, EventSink};
 use crate::optimize::pool::{Entry, Pool};
@@ -23,7 +23,7 @@ use crate::optimize::strategy::{PromptModel, Strategy};
 use crate::optimize::variants::VariantConfig;
 
 use super::budget::Spending;
-use super::{History, OptimizeError, OptimizeInput};
+use super::{History, OptimizeError, OptimizeInput, RunOptions};
 
 /// The coordinator's state.
 pub(super) struct Run {
@@ -39,6 +39,17 @@ pub(super) struct Run {
     pub spending: Spending,
     /// Usage counter, events, run.json's context.
     pub report: Reporting,
+    /// What a checkpoint must match to continue this run.
+    pub resume_check: ResumeCheck,
+}
+
+/// What a checkpoint is tied to besides the settings.
+pub(super) struct ResumeCheck {
+    /// Hashes of the run's inputs: the data rows and program, and the
+    /// caller's parts (metric, models, plugins).
+    pub fingerprint: Fingerprint,
+    /// What the metric can score.
+    pub scores: ScoreRange,
 }
 
 /// The examples a run reads.
@@ -105,19 +116,22 @@ pub(super) struct Reporting {
 
 impl Run {
     /// Check the input, settle the data sets and announce the run.
-    pub fn new(
-        input: OptimizeInput,
-        prices: &IndexMap<String, Price>,
-    ) -> Result<Self, OptimizeError> {
+    pub fn new(input: OptimizeInput, options: &RunOptions) -> Result<Self, OptimizeError> {
         check_config(&input)?;
+        let mut fingerprint = Fingerprint::of_run(
+            &input.trainset,
+            input.devset.as_deref(),
+            input.valset.as_deref(),
+            &input.baseline.graph,
+        );
+        fingerprint.extend(&options.fingerprint);
         let decl = input.decl;
         // Warnings found here are announced right after RunStarted.
         let mut late: Vec<String> = Vec::new();
         let data = DataSets::new(&decl, input.trainset, input.devset, input.valset, &mut late)?;
-        let budget = Budget::from_rules(&decl.stop, Instant::now(), prices).map(Arc::new);
-        if let Some(b) = &budget {
-            input.usage.set_budget(b.clone());
-        }
+        // Installed even without a cap: what is spent goes into checkpoints.
+        let budget = Arc::new(Budget::new(&decl.stop, Instant::now(), &options.prices));
+        input.usage.set_budget(budget.clone());
         let mut rngs = Rngs::new(decl.seed);
         let mut data_order: Vec<usize> = (0..data.trainset.len()).collect();
         data_order.shuffle(&mut rngs.choices);
@@ -166,16 +180,12 @@ impl Run {
                 spec_path: input.spec_path,
                 warnings,
             },
+            resume_check: ResumeCheck {
+                fingerprint,
+                scores: input.score_range,
+            },
             decl,
         })
-    }
-
-    /// An input error of this run.
-    pub fn config_error(&self, message: String) -> OptimizeError {
-        OptimizeError::Config {
-            program: self.decl.program.clone(),
-            message,
-        }
     }
 
     /// The state after `steps_done` finished steps.
@@ -186,6 +196,7 @@ impl Run {
             schema: CHECKPOINT_SCHEMA,
             simba_run_version: env!("CARGO_PKG_VERSION").into(),
             config: self.decl.clone(),
+            fingerprint: self.resume_check.fingerprint.clone(),
             steps_done,
             pool: progress
                 .pool
@@ -208,67 +219,46 @@ impl Run {
             usage: self.report.usage.snapshot(),
             cached_calls: self.report.usage.cached(),
             convergence: history.convergence.clone(),
-            budget_started: spent.started,
-            budget_tokens: spent.tokens,
-            budget_cost: spent.cost,
-            step_usage: self.spending.step_usage,
+            spent_usd: spent.cost,
             per_execution: self.spending.per_execution().into(),
             elapsed_ms: history.started.elapsed().as_millis() as u64,
         }
     }
 
-    /// Continue from a checkpoint (its configuration must match); `spent` is
-    /// the time the interrupted run already took.
-    pub fn restore(&mut self, cp: &Checkpoint, spent: Duration) -> Result<(), OptimizeError> {
-        let bad = |message: String| self.config_error(format!("cannot resume: {message}"));
-        cp.check_matches(&self.decl, std::path::Path::new(&self.decl.output))
-            .map_err(|e| bad(e.to_string()))?;
-        let pool = self.restored_pool(cp).map_err(&bad)?;
-        let rng_choices = cp.rng_choices.restore().map_err(&bad)?;
-        let rng_poisson = cp.rng_poisson.restore().map_err(&bad)?;
+    /// Continue from a checkpoint: refused unless it fits this run (see
+    /// [`Checkpoint::validate`]) and its spending leaves room under the
+    /// caps; `elapsed` is the time the interrupted run already took.
+    pub fn restore(&mut self, cp: &Checkpoint, elapsed: Duration) -> Result<(), OptimizeError> {
+        let program = self.decl.program.clone();
+        let bad = move |message: String| OptimizeError::Config {
+            program: program.clone(),
+            message: format!("cannot resume: {message}"),
+        };
+        let baseline = self.progress.pool.get(0).program.clone();
+        let facts = RunFacts {
+            decl: &self.decl,
+            fingerprint: &self.resume_check.fingerprint,
+            baseline: &baseline.predictors,
+            trainset_len: self.data.trainset.len(),
+            scores: self.resume_check.scores,
+        };
+        cp.validate(&facts).map_err(|e| bad(e.to_string()))?;
+        // Validated above: both streams restore.
+        let rngs = Rngs {
+            choices: cp.rng_choices.restore().map_err(&bad)?,
+            poisson: cp.rng_poisson.restore().map_err(&bad)?,
+        };
+        self.spending.restore(cp, elapsed).map_err(&bad)?;
         self.progress = Progress {
-            pool,
+            pool: restored_pool(&baseline, cp),
             winners: cp.winners.clone(),
-            rngs: Rngs {
-                choices: rng_choices,
-                poisson: rng_poisson,
-            },
+            rngs,
             data_order: cp.data_order.clone(),
             cursor: cp.cursor,
             best_so_far: cp.best_so_far,
         };
         self.report.usage.restore(&cp.usage, cp.cached_calls);
-        self.spending.restore(cp, spent);
         Ok(())
-    }
-
-    /// The checkpoint's pool, checked against the program and the data.
-    fn restored_pool(&self, cp: &Checkpoint) -> Result<Pool, String> {
-        let baseline = self.progress.pool.get(0).program.clone();
-        let mut entries = Vec::with_capacity(cp.pool.len());
-        for (i, e) in cp.pool.iter().enumerate() {
-            if e.predictors.keys().ne(baseline.predictors.keys()) {
-                return Err(format!(
-                    "pool entry {i} has other predictors than the program"
-                ));
-            }
-            entries.push(Entry {
-                program: Arc::new(Program {
-                    graph: baseline.graph.clone(),
-                    predictors: e.predictors.clone(),
-                }),
-                scores: e.scores.clone(),
-                step: e.step,
-            });
-        }
-        if entries.is_empty()
-            || cp.winners.iter().any(|&w| w >= entries.len())
-            || !is_permutation(&cp.data_order, self.data.trainset.len())
-            || cp.cursor > cp.data_order.len()
-        {
-            return Err("the saved pool or data order does not fit the data".into());
-        }
-        Ok(Pool::from_entries(entries))
     }
 
     /// The error of a checkpoint that could not be written.
@@ -367,25 +357,19 @@ impl DataSets {
     }
 }
 
-/// Whether `order` holds each of `0..n` exactly once (a checkpoint's data
-/// order indexes the trainset directly).
-fn is_permutation(order: &[usize], n: usize) -> bool {
-    let mut seen = vec![false; n];
-    order.len() == n
-        && order
-            .iter()
-            .all(|&i| i < n && !std::mem::replace(&mut seen[i], true))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_permutation;
-
-    #[test]
-    fn a_permutation_holds_each_index_once() {
-        assert!(is_permutation(&[2, 0, 1], 3));
-        assert!(!is_permutation(&[0, 0, 1], 3));
-        assert!(!is_permutation(&[0, 1, 3], 3));
-        assert!(!is_permutation(&[0, 1], 3));
-    }
+/// The checkpoint's pool (validated) on the baseline's graph.
+fn restored_pool(baseline: &Program, cp: &Checkpoint) -> Pool {
+    let entries = cp
+        .pool
+        .iter()
+        .map(|e| Entry {
+            program: Arc::new(Program {
+                graph: baseline.graph.clone(),
+                predictors: e.predictors.clone(),
+            }),
+            scores: e.scores.clone(),
+            step: e.step,
+        })
+        .collect();
+    Pool::from_entries(entries)
 }

@@ -16,6 +16,15 @@ pub const TRUNCATION_MARKER: &str = "\n... [truncated]";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AppendDemo;
 
+/// Whether append_demo passes over a bucket whose best run scored `best`:
+/// when that score is at or below the batch's 10th percentile, the run is
+/// no better than the batch's weak runs and teaches nothing (inclusive, as
+/// DSPy's `append_a_demo`: with 0/1 scores and p10 = 0 a demo is never
+/// copied from a run that scored 0).
+pub fn demo_skips(best: f64, p10: f64) -> bool {
+    best <= p10
+}
+
 /// `value` as text, cut to `maxlen` characters plus the marker when longer
 /// (0 = no limit). Values that fit are kept as they are, typed.
 pub fn truncate_value(value: &serde_json::Value, maxlen: usize) -> serde_json::Value {
@@ -45,9 +54,9 @@ impl Strategy for AppendDemo {
         candidate: &mut Program,
     ) -> Result<StrategyReport, StrategyError> {
         let best = ctx.bucket.best();
-        if best.score.value < ctx.p10 {
+        if demo_skips(best.score.value, ctx.p10) {
             return Ok(StrategyReport::skipped(format!(
-                "best score {} is below the batch's 10th percentile {}",
+                "best score {} is at or below the batch's 10th percentile {}",
                 best.score.value, ctx.p10
             )));
         }

@@ -109,6 +109,38 @@ pub fn feedback_outputs() -> Vec<Field> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AppendRule;
 
+/// Whether append_rule passes over a bucket whose best and worst runs scored
+/// `best` and `worst`: when the best is at or below the batch's 10th
+/// percentile (nothing good to learn from) or the worst at or above its 90th
+/// (nothing bad to correct). Inclusive, as DSPy's `append_a_rule`, so with
+/// 0/1 scores a bucket whose runs all scored the same is never sent for advice.
+pub fn rule_skips(best: f64, worst: f64, p10: f64, p90: f64) -> bool {
+    best <= p10 || worst >= p90
+}
+
+/// Which side of the advice request is blanked (no trajectory, no score).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blanked {
+    /// Both runs are shown (the best scored above the worst).
+    Neither,
+    /// Every run scored the same, above the 90th percentile: only the better side is shown.
+    Worse,
+    /// Every run scored the same, at or below the 90th percentile: only the worse side is shown.
+    Better,
+}
+
+/// The blanking rule of DSPy's `append_a_rule`: when the best run scored no
+/// more than the worst, there is no contrast, so one side is left empty.
+pub fn blanked_side(best: f64, worst: f64, p90: f64) -> Blanked {
+    if best > worst {
+        Blanked::Neither
+    } else if best > p90 {
+        Blanked::Worse
+    } else {
+        Blanked::Better
+    }
+}
+
 fn trajectory_json(t: Option<&Trajectory>) -> Value {
     match t {
         None => json!([]),
@@ -160,14 +192,12 @@ fn predictors_json(program: &Program) -> Value {
 /// the score is above the 90th percentile, else the better side.
 pub fn feedback_values(ctx: &StrategyContext<'_>, program: &Program) -> Record {
     let bucket = ctx.bucket;
-    let (mut good, mut bad) = (Some(bucket.best()), Some(bucket.worst()));
-    if bucket.best().score.value <= bucket.worst().score.value {
-        if bucket.best().score.value > ctx.p90 {
-            bad = None;
-        } else {
-            good = None;
-        }
-    }
+    let (best, worst) = (bucket.best(), bucket.worst());
+    let (good, bad) = match blanked_side(best.score.value, worst.score.value, ctx.p90) {
+        Blanked::Neither => (Some(best), Some(worst)),
+        Blanked::Worse => (Some(best), None),
+        Blanked::Better => (None, Some(worst)),
+    };
     let score = |t: Option<&Trajectory>| t.map(|t| json!(t.score.value)).unwrap_or(Value::Null);
     let feedback = |t: Option<&Trajectory>| {
         Value::String(t.and_then(|t| t.score.feedback.clone()).unwrap_or_default())
@@ -251,11 +281,10 @@ pub fn apply_advice(
     }
     for (name, text) in pending {
         if let Some(p) = program.predictors.get_mut(&name) {
-            p.instructions = if p.instructions.is_empty() {
-                text
-            } else {
-                format!("{}\n\n{}", p.instructions, text)
-            };
+            // Always a blank line between, as DSPy joins them: even empty
+            // instructions (a blank docstring) get the separator, so a
+            // program advised here reads the same as one advised by DSPy.
+            p.instructions = format!("{}\n\n{}", p.instructions, text);
         }
     }
     (advised, unmatched)
@@ -276,9 +305,9 @@ impl Strategy for AppendRule {
             ctx.bucket.best().score.value,
             ctx.bucket.worst().score.value,
         );
-        if best < ctx.p10 || worst > ctx.p90 {
+        if rule_skips(best, worst, ctx.p10, ctx.p90) {
             return Ok(StrategyReport::skipped(format!(
-                "best score {best} is below the 10th percentile {} or worst score {worst} is above the 90th percentile {}",
+                "best score {best} is at or below the 10th percentile {} or worst score {worst} is at or above the 90th percentile {}",
                 ctx.p10, ctx.p90
             )));
         }

@@ -3,8 +3,11 @@
 use serde_json::json;
 use std::sync::Arc;
 
-use super::append_demo::{TRUNCATION_MARKER, truncate_value};
-use super::append_rule::{apply_advice, feedback_inputs, feedback_outputs, feedback_values};
+use super::append_demo::{TRUNCATION_MARKER, demo_skips, truncate_value};
+use super::append_rule::{
+    Blanked, apply_advice, blanked_side, feedback_inputs, feedback_outputs, feedback_values,
+    rule_skips,
+};
 use super::*;
 use crate::ir::*;
 use crate::program::{Execution, Program, TraceEntry};
@@ -160,6 +163,77 @@ fn append_demo_skips_below_p10() {
 }
 
 #[test]
+fn append_demo_skips_at_p10_inclusive() {
+    // The boundary itself skips (DSPy: `good["score"] <= batch_10p_score`).
+    assert!(demo_skips(0.0, 0.0));
+    assert!(demo_skips(0.5, 0.5));
+    assert!(!demo_skips(0.500_001, 0.5));
+    assert!(!demo_skips(1.0, 0.0));
+    // With 0/1 scores and p10 = 0, a bucket whose best run scored 0 gives no demo.
+    let b = bucket(&[0.0, 0.0]);
+    let mut p = program(&["answer"]);
+    let before = p.clone();
+    let r = rt()
+        .block_on(AppendDemo.apply(&ctx(&b, 0.0, 1.0), &mut p))
+        .unwrap();
+    assert!(!r.applied);
+    assert_eq!(
+        r.detail,
+        "best score 0 is at or below the batch's 10th percentile 0"
+    );
+    assert_eq!(p, before);
+    // Just above the boundary: applied.
+    let b = bucket(&[0.3, 0.0]);
+    let r = rt()
+        .block_on(AppendDemo.apply(&ctx(&b, 0.25, 1.0), &mut p))
+        .unwrap();
+    assert!(r.applied, "{}", r.detail);
+    assert_eq!(p.predictors["answer"].demos.len(), 1);
+}
+
+#[test]
+fn append_rule_skips_at_p10_and_p90_inclusive() {
+    // best == p10 skips; worst == p90 skips (DSPy: `<=` and `>=`).
+    assert!(rule_skips(0.0, 0.0, 0.0, 1.0));
+    assert!(rule_skips(1.0, 1.0, 0.0, 1.0));
+    assert!(rule_skips(0.2, 0.0, 0.2, 1.0));
+    assert!(rule_skips(1.0, 0.8, 0.0, 0.8));
+    // Strictly inside on both sides: advice is asked for.
+    assert!(!rule_skips(1.0, 0.0, 0.0, 1.0));
+    assert!(!rule_skips(0.21, 0.79, 0.2, 0.8));
+    // Runs that all scored the same within (p10, p90): not skipped, and the
+    // better side is blanked (the score is not above p90).
+    assert!(!rule_skips(0.5, 0.5, 0.2, 0.8));
+    assert_eq!(blanked_side(0.5, 0.5, 0.8), Blanked::Better);
+    assert_eq!(blanked_side(0.9, 0.9, 0.8), Blanked::Worse);
+    assert_eq!(blanked_side(0.8, 0.8, 0.8), Blanked::Better);
+    assert_eq!(blanked_side(1.0, 0.0, 0.8), Blanked::Neither);
+
+    let mut p = program(&["answer"]);
+    let before = p.clone();
+    for (scores, p10, p90) in [
+        (vec![0.0, 0.0], 0.0, 1.0),
+        (vec![1.0, 1.0], 0.0, 1.0),
+        (vec![1.0, 0.5], 0.0, 0.5),
+        (vec![0.4, 0.0], 0.4, 1.0),
+    ] {
+        let b = bucket(&scores);
+        let r = rt()
+            .block_on(AppendRule.apply(&ctx(&b, p10, p90), &mut p))
+            .unwrap();
+        assert!(!r.applied, "{scores:?} p10 {p10} p90 {p90}");
+        assert!(r.detail.contains("at or below"), "{}", r.detail);
+        assert_eq!(p, before);
+    }
+    // Inside on both sides: it goes on to ask (no prompt model here: an error).
+    let b = bucket(&[0.41, 0.0]);
+    assert!(
+        rt().block_on(AppendRule.apply(&ctx(&b, 0.4, 1.0), &mut p))
+            .is_err()
+    );
+}
+
+#[test]
 fn append_demo_keeps_the_last_call_of_each_step() {
     let mut t = traj(1.0, "answer", "first", "a1");
     let mut second = t.execution.trace[0].clone();
@@ -230,6 +304,13 @@ fn advice_matching() {
         p.predictors["answer"].instructions,
         "Do answer.\n\nthink of the topic"
     );
+
+    // Empty instructions still get the blank line, as DSPy joins them.
+    let mut p = program(&["answer"]);
+    p.predictors["answer"].instructions = String::new();
+    let advice = json!({"answer": "  name the river \n"});
+    apply_advice(&mut p, advice.as_object().unwrap());
+    assert_eq!(p.predictors["answer"].instructions, "\n\nname the river");
 
     // Nothing matches with several predictors: nothing changes.
     let mut p = program(&["query", "answer"]);

@@ -9,6 +9,10 @@
 //! refused and never sent. During the loop the caps are lowered by a
 //! reserve for the final selection (see [`Reserve`]), so the final
 //! evaluation still fits; the final selection runs against the full caps.
+//!
+//! A run's budget counts every request even when no cap is set: each
+//! checkpoint records what was spent, so a cap added on resume counts the
+//! calls, tokens and USD the run already used ([`Budget::restore`]).
 
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
@@ -46,6 +50,32 @@ impl Convergence {
         }
     }
 
+    /// This state continued under `rules` (a resumed run's, which may
+    /// differ): the best score and the steps since carry over, the new
+    /// rules apply from the next finished step.
+    pub fn resumed(&self, rules: &StopRules) -> Self {
+        Self {
+            best: self.best,
+            stale: self.stale,
+            ..Self::new(rules)
+        }
+    }
+
+    /// Whether this state was kept under `rules`.
+    pub fn follows(&self, rules: &StopRules) -> bool {
+        *self == self.resumed(rules)
+    }
+
+    /// The best score that counted as an improvement.
+    pub fn best(&self) -> Option<f64> {
+        self.best
+    }
+
+    /// Finished steps since the last improvement.
+    pub fn stale(&self) -> usize {
+        self.stale
+    }
+
     /// Record a finished step's best-so-far; the reason to stop, if any.
     /// A step improves when it raises the best by more than `min_delta`
     /// (the first scored step always does); a step that built no candidate
@@ -60,7 +90,7 @@ impl Convergence {
                 self.best = Some(b);
                 self.stale = 0;
             }
-            _ => self.stale += 1,
+            _ => self.stale = self.stale.saturating_add(1),
         }
         if let (Some(t), Some(b)) = (self.target, best_so_far)
             && b >= t
@@ -128,6 +158,24 @@ pub struct Ticket {
     price: Option<Price>,
 }
 
+/// What the budgets counted: requests admitted, tokens of finished
+/// requests, USD of finished requests on priced models.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spent {
+    /// Requests admitted.
+    pub calls: u64,
+    /// Prompt plus completion tokens.
+    pub tokens: u64,
+    /// USD.
+    pub cost: f64,
+}
+
+/// `xs` added up, stopping at `u64::MAX`: a count near the top compares as
+/// over every cap instead of wrapping below it.
+fn sum(xs: &[u64]) -> u64 {
+    xs.iter().fold(0, |a, &b| a.saturating_add(b))
+}
+
 impl Budget {
     /// The budgets of `rules`, or None when it sets none (then nothing is
     /// checked and the run behaves exactly as without a stop block).
@@ -138,14 +186,14 @@ impl Budget {
         started: Instant,
         prices: &IndexMap<String, Price>,
     ) -> Option<Self> {
-        if rules.max_lm_calls.is_none()
-            && rules.max_tokens.is_none()
-            && rules.max_duration.is_none()
-            && rules.max_cost.is_none()
-        {
-            return None;
-        }
-        Some(Self {
+        Some(Self::new(rules, started, prices)).filter(Budget::has_caps)
+    }
+
+    /// The budgets of `rules`, counting every request even without a cap:
+    /// what was spent goes into each checkpoint, so a cap added on resume
+    /// counts it.
+    pub fn new(rules: &StopRules, started: Instant, prices: &IndexMap<String, Price>) -> Self {
+        Self {
             max_calls: rules.max_lm_calls,
             max_tokens: rules.max_tokens,
             max_cost: rules.max_cost,
@@ -154,7 +202,15 @@ impl Budget {
                 deadline: rules.max_duration.map(|d| started + d),
                 ..State::default()
             }),
-        })
+        }
+    }
+
+    /// Whether any cap or a deadline is set (else nothing is ever refused).
+    pub fn has_caps(&self) -> bool {
+        self.max_calls.is_some()
+            || self.max_tokens.is_some()
+            || self.max_cost.is_some()
+            || self.lock().deadline.is_some()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -196,13 +252,13 @@ impl Budget {
             (s.reserve.calls, s.reserve.tokens)
         };
         if let Some(cap) = self.max_calls
-            && s.started + 1 + rc > cap
+            && sum(&[s.started, 1, rc]) > cap
         {
             return refuse(&mut s, StopReason::MaxLmCalls);
         }
         let est = Self::estimate(request);
         if let Some(cap) = self.max_tokens
-            && s.tokens_used + s.tokens_pending + est + rt > cap
+            && sum(&[s.tokens_used, s.tokens_pending, est, rt]) > cap
         {
             return refuse(&mut s, StopReason::MaxTokens);
         }
@@ -219,8 +275,8 @@ impl Budget {
         {
             return refuse(&mut s, StopReason::MaxCost);
         }
-        s.started += 1;
-        s.tokens_pending += est;
+        s.started = s.started.saturating_add(1);
+        s.tokens_pending = s.tokens_pending.saturating_add(est);
         s.cost_pending += cost;
         Ok(Ticket {
             tokens: est,
@@ -232,20 +288,24 @@ impl Budget {
     /// A request finished: its estimate is replaced by the tokens it used.
     pub fn settle(&self, ticket: Ticket, result: &Result<Response, LmError>) {
         let mut s = self.lock();
-        s.tokens_pending -= ticket.tokens;
+        s.tokens_pending = s.tokens_pending.saturating_sub(ticket.tokens);
         s.cost_pending = (s.cost_pending - ticket.cost).max(0.0);
         if let Ok(r) = result {
-            s.tokens_used += r.usage.total();
+            s.tokens_used = s.tokens_used.saturating_add(r.usage.total());
             if let Some(p) = ticket.price {
                 s.cost_used += p.cost(r.usage.prompt_tokens, r.usage.completion_tokens);
             }
         }
     }
 
-    /// Requests admitted, tokens and USD used so far (for a checkpoint).
-    pub fn spent(&self) -> (u64, u64, f64) {
+    /// What was spent so far (for a checkpoint).
+    pub fn spent(&self) -> Spent {
         let s = self.lock();
-        (s.started, s.tokens_used, s.cost_used)
+        Spent {
+            calls: s.started,
+            tokens: s.tokens_used,
+            cost: s.cost_used,
+        }
     }
 
     /// The most a token costs among the priced models (USD), to turn a
@@ -257,15 +317,48 @@ impl Budget {
             .fold(0.0, f64::max)
     }
 
-    /// Continue from a checkpoint's bookkeeping; the deadline moves earlier
-    /// by the time the interrupted run already spent.
-    pub fn restore(&self, started: u64, tokens_used: u64, cost_used: f64, spent: Duration) {
-        let mut s = self.lock();
-        s.started = started;
-        s.tokens_used = tokens_used;
-        s.cost_used = cost_used;
-        if let Some(d) = s.deadline {
-            s.deadline = Some(d.checked_sub(spent).unwrap_or(d));
+    /// Continue from what a checkpoint spent; the deadline moves earlier by
+    /// the time the interrupted run already took (and is past when that is
+    /// longer than the clock reaches back). A call, token or USD cap already
+    /// reached is an error: not one more request would be admitted, not
+    /// even for the final selection.
+    pub fn restore(&self, spent: Spent, elapsed: Duration) -> Result<(), String> {
+        {
+            let mut s = self.lock();
+            s.started = spent.calls;
+            s.tokens_used = spent.tokens;
+            s.cost_used = spent.cost;
+            if let Some(d) = s.deadline {
+                s.deadline = Some(d.checked_sub(elapsed).unwrap_or_else(Instant::now));
+            }
+        }
+        let reached = if let Some(cap) = self.max_calls
+            && spent.calls >= cap
+        {
+            Some(format!(
+                "stop.max_lm_calls = {cap}, but the checkpoint already made {} LM calls",
+                spent.calls
+            ))
+        } else if let Some(cap) = self.max_tokens
+            && spent.tokens >= cap
+        {
+            Some(format!(
+                "stop.max_tokens = {cap}, but the checkpoint already used {} tokens",
+                spent.tokens
+            ))
+        } else if let Some(cap) = self.max_cost
+            && spent.cost >= cap
+        {
+            Some(format!(
+                "stop.max_cost = {cap}, but the checkpoint already spent ${:.6}",
+                spent.cost
+            ))
+        } else {
+            None
+        };
+        match reached {
+            Some(m) => Err(format!("{m}; raise or remove the cap to resume")),
+            None => Ok(()),
         }
     }
 
@@ -296,12 +389,17 @@ impl Budget {
             return Some(StopReason::MaxDuration);
         }
         if let Some(cap) = self.max_calls
-            && s.started + step.calls + s.reserve.calls > cap
+            && sum(&[s.started, step.calls, s.reserve.calls]) > cap
         {
             return Some(StopReason::MaxLmCalls);
         }
         if let Some(cap) = self.max_tokens
-            && s.tokens_used + s.tokens_pending + step.tokens + s.reserve.tokens > cap
+            && sum(&[
+                s.tokens_used,
+                s.tokens_pending,
+                step.tokens,
+                s.reserve.tokens,
+            ]) > cap
         {
             return Some(StopReason::MaxTokens);
         }
@@ -322,190 +420,4 @@ impl Budget {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::lm::{Message, ResponseFormat, Usage};
-
-    fn request(chars: usize, max_tokens: Option<u32>) -> Request {
-        Request {
-            model: "m".into(),
-            messages: vec![Message::user("x".repeat(chars))],
-            temperature: 0.0,
-            max_tokens,
-            seed: None,
-            rollout_id: None,
-            response_format: ResponseFormat::Text,
-            params: Default::default(),
-        }
-    }
-
-    fn rules() -> StopRules {
-        StopRules::default()
-    }
-
-    #[test]
-    fn patience_counts_steps_without_a_large_enough_gain() {
-        let mut c = Convergence::new(&StopRules {
-            patience: Some(2),
-            min_delta: 0.05,
-            ..rules()
-        });
-        assert_eq!(c.after_step(Some(0.5)), None);
-        assert_eq!(c.after_step(Some(0.54)), None); // +0.04 <= min_delta: stale 1
-        assert_eq!(c.after_step(Some(0.6)), None); // +0.10 over 0.5: improves
-        assert_eq!(c.after_step(None), None); // stale 1
-        assert_eq!(c.after_step(Some(0.6)), Some(StopReason::Patience));
-    }
-
-    #[test]
-    fn target_stops_once_reached() {
-        let mut c = Convergence::new(&StopRules {
-            target: Some(0.8),
-            ..rules()
-        });
-        assert_eq!(c.after_step(Some(0.79)), None);
-        assert_eq!(c.after_step(Some(0.8)), Some(StopReason::Target));
-    }
-
-    #[test]
-    fn no_budget_without_budget_rules() {
-        assert!(Budget::from_rules(&rules(), Instant::now(), &IndexMap::new()).is_none());
-    }
-
-    #[test]
-    fn call_cap_counts_in_flight_requests_and_the_reserve() {
-        let b = Budget::from_rules(
-            &StopRules {
-                max_lm_calls: Some(5),
-                ..rules()
-            },
-            Instant::now(),
-            &IndexMap::new(),
-        )
-        .unwrap();
-        b.set_reserve(Reserve {
-            calls: 2,
-            ..Reserve::default()
-        });
-        // Three admitted and still in flight: the fourth would eat the reserve.
-        let t: Vec<Ticket> = (0..3)
-            .map(|_| b.admit(&request(8, Some(4))).unwrap())
-            .collect();
-        assert!(b.admit(&request(8, Some(4))).is_err());
-        assert_eq!(b.tripped(), Some(StopReason::MaxLmCalls));
-        for ticket in t {
-            b.settle(
-                ticket,
-                &Err(LmError::Fatal {
-                    model: "m".into(),
-                    message: "x".into(),
-                }),
-            );
-        }
-        // The final selection may use the reserve, and not one call more.
-        b.enter_final();
-        assert!(b.admit(&request(8, Some(4))).is_ok());
-        assert!(b.admit(&request(8, Some(4))).is_ok());
-        assert!(b.admit(&request(8, Some(4))).is_err());
-    }
-
-    #[test]
-    fn token_cap_bounds_pending_estimates_then_uses_actual_usage() {
-        let b = Budget::from_rules(
-            &StopRules {
-                max_tokens: Some(100),
-                ..rules()
-            },
-            Instant::now(),
-            &IndexMap::new(),
-        )
-        .unwrap();
-        // 40 chars = 10 tokens + 30 max_tokens = 40 each.
-        assert_eq!(Budget::estimate(&request(40, Some(30))), 40);
-        assert_eq!(
-            Budget::estimate(&request(41, None)),
-            11 + DEFAULT_COMPLETION_ESTIMATE
-        );
-        let a = b.admit(&request(40, Some(30))).unwrap();
-        let _c = b.admit(&request(40, Some(30))).unwrap();
-        assert!(
-            b.admit(&request(40, Some(30))).is_err(),
-            "120 > 100 pending"
-        );
-        // The first used only 15 tokens: room for another 40.
-        let ok = Response {
-            text: String::new(),
-            usage: Usage {
-                prompt_tokens: 10,
-                completion_tokens: 5,
-            },
-            cached: false,
-        };
-        b.settle(a, &Ok(ok));
-        assert!(b.admit(&request(40, Some(30))).is_ok());
-    }
-
-    #[test]
-    fn cost_cap_prices_estimates_then_actual_usage() {
-        let mut prices = IndexMap::new();
-        // $1 per million prompt tokens, $2 per million completion tokens.
-        prices.insert(
-            "m".to_string(),
-            Price {
-                input: 1.0,
-                output: 2.0,
-            },
-        );
-        let b = Budget::from_rules(
-            &StopRules {
-                max_cost: Some(0.00012),
-                ..rules()
-            },
-            Instant::now(),
-            &prices,
-        )
-        .unwrap();
-        // 40 chars -> 10 prompt tokens ($0.00001) + 20 completion ($0.00004).
-        let a = b.admit(&request(40, Some(20))).unwrap();
-        let _c = b.admit(&request(40, Some(20))).unwrap();
-        assert!(
-            b.admit(&request(40, Some(20))).is_err(),
-            "0.00015 > 0.00012"
-        );
-        assert_eq!(b.tripped(), Some(StopReason::MaxCost));
-        let used = Response {
-            text: String::new(),
-            usage: Usage {
-                prompt_tokens: 10,
-                completion_tokens: 0,
-            },
-            cached: false,
-        };
-        b.settle(a, &Ok(used));
-        let (_, _, cost) = b.spent();
-        assert!((cost - 0.00001).abs() < 1e-12);
-        // 0.00001 used + 0.00005 pending + 0.00005 = 0.00011 fits.
-        assert!(b.admit(&request(40, Some(20))).is_ok());
-    }
-
-    #[test]
-    fn deadline_refuses_in_the_loop_but_not_in_the_final_selection() {
-        let b = Budget::from_rules(
-            &StopRules {
-                max_duration: Some(Duration::ZERO),
-                ..rules()
-            },
-            Instant::now(),
-            &IndexMap::new(),
-        )
-        .unwrap();
-        assert!(b.admit(&request(1, Some(1))).is_err());
-        assert_eq!(b.tripped(), Some(StopReason::MaxDuration));
-        assert_eq!(
-            b.would_pass(Reserve::default()),
-            Some(StopReason::MaxDuration)
-        );
-        b.enter_final();
-        assert!(b.admit(&request(1, Some(1))).is_ok());
-    }
-}
+mod tests;

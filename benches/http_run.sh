@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# HTTP bench: DSPy's default SIMBA configuration (bsize 32, 6 candidates,
+# 8 steps; about 4,200 LM calls on the generated 60-row trainset) with an
+# openai model served by an instant local OpenAI-compatible server
+# (benches/http/instant_openai.rs, answering like the sim model). Runs the
+# release binary with the response cache cold, warm and off (--no-cache),
+# RUNS times each (default 5), and prints the medians: wall time, simba-run
+# CPU time (user + sys, from /usr/bin/time), CPU per LM call, requests sent,
+# and the cache folder's size on disk (`du`).
+#
+#   benches/http_run.sh
+#   RUNS=3 ROWS=100 benches/http_run.sh
+#   BIN=/other/build/simba-run benches/http_run.sh   # another build, same server
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+runs=${RUNS:-5}
+rows=${ROWS:-60}
+target=${CARGO_TARGET_DIR:-$root/target}
+(cd "$root" && cargo build --release --quiet --bin simba-run --example instant_openai)
+bin=${BIN:-$target/release/simba-run}
+server_bin=$target/release/examples/instant_openai
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+python3 "$root/benches/scale/gen_data.py" "$work/data" "$rows"
+cp "$root/benches/http/http.simba" "$root/benches/http/oracle.simba" "$work/"
+
+# The server prints its URL first; it stops by itself after 30 minutes.
+mkfifo "$work/url"
+"$server_bin" "$work/oracle.simba" sim 1800 >"$work/url" &
+server_pid=$!
+read -r url <"$work/url"
+export SIMBA_BENCH_URL=$url
+
+# One run: appends "mode wall user sys calls requests cache_bytes" to results.
+measure() {
+    local mode=$1
+    shift
+    rm -rf "$work/out"
+    /usr/bin/time -f "%e %U %S" -o "$work/time.txt" \
+        "$bin" "$work/http.simba" --quiet --out "$work/out" "$@" >/dev/null
+    local cache_bytes=0
+    if [ "$mode" != no-cache ] && [ -d "$work/.simba-cache" ]; then
+        cache_bytes=$(du -sb "$work/.simba-cache" | cut -f1)
+    fi
+    python3 - "$mode" "$work/time.txt" "$work/out/run.json" "$cache_bytes" >>"$work/results" <<'PY'
+import json, sys
+mode, time_file, run_file, cache_bytes = sys.argv[1:]
+wall, user, sys_ = open(time_file).read().split()[-3:]
+usage = json.load(open(run_file))["usage"]
+print(mode, wall, user, sys_, usage["lm_calls"], usage["requests"], cache_bytes)
+PY
+}
+
+for _ in $(seq "$runs"); do
+    rm -rf "$work/.simba-cache"
+    measure cold
+    measure warm
+    measure no-cache --no-cache
+done
+
+python3 - "$work/results" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+print(f"{'mode':<9} {'wall_s':>7} {'cpu_s':>6} {'user_s':>6} {'sys_s':>6} {'cpu_us/call':>11} "
+      f"{'calls':>6} {'requests':>8} {'cache_MB':>8}")
+for mode in ["cold", "warm", "no-cache"]:
+    mine = [r for r in rows if r[0] == mode]
+    med = lambda i: statistics.median(float(r[i]) for r in mine)
+    wall, user, sys_ = med(1), med(2), med(3)
+    calls, requests, cache = med(4), med(5), med(6)
+    size = f"{cache / 1e6:.2f}" if mode != "no-cache" else "-"
+    print(f"{mode:<9} {wall:>7.2f} {user + sys_:>6.2f} {user:>6.2f} {sys_:>6.2f} "
+          f"{(user + sys_) / calls * 1e6:>11.0f} {calls:>6.0f} {requests:>8.0f} {size:>8}")
+print(f"medians of {len(rows) // 3} runs each")
+PY

@@ -1,0 +1,214 @@
+//! The store, its warnings and the admin operations, on real folders.
+
+use super::admin;
+use super::*;
+use crate::lm::{Message, Request, Response, ResponseFormat, Usage};
+use indexmap::IndexMap;
+use std::sync::Arc;
+
+fn scope() -> Arc<CacheScope> {
+    Arc::new(CacheScope {
+        provider: "openai".into(),
+        model_id: "gpt".into(),
+    })
+}
+
+fn key(question: &str) -> CacheKey {
+    let request = Request {
+        model: "fast".into(),
+        messages: vec![Message::user(question)],
+        temperature: 0.0,
+        max_tokens: None,
+        seed: None,
+        rollout_id: None,
+        response_format: ResponseFormat::Text,
+        params: IndexMap::new(),
+    };
+    CacheKey::of(&scope(), &request)
+}
+
+fn answer(text: &str) -> Response {
+    Response {
+        text: text.into(),
+        usage: Usage {
+            prompt_tokens: 3,
+            completion_tokens: 1,
+        },
+        cached: false,
+    }
+}
+
+#[test]
+fn an_answer_is_found_at_once_and_after_reopening_with_its_hits_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    assert!(cache.is_on());
+    assert!(cache.take_warnings().is_empty());
+    assert!(cache.get(&key("q")).is_none());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    // Before the writer commits: served from the pending answers.
+    let hit = cache.get(&key("q")).unwrap();
+    assert_eq!((hit.text.as_str(), hit.cached), ("Paris", true));
+    assert_eq!(hit.usage.prompt_tokens, 3);
+    // A second answer for the same key does not replace the first.
+    cache.flush();
+    cache.put(key("q"), &scope(), &answer("Lyon"));
+    cache.flush();
+    drop(cache);
+
+    let again = ResponseCache::open(dir.path());
+    assert_eq!(again.get(&key("q")).unwrap().text, "Paris");
+    assert!(again.get(&key("other")).is_none());
+    drop(again);
+
+    let stats = admin::stats(dir.path()).unwrap();
+    assert_eq!((stats.entries(), stats.hits()), (1, 2));
+    assert_eq!(stats.models[0].provider, "openai");
+    assert_eq!(stats.models[0].model, "gpt");
+    assert_eq!(stats.models[0].last_used.len(), "2026-01-01 00:00:00".len());
+    assert!(stats.bytes > 0);
+    // The last connection closed checkpointed the log into the database.
+    assert!(!dir.path().join(format!("{DB_FILE}-wal")).exists());
+}
+
+#[test]
+fn a_damaged_database_is_left_alone_and_the_cache_is_off_with_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = b"this is not a database, just some bytes ".repeat(200);
+    std::fs::write(dir.path().join(DB_FILE), &garbage).unwrap();
+    let cache = ResponseCache::open(dir.path());
+    assert!(!cache.is_on());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    assert!(cache.get(&key("q")).is_none());
+    let warnings = cache.take_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("is damaged"), "{}", warnings[0]);
+    assert!(warnings[0].contains("cache clear"), "{}", warnings[0]);
+    drop(cache);
+    assert_eq!(std::fs::read(dir.path().join(DB_FILE)).unwrap(), garbage);
+
+    // `cache clear` deletes it, and the next open starts a fresh one.
+    let cleared = admin::clear(dir.path()).unwrap();
+    assert!(cleared.was_damaged);
+    assert_eq!(cleared.bytes, garbage.len() as u64);
+    let fresh = ResponseCache::open(dir.path());
+    assert!(fresh.is_on());
+    assert!(fresh.take_warnings().is_empty());
+}
+
+#[test]
+fn a_fifo_where_the_database_should_be_is_refused_without_opening_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in [DB_FILE.to_string(), format!("{DB_FILE}-wal")] {
+        let fifo = dir.path().join(&name);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        // Opening the FIFO for reading would block: the check must come first.
+        let cache = ResponseCache::open(dir.path());
+        assert!(!cache.is_on());
+        let warnings = cache.take_warnings();
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].contains("is not a regular file"),
+            "{}",
+            warnings[0]
+        );
+        assert!(matches!(
+            admin::stats(dir.path()),
+            Err(CacheError::Unusable { .. })
+        ));
+        std::fs::remove_file(&fifo).unwrap();
+    }
+}
+
+#[test]
+fn a_folder_that_cannot_be_made_turns_the_cache_off_with_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let cache = ResponseCache::open(file.join("cache"));
+    assert!(!cache.is_on());
+    for i in 0..5 {
+        let k = key(&format!("q{i}"));
+        assert!(cache.get(&k).is_none());
+        cache.put(k, &scope(), &answer("a"));
+    }
+    cache.flush();
+    let warnings = cache.take_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("cannot create the folder"),
+        "{}",
+        warnings[0]
+    );
+    assert!(cache.take_warnings().is_empty());
+}
+
+#[test]
+fn the_old_layout_is_noted_once_and_removed_by_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("ab").join("cd");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join(format!("ab{}.json", "0".repeat(62))), "{}").unwrap();
+    let cache = ResponseCache::open(dir.path());
+    assert!(cache.is_on());
+    let warnings = cache.take_warnings();
+    assert_eq!(warnings.len(), 1);
+    assert!(warnings[0].contains("old one-file-per-entry layout"));
+    cache.put(key("q"), &scope(), &answer("a"));
+    drop(cache);
+    assert_eq!(admin::stats(dir.path()).unwrap().old_layout_folders, 1);
+    let cleared = admin::clear(dir.path()).unwrap();
+    assert_eq!((cleared.entries, cleared.old_layout_folders), (1, 1));
+    assert!(!dir.path().join("ab").exists());
+    let stats = admin::stats(dir.path()).unwrap();
+    assert_eq!((stats.entries(), stats.old_layout_folders), (0, 0));
+}
+
+#[test]
+fn prune_drops_only_entries_unused_for_longer_than_the_age() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    for q in ["old", "used", "new"] {
+        cache.put(key(q), &scope(), &answer(q));
+    }
+    drop(cache);
+    // Age two entries by 40 days, then use one of them.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let forty_days = 40 * 86_400;
+    conn.execute(
+        "UPDATE responses SET created = created - ?1 WHERE text IN ('old', 'used')",
+        [forty_days],
+    )
+    .unwrap();
+    drop(conn);
+    let cache = ResponseCache::open(dir.path());
+    assert!(cache.get(&key("used")).is_some());
+    drop(cache);
+
+    let month = std::time::Duration::from_secs(30 * 86_400);
+    let pruned = admin::prune(dir.path(), month).unwrap();
+    assert_eq!((pruned.removed, pruned.left), (1, 2));
+    let cache = ResponseCache::open(dir.path());
+    assert!(cache.get(&key("old")).is_none());
+    assert!(cache.get(&key("used")).is_some());
+    assert!(cache.get(&key("new")).is_some());
+}
+
+#[test]
+fn the_admin_commands_on_a_folder_without_a_cache_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = admin::stats(dir.path()).unwrap();
+    assert!(!stats.exists);
+    assert_eq!((stats.entries(), stats.bytes), (0, 0));
+    assert_eq!(admin::clear(dir.path()).unwrap(), admin::Cleared::default());
+    let day = std::time::Duration::from_secs(86_400);
+    assert_eq!(
+        admin::prune(dir.path(), day).unwrap(),
+        admin::Pruned::default()
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
