@@ -10,6 +10,7 @@ mod bind;
 mod inputs;
 mod order;
 mod outputs;
+mod search;
 mod step;
 
 use super::{Ctx, Kind};
@@ -216,11 +217,17 @@ fn steps_in_order(
     let mut ir_deps = Vec::new();
     for &old in order {
         let st = &steps[old];
+        // A tool step calls no model.
+        let step_lm = match (&st.lm, st.module.is_predictor()) {
+            (_, false) => String::new(),
+            (Some(own), true) => own.clone(),
+            (None, true) => lm.to_string(),
+        };
         ir_steps.push(Step {
             name: st.name().to_string(),
             module: st.module.clone(),
             signature: st.sig.clone(),
-            lm: st.lm.clone().unwrap_or_else(|| lm.to_string()),
+            lm: step_lm,
             bindings: bound.sources[old].clone(),
         });
         let mut d: Vec<usize> = bound.deps[old].iter().map(|&j| remap[j]).collect();
@@ -235,7 +242,9 @@ fn steps_in_order(
 fn spec_text(ctx: &Ctx, item: &ProgramItem, steps: &[StepInfo], order: &[usize]) -> String {
     let mut sig_spans: Vec<Span> = Vec::new();
     for &i in order {
-        let span = steps[i].sig_span;
+        let Some(span) = steps[i].sig_span else {
+            continue;
+        };
         if !sig_spans.iter().any(|s| s.start == span.start) {
             sig_spans.push(span);
         }

@@ -146,9 +146,11 @@ fn program_from_json(
         .and_then(|m| m.get("steps"))
         .and_then(Value::as_object);
     let mut program = Program::baseline(graph.clone());
+    // Tool steps (`search`) hold no state: only predictors are in the file.
+    let predictors: Vec<&Step> = graph.steps.iter().filter(|s| s.is_predictor()).collect();
     if let Some(state) = lone_predictor(top) {
         // A bare `dspy.Predict(..).save()`: the file is the predictor's state.
-        if let [step] = graph.steps.as_slice() {
+        if let [step] = predictors.as_slice() {
             let key = step.name.clone();
             let slot = program
                 .predictors
@@ -160,9 +162,9 @@ fn program_from_json(
             return Ok(program);
         }
         return Err(Problem::Layout(format!(
-            "this is one predictor's state (a module saved on its own), but program `{}` has {} steps",
+            "this is one predictor's state (a module saved on its own), but program `{}` has {} predictors",
             graph.name,
-            graph.steps.len()
+            predictors.len()
         )));
     }
     for (key, pred) in top {
@@ -170,8 +172,8 @@ fn program_from_json(
             continue;
         }
         let step = match key_map.and_then(|m| m.get(key)).and_then(Value::as_str) {
-            Some(name) => graph.steps.iter().find(|s| s.name == name),
-            None => step_for_dspy_key(&graph, key),
+            Some(name) => predictors.iter().copied().find(|s| s.name == name),
+            None => step_for_dspy_key(&predictors, key),
         };
         let Some((step, state)) =
             step.and_then(|s| Some((s, program.predictors.get_mut(&s.name)?)))
@@ -179,8 +181,7 @@ fn program_from_json(
             return Err(Problem::UnknownStep {
                 key: key.clone(),
                 program: graph.name.clone(),
-                steps: graph
-                    .steps
+                steps: predictors
                     .iter()
                     .map(|s| s.name.as_str())
                     .collect::<Vec<_>>()
@@ -208,16 +209,16 @@ fn lone_predictor(top: &serde_json::Map<String, Value>) -> Option<Value> {
     Some(Value::Object(state))
 }
 
-/// The step a DSPy predictor key names: `step` or `step.predict` (a
-/// chain_of_thought step), or, in a program whose one step is a
+/// The predictor step a DSPy key names: `step` or `step.predict` (a
+/// chain_of_thought step), or, in a program whose one predictor is a
 /// chain_of_thought, `predict` (what a bare `dspy.ChainOfThought` saves).
-fn step_for_dspy_key<'g>(graph: &'g ProgramGraph, key: &str) -> Option<&'g Step> {
-    let by_name = graph.steps.iter().find(|s| {
+fn step_for_dspy_key<'g>(predictors: &[&'g Step], key: &str) -> Option<&'g Step> {
+    let by_name = predictors.iter().copied().find(|s| {
         s.name == key
             || (s.module == ModuleKind::ChainOfThought && key == format!("{}.predict", s.name))
     });
-    by_name.or_else(|| match graph.steps.as_slice() {
-        [only] if only.module == ModuleKind::ChainOfThought && key == "predict" => Some(only),
+    by_name.or_else(|| match predictors {
+        [only] if only.module == ModuleKind::ChainOfThought && key == "predict" => Some(*only),
         _ => None,
     })
 }
