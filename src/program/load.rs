@@ -439,7 +439,7 @@ mod tests {
         let err = load_program_json(&p, graph()).unwrap_err().to_string();
         assert!(
             err.contains(
-                "one predictor's state (a module saved on its own), but program `qa` has 2 steps"
+                "one predictor's state (a module saved on its own), but program `qa` has 2 predictors"
             ),
             "{err}"
         );

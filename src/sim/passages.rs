@@ -81,3 +81,42 @@ pub(super) fn follow_up(passages: &[String], inputs: &[String]) -> Option<String
         .collect();
     (!names.is_empty()).then(|| names.join(" "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_string_outputs_named_like_a_query_are_queries() {
+        assert!(is_query("query", &FieldType::String));
+        assert!(is_query("search_query", &FieldType::String));
+        assert!(!is_query("queries", &FieldType::String));
+        assert!(!is_query(
+            "query",
+            &FieldType::List(Box::new(FieldType::String))
+        ));
+    }
+
+    #[test]
+    fn the_answer_must_be_whole_words_of_a_passage() {
+        let p = vec!["Kelmoor | Born in Kelmoor, 1830.".to_string()];
+        assert!(holds(&p, "kelmoor"));
+        assert!(holds(&p, "The Kelmoor"));
+        assert!(!holds(&p, "Kel"));
+        assert!(!holds(&p, ""));
+    }
+
+    #[test]
+    fn the_follow_up_comes_from_the_passage_about_the_inputs() {
+        let inputs = vec!["in which town was the founder of brightwater mills born?".to_string()];
+        let passages = vec![
+            "Oak Mills | Oak Mills was founded by Ada Moor.".to_string(),
+            "Brightwater Mills | Brightwater Mills was founded in 1871 by Edda Varn.".to_string(),
+        ];
+        assert_eq!(follow_up(&passages, &inputs).as_deref(), Some("Edda Varn"));
+        // Nothing shares a word with the inputs, or nothing new is named.
+        assert_eq!(follow_up(&passages[..0], &inputs), None);
+        let same = vec!["Brightwater Mills | the mills of brightwater.".to_string()];
+        assert_eq!(follow_up(&same, &inputs), None);
+    }
+}
