@@ -153,3 +153,59 @@ async fn searches_are_cached_apart_from_model_answers() {
     let text = format!("{stats:?}");
     assert!(text.contains("colbert"), "{text}");
 }
+
+/// examples/multihop with its corpus served by `url`, in a fresh folder.
+fn multihop_on(url: &str) -> tempfile::TempDir {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multihop");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    for f in ["data/train.jsonl", "data/dev.jsonl"] {
+        std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+    }
+    let spec = std::fs::read_to_string(src.join("multihop.simba")).unwrap();
+    let start = spec.find("corpus wiki {").unwrap();
+    let end = start + spec[start..].find('}').unwrap() + 1;
+    let remote = format!("corpus wiki {{\n  url = \"{url}\"\n  retries = 3\n}}");
+    let spec = format!("{}{remote}{}", &spec[..start], &spec[end..]);
+    std::fs::write(dir.path().join("multihop.simba"), spec).unwrap();
+    dir
+}
+
+fn run_json(dir: &Path, out: &str) -> serde_json::Value {
+    let o = assert_cmd::Command::cargo_bin("simba-run")
+        .unwrap()
+        .arg(dir.join("multihop.simba"))
+        .args(["--quiet", "--out"])
+        .arg(dir.join(out))
+        .args(["--set", "multihop.max_steps=1", "--set", "multihop.bsize=4"])
+        .env("SIMBA_RETRY_BASE_MS", "1")
+        .env("SIMBA_RETRY_MAX_MS", "5")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&std::fs::read(dir.join(out).join("run.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn a_run_counts_its_remote_searches_and_caches_them() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(Colbert::start(vec![
+        Fault::Status(500, "overloaded".into()),
+        Fault::Garbage("not json".into()),
+    ]));
+    let dir = multihop_on(&server.url);
+    let first = run_json(dir.path(), "a");
+    let wiki = &first["search"]["wiki"];
+    let n = |k: &str| wiki[k].as_u64().unwrap();
+    assert!(n("calls") > 0);
+    assert_eq!(n("failed_requests"), 2, "{wiki}");
+    assert_eq!(n("failed_calls"), 0, "{wiki}");
+    assert_eq!(n("requests"), n("calls") - n("cache_hits") + 2, "{wiki}");
+    assert_eq!(server.seen().len() as u64, n("requests"));
+    // Same run again: every search is answered by the response cache.
+    let second = run_json(dir.path(), "b");
+    let wiki = &second["search"]["wiki"];
+    assert_eq!(wiki["cache_hits"], wiki["calls"], "{wiki}");
+    assert_eq!(wiki["requests"].as_u64(), Some(0));
+    assert_eq!(first["best"], second["best"]);
+}

@@ -171,6 +171,19 @@ fn program_from_json(
         if key == "metadata" {
             continue;
         }
+        // A DSPy program that retrieves with `dspy.Retrieve` saves its `k`
+        // under the retriever's name: here that step is a `search`, whose
+        // settings are the spec's.
+        if graph
+            .steps
+            .iter()
+            .any(|s| !s.is_predictor() && s.name == *key)
+        {
+            warnings.push(format!(
+                "`{key}` is a search step, which holds no state: its saved state is ignored (the spec sets its corpus and k)"
+            ));
+            continue;
+        }
         let step = match key_map.and_then(|m| m.get(key)).and_then(Value::as_str) {
             Some(name) => predictors.iter().copied().find(|s| s.name == name),
             None => step_for_dspy_key(&predictors, key),
@@ -398,6 +411,36 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn search_steps_hold_no_state_and_a_saved_retriever_is_ignored() {
+        let mut g = (*graph()).clone();
+        let mut hop = g.steps[0].clone();
+        hop.name = "hop".into();
+        hop.module = ModuleKind::Search(crate::ir::SearchCall {
+            corpus: "wiki".into(),
+            k: 3,
+        });
+        g.steps.insert(1, hop);
+        g.deps = vec![vec![], vec![0], vec![1]];
+        let g = Arc::new(g);
+        assert!(!Program::baseline(g.clone()).predictors.contains_key("hop"));
+        // What DSPy saves for `self.hop = dspy.Retrieve(k=3)` beside the predictors.
+        let (_d, p) = write(&json!({
+            "query": {"demos": [], "signature": {"instructions": "Q.", "fields": []}, "lm": null},
+            "hop": {"k": 3},
+            "metadata": {}
+        }));
+        let loaded = read_program_json(&p, g.clone()).unwrap();
+        assert_eq!(loaded.program.predictors["query"].instructions, "Q.");
+        assert_eq!(loaded.program.predictors.len(), 2);
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains("`hop` is a search step"));
+        // An unknown key lists the predictors, not the search step.
+        let (_d, p) = write(&json!({"nope": {"demos": []}, "metadata": {}}));
+        let err = load_program_json(&p, g).unwrap_err().to_string();
+        assert!(err.contains("(its steps: query, answer)"), "{err}");
     }
 
     fn one_step(module: ModuleKind, output: FieldType) -> Arc<ProgramGraph> {
