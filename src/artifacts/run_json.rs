@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use super::UsageRecord;
 use crate::ir::OptimizeDecl;
+use crate::lm::ModelUsage;
+use indexmap::IndexMap;
 
 /// Train and dev score of one program.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -53,6 +55,10 @@ pub struct RunJson {
     pub usage: UsageRecord,
     /// Requests answered from the response cache.
     pub cached_calls: u64,
+    /// Searches per corpus (`search` steps), counted like model calls;
+    /// absent when the program searches nothing.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub search: IndexMap<String, ModelUsage>,
     /// Wall time of the whole run, in milliseconds.
     pub duration_ms: u64,
     /// Wall time of each step, then of the final evaluation.

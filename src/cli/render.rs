@@ -59,6 +59,12 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         r.usage.prompt_tokens + r.usage.completion_tokens,
         secs
     );
+    for (corpus, u) in &r.search {
+        println!(
+            "searches of {corpus} {} ({} cached, {} failed)",
+            u.calls, u.cache_hits, u.failed_calls
+        );
+    }
     if r.stop_reason != StopReason::MaxSteps {
         println!(
             "stopped by {} after {} of {} steps",

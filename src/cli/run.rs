@@ -133,6 +133,7 @@ impl Block<'_> {
             }
         }
         let cache = prepared.cache.clone();
+        let corpora = prepared.corpora.clone();
         // Plugin libraries stay loaded, and the output folder locked, until
         // this block is done.
         let _plugins = prepared.plugins;
@@ -155,6 +156,7 @@ impl Block<'_> {
         let _ = done_rx.recv();
         let _ = renderer.join();
         let mut output = result?;
+        output.run.search = corpora.usage().models;
         for w in flush_cache(cache.as_deref()) {
             if self.mode != Mode::Quiet {
                 eprintln!("warning: {}", escape_controls(&w));

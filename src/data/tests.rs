@@ -258,6 +258,7 @@ fn spec_with(decl: DatasetDecl, base: &std::path::Path) -> crate::ir::Spec {
         programs: Default::default(),
         datasets: [(decl.name.clone(), decl)].into_iter().collect(),
         metrics: Default::default(),
+        corpora: Default::default(),
         optimizes: vec![],
     }
 }

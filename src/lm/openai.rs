@@ -7,13 +7,14 @@
 //! Errors name the model item and the URL, never the key.
 //!
 //! Everything the server sends is untrusted: a reply body is read up to the
-//! model's `max_response_bytes` (`openai/body.rs`), the key is redacted from
+//! model's `max_response_bytes` (`openai/body.rs`, also used by the remote
+//! corpus client in `crate::retrieve`), the key is redacted from
 //! error bodies and from reply text before either goes anywhere
 //! (`openai/redact.rs`), and quoted bodies have their control characters
 //! escaped (`crate::printable`).
 
-mod body;
-mod redact;
+pub mod body;
+pub mod redact;
 
 use super::{LmError, ModelError, Request, Response, ResponseFormat, Usage};
 use crate::ir::ModelDecl;
@@ -361,7 +362,7 @@ impl super::Lm for OpenAiProvider {
 }
 
 /// 408, 429 and 5xx are worth another try; other failures are not.
-fn is_retryable_status(status: StatusCode) -> bool {
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
         || status.is_server_error()
@@ -369,7 +370,7 @@ fn is_retryable_status(status: StatusCode) -> bool {
 
 /// An error and its causes, joined: reqwest's own message alone ("error
 /// sending request") hides the useful part ("Connection refused").
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -385,7 +386,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// The innermost cause ("Connection refused (os error 111)"): for a
 /// connection failure the layers above it only repeat "could not connect".
-fn root_cause(err: &dyn std::error::Error) -> String {
+pub(crate) fn root_cause(err: &dyn std::error::Error) -> String {
     let mut cause = err;
     while let Some(next) = cause.source() {
         cause = next;

@@ -52,7 +52,9 @@ pub fn estimate(
     dev: Option<usize>,
     val: Option<usize>,
 ) -> CallEstimate {
-    let per = graph.steps.len() as u64 + judge_calls(metric);
+    // Tool steps (`search`) make no LM call.
+    let predictors = graph.steps.iter().filter(|s| s.is_predictor()).count();
+    let per = predictors as u64 + judge_calls(metric);
     let steps = decl.max_steps as u64;
     let bsize = decl.bsize.min(train) as u64;
     let cands = decl.num_candidates as u64 + 1;

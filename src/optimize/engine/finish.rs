@@ -288,6 +288,8 @@ impl Run {
             best_candidate: candidates.best,
             usage,
             cached_calls: self.report.usage.cached(),
+            // Filled in by the caller, which owns the corpora.
+            search: Default::default(),
             duration_ms,
             step_durations_ms: history.step_ms,
             final_eval_ms,
