@@ -19,7 +19,9 @@ mod optimize;
 mod program;
 
 pub use model::{ModelDecl, Provider, Setting, SettingError};
-pub use optimize::{OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef};
+pub use optimize::{
+    FinalSelection, OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef,
+};
 pub use program::{
     Field, FieldType, ModuleKind, ProgramGraph, REASONING_FIELD, Signature, Source, Step,
     default_instructions, reasoning_field,
