@@ -19,6 +19,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha20Rng;
 
+pub use crate::artifacts::RaceEnd;
+
 /// The error rate of the whole race: the chance that the program a full
 /// selection would return is dropped is at most this.
 pub const DELTA: f64 = 0.05;
@@ -58,18 +60,6 @@ pub enum Standing {
         /// scaled to the metric's range, when it was dropped.
         interval: (f64, f64),
     },
-}
-
-/// Why the race ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RaceEnd {
-    /// One candidate was left.
-    OneLeft,
-    /// Every example was read; the best mean among the rest won.
-    Exhausted,
-    /// The next round would have passed a budget; the leader won.
-    Budget,
 }
 
 /// The next round's work.
@@ -148,6 +138,11 @@ impl Race {
     /// The per-comparison error rate.
     pub fn alpha(&self) -> f64 {
         self.alpha
+    }
+
+    /// Examples of the order read so far.
+    pub fn read(&self) -> usize {
+        self.read
     }
 
     /// Rounds closed so far.

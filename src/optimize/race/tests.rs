@@ -24,7 +24,7 @@ fn a_loser_is_dropped_when_the_bound_says_so_by_hand() {
     // min(2.335, 1.125) = 1.125, + ln 2.5 = 0.9163 -> 1.4759 < 2.9957: kept.
     // Round 2: t = 3 m = 2/2 = 1, variance 1/3, lambda = 2.0789 (no cap at
     // m = 1), + ln(1 + 2.0789 * 2) = 1.6406 -> 3.1164 >= 2.9957: dropped.
-    let table = vec![vec![1.0; 4], vec![0.0; 4]];
+    let table = [vec![1.0; 4], vec![0.0; 4]];
     let mut race = Race::new(vec![0, 1, 2, 3], unknown(2, 4), 2, (0.0, 1.0));
     assert_eq!(race.alpha(), 0.05);
     let first = race.next_round().unwrap();
@@ -113,7 +113,7 @@ fn the_leader_is_the_best_mean_so_far_ties_to_the_earlier() {
 
 #[test]
 fn a_budget_stop_returns_the_leader() {
-    let table = vec![vec![0.0; 40], vec![1.0; 40], vec![0.5; 40]];
+    let table = [vec![0.0; 40], vec![1.0; 40], vec![0.5; 40]];
     let mut race = Race::new(race_order(0, 40), unknown(3, 40), 8, (0.0, 1.0));
     let round = race.next_round().unwrap();
     let scores: Vec<f64> = round.jobs.iter().map(|&(c, e)| table[c][e]).collect();
