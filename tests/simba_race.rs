@@ -244,3 +244,23 @@ fn under_a_call_cap_a_race_reaches_more_steps_than_full() {
         full.run.steps_run
     );
 }
+
+#[test]
+fn the_report_shows_the_race() {
+    let (out, _) = fake_race(4);
+    let dir = tempfile::tempdir().unwrap();
+    out.write(dir.path()).unwrap();
+    let page =
+        std::fs::read_to_string(simba_run::report::write_report(dir.path()).unwrap()).unwrap();
+    let race = out.candidates.race.as_ref().unwrap();
+    assert!(page.contains("id=\"race-summary\""));
+    assert!(page.contains(&format!(
+        "in rounds of {}: {} round(s)",
+        race.round_size, race.rounds
+    )));
+    assert_eq!(
+        page.matches("class=\"race-row\"").count(),
+        out.candidates.candidates.len()
+    );
+    assert!(page.contains("<td>returned</td>"));
+}
