@@ -264,3 +264,39 @@ fn the_report_shows_the_race() {
     );
     assert!(page.contains("<td>returned</td>"));
 }
+
+#[test]
+fn a_resumed_race_writes_what_an_uninterrupted_one_does() {
+    let raced = |cp: Option<simba_run::optimize::checkpoint::Checkpoint>| {
+        let saved: Arc<std::sync::Mutex<Vec<_>>> = Arc::default();
+        let sink = saved.clone();
+        let train = dataset(80);
+        let ev = FakeEvaluator::new(&train);
+        let mut d = decl(8, 4, 5);
+        d.final_selection = FinalSelection::Race;
+        let mut s = setup(d, train, ev.clone());
+        s.input.score_range = ScoreRange::UNIT;
+        let options = RunOptions {
+            checkpoint: Some(Arc::new(move |cp: &_| {
+                sink.lock().unwrap().push(cp.clone());
+                Ok(())
+            })),
+            resume: cp,
+            ..RunOptions::default()
+        };
+        let out = rt().block_on(optimize_with(s.input, options)).unwrap();
+        let saved = saved.lock().unwrap().clone();
+        (out, saved, ev)
+    };
+    let (whole, checkpoints, _) = raced(None);
+    // Resumed after step 2: the reused scores of steps 1 and 2 come from
+    // the checkpoint's trial records, so the race runs the same executions.
+    let (resumed, _, ev) = raced(Some(checkpoints[1].clone()));
+    assert_eq!(files(&whole), files(&resumed));
+    let race = resumed.candidates.race.as_ref().unwrap();
+    let built: usize = resumed.trials[2..]
+        .iter()
+        .map(|t| t.candidates.iter().filter(|x| x.pool_index.is_some()).count())
+        .sum();
+    assert_eq!(ev.count(Kind::Evaluation), built * 8 + race.executions);
+}
