@@ -296,7 +296,12 @@ fn a_resumed_race_writes_what_an_uninterrupted_one_does() {
     let race = resumed.candidates.race.as_ref().unwrap();
     let built: usize = resumed.trials[2..]
         .iter()
-        .map(|t| t.candidates.iter().filter(|x| x.pool_index.is_some()).count())
+        .map(|t| {
+            t.candidates
+                .iter()
+                .filter(|x| x.pool_index.is_some())
+                .count()
+        })
         .sum();
     assert_eq!(ev.count(Kind::Evaluation), built * 8 + race.executions);
 }
