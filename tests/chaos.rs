@@ -223,8 +223,8 @@ async fn simba_run_survives_a_faulty_server() {
         run.usage.lm_calls,
         run.usage.failed_calls,
         run.cached_calls,
-        run.best.train,
-        run.baseline.train,
+        run.best.train.unwrap_or(f64::NAN),
+        run.baseline.train.unwrap_or(f64::NAN),
         started.elapsed()
     );
 

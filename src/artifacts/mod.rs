@@ -31,7 +31,10 @@ mod run_json;
 mod trials;
 mod write;
 
-pub use candidates::{CandidateEntry, CandidatesJson, RankedCandidate};
+pub use candidates::{
+    CandidateEntry, CandidateRaceRecord, CandidatesJson, RaceEnd, RaceResult, RaceSummary,
+    RankedCandidate,
+};
 pub use program_json::{
     FieldJson, PredictorJson, ProgramJson, ProgramMetadata, SignatureJson, SimbaRunMetadata,
     demo_json, dspy_key, dspy_prefix,

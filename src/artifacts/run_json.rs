@@ -11,8 +11,9 @@ use indexmap::IndexMap;
 /// Train and dev score of one program.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScorePair {
-    /// Mean metric over the full trainset.
-    pub train: f64,
+    /// Mean metric over the full trainset (with `final = race`, over the
+    /// examples the race scored; None when it raced on another split).
+    pub train: Option<f64>,
     /// Mean metric over the devset; `None` without one.
     pub dev: Option<f64>,
 }

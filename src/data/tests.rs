@@ -378,6 +378,7 @@ fn load_split_checks_input_types_of_the_optimized_program() {
         selection: Selection::Softmax,
         dedup: false,
         resample: Resample::Rollout,
+        final_selection: Default::default(),
         concurrency: 1,
         seed: 0,
         stop: StopRules::default(),

@@ -22,7 +22,9 @@ mod program;
 
 pub use corpus::{CorpusDecl, CorpusSource, LocalCorpus, RemoteCorpus};
 pub use model::{ModelDecl, Provider, Setting, SettingError};
-pub use optimize::{OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef};
+pub use optimize::{
+    FinalSelection, OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef,
+};
 pub use program::{
     Field, FieldType, ModuleKind, ProgramGraph, REASONING_FIELD, SEARCH_QUERY_FIELD,
     SEARCH_RESULT_FIELD, SearchCall, Signature, Source, Step, default_instructions,

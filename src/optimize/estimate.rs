@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::ir::{MetricExpr, OptimizeDecl, ProgramGraph, SelectOn, StrategyRef};
+use crate::ir::{FinalSelection, MetricExpr, OptimizeDecl, ProgramGraph, SelectOn, StrategyRef};
 
 /// LM calls per phase of one optimize block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -71,7 +71,12 @@ pub fn estimate(
         SelectOn::Devset => dev.unwrap_or(0),
         SelectOn::Trainset => 0,
     } as u64;
-    let final_selection = picks * (train as u64 + chosen_on) * per;
+    // A race scores only the selection split, at worst all of it.
+    let final_selection = match decl.final_selection {
+        FinalSelection::Full => picks * (train as u64 + chosen_on) * per,
+        FinalSelection::Race if chosen_on > 0 => picks * chosen_on * per,
+        FinalSelection::Race => picks * train as u64 * per,
+    };
     let dev = if decl.select_on == SelectOn::Devset {
         0
     } else {

@@ -13,6 +13,7 @@
 //! | `rng.rs` | the two seeded random streams, Poisson demo dropping |
 //! | `variants.rs` | sampling model variants (`resample = rollout / temperature`) |
 //! | `select.rs` | the final evenly spaced selection, tie rules |
+//! | `race/` | `final = race`: rounds, eliminations by a confidence bound |
 //! | `strategy/` | the `Strategy` trait, `append_demo`, `append_rule` |
 //! | `advice.rs` | a wave of buckets' strategies run concurrently, results in order |
 //! | `estimate.rs` | `--dry-run`: LM calls per phase |
@@ -33,6 +34,7 @@ pub mod estimate;
 pub mod evaluator;
 pub mod events;
 pub mod pool;
+pub mod race;
 pub mod rng;
 pub mod runtime;
 pub mod select;

@@ -198,7 +198,7 @@ impl Checkpoint {
 
     /// Whether this checkpoint can continue a run of `decl`: every setting
     /// that shapes the result must match; `output`, `cache`, `concurrency`,
-    /// `max_steps` and the stop rules may change (a cap then counts what the
+    /// `max_steps`, `final` and the stop rules may change (a cap then counts what the
     /// checkpoint spent, and changed convergence rules apply from the next
     /// step; `max_steps` below the steps done is refused by
     /// [`Checkpoint::validate`]).
@@ -210,6 +210,8 @@ impl Checkpoint {
             d.concurrency = 0;
             d.max_steps = 0;
             d.stop = Default::default();
+            // Only the end and the budget reserve depend on it.
+            d.final_selection = Default::default();
             serde_json::to_value(d).unwrap_or_default()
         };
         let (a, b) = (norm(&self.config), norm(decl));

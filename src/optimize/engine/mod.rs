@@ -12,6 +12,7 @@
 //! | `candidates.rs` | step 5: strategies build candidates (with fallback) |
 //! | `evaluate.rs` | steps 6-7: candidate evaluation, pool update, winner |
 //! | `finish.rs` | the end: final selection, devset scores, the output |
+//! | `race.rs` | `final = race`: the picks raced in rounds, scores reused |
 //!
 //! The coordinator owns the pool, the random streams and the trial log; it
 //! makes every random draw itself, in a fixed order, and hands concurrent work
@@ -23,6 +24,7 @@ mod budget;
 mod candidates;
 mod evaluate;
 mod finish;
+mod race;
 mod run;
 mod sample;
 mod wave;
@@ -237,7 +239,7 @@ pub async fn optimize_with(
     }
     run.spending.enter_final();
     let t = Instant::now();
-    let finished = run.finish().await?;
+    let finished = run.finish(&history.trials).await?;
     let final_ms = t.elapsed().as_millis() as u64;
     Ok(run.into_output(stop, history, finished, final_ms))
 }
