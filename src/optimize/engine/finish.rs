@@ -288,6 +288,7 @@ impl Run {
             best_candidate: candidates.best,
             usage,
             cached_calls: self.report.usage.cached(),
+            step_requests: history.step_requests,
             duration_ms,
             step_durations_ms: history.step_ms,
             final_eval_ms,
