@@ -198,8 +198,14 @@ fn step_requests(run: &Value) -> Vec<Value> {
 /// candidates.json and trials.jsonl, byte for byte.
 fn same_artifacts(dir: &Path, a: &str, b: &str) {
     for f in ["program.json", "candidates.json", "trials.jsonl"] {
-        let (x, y) = (dir.join(format!("out-{a}/{f}")), dir.join(format!("out-{b}/{f}")));
-        assert!(read(x) == read(y), "{f} differs between run {a} and run {b}");
+        let (x, y) = (
+            dir.join(format!("out-{a}/{f}")),
+            dir.join(format!("out-{b}/{f}")),
+        );
+        assert!(
+            read(x) == read(y),
+            "{f} differs between run {a} and run {b}"
+        );
     }
 }
 
@@ -229,7 +235,10 @@ async fn a_warm_rerun_makes_no_request_and_the_cache_command_looks_after_it() {
     let (cold_run, warm_run) = (run_json(dir, "cold"), run_json(dir, "warm"));
     let cold_steps = step_requests(&cold_run);
     assert_eq!(cold_steps.len(), 2);
-    let cold_sent: u64 = cold_steps.iter().map(|r| r["requests"].as_u64().unwrap()).sum();
+    let cold_sent: u64 = cold_steps
+        .iter()
+        .map(|r| r["requests"].as_u64().unwrap())
+        .sum();
     assert!(cold_sent > 0 && cold_sent <= sent as u64, "{cold_steps:?}");
     assert_eq!(cold_run["usage"]["requests"].as_u64(), Some(sent as u64));
     assert_eq!(warm_run["usage"]["requests"].as_u64(), Some(0));

@@ -170,6 +170,19 @@ fn report_failure(e: &Error) -> i32 {
     e.exit_code()
 }
 
+/// The async runtime a run or an eval drives the engine on: one thread.
+/// The engine is one task already (it polls every execution of a wave itself
+/// and collects results by index), so worker threads would only host the
+/// HTTP connections' tasks, and every request would then cross threads twice
+/// (a wake-up each way). On the engine's own thread a request costs its
+/// socket calls and nothing more; the providers' waits overlap all the same.
+fn engine_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))
+}
+
 /// Parse arguments and run; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();

@@ -340,11 +340,10 @@ impl Checkpoint {
         if u.failed_calls > u.lm_calls || u.failed_requests > u.requests {
             return fail("usage", "more failures than calls or requests".into());
         }
-        let step_hits_fit = self
-            .trials
-            .iter()
-            .zip(&self.step_requests)
-            .all(|(t, r)| r.cached_calls <= t.usage.lm_calls && r.failed_requests <= r.requests);
+        let step_hits_fit =
+            self.trials.iter().zip(&self.step_requests).all(|(t, r)| {
+                r.cached_calls <= t.usage.lm_calls && r.failed_requests <= r.requests
+            });
         if !step_hits_fit {
             return fail(
                 "step_requests",
