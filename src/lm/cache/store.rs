@@ -4,7 +4,8 @@
 use super::key::{CacheKey, CacheScope};
 use super::notices::{Kind, Notices};
 use super::open::{Access, CacheError, db_path, old_layout_folders, open_main, open_reader};
-use super::writer::{Entry, Shared, Writer, snapshot};
+use super::opening;
+use super::writer::{Entry, Shared, Writer};
 use crate::lm::{Response, Usage};
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -86,8 +87,11 @@ impl ResponseCache {
         let found = match shared {
             Some(s) => match s.pending(key) {
                 Some(entry) => Some(entry.response()),
-                None if !s.may_hold(key) => None,
-                None => store.read(key, &self.notices),
+                None => match s.at_opening(key) {
+                    Some(answer) => Some(answer.response()),
+                    None if !s.may_hold(key) => None,
+                    None => store.read(key, &self.notices),
+                },
             },
             None => store.read(key, &self.notices),
         };
@@ -149,17 +153,18 @@ impl Store {
         }
         let (conn, access) = open_main(dir)?;
         let path = db_path(dir);
-        let (version, known) = match access {
-            Access::ReadWrite => snapshot(&conn).ok().unzip(),
-            Access::ReadOnly => (None, None),
+        let opening = match access {
+            Access::ReadWrite => opening::read(&conn, opening::LOAD_WHOLE_BYTES).ok(),
+            Access::ReadOnly => None,
         };
+        let version = opening.as_ref().map(|o| o.version);
         let mut readers = Vec::new();
         let writer = match access {
             Access::ReadWrite => Some(
                 Writer::start(
                     conn,
                     path.clone(),
-                    Arc::new(Shared::new(known)),
+                    Arc::new(Shared::new(opening)),
                     version,
                     notices.clone(),
                 )

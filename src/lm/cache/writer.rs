@@ -10,6 +10,7 @@
 use super::key::{CacheKey, CacheScope};
 use super::notices::{Kind, Notices};
 use super::open::now;
+use super::opening::{Answer, Opening, data_version};
 use crate::lm::{Response, Usage};
 use rusqlite::{Connection, TransactionBehavior, params};
 use std::collections::{HashMap, HashSet};
@@ -61,17 +62,27 @@ pub(super) struct Shared {
     /// Another process has written to the database since it was opened (or
     /// its keys could not be read): every lookup asks the database.
     foreign: AtomicBool,
+    /// The answers read at opening (a small database's), never changed.
+    answers: HashMap<CacheKey, Answer>,
 }
 
 impl Shared {
-    /// Shared state for a database that held `known` keys when it was
-    /// opened; `None` when they could not be read.
-    pub(super) fn new(known: Option<HashSet<CacheKey>>) -> Self {
+    /// Shared state for a database as it was at `opening`; `None` when it
+    /// could not be read.
+    pub(super) fn new(opening: Option<Opening>) -> Self {
+        let foreign = AtomicBool::new(opening.is_none());
+        let opening = opening.unwrap_or_default();
         Self {
-            foreign: AtomicBool::new(known.is_none()),
-            known: Mutex::new(known.unwrap_or_default()),
+            foreign,
+            known: Mutex::new(opening.keys),
+            answers: opening.answers,
             ..Self::default()
         }
+    }
+
+    /// The answer to `key` read at opening, if the database was small enough.
+    pub(super) fn at_opening(&self, key: &CacheKey) -> Option<&Answer> {
+        self.answers.get(key)
     }
 
     /// Whether the database may hold `key`: a lookup of any other key is a
@@ -117,7 +128,7 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer on `conn` (a read-write connection to `path`).
-    /// `data_version` is the one [`snapshot`] read (`None`: unknown, so
+    /// `data_version` is the one read at opening (`None`: unknown, so
     /// lookups never trust the known keys).
     pub(super) fn start(
         conn: Connection,
@@ -285,28 +296,6 @@ impl Job {
             self.shared.foreign.store(true, Ordering::Relaxed);
         }
     }
-}
-
-/// The connection's `PRAGMA data_version`.
-fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.pragma_query_value(None, "data_version", |row| row.get(0))
-}
-
-/// What the database holds when it is opened: its `data_version`, then
-/// every key (read after it, so a write by another process in between
-/// shows as a change of version).
-pub(super) fn snapshot(conn: &Connection) -> rusqlite::Result<(i64, HashSet<CacheKey>)> {
-    let version = data_version(conn)?;
-    let mut select = conn.prepare("SELECT key FROM responses")?;
-    let keys = select.query_map([], |row| row.get::<_, Vec<u8>>(0))?;
-    let mut known = HashSet::new();
-    for key in keys {
-        // A key of another length is no SHA-256: it never matches a lookup.
-        if let Ok(bytes) = <[u8; 32]>::try_from(key?) {
-            known.insert(CacheKey::from_bytes(bytes));
-        }
-    }
-    Ok((version, known))
 }
 
 /// One transaction: the new answers (the first stored answer to a key
