@@ -5,8 +5,8 @@
 # (benches/http/instant_openai.rs, answering like the sim model). Runs the
 # release binary with the response cache cold, warm and off (--no-cache),
 # RUNS times each (default 5), and prints the medians: wall time, the time
-# simba-run's main thread stood waiting for a CPU (a shared machine's share
-# of the wall time), simba-run CPU time (user + sys), CPU per LM call,
+# simba-run's threads stood waiting for a CPU (what other work on a shared
+# machine cost the run), simba-run CPU time (user + sys), CPU per LM call,
 # requests sent, and the cache folder's size on disk (`du`).
 #
 #   benches/http_run.sh

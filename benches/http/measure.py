@@ -1,10 +1,10 @@
 """Runs one command and prints "wall user sys rq_wait" in seconds.
 
 user and sys come from the kernel's accounting of the finished process (as
-/usr/bin/time reports them); rq_wait is how long its threads stood runnable
-waiting for a CPU (from /proc/PID/task/*/schedstat, sampled every 2 ms while
-it runs). On a machine shared with other work, wall minus the main thread's
-rq_wait is roughly what the run takes on an idle one.
+/usr/bin/time reports them); rq_wait is how long its threads, all together,
+stood runnable waiting for a CPU (from /proc/PID/task/*/schedstat, sampled
+every 2 ms while it runs): on a machine shared with other work, how much the
+others slowed the run down.
 
     python3 measure.py CMD [ARGS...]
 """
@@ -33,8 +33,8 @@ def main() -> None:
     wall = time.monotonic() - started
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{sys.argv[1]} failed with {os.waitstatus_to_exitcode(status)}")
-    main_wait = waits.get(f"/proc/{child.pid}/task/{child.pid}/schedstat", 0) / 1e9
-    print(f"{wall:.3f} {usage.ru_utime:.3f} {usage.ru_stime:.3f} {main_wait:.3f}")
+    wait = sum(waits.values()) / 1e9
+    print(f"{wall:.3f} {usage.ru_utime:.3f} {usage.ru_stime:.3f} {wait:.3f}")
 
 
 if __name__ == "__main__":

@@ -170,14 +170,13 @@ fn report_failure(e: &Error) -> i32 {
     e.exit_code()
 }
 
-/// The async runtime a run or an eval drives the engine on: one thread.
-/// The engine is one task already (it polls every execution of a wave itself
-/// and collects results by index), so worker threads would only host the
-/// HTTP connections' tasks, and every request would then cross threads twice
-/// (a wake-up each way). On the engine's own thread a request costs its
-/// socket calls and nothing more; the providers' waits overlap all the same.
+/// The async runtime a run or an eval drives the engine on: one worker
+/// thread per core. A run spawns the engine onto it as a task (see
+/// `run.rs`), so the tasks carrying its HTTP connections run on the same
+/// workers, mostly woken from the engine's own worker without a thread
+/// hand-off, while another worker can take over when the engine's is busy.
 fn engine_runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))

@@ -151,9 +151,10 @@ impl Block<'_> {
         // this block is done.
         let _plugins = prepared.plugins;
         let _lock = prepared.lock;
-        // The engine runs as a task of the runtime, not as the future
-        // `block_on` drives: waking a task costs nothing on the runtime's
-        // thread, waking `block_on` a write to the runtime's wake-up file.
+        // The engine runs as a task on the runtime's workers, not as the
+        // future `block_on` drives on this thread: every reply would
+        // otherwise wake this thread from a worker, and every request a
+        // worker from this thread (a futex call and a context switch each).
         let mut engine = rt.spawn(optimize_with(prepared.input, prepared.options));
         let result = rt.block_on(async {
             tokio::select! {
