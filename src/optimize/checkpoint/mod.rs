@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::artifacts::{TrialRecord, UsageRecord};
+use crate::artifacts::{RequestRecord, TrialRecord, UsageRecord};
 use crate::ir::OptimizeDecl;
 use crate::program::PredictorState;
 
@@ -44,8 +44,10 @@ use super::stop::Convergence;
 pub const CHECKPOINT_JSON: &str = "checkpoint.json";
 /// Layout version of checkpoint.json. 2: input hashes (`fingerprint`), the
 /// USD spent kept without a budget (`spent_usd`), and no more budget
-/// counters (they follow from `usage` and the trial records).
-pub const CHECKPOINT_SCHEMA: u32 = 2;
+/// counters (they follow from `usage` and the trial records). 3: the
+/// requests each step sent moved out of the trial records into
+/// `step_requests`.
+pub const CHECKPOINT_SCHEMA: u32 = 3;
 
 /// One pool entry (the program's graph comes from the spec).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +93,9 @@ pub struct Checkpoint {
     pub trials: Vec<TrialRecord>,
     /// Wall time of each finished step.
     pub step_durations_ms: Vec<u64>,
+    /// What each finished step sent to the providers (run.json's
+    /// `step_requests` so far).
+    pub step_requests: Vec<RequestRecord>,
     /// LM usage so far (the budgets continue from its calls and tokens).
     pub usage: UsageRecord,
     /// Of `usage.lm_calls`, cache hits.

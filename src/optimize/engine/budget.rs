@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::artifacts::UsageRecord;
+use crate::artifacts::{CallUsage, UsageRecord};
 use crate::ir::FinalSelection;
 use crate::optimize::checkpoint::Checkpoint;
 use crate::optimize::race;
@@ -101,7 +101,7 @@ impl Spending {
     }
 
     /// A step used `usage`: raise the most one step took.
-    pub fn note_step_usage(&mut self, usage: &UsageRecord) {
+    pub fn note_step_usage(&mut self, usage: &CallUsage) {
         self.step_usage.calls = self.step_usage.calls.max(usage.lm_calls);
         self.step_usage.tokens = self
             .step_usage

@@ -317,6 +317,7 @@ impl Run {
             cached_calls: self.report.usage.cached(),
             // Filled in by the caller, which owns the corpora.
             search: Default::default(),
+            step_requests: history.step_requests,
             duration_ms,
             step_durations_ms: history.step_ms,
             final_eval_ms,

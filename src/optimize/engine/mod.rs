@@ -46,7 +46,9 @@ use super::evaluator::{Evaluator, UsageCounter};
 use super::events::{Event, EventSink};
 use super::stop::{Convergence, StopReason};
 use super::strategy::{PromptModel, Strategy};
-use crate::artifacts::{CandidatesJson, ProgramJson, RunJson, TrialRecord, VariantRecord};
+use crate::artifacts::{
+    CandidatesJson, ProgramJson, RequestRecord, RunJson, TrialRecord, VariantRecord,
+};
 
 /// Why an optimization could not run or finish.
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +252,8 @@ struct History {
     trials: Vec<TrialRecord>,
     /// Wall time of each finished step.
     step_ms: Vec<u64>,
+    /// What each finished step sent to the providers.
+    step_requests: Vec<RequestRecord>,
     /// The convergence rules' state.
     convergence: Convergence,
     /// When the run started (moved back by a resumed run's earlier time).
@@ -261,6 +265,7 @@ impl History {
         Self {
             trials: Vec::new(),
             step_ms: Vec::new(),
+            step_requests: Vec::new(),
             convergence,
             started,
         }
@@ -278,6 +283,7 @@ impl Run {
             .unwrap_or(history.started);
         history.trials = cp.trials;
         history.step_ms = cp.step_durations_ms;
+        history.step_requests = cp.step_requests;
         // Stop rules may change on resume: the new ones apply from the next step.
         history.convergence = cp.convergence.resumed(&self.decl.stop);
         self.report.events.emit(Event::Warning {
@@ -305,7 +311,10 @@ impl Run {
             }
             let t = Instant::now();
             match self.step(step).await {
-                Ok(record) => history.trials.push(record),
+                Ok((record, requests)) => {
+                    history.trials.push(record);
+                    history.step_requests.push(requests);
+                }
                 // A cap refused a request mid-step: the step is dropped whole.
                 Err(Halt::Stopped(reason)) => return Ok(reason),
                 Err(Halt::Failed(e)) => return Err(e),
@@ -328,9 +337,11 @@ impl Run {
         Ok(StopReason::MaxSteps)
     }
 
-    /// One SIMBA step (steps 1-7 in order); its trial record.
-    async fn step(&mut self, step: usize) -> Result<TrialRecord, Halt> {
+    /// One SIMBA step (steps 1-7 in order); its trial record and what it
+    /// sent to the providers.
+    async fn step(&mut self, step: usize) -> Result<(TrialRecord, RequestRecord), Halt> {
         let usage_before = self.report.usage.snapshot();
+        let cached_before = self.report.usage.cached();
         let batch = self.mini_batch(step);
         let variants = self.sampling_variants();
         let standings = self.standings();
@@ -353,7 +364,8 @@ impl Run {
         let scores = self.evaluate_candidates(step, &batch, &built).await?;
         let registered = self.register_candidates(step, built, &scores);
         let usage = self.report.usage.snapshot().since(&usage_before);
-        self.spending.note_step_usage(&usage);
+        let requests = RequestRecord::of(&usage, self.report.usage.cached() - cached_before);
+        self.spending.note_step_usage(&usage.calls());
         self.report.events.emit(Event::StepFinished {
             step,
             candidate_scores: registered.means,
@@ -362,7 +374,7 @@ impl Run {
             usage,
         });
         let baseline_model = &self.progress.pool.get(0).program.graph.lm;
-        Ok(TrialRecord {
+        let record = TrialRecord {
             step,
             variants: variants
                 .iter()
@@ -381,7 +393,8 @@ impl Run {
             winner: registered.winner,
             best_candidate_score: registered.best_candidate_score,
             best_so_far: self.progress.best_so_far,
-            usage,
-        })
+            usage: usage.calls(),
+        };
+        Ok((record, requests))
     }
 }

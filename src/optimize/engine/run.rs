@@ -216,6 +216,7 @@ impl Run {
             best_so_far: progress.best_so_far,
             trials: history.trials.clone(),
             step_durations_ms: history.step_ms.clone(),
+            step_requests: history.step_requests.clone(),
             usage: self.report.usage.snapshot(),
             cached_calls: self.report.usage.cached(),
             convergence: history.convergence.clone(),
