@@ -355,7 +355,7 @@ pub(crate) enum Kind {
 
 impl Kind {
     /// How many kinds there are.
-    const COUNT: usize = 6;
+    const COUNT: usize = 7;
 
     fn noun(self) -> &'static str {
         match self {
