@@ -320,7 +320,11 @@ async fn two_runs_at_once_share_a_cache_and_a_third_makes_no_request() {
         .unwrap();
     ok(&a);
     ok(&b);
-    assert!(cache_warnings(&a).is_empty() && cache_warnings(&b).is_empty());
+    let warnings = (cache_warnings(&a), cache_warnings(&b));
+    assert!(
+        warnings.0.is_empty() && warnings.1.is_empty(),
+        "{warnings:?}"
+    );
     let sent = count.load(Ordering::SeqCst);
     assert!(sent > 20);
     same_artifacts(&dir, "a", "b");

@@ -114,9 +114,7 @@ fn explicit_bindings<'s>(ctx: &mut Ctx, st: &'s StepInfo) -> IndexMap<&'s str, &
             if let Some(span) = st.sig_span {
                 d = d.related(span, "signature used here");
             }
-            ctx.d.push(
-                d.help(help),
-            );
+            ctx.d.push(d.help(help));
             continue;
         }
         explicit.insert(&b.field.name, b);
