@@ -237,9 +237,12 @@ fn step_for_dspy_key<'g>(predictors: &[&'g Step], key: &str) -> Option<&'g Step>
 }
 
 /// A saved `lm` (DSPy writes the model's settings there when one was set on
-/// the predictor) is not used: the spec's model runs the step.
+/// the predictor) is not used: the spec's model runs the step. Only a real
+/// value is worth a warning: DSPy writes `"lm": null` for none, and any
+/// other value Python counts as false (`{}`, `""`, `false`, `0`, `[]`) sets
+/// no model either.
 fn warn_ignored_lm(key: &str, step: &Step, pred: &Value, warnings: &mut Vec<String>) {
-    let Some(lm) = pred.get("lm").filter(|lm| !lm.is_null()) else {
+    let Some(lm) = pred.get("lm").filter(|lm| !python_falsy(lm)) else {
         return;
     };
     let saved = match lm.get("model").and_then(Value::as_str) {
@@ -250,6 +253,18 @@ fn warn_ignored_lm(key: &str, step: &Step, pred: &Value, warnings: &mut Vec<Stri
         "predictor `{key}` has {saved}, which is ignored: step `{}` runs on the spec's model `{}`",
         step.name, step.lm
     ));
+}
+
+/// Whether Python's `bool()` of the JSON value is false.
+fn python_falsy(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
 }
 
 /// Demos whose value of an enum output is not one of its labels: the model
@@ -524,6 +539,32 @@ mod tests {
             "{}",
             loaded.warnings[1]
         );
+    }
+
+    #[test]
+    fn a_falsy_saved_lm_is_no_model_and_no_warning() {
+        for lm in [
+            Value::Null,
+            json!({}),
+            json!(""),
+            json!(false),
+            json!(0),
+            json!([]),
+        ] {
+            let (_d, p) = write(&json!({
+                "query": state("x", json!([]), lm.clone()),
+                "answer.predict": state("y", json!([]), lm.clone()),
+            }));
+            let loaded = read_program_json(&p, graph()).unwrap();
+            assert!(loaded.warnings.is_empty(), "{lm}: {:?}", loaded.warnings);
+        }
+        // A real value still warns.
+        let (_d, p) = write(&json!({
+            "query": state("x", json!([]), json!("openai/gpt-4o")),
+            "answer.predict": state("y", json!([]), Value::Null),
+        }));
+        let loaded = read_program_json(&p, graph()).unwrap();
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
     }
 
     #[test]
