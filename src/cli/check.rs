@@ -12,12 +12,12 @@ pub fn run(args: CheckArgs) -> i32 {
     match Project::load(&args.spec, &LoadOptions::default()) {
         Ok(project) => {
             for w in &project.warnings {
-                eprint!("{}", escape_controls(w));
+                err!("{}", escape_controls(w));
             }
-            print!("{}", summary(&project.spec));
+            out!("{}", summary(&project.spec));
             let problems = check_plugins(&project);
             for p in &problems {
-                eprintln!("error: {}", escape_controls(p));
+                errln!("error: {}", escape_controls(p));
             }
             if problems.is_empty() {
                 exit::OK
@@ -26,9 +26,9 @@ pub fn run(args: CheckArgs) -> i32 {
             }
         }
         Err(Error::Spec(LoadError::Invalid { rendered, count })) => {
-            eprint!("{rendered}");
+            err!("{rendered}");
             let s = if count == 1 { "" } else { "s" };
-            eprintln!("error: {} has {count} error{s}", args.spec.display());
+            errln!("error: {} has {count} error{s}", args.spec.display());
             exit::INPUT
         }
         Err(e) => report_failure(&e),
@@ -120,7 +120,7 @@ fn check_plugins(project: &Project) -> Vec<String> {
     let (host, errors) = PluginHost::load_each_in(&spec.plugins, search_path);
     let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
     for listing in host.listings() {
-        println!("{listing}");
+        outln!("{listing}");
     }
     let loaded = |plugin: &str| host.manifest(plugin).is_some();
     for o in &spec.optimizes {
