@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 
 use crate::artifacts::StopReason;
+use crate::optimize::below_baseline::below_baseline_warnings;
 use crate::optimize::{Event, OptimizeOutput, Phase};
 use crate::printable::escape_controls;
 
@@ -50,6 +51,10 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
             _ => "-".into(),
         }
     );
+    // Repeated here from the run's warnings: the table is what people read.
+    for w in below_baseline_warnings(&r.program, &out.candidates, &r.baseline, &r.best) {
+        println!("warning: {}", escape_controls(&w));
+    }
     println!();
     println!(
         "LM calls {} ({} cached, {} failed) · tokens {} · {:.1} s",
@@ -98,8 +103,10 @@ impl Renderer {
 
     fn line(&self, text: String) {
         match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            // A hidden bar (stderr is not a terminal) drops what it is
+            // asked to print.
+            Some(bar) if !bar.is_hidden() => bar.println(text),
+            _ => eprintln!("{text}"),
         }
     }
 
