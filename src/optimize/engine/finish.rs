@@ -293,6 +293,11 @@ impl Run {
             effective_bsize: self.data.bsize,
             trainset_size: self.data.trainset.len(),
             devset_size: self.data.devset.as_ref().map(|d| d.len()),
+            valset_size: self
+                .data
+                .select
+                .as_ref()
+                .and_then(|s| (s.on == SelectOn::Valset).then_some(s.examples.len())),
             steps_run: history.trials.len(),
             stop_reason: stop,
             warnings,
