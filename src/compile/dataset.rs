@@ -5,6 +5,7 @@ use crate::ir::{DataFile, DatasetDecl, DatasetSource, SplitSize};
 use crate::syntax::ast::{BlockItem, Entry, EntryValue, Span, Value, ValueKind};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 use indexmap::IndexMap;
+use std::collections::HashSet;
 
 const RESERVED: [&str; 3] = ["inputs", "all", "split"];
 
@@ -205,9 +206,10 @@ fn input_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<String>> {
         return None;
     }
     let mut out: Vec<String> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for i in items {
         let name = ctx.d.name(i, "inputs", "field names")?;
-        if out.contains(&name.name) {
+        if !seen.insert(name.name.as_str()) {
             ctx.d.push(
                 Diagnostic::error(
                     name.span,

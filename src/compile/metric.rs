@@ -4,6 +4,7 @@ use super::{Ctx, Kind};
 use crate::ir::{BinaryOp, Builtin, MetricDecl, MetricExpr, Side, TemplatePart, UnaryOp};
 use crate::syntax::ast::{BinOp, Expr, Ident, MetricItem, Span, Str, UnOp, dotted};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
+use crate::syntax::nesting::MAX_DEPTH;
 
 /// Built-in functions: name, meaning, min and max argument counts.
 const BUILTINS: [(&str, Option<Builtin>, usize, usize); 8] = [
@@ -19,7 +20,7 @@ const BUILTINS: [(&str, Option<Builtin>, usize, usize); 8] = [
 
 pub(super) fn compile(ctx: &mut Ctx, item: &MetricItem) {
     let mut refs = Vec::new();
-    let expr = lower(ctx, &item.expr, &mut refs);
+    let expr = lower(ctx, &item.expr, &mut refs, 0);
     let feedback = item.feedback.as_ref().map(|s| template(ctx, s, &mut refs));
     let feedback = match feedback {
         Some(None) => return,
@@ -81,7 +82,21 @@ fn side_ref(ctx: &mut Ctx, parts: &[Ident], span: Span, refs: &mut Refs) -> Opti
     }
 }
 
-fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
+/// `e`, `depth` levels below the metric's root, as IR. The parser already
+/// refuses trees deeper than [`MAX_DEPTH`]; the check here keeps the
+/// recursion bounded for trees built any other way.
+fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs, depth: usize) -> Option<MetricExpr> {
+    if depth > MAX_DEPTH {
+        ctx.d.push(
+            Diagnostic::error(
+                e.span(),
+                format!("expression nests deeper than {MAX_DEPTH} levels"),
+            )
+            .label(format!("level {}", MAX_DEPTH + 1)),
+        );
+        return None;
+    }
+    let below = depth + 1;
     Some(match e {
         Expr::Number(t, span) => MetricExpr::Number(number(ctx, t, *span)?),
         Expr::Str(s) => MetricExpr::Str(s.value.clone()),
@@ -91,16 +106,16 @@ fn lower(ctx: &mut Ctx, e: &Expr, refs: &mut Refs) -> Option<MetricExpr> {
             MetricExpr::Ref(side, f)
         }
         Expr::Unary(op, inner, _) => {
-            let inner = lower(ctx, inner, refs)?;
+            let inner = lower(ctx, inner, refs, below)?;
             MetricExpr::Unary(unary_op(*op), Box::new(inner))
         }
         Expr::Binary(op, l, r, _) => {
             // Both sides are lowered so each reports its own errors.
-            let l = lower(ctx, l, refs);
-            let r = lower(ctx, r, refs);
+            let l = lower(ctx, l, refs, below);
+            let r = lower(ctx, r, refs, below);
             MetricExpr::Binary(binary_op(*op), Box::new(l?), Box::new(r?))
         }
-        Expr::Call { name, args, span } => call(ctx, name, args, *span, refs)?,
+        Expr::Call { name, args, span } => call(ctx, name, args, *span, refs, below)?,
     })
 }
 
@@ -143,12 +158,14 @@ fn binary_op(op: BinOp) -> BinaryOp {
 }
 
 /// `name(args..)`: a built-in with the right number of arguments, or `judge`.
+/// `depth` is the level of the arguments.
 fn call(
     ctx: &mut Ctx,
     name: &Ident,
     args: &[Expr],
     span: Span,
     refs: &mut Refs,
+    depth: usize,
 ) -> Option<MetricExpr> {
     let Some(&(_, builtin, min, max)) = BUILTINS.iter().find(|b| b.0 == name.name) else {
         let names = || BUILTINS.iter().map(|b| b.0);
@@ -187,20 +204,26 @@ fn call(
         return None;
     }
     match builtin {
-        Some(b) => builtin_call(ctx, b, args, refs),
-        None => judge(ctx, args, refs),
+        Some(b) => builtin_call(ctx, b, args, refs, depth),
+        None => judge(ctx, args, refs, depth),
     }
 }
 
 /// A built-in other than `judge`; `regex_match`'s pattern is checked here.
-fn builtin_call(ctx: &mut Ctx, b: Builtin, args: &[Expr], refs: &mut Refs) -> Option<MetricExpr> {
+fn builtin_call(
+    ctx: &mut Ctx,
+    b: Builtin,
+    args: &[Expr],
+    refs: &mut Refs,
+    depth: usize,
+) -> Option<MetricExpr> {
     if b == Builtin::RegexMatch {
         regex_pattern(ctx, &args[1])?;
     }
     let mut out = Vec::new();
     let mut ok = true;
     for a in args {
-        match lower(ctx, a, refs) {
+        match lower(ctx, a, refs, depth) {
             Some(x) => out.push(x),
             None => ok = false,
         }
@@ -240,7 +263,7 @@ fn regex_pattern(ctx: &mut Ctx, pattern: &Expr) -> Option<()> {
 }
 
 /// `judge(MODEL, "question", args..)`.
-fn judge(ctx: &mut Ctx, args: &[Expr], refs: &mut Refs) -> Option<MetricExpr> {
+fn judge(ctx: &mut Ctx, args: &[Expr], refs: &mut Refs, depth: usize) -> Option<MetricExpr> {
     let model = match &args[0] {
         Expr::Name(p, _) if p.len() == 1 => {
             if !ctx.resolve(&p[0], Kind::Model) {
@@ -276,7 +299,7 @@ fn judge(ctx: &mut Ctx, args: &[Expr], refs: &mut Refs) -> Option<MetricExpr> {
     };
     let mut rest = Vec::new();
     for a in &args[2..] {
-        rest.push(lower(ctx, a, refs)?);
+        rest.push(lower(ctx, a, refs, depth)?);
     }
     Some(MetricExpr::Judge {
         model,

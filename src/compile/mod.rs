@@ -6,12 +6,14 @@
 //! | `values.rs` | typed settings out of AST values |
 //! | `defaults.rs` | simba.toml `[defaults]` layered under optimize blocks |
 //! | `overrides.rs` | `--set K=V` applied to optimize blocks |
+//! | `names.rs` | help texts naming the spec's items, bounded for specs with thousands of names |
 //! | `model.rs`, `dataset.rs`, `signature.rs`, `program.rs`, `metric.rs`, `optimize.rs` | one lowering per item kind |
 
 mod dataset;
 mod defaults;
 mod metric;
 mod model;
+mod names;
 mod optimize;
 mod overrides;
 mod program;
@@ -25,8 +27,9 @@ pub use optimize::{KEYS as OPTIMIZE_KEYS, STOP_KEYS};
 use crate::config::ProjectConfig;
 use crate::ir::{PluginDecl, Spec};
 use crate::syntax::ast::{File, Ident, Item, Span};
-use crate::syntax::diagnostic::{did_you_mean, render_all};
+use crate::syntax::diagnostic::render_all;
 use indexmap::IndexMap;
+use names::{Suggester, listing};
 use std::path::{Path, PathBuf};
 use values::Diags;
 
@@ -344,6 +347,9 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// How many kinds there are.
+    const COUNT: usize = 6;
+
     fn noun(self) -> &'static str {
         match self {
             Kind::Plugin => "plugin",
@@ -367,6 +373,10 @@ pub(crate) struct Ctx<'a> {
     pub spec: Spec,
     /// Every declared name, its kind and where.
     pub names: IndexMap<String, (Kind, Span)>,
+    /// The declared names of each kind (indexed by `Kind as usize`), in order.
+    by_kind: [Vec<String>; Kind::COUNT],
+    /// "did you mean" suggestions, within one budget for the whole compile.
+    pub suggest: Suggester,
     /// The whole item of each declared name (for `spec_text`).
     pub item_spans: IndexMap<String, Span>,
     /// Names referenced somewhere (for unused warnings).
@@ -397,6 +407,8 @@ impl<'a> Ctx<'a> {
             },
             base_dir,
             names: IndexMap::new(),
+            by_kind: Default::default(),
+            suggest: Suggester::default(),
             item_spans: IndexMap::new(),
             used: Default::default(),
             metric_pred_refs: IndexMap::new(),
@@ -434,6 +446,7 @@ impl<'a> Ctx<'a> {
                 );
             } else {
                 self.names.insert(name.name.clone(), (kind, name.span));
+                self.by_kind[kind as usize].push(name.name.clone());
                 self.item_spans.insert(name.name.clone(), item.span());
             }
         }
@@ -448,6 +461,15 @@ impl<'a> Ctx<'a> {
                 let at = *at;
                 let k = *k;
                 let others = self.names_of(want);
+                let help = if others.is_empty() {
+                    format!("the spec declares no {}", want.plural())
+                } else {
+                    format!(
+                        "{}: {}",
+                        want.plural(),
+                        listing(others.iter().map(String::as_str))
+                    )
+                };
                 self.d.push(
                     Diagnostic::error(
                         id.span,
@@ -455,22 +477,21 @@ impl<'a> Ctx<'a> {
                     )
                     .label(format!("expected a {}", want.noun()))
                     .related(at, format!("`{}` is declared here", id.name))
-                    .help(if others.is_empty() {
-                        format!("the spec declares no {}", want.plural())
-                    } else {
-                        format!("{}: {}", want.plural(), others.join(", "))
-                    }),
+                    .help(help),
                 );
                 false
             }
             None => {
-                let others = self.names_of(want);
-                let help = did_you_mean(&id.name, others.iter().map(String::as_str))
+                let others = &self.by_kind[want as usize];
+                let help = self
+                    .suggest
+                    .did_you_mean(&id.name, others.iter().map(String::as_str))
                     .unwrap_or_else(|| {
                         if others.is_empty() {
                             format!("the spec declares no {}", want.plural())
                         } else {
-                            format!("declared {}: {}", want.plural(), others.join(", "))
+                            let list = listing(others.iter().map(String::as_str));
+                            format!("declared {}: {list}", want.plural())
                         }
                     });
                 self.d.push(
@@ -483,12 +504,9 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn names_of(&self, kind: Kind) -> Vec<String> {
-        self.names
-            .iter()
-            .filter(|(_, (k, _))| *k == kind)
-            .map(|(n, _)| n.clone())
-            .collect()
+    /// The declared names of one kind, in declaration order.
+    pub fn names_of(&self, kind: Kind) -> &[String] {
+        &self.by_kind[kind as usize]
     }
 
     /// The source text of a span of the spec file.

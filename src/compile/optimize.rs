@@ -1,5 +1,6 @@
 //! `optimize PROGRAM with simba { .. }` -> [`OptimizeDecl`], DSPy's defaults filled in.
 
+use super::names::listing;
 use super::values::set;
 use super::{Ctx, Kind};
 use crate::ir::{
@@ -8,6 +9,7 @@ use crate::ir::{
 };
 use crate::syntax::ast::{Entry, Ident, OptimizeItem, Span, Value, ValueKind, dotted};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
+use std::collections::HashSet;
 
 /// Every key an optimize block accepts (also what `--set` may change).
 pub const KEYS: [&str; 23] = [
@@ -326,10 +328,11 @@ fn check_dataset_inputs(ctx: &mut Ctx, program: &ProgramGraph, train: &DataRef, 
     let Some(ds) = ctx.spec.datasets.get(&train.dataset) else {
         return;
     };
+    let listed: HashSet<&str> = ds.inputs.iter().map(String::as_str).collect();
     let missing: Vec<String> = program
         .inputs
         .iter()
-        .filter(|input| !ds.inputs.contains(&input.name))
+        .filter(|input| !listed.contains(input.name.as_str()))
         .map(|input| input.name.clone())
         .collect();
     let (pname, dname) = (&program.name, ds.name.clone());
@@ -348,14 +351,19 @@ fn check_dataset_inputs(ctx: &mut Ctx, program: &ProgramGraph, train: &DataRef, 
 /// Every `pred.x` the metric reads must be an output of the program.
 fn check_metric_reads(ctx: &mut Ctx, program: &ProgramGraph, m: &Ident) {
     let pname = &program.name;
-    let outputs: Vec<&str> = program.outputs.iter().map(|(n, _)| n.as_str()).collect();
+    let names = || program.outputs.iter().map(|(n, _)| n.as_str());
+    let outputs: HashSet<&str> = names().collect();
     let reads = ctx
         .metric_pred_refs
         .get(&m.name)
         .cloned()
         .unwrap_or_default();
     for (field, span) in reads {
-        if !outputs.contains(&field.as_str()) {
+        if !outputs.contains(field.as_str()) {
+            let help = ctx
+                .suggest
+                .did_you_mean(&field, names())
+                .unwrap_or_else(|| format!("its outputs: {}", listing(names())));
             ctx.d.push(
                 Diagnostic::error(span, format!("program `{pname}` has no output `{field}`"))
                     .label("`pred` is the program's output")
@@ -363,10 +371,7 @@ fn check_metric_reads(ctx: &mut Ctx, program: &ProgramGraph, m: &Ident) {
                         m.span,
                         format!("metric `{}` is used for program `{pname}` here", m.name),
                     )
-                    .help(
-                        did_you_mean(&field, outputs.iter().copied())
-                            .unwrap_or_else(|| format!("its outputs: {}", outputs.join(", "))),
-                    ),
+                    .help(help),
             );
         }
     }

@@ -3,6 +3,7 @@
 //! point into the override's own text (source index `n` for the `n`-th).
 
 use super::Override;
+use super::names::listing;
 use super::values::Diags;
 use crate::syntax::ast::{Entry, EntryValue, File, Ident, Item, Span};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
@@ -97,8 +98,12 @@ fn unknown_program(name: &str, src: u16, programs: &[String]) -> Diagnostic {
     Diagnostic::error(first, format!("no optimize block for program `{name}`"))
         .label("unknown program")
         .help(
-            did_you_mean(name, programs.iter().map(String::as_str))
-                .unwrap_or_else(|| format!("optimize blocks: {}", programs.join(", "))),
+            did_you_mean(name, programs.iter().map(String::as_str)).unwrap_or_else(|| {
+                format!(
+                    "optimize blocks: {}",
+                    listing(programs.iter().map(String::as_str))
+                )
+            }),
         )
 }
 

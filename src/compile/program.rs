@@ -12,6 +12,7 @@ mod order;
 mod outputs;
 mod step;
 
+use super::names::listing;
 use super::{Ctx, Kind};
 use crate::ir::{FieldType, ProgramGraph, Source, Step};
 use crate::syntax::ast::{Ident, ProgramBody, ProgramEntry, ProgramItem, Span, StepDecl};
@@ -21,6 +22,7 @@ use indexmap::IndexMap;
 use inputs::Inputs;
 use order::{report_cycle, topo_order};
 use outputs::Outputs;
+use std::collections::HashSet;
 use step::{StepInfo, step_info};
 
 /// Whether a value of type `src` may feed a field of type `dst`: equal types,
@@ -180,16 +182,18 @@ fn warn_unused_inputs(
     if !inputs.declares {
         return;
     }
-    let reads = |n: &str| {
-        bound
-            .sources
-            .iter()
-            .flatten()
-            .chain(outputs)
-            .any(|(_, s)| matches!(s, Source::Input(x) if x == n))
-    };
+    let read: HashSet<&str> = bound
+        .sources
+        .iter()
+        .flatten()
+        .chain(outputs)
+        .filter_map(|(_, s)| match s {
+            Source::Input(x) => Some(x.as_str()),
+            Source::Step { .. } => None,
+        })
+        .collect();
     for (n, (_, span)) in &inputs.declared {
-        if !reads(n) {
+        if !read.contains(n.as_str()) {
             ctx.d.push(
                 Diagnostic::warning(
                     *span,
@@ -234,9 +238,10 @@ fn steps_in_order(
 /// program block, as written.
 fn spec_text(ctx: &Ctx, item: &ProgramItem, steps: &[StepInfo], order: &[usize]) -> String {
     let mut sig_spans: Vec<Span> = Vec::new();
+    let mut seen: HashSet<usize> = HashSet::new();
     for &i in order {
         let span = steps[i].sig_span;
-        if !sig_spans.iter().any(|s| s.start == span.start) {
+        if seen.insert(span.start) {
             sig_spans.push(span);
         }
     }
@@ -247,12 +252,12 @@ fn spec_text(ctx: &Ctx, item: &ProgramItem, steps: &[StepInfo], order: &[usize])
 
 /// With no `lm`: the model named `default`, else the spec's only model.
 fn default_model(ctx: &mut Ctx, item: &ProgramItem) -> Option<String> {
-    let models = ctx.names_of(Kind::Model);
-    if models.iter().any(|m| m == "default") {
+    if matches!(ctx.names.get("default"), Some((Kind::Model, _))) {
         ctx.used.insert("default".into());
         return Some("default".into());
     }
-    match models.as_slice() {
+    let models = ctx.names_of(Kind::Model);
+    match models {
         [only] => {
             let only = only.clone();
             ctx.used.insert(only.clone());
@@ -267,14 +272,21 @@ fn default_model(ctx: &mut Ctx, item: &ProgramItem) -> Option<String> {
             None
         }
         many => {
+            let help = format!(
+                "the spec declares several models ({}): add `lm = {}` to the program, or name one model `default`",
+                listing(many.iter().map(String::as_str)),
+                many[0]
+            );
             ctx.d.push(
-                Diagnostic::error(item.name.span, format!("program `{}` does not say which model to use", item.name.name))
-                    .label("no `lm` here")
-                    .help(format!(
-                        "the spec declares several models ({}): add `lm = {}` to the program, or name one model `default`",
-                        many.join(", "),
-                        many[0]
-                    )),
+                Diagnostic::error(
+                    item.name.span,
+                    format!(
+                        "program `{}` does not say which model to use",
+                        item.name.name
+                    ),
+                )
+                .label("no `lm` here")
+                .help(help),
             );
             None
         }

@@ -1,7 +1,8 @@
 //! Diagnostics: errors and warnings with a source span, rendered by miette.
 
 use super::ast::Span;
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceCode};
+use super::line_index::{IndexedSource, LineIndex};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceCode};
 use std::fmt;
 
 /// How serious a [`Diagnostic`] is.
@@ -80,28 +81,48 @@ impl Diagnostic {
 /// The texts diagnostics point into: index 0 is the spec file, `n` the `n`-th override.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
-    files: Vec<(String, String)>,
+    files: Vec<SourceFile>,
+}
+
+/// One named text, with its line starts (so rendering a diagnostic does not
+/// rescan the text from the top).
+#[derive(Debug, Clone)]
+struct SourceFile {
+    name: String,
+    text: String,
+    lines: LineIndex,
+}
+
+impl SourceFile {
+    fn new(name: String, text: String) -> Self {
+        let lines = LineIndex::new(&text);
+        SourceFile { name, text, lines }
+    }
 }
 
 impl Sources {
     /// Sources holding only the spec file `name` with its `text` (index 0).
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         Sources {
-            files: vec![(name.into(), text.into())],
+            files: vec![SourceFile::new(name.into(), text.into())],
         }
     }
     /// Adds a source and returns its index.
     pub fn push(&mut self, name: impl Into<String>, text: impl Into<String>) -> u16 {
-        self.files.push((name.into(), text.into()));
+        self.files.push(SourceFile::new(name.into(), text.into()));
         (self.files.len() - 1) as u16
     }
-    fn get(&self, src: u16) -> (&str, &str) {
-        let (n, t) = self
+    fn get(&self, src: u16) -> IndexedSource<'_> {
+        let f = self
             .files
             .get(src as usize)
             .or(self.files.first())
             .expect("sources is never empty");
-        (n, t)
+        IndexedSource {
+            name: &f.name,
+            text: &f.text,
+            lines: &f.lines,
+        }
     }
 }
 
@@ -125,12 +146,15 @@ pub fn render_all(diags: &[Diagnostic], sources: &Sources, style: Style) -> Stri
 
 /// Renders one diagnostic with its source line, caret and help.
 pub fn render(diag: &Diagnostic, sources: &Sources, style: Style) -> String {
-    let (name, text) = sources.get(diag.span.src);
+    let source = sources.get(diag.span.src);
     let rendered = Rendered {
         diag,
-        source: NamedSource::new(name, text.to_string()),
-        len: text.len(),
+        len: source.text.len(),
+        source,
     };
+    if rendered.too_wide() {
+        return rendered.without_snippet(style);
+    }
     let theme = match style {
         Style::Plain => GraphicalTheme::none(),
         Style::Fancy => GraphicalTheme::unicode(),
@@ -147,7 +171,7 @@ pub fn render(diag: &Diagnostic, sources: &Sources, style: Style) -> String {
 
 struct Rendered<'a> {
     diag: &'a Diagnostic,
-    source: NamedSource<String>,
+    source: IndexedSource<'a>,
     len: usize,
 }
 
@@ -165,11 +189,59 @@ impl fmt::Display for Rendered<'_> {
 
 impl std::error::Error for Rendered<'_> {}
 
+/// The furthest column (in bytes from the line start) a label is drawn at:
+/// miette pads to a label's column with a format width, which panics past
+/// 65,535 (a tab counts up to 4 columns, hence the margin).
+const MAX_LABEL_COLUMN: usize = 16_000;
+
 impl Rendered<'_> {
     fn clamp(&self, span: Span) -> (usize, usize) {
         let start = span.start.min(self.len);
         let end = span.end.clamp(start, self.len);
         (start, end - start)
+    }
+
+    /// Whether a label sits too far along its line to be drawn under it.
+    fn too_wide(&self) -> bool {
+        let src = self.diag.span.src;
+        let spans = std::iter::once(self.diag.span)
+            .chain(self.diag.related.iter().map(|(s, _)| *s))
+            .filter(|s| s.src == src);
+        spans.into_iter().any(|span| {
+            let (start, len) = self.clamp(span);
+            let column = |at| self.source.lines.column_of(at);
+            column(start).max(column(start + len)) > MAX_LABEL_COLUMN
+        })
+    }
+
+    /// The diagnostic with its position instead of the source line (for a
+    /// spot far along a very long line).
+    fn without_snippet(&self, style: Style) -> String {
+        let d = self.diag;
+        let mark = match (d.severity, style) {
+            (Severity::Error, Style::Plain) => "x",
+            (Severity::Warning, Style::Plain) => "!",
+            (Severity::Error, Style::Fancy) => "×",
+            (Severity::Warning, Style::Fancy) => "⚠",
+        };
+        let (start, _) = self.clamp(d.span);
+        let lines = self.source.lines;
+        let mut out = format!(
+            "  {mark} {}
+    at {}:{}:{}",
+            d.message,
+            self.source.name,
+            lines.line_of(start) + 1,
+            lines.column_of(start) + 1
+        );
+        if let Some(label) = &d.label {
+            out.push_str(&format!(": {label}"));
+        }
+        out.push_str(" (the line is too long to show)\n");
+        if let Some(help) = &d.help {
+            out.push_str(&format!("  help: {help}\n"));
+        }
+        out
     }
 }
 
@@ -226,4 +298,36 @@ pub fn did_you_mean<'a>(
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
     suggest(word, candidates).map(|c| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spot_far_along_a_long_line_is_given_by_position() {
+        let text = format!("metric m = {}oops\n", "1 + ".repeat(10_000));
+        let at = text.find("oops").unwrap();
+        let sources = Sources::new("long.simba", text);
+        let d = Diagnostic::error(Span::new(at, at + 4), "unknown name")
+            .label("here")
+            .help("fix it");
+        let out = render(&d, &sources, Style::Plain);
+        assert_eq!(
+            out,
+            format!(
+                "  x unknown name\n    at long.simba:1:{}: here (the line is too long to show)\n  help: fix it\n",
+                at + 1
+            )
+        );
+    }
+
+    #[test]
+    fn a_spot_near_the_start_of_a_long_line_is_drawn() {
+        let text = format!("metric m = oops {}\n", "1 + ".repeat(10_000));
+        let sources = Sources::new("long.simba", text);
+        let d = Diagnostic::error(Span::new(11, 15), "unknown name").label("here");
+        let out = render(&d, &sources, Style::Plain);
+        assert!(out.contains("[long.simba:1:12]"), "{}", &out[..200]);
+    }
 }

@@ -4,10 +4,12 @@ use super::super::Ctx;
 use super::assignable;
 use super::inputs::Inputs;
 use super::step::StepInfo;
-use crate::ir::{Field, FieldType, Source};
+use crate::compile::names::listing;
+use crate::ir::{Field, FieldType, ModuleKind, REASONING_FIELD, Source};
 use crate::syntax::ast::{Binding, Ident, Span, dotted, dotted_span};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 use indexmap::IndexMap;
+use std::collections::{HashMap, HashSet};
 
 /// Where every step input comes from, and the step DAG that follows.
 pub(super) struct Bound {
@@ -28,9 +30,16 @@ pub(super) fn bind_steps(
     index: &IndexMap<String, usize>,
     inputs: &mut Inputs,
 ) -> Bound {
+    let mut producers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, st) in steps.iter().enumerate() {
+        for name in st.outputs.keys() {
+            producers.entry(name).or_default().push(i);
+        }
+    }
     let mut binder = Binder {
         steps,
         index,
+        producers,
         inputs,
     };
     let mut bound = Bound {
@@ -49,7 +58,7 @@ pub(super) fn bind_steps(
             let Some(source) = source else { continue };
             if let Source::Step { step, .. } = &source {
                 let j = index[step];
-                if !bound.deps[i].contains(&j) {
+                if !bound.dep_span.contains_key(&(i, j)) {
                     bound.deps[i].push(j);
                     let span = explicit
                         .get(f.name.as_str())
@@ -69,6 +78,7 @@ pub(super) fn bind_steps(
 /// an input of its signature once.
 fn explicit_bindings<'s>(ctx: &mut Ctx, st: &'s StepInfo) -> IndexMap<&'s str, &'s Binding> {
     let mut explicit: IndexMap<&str, &Binding> = IndexMap::new();
+    let inputs: HashSet<&str> = st.sig.inputs.iter().map(|f| f.name.as_str()).collect();
     for b in &st.decl.bindings {
         if b.field.name == "lm" {
             continue;
@@ -81,9 +91,15 @@ fn explicit_bindings<'s>(ctx: &mut Ctx, st: &'s StepInfo) -> IndexMap<&'s str, &
             );
             continue;
         }
-        if !st.sig.inputs.iter().any(|f| f.name == b.field.name) {
-            let names: Vec<&str> = st.sig.inputs.iter().map(|f| f.name.as_str()).collect();
-            let outputs_have = st.sig.outputs.iter().any(|f| f.name == b.field.name);
+        if !inputs.contains(b.field.name.as_str()) {
+            let names = || st.sig.inputs.iter().map(|f| f.name.as_str());
+            // `outputs` adds chain_of_thought's own `reasoning` to the signature's.
+            let added = st.module == ModuleKind::ChainOfThought && b.field.name == REASONING_FIELD;
+            let outputs_have = st.outputs.contains_key(&b.field.name) && !added;
+            let help = ctx
+                .suggest
+                .did_you_mean(&b.field.name, names())
+                .unwrap_or_else(|| format!("its inputs: {}", listing(names())));
             ctx.d.push(
                 Diagnostic::error(
                     b.field.span,
@@ -98,10 +114,7 @@ fn explicit_bindings<'s>(ctx: &mut Ctx, st: &'s StepInfo) -> IndexMap<&'s str, &
                     "not an input"
                 })
                 .related(st.sig_span, "signature used here")
-                .help(
-                    did_you_mean(&b.field.name, names.iter().copied())
-                        .unwrap_or_else(|| format!("its inputs: {}", names.join(", "))),
-                ),
+                .help(help),
             );
             continue;
         }
@@ -115,6 +128,8 @@ struct Binder<'a, 's> {
     steps: &'a [StepInfo<'s>],
     /// Step name -> index in `steps`.
     index: &'a IndexMap<String, usize>,
+    /// Output name -> the steps with that output, in declaration order.
+    producers: HashMap<&'a str, Vec<usize>>,
     inputs: &'a mut Inputs,
 }
 
@@ -154,19 +169,15 @@ impl Binder<'_, '_> {
         span: Span,
     ) -> Option<Source> {
         let Some(&j) = self.index.get(&s.name) else {
-            let names: Vec<&str> = self
-                .index
-                .keys()
-                .map(String::as_str)
-                .chain(["input"])
-                .collect();
+            let names = self.index.keys().map(String::as_str).chain(["input"]);
+            let help = match ctx.suggest.afford(self.index.len() + 1) {
+                true => did_you_mean(&s.name, names),
+                false => None,
+            };
             ctx.d.push(
                 Diagnostic::error(s.span, format!("unknown step `{}`", s.name))
                     .label("no such step in this program")
-                    .help(
-                        did_you_mean(&s.name, names.iter().copied())
-                            .unwrap_or_else(|| "bind to `input.NAME` or `STEP.FIELD`".into()),
-                    ),
+                    .help(help.unwrap_or_else(|| "bind to `input.NAME` or `STEP.FIELD`".into())),
             );
             return None;
         };
@@ -178,10 +189,9 @@ impl Binder<'_, '_> {
             );
             return None;
         }
-        let outs = self.steps[j].outputs();
-        let Some(of) = outs.iter().find(|o| o.name == f.name) else {
-            let names: Vec<&str> = outs.iter().map(|o| o.name.as_str()).collect();
-            unknown_output(ctx, f, &s.name, &names);
+        let outs = &self.steps[j].outputs;
+        let Some(of) = outs.get(&f.name) else {
+            unknown_output(ctx, f, &s.name, outs);
             return None;
         };
         if !assignable(&of.ty, &target.ty) {
@@ -199,15 +209,15 @@ impl Binder<'_, '_> {
     fn input(&mut self, ctx: &mut Ctx, target: &Field, x: &Ident, step: &str) -> Option<Source> {
         if self.inputs.declares {
             let Some((f, _)) = self.inputs.declared.get(&x.name) else {
+                let declared = self.inputs.declared.keys().map(String::as_str);
+                let help = ctx
+                    .suggest
+                    .did_you_mean(&x.name, declared)
+                    .unwrap_or_else(|| format!("declare it: `in {}: {}`", x.name, target.ty));
                 ctx.d.push(
                     Diagnostic::error(x.span, format!("the program has no input `{}`", x.name))
                         .label("not declared with `in`")
-                        .help(
-                            did_you_mean(&x.name, self.inputs.declared.keys().map(String::as_str))
-                                .unwrap_or_else(|| {
-                                    format!("declare it: `in {}: {}`", x.name, target.ty)
-                                }),
-                        ),
+                        .help(help),
                 );
                 return None;
             };
@@ -229,18 +239,22 @@ impl Binder<'_, '_> {
         let st = &steps[i];
         let step_name = st.name();
         let at = st.decl.name.span;
-        for producer in steps[..i].iter().rev() {
-            if let Some(of) = producer.outputs().iter().find(|o| o.name == target.name) {
-                if !assignable(&of.ty, &target.ty) {
-                    let from = format!("{}.{}", producer.name(), of.name);
-                    type_mismatch(ctx, at, &from, &of.ty, target, step_name);
-                    return None;
-                }
-                return Some(Source::Step {
-                    step: producer.name().to_string(),
-                    field: target.name.clone(),
-                });
+        let before_i = self.producers.get(target.name.as_str()).and_then(|js| {
+            let earlier = js.partition_point(|&j| j < i);
+            earlier.checked_sub(1).map(|k| js[k])
+        });
+        if let Some(j) = before_i {
+            let producer = &steps[j];
+            let of = &producer.outputs[&target.name];
+            if !assignable(&of.ty, &target.ty) {
+                let from = format!("{}.{}", producer.name(), of.name);
+                type_mismatch(ctx, at, &from, &of.ty, target, step_name);
+                return None;
             }
+            return Some(Source::Step {
+                step: producer.name().to_string(),
+                field: target.name.clone(),
+            });
         }
         if !self.inputs.declares {
             self.inputs
@@ -294,16 +308,23 @@ pub(super) fn type_mismatch(
 }
 
 /// `step.field` names an output the step does not have.
-pub(super) fn unknown_output(ctx: &mut Ctx, field: &Ident, step: &str, outputs: &[&str]) {
+pub(super) fn unknown_output(
+    ctx: &mut Ctx,
+    field: &Ident,
+    step: &str,
+    outputs: &IndexMap<String, Field>,
+) {
+    let names = || outputs.keys().map(String::as_str);
+    let help = ctx
+        .suggest
+        .did_you_mean(&field.name, names())
+        .unwrap_or_else(|| format!("its outputs: {}", listing(names())));
     ctx.d.push(
         Diagnostic::error(
             field.span,
             format!("step `{step}` has no output `{}`", field.name),
         )
         .label("unknown field")
-        .help(
-            did_you_mean(&field.name, outputs.iter().copied())
-                .unwrap_or_else(|| format!("its outputs: {}", outputs.join(", "))),
-        ),
+        .help(help),
     );
 }

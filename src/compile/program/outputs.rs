@@ -5,10 +5,12 @@ use super::super::Ctx;
 use super::bind::unknown_output;
 use super::inputs::Inputs;
 use super::step::StepInfo;
+use crate::compile::names::listing;
 use crate::ir::Source;
 use crate::syntax::ast::{Ident, ProgramEntry, dotted, dotted_span};
-use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
+use crate::syntax::diagnostic::Diagnostic;
 use indexmap::IndexMap;
+use std::collections::{HashMap, HashSet};
 
 /// What a program's outputs read from.
 pub(super) struct Outputs<'a, 's> {
@@ -37,9 +39,15 @@ impl Outputs<'_, '_> {
         if outs.is_empty() {
             return self.last_step_outputs(order);
         }
+        // Output name -> the last step (in declaration order) with it.
+        let mut latest: HashMap<&str, usize> = HashMap::new();
+        for (i, st) in self.steps.iter().enumerate() {
+            latest.extend(st.outputs.keys().map(|n| (n.as_str(), i)));
+        }
         let mut outputs: Vec<(String, Source)> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for (name, source) in outs {
-            if outputs.iter().any(|(n, _)| n == &name.name) {
+            if !seen.insert(&name.name) {
                 ctx.d.push(
                     Diagnostic::error(
                         name.span,
@@ -51,7 +59,7 @@ impl Outputs<'_, '_> {
             }
             let src = match source {
                 Some(parts) => self.source(ctx, parts),
-                None => self.by_name(ctx, name),
+                None => self.by_name(ctx, name, &latest),
             };
             if let Some(s) = src {
                 outputs.push((name.name.clone(), s));
@@ -78,13 +86,14 @@ impl Outputs<'_, '_> {
     }
 
     /// `out NAME`: the latest step with an output of that name.
-    fn by_name(&self, ctx: &mut Ctx, name: &Ident) -> Option<Source> {
-        let found = self
-            .steps
-            .iter()
-            .rev()
-            .find(|s| s.outputs().iter().any(|f| f.name == name.name));
-        match found {
+    /// `latest` maps each output name to the last step that has it.
+    fn by_name(
+        &self,
+        ctx: &mut Ctx,
+        name: &Ident,
+        latest: &HashMap<&str, usize>,
+    ) -> Option<Source> {
+        match latest.get(name.name.as_str()).map(|&i| &self.steps[i]) {
             Some(s) => Some(Source::Step {
                 step: s.name().to_string(),
                 field: name.name.clone(),
@@ -137,24 +146,25 @@ impl Outputs<'_, '_> {
     fn step_output(&self, ctx: &mut Ctx, s: &Ident, f: &Ident) -> Option<Source> {
         let Some(&j) = self.index.get(&s.name) else {
             let steps = || self.index.keys().map(String::as_str);
+            let help = ctx
+                .suggest
+                .did_you_mean(&s.name, steps())
+                .unwrap_or_else(|| format!("steps: {}", listing(steps())));
             ctx.d.push(
                 Diagnostic::error(s.span, format!("unknown step `{}`", s.name))
                     .label("no such step in this program")
-                    .help(did_you_mean(&s.name, steps()).unwrap_or_else(|| {
-                        format!("steps: {}", steps().collect::<Vec<_>>().join(", "))
-                    })),
+                    .help(help),
             );
             return None;
         };
-        let outs = self.steps[j].outputs();
-        if outs.iter().any(|o| o.name == f.name) {
+        let outs = &self.steps[j].outputs;
+        if outs.contains_key(&f.name) {
             return Some(Source::Step {
                 step: s.name.clone(),
                 field: f.name.clone(),
             });
         }
-        let names: Vec<&str> = outs.iter().map(|o| o.name.as_str()).collect();
-        unknown_output(ctx, f, &s.name, &names);
+        unknown_output(ctx, f, &s.name, outs);
         None
     }
 }

@@ -4,6 +4,7 @@ use super::super::{Ctx, Kind};
 use crate::ir::{Field, ModuleKind, REASONING_FIELD, Signature};
 use crate::syntax::ast::{Ident, Span, StepDecl, ValueKind, dotted, dotted_span};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
+use indexmap::IndexMap;
 
 /// A step whose call checked out, before its inputs are bound.
 pub(super) struct StepInfo<'a> {
@@ -17,18 +18,16 @@ pub(super) struct StepInfo<'a> {
     pub sig_span: Span,
     /// The step's own `lm = MODEL`, if any.
     pub lm: Option<String>,
+    /// What later steps and program outputs may read: the LM outputs
+    /// (`reasoning` first for chain_of_thought), as the runtime produces
+    /// them, by name (bindings look them up one by one).
+    pub outputs: IndexMap<String, Field>,
 }
 
 impl StepInfo<'_> {
     /// The step's name.
     pub fn name(&self) -> &str {
         &self.decl.name.name
-    }
-
-    /// What later steps and program outputs may read: the LM outputs
-    /// (`reasoning` first for chain_of_thought), as the runtime produces them.
-    pub fn outputs(&self) -> Vec<Field> {
-        self.module.lm_outputs(&self.sig)
     }
 }
 
@@ -54,12 +53,18 @@ pub(super) fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'
         return None;
     }
     let lm = step_lm(ctx, s)?;
+    let outputs = module
+        .lm_outputs(&sig)
+        .into_iter()
+        .map(|f| (f.name.clone(), f))
+        .collect();
     Some(StepInfo {
         decl: s,
         module,
         sig,
         sig_span,
         lm,
+        outputs,
     })
 }
 

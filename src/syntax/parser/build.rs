@@ -5,27 +5,9 @@ use super::syntax_error::syntax_error;
 use super::{Rule, SimbaParser};
 use crate::syntax::ast::*;
 use crate::syntax::diagnostic::Diagnostic;
-use crate::syntax::lex;
+use crate::syntax::{lex, nesting};
 use pest::Parser as _;
 use pest::iterators::Pair;
-use pest::pratt_parser::{Assoc, Op, PrattParser};
-use std::sync::LazyLock;
-
-static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
-    PrattParser::new()
-        .op(Op::infix(Rule::op_or, Assoc::Left))
-        .op(Op::infix(Rule::op_and, Assoc::Left))
-        .op(Op::prefix(Rule::op_not))
-        .op(Op::infix(Rule::op_eq, Assoc::Left)
-            | Op::infix(Rule::op_ne, Assoc::Left)
-            | Op::infix(Rule::op_lt, Assoc::Left)
-            | Op::infix(Rule::op_le, Assoc::Left)
-            | Op::infix(Rule::op_gt, Assoc::Left)
-            | Op::infix(Rule::op_ge, Assoc::Left))
-        .op(Op::infix(Rule::op_add, Assoc::Left) | Op::infix(Rule::op_sub, Assoc::Left))
-        .op(Op::infix(Rule::op_mul, Assoc::Left) | Op::infix(Rule::op_div, Assoc::Left))
-        .op(Op::prefix(Rule::op_neg))
-});
 
 /// The length of `text` without trailing whitespace and comments.
 fn content_len(text: &str) -> usize {
@@ -95,7 +77,7 @@ fn is_noise(rule: Rule) -> bool {
 }
 
 /// The meaningful children of a pair (punctuation and keywords dropped).
-fn kids(pair: Pair<'_, Rule>) -> Vec<Pair<'_, Rule>> {
+pub(super) fn kids(pair: Pair<'_, Rule>) -> Vec<Pair<'_, Rule>> {
     pair.into_inner()
         .filter(|p| !is_noise(p.as_rule()))
         .collect()
@@ -104,7 +86,7 @@ fn kids(pair: Pair<'_, Rule>) -> Vec<Pair<'_, Rule>> {
 impl Builder {
     /// The pair's span without trailing whitespace and comments (pest
     /// includes them when a rule ends with an optional part that was absent).
-    fn span(&self, p: &Pair<'_, Rule>) -> Span {
+    pub(super) fn span(&self, p: &Pair<'_, Rule>) -> Span {
         let s = p.as_span();
         let len = content_len(p.as_str());
         Span {
@@ -114,14 +96,14 @@ impl Builder {
         }
     }
 
-    fn ident(&self, p: Pair<'_, Rule>) -> Ident {
+    pub(super) fn ident(&self, p: Pair<'_, Rule>) -> Ident {
         Ident {
             name: p.as_str().to_string(),
             span: self.span(&p),
         }
     }
 
-    fn qname(&self, p: Pair<'_, Rule>) -> Vec<Ident> {
+    pub(super) fn qname(&self, p: Pair<'_, Rule>) -> Vec<Ident> {
         p.into_inner().map(|i| self.ident(i)).collect()
     }
 
@@ -130,7 +112,7 @@ impl Builder {
         File { items }
     }
 
-    fn item(&mut self, p: Pair<'_, Rule>) -> Item {
+    pub(super) fn item(&mut self, p: Pair<'_, Rule>) -> Item {
         let span = self.span(&p);
         let rule = p.as_rule();
         let mut k = kids(p).into_iter();
@@ -211,7 +193,7 @@ impl Builder {
         }
     }
 
-    fn string(&mut self, p: Pair<'_, Rule>) -> Str {
+    pub(super) fn string(&mut self, p: Pair<'_, Rule>) -> Str {
         let span = self.span(&p);
         let inner = p.into_inner().next().expect("string kind");
         let text = inner.as_str();
@@ -316,17 +298,13 @@ impl Builder {
     }
 
     /// Parses the fields of a one-line signature string.
+    #[allow(clippy::result_large_err)] // one error, turned into a diagnostic
     fn sig_line(&mut self, s: &Str) -> Vec<SigField> {
-        // Spans point into the literal: exact when the string has no escapes before the spot.
-        let sub = Builder {
-            base: s.span.start + 1,
-            src_id: self.src_id,
-            diags: Vec::new(),
-        };
-        let pairs = match SimbaParser::parse(Rule::sig_line, &s.value) {
-            Ok(p) => p,
-            Err(e) => {
-                let inner = syntax_error(&e, &s.value, 0, self.src_id);
+        let fields = nesting::check(&s.value, 0, self.src_id)
+            .and_then(|depth| nesting::on_stack_for(depth, || self.sig_line_fields(s)));
+        match fields {
+            Ok(fields) => fields,
+            Err(inner) => {
                 let at = (s.span.start + 1 + inner.span.start).min(s.span.end.saturating_sub(1));
                 self.diags.push(
                     Diagnostic::error(
@@ -336,10 +314,23 @@ impl Builder {
                     .label("here")
                     .help("write it as \"input: type, input -> output: type\" (types default to string)"),
                 );
-                return Vec::new();
+                Vec::new()
             }
+        }
+    }
+
+    /// The fields of a one-line signature, or its syntax error (spans in
+    /// the string's value).
+    #[allow(clippy::result_large_err)] // one error, turned into a diagnostic
+    fn sig_line_fields(&mut self, s: &Str) -> Result<Vec<SigField>, Diagnostic> {
+        let pairs = SimbaParser::parse(Rule::sig_line, &s.value)
+            .map_err(|e| syntax_error(&e, &s.value, 0, self.src_id))?;
+        // Spans point into the literal: exact when the string has no escapes before the spot.
+        let mut sub = Builder {
+            base: s.span.start + 1,
+            src_id: self.src_id,
+            diags: Vec::new(),
         };
-        let mut sub = sub;
         let mut fields = Vec::new();
         let top = pairs.into_iter().next().expect("sig_line");
         let mut dir = Dir::In;
@@ -365,7 +356,7 @@ impl Builder {
             }
         }
         self.diags.append(&mut sub.diags);
-        fields
+        Ok(fields)
     }
 
     fn module_call(&mut self, p: Pair<'_, Rule>) -> ModuleCall {
@@ -442,84 +433,5 @@ impl Builder {
             }
             other => unreachable!("not a program entry: {other:?}"),
         }
-    }
-
-    fn expr(&mut self, p: Pair<'_, Rule>) -> Expr {
-        let pairs = p.into_inner();
-        let cell = std::cell::RefCell::new(std::mem::take(&mut self.diags));
-        let me = &*self;
-        let out = PRATT
-            .map_primary(|prim| me.primary(prim, &cell))
-            .map_prefix(|op, rhs| {
-                let u = if op.as_rule() == Rule::op_not {
-                    UnOp::Not
-                } else {
-                    UnOp::Neg
-                };
-                let span = me.span(&op).to(rhs.span());
-                Expr::Unary(u, Box::new(rhs), span)
-            })
-            .map_infix(|lhs, op, rhs| {
-                let b = match op.as_rule() {
-                    Rule::op_or => BinOp::Or,
-                    Rule::op_and => BinOp::And,
-                    Rule::op_eq => BinOp::Eq,
-                    Rule::op_ne => BinOp::Ne,
-                    Rule::op_lt => BinOp::Lt,
-                    Rule::op_le => BinOp::Le,
-                    Rule::op_gt => BinOp::Gt,
-                    Rule::op_ge => BinOp::Ge,
-                    Rule::op_add => BinOp::Add,
-                    Rule::op_sub => BinOp::Sub,
-                    Rule::op_mul => BinOp::Mul,
-                    _ => BinOp::Div,
-                };
-                let span = lhs.span().to(rhs.span());
-                Expr::Binary(b, Box::new(lhs), Box::new(rhs), span)
-            })
-            .parse(pairs);
-        self.diags = cell.into_inner();
-        out
-    }
-
-    fn primary(&self, p: Pair<'_, Rule>, diags: &std::cell::RefCell<Vec<Diagnostic>>) -> Expr {
-        let span = self.span(&p);
-        match p.as_rule() {
-            Rule::paren => {
-                let inner = kids(p).into_iter().next().expect("paren expr");
-                self.sub_expr(inner, diags)
-            }
-            Rule::call_expr => {
-                let mut k = kids(p).into_iter();
-                let name = self.ident(k.next().expect("function"));
-                let args = k.map(|a| self.sub_expr(a, diags)).collect();
-                Expr::Call { name, args, span }
-            }
-            Rule::number => Expr::Number(p.as_str().to_string(), span),
-            Rule::boolean => Expr::Bool(p.as_str() == "true", span),
-            Rule::string => {
-                let mut b = Builder {
-                    base: self.base,
-                    src_id: self.src_id,
-                    diags: Vec::new(),
-                };
-                let s = b.string(p);
-                diags.borrow_mut().extend(b.diags);
-                Expr::Str(s)
-            }
-            Rule::qname => Expr::Name(self.qname(p), span),
-            other => unreachable!("not a primary: {other:?}"),
-        }
-    }
-
-    fn sub_expr(&self, p: Pair<'_, Rule>, diags: &std::cell::RefCell<Vec<Diagnostic>>) -> Expr {
-        let mut b = Builder {
-            base: self.base,
-            src_id: self.src_id,
-            diags: Vec::new(),
-        };
-        let e = b.expr(p);
-        diags.borrow_mut().extend(b.diags);
-        e
     }
 }
