@@ -4,9 +4,10 @@
 # openai model served by an instant local OpenAI-compatible server
 # (benches/http/instant_openai.rs, answering like the sim model). Runs the
 # release binary with the response cache cold, warm and off (--no-cache),
-# RUNS times each (default 5), and prints the medians: wall time, simba-run
-# CPU time (user + sys, from /usr/bin/time), CPU per LM call, requests sent,
-# and the cache folder's size on disk (`du`).
+# RUNS times each (default 5), and prints the medians: wall time, the time
+# simba-run's threads stood waiting for a CPU (what other work on a shared
+# machine cost the run), simba-run CPU time (user + sys), CPU per LM call,
+# requests sent, and the cache folder's size on disk (`du`).
 #
 #   benches/http_run.sh
 #   RUNS=3 ROWS=100 benches/http_run.sh
@@ -36,13 +37,13 @@ server_pid=$!
 read -r url <"$work/url"
 export SIMBA_BENCH_URL=$url
 
-# One run: appends "mode wall user sys calls requests cache_bytes" to results.
+# One run: appends "mode wall user sys rq_wait calls requests cache_bytes" to results.
 measure() {
     local mode=$1
     shift
     rm -rf "$work/out"
-    /usr/bin/time -f "%e %U %S" -o "$work/time.txt" \
-        "$bin" "$work/http.simba" --quiet --out "$work/out" "$@" >/dev/null
+    python3 "$root/benches/http/measure.py" \
+        "$bin" "$work/http.simba" --quiet --out "$work/out" "$@" >"$work/time.txt"
     local cache_bytes=0
     if [ "$mode" != no-cache ] && [ -d "$work/.simba-cache" ]; then
         cache_bytes=$(du -sb "$work/.simba-cache" | cut -f1)
@@ -50,9 +51,9 @@ measure() {
     python3 - "$mode" "$work/time.txt" "$work/out/run.json" "$cache_bytes" >>"$work/results" <<'PY'
 import json, sys
 mode, time_file, run_file, cache_bytes = sys.argv[1:]
-wall, user, sys_ = open(time_file).read().split()[-3:]
+wall, user, sys_, rq_wait = open(time_file).read().split()
 usage = json.load(open(run_file))["usage"]
-print(mode, wall, user, sys_, usage["lm_calls"], usage["requests"], cache_bytes)
+print(mode, wall, user, sys_, rq_wait, usage["lm_calls"], usage["requests"], cache_bytes)
 PY
 }
 
@@ -66,15 +67,15 @@ done
 python3 - "$work/results" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
-print(f"{'mode':<9} {'wall_s':>7} {'cpu_s':>6} {'user_s':>6} {'sys_s':>6} {'cpu_us/call':>11} "
-      f"{'calls':>6} {'requests':>8} {'cache_MB':>8}")
+print(f"{'mode':<9} {'wall_s':>7} {'rq_wait':>7} {'cpu_s':>6} {'user_s':>6} {'sys_s':>6} "
+      f"{'cpu_us/call':>11} {'calls':>6} {'requests':>8} {'cache_MB':>8}")
 for mode in ["cold", "warm", "no-cache"]:
     mine = [r for r in rows if r[0] == mode]
     med = lambda i: statistics.median(float(r[i]) for r in mine)
-    wall, user, sys_ = med(1), med(2), med(3)
-    calls, requests, cache = med(4), med(5), med(6)
+    wall, user, sys_, rq_wait = med(1), med(2), med(3), med(4)
+    calls, requests, cache = med(5), med(6), med(7)
     size = f"{cache / 1e6:.2f}" if mode != "no-cache" else "-"
-    print(f"{mode:<9} {wall:>7.2f} {user + sys_:>6.2f} {user:>6.2f} {sys_:>6.2f} "
+    print(f"{mode:<9} {wall:>7.2f} {rq_wait:>7.2f} {user + sys_:>6.2f} {user:>6.2f} {sys_:>6.2f} "
           f"{(user + sys_) / calls * 1e6:>11.0f} {calls:>6.0f} {requests:>8.0f} {size:>8}")
 print(f"medians of {len(rows) // 3} runs each")
 PY

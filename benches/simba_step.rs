@@ -27,7 +27,12 @@ fn run(steps: usize, rt: &tokio::runtime::Runtime) -> f64 {
     let models: Arc<dyn ModelSet> = Arc::new(models);
     let (train, dev) = load_data(&spec, &decl).unwrap();
     let input = prepare(&spec, &decl, models, train, dev, EventSink::none(), vec![]).unwrap();
-    rt.block_on(optimize(input)).unwrap().run.best.train
+    rt.block_on(optimize(input))
+        .unwrap()
+        .run
+        .best
+        .train
+        .unwrap()
 }
 
 fn bench(c: &mut Criterion) {

@@ -1,8 +1,8 @@
 //! simba-run: the SIMBA optimizer for LM programs, driven by `.simba` spec files.
 //!
 //! The pipeline (see `src/README.md`): spec text -> [`syntax`] (AST) ->
-//! [`compile`] ([`ir::Spec`]) -> runtime ([`lm`], [`adapter`], [`program`],
-//! [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
+//! [`compile`] ([`ir::Spec`]) -> runtime ([`lm`], [`adapter`], [`retrieve`],
+//! [`program`], [`data`], [`metric`]) -> [`optimize`] -> artifacts and [`report`].
 
 pub mod adapter;
 pub mod artifacts;
@@ -21,6 +21,7 @@ pub mod printable;
 pub mod program;
 pub mod project;
 pub mod report;
+pub mod retrieve;
 pub mod sim;
 pub mod syntax;
 pub mod value;

@@ -4,12 +4,12 @@
 //! blocked by a FIFO; and the `cache` command looking after it.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
-use simba_run::ir::FieldType;
-use simba_run::lm::Message;
 use simba_run::lm::cache::DB_FILE;
+use simba_run::lm::{Lm, Message, ModelSet, ModelsOptions, Request, ResponseFormat};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::sync::Arc;
@@ -19,46 +19,70 @@ use std::time::{Duration, Instant};
 /// Longer than any run here takes; a run still going then is stuck.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 
-/// Counts requests; answers every adapter prompt with a well-formed reply
-/// (every output field filled in), so runs are deterministic.
-async fn complete(State(count): State<Arc<AtomicUsize>>, Json(body): Json<Value>) -> Json<Value> {
-    count.fetch_add(1, Ordering::SeqCst);
-    let messages: Vec<Message> = serde_json::from_value(body["messages"].clone()).unwrap();
-    let text = match simba_run::adapter::read_prompt(&messages) {
-        Some(view) => {
-            let mut text = String::new();
-            for (name, ty) in &view.outputs {
-                text.push_str(&format!("[[ ## {name} ## ]]\n{}\n\n", value_of(ty)));
-            }
-            text + "[[ ## completed ## ]]"
-        }
-        None => "Paris".to_string(),
-    };
-    Json(json!({
-        "id": "c", "object": "chat.completion", "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
-    }))
+/// The server's state: the requests it got, and the model that answers.
+#[derive(Clone)]
+struct Server {
+    count: Arc<AtomicUsize>,
+    sim: Arc<dyn Lm>,
 }
 
-fn value_of(ty: &FieldType) -> String {
-    match ty {
-        FieldType::String => "Paris".into(),
-        FieldType::Int => "1".into(),
-        FieldType::Float => "0.5".into(),
-        FieldType::Bool => "true".into(),
-        FieldType::Enum(labels) => labels[0].clone(),
-        FieldType::List(_) => "[]".into(),
-        FieldType::Json => "{}".into(),
-    }
+/// Counts requests and answers each with the quickstart's `sim` model (the
+/// replies `provider = "sim"` would give: they vary with the prompt, so the
+/// runs learn demos and rules), the same answer for the same request.
+async fn complete(
+    State(server): State<Server>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, (StatusCode, String)> {
+    server.count.fetch_add(1, Ordering::SeqCst);
+    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
+    let messages: Vec<Message> =
+        serde_json::from_value(body["messages"].clone()).map_err(|e| bad(e.to_string()))?;
+    let request = Request {
+        model: "sim".into(),
+        messages,
+        temperature: body["temperature"].as_f64().unwrap_or(0.0),
+        max_tokens: None,
+        seed: body["seed"].as_u64(),
+        rollout_id: None,
+        response_format: if body["response_format"]["type"] == "json_object" {
+            ResponseFormat::JsonObject
+        } else {
+            ResponseFormat::Text
+        },
+        params: Default::default(),
+    };
+    let reply = server
+        .sim
+        .complete(&request)
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(Json(json!({
+        "id": "c", "object": "chat.completion", "model": body["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": reply.usage.prompt_tokens, "completion_tokens": reply.usage.completion_tokens}
+    })))
+}
+
+/// The quickstart's `sim` model with its oracle data, uncached.
+fn quickstart_sim() -> Arc<dyn Lm> {
+    let spec = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart/quickstart.simba");
+    let loaded = simba_run::compile::load_spec(&spec, &[], None).unwrap();
+    let oracles = simba_run::optimize::runtime::oracles(&loaded.spec).unwrap();
+    let options = ModelsOptions { cache_dir: None };
+    let models = simba_run::models::from_spec(&loaded.spec, &oracles, options).unwrap();
+    models.lm("sim").unwrap()
 }
 
 /// The server's base URL and its request counter.
 async fn start() -> (String, Arc<AtomicUsize>) {
     let count = Arc::new(AtomicUsize::new(0));
+    let server = Server {
+        count: count.clone(),
+        sim: quickstart_sim(),
+    };
     let app = Router::new()
         .route("/v1/chat/completions", post(complete))
-        .with_state(count.clone());
+        .with_state(server);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -84,7 +108,7 @@ fn project(url: &str, cache: &str) -> tempfile::TempDir {
         )
         .replace("bsize = 15 ", "bsize = 4 ")
         .replace("num_candidates = 6", "num_candidates = 2")
-        .replace("max_steps = 8", &format!("max_steps = 1\n  {cache}"));
+        .replace("max_steps = 8", &format!("max_steps = 2\n  {cache}"));
     assert!(spec.contains("test-model") && spec.contains("bsize = 4 "));
     std::fs::write(dir.path().join("spec.simba"), spec).unwrap();
     dir
@@ -165,6 +189,26 @@ fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// run.json's `step_requests`, one entry per step.
+fn step_requests(run: &Value) -> Vec<Value> {
+    run["step_requests"].as_array().cloned().unwrap_or_default()
+}
+
+/// The runs `a` and `b` of `dir` wrote the same program.json,
+/// candidates.json and trials.jsonl, byte for byte.
+fn same_artifacts(dir: &Path, a: &str, b: &str) {
+    for f in ["program.json", "candidates.json", "trials.jsonl"] {
+        let (x, y) = (
+            dir.join(format!("out-{a}/{f}")),
+            dir.join(format!("out-{b}/{f}")),
+        );
+        assert!(
+            read(x) == read(y),
+            "{f} differs between run {a} and run {b}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_warm_rerun_makes_no_request_and_the_cache_command_looks_after_it() {
     let (url, count) = start().await;
@@ -185,15 +229,27 @@ async fn a_warm_rerun_makes_no_request_and_the_cache_command_looks_after_it() {
         sent,
         "the warm run sent requests"
     );
-    // (trials.jsonl differs: it counts the requests each step sent.)
-    for f in ["program.json", "candidates.json"] {
-        assert_eq!(
-            read(dir.join("out-cold").join(f)),
-            read(dir.join("out-warm").join(f)),
-            "{f}"
-        );
+    same_artifacts(dir, "cold", "warm");
+    // The requests each step sent are in run.json: all of the cold run's,
+    // none of the warm run's, whose every call the cache answered.
+    let (cold_run, warm_run) = (run_json(dir, "cold"), run_json(dir, "warm"));
+    let cold_steps = step_requests(&cold_run);
+    assert_eq!(cold_steps.len(), 2);
+    let cold_sent: u64 = cold_steps
+        .iter()
+        .map(|r| r["requests"].as_u64().unwrap())
+        .sum();
+    assert!(cold_sent > 0 && cold_sent <= sent as u64, "{cold_steps:?}");
+    assert_eq!(cold_run["usage"]["requests"].as_u64(), Some(sent as u64));
+    assert_eq!(warm_run["usage"]["requests"].as_u64(), Some(0));
+    let calls = warm_run["usage"]["lm_calls"].as_u64().unwrap();
+    assert_eq!(warm_run["cached_calls"].as_u64(), Some(calls));
+    let trials = read(dir.join("out-warm/trials.jsonl"));
+    for (step, line) in step_requests(&warm_run).iter().zip(trials.lines()) {
+        let step_calls = serde_json::from_str::<Value>(line).unwrap()["usage"]["lm_calls"].clone();
+        assert_eq!(step["requests"].as_u64(), Some(0), "{step}");
+        assert_eq!(step["cached_calls"], step_calls, "{step}");
     }
-    let calls = run_json(dir, "warm")["usage"]["lm_calls"].as_u64().unwrap();
 
     let stats = cache_command(&["stats", "--cache", cache.to_str().unwrap()]).await;
     ok(&stats);
@@ -264,9 +320,14 @@ async fn two_runs_at_once_share_a_cache_and_a_third_makes_no_request() {
         .unwrap();
     ok(&a);
     ok(&b);
-    assert!(cache_warnings(&a).is_empty() && cache_warnings(&b).is_empty());
+    let warnings = (cache_warnings(&a), cache_warnings(&b));
+    assert!(
+        warnings.0.is_empty() && warnings.1.is_empty(),
+        "{warnings:?}"
+    );
     let sent = count.load(Ordering::SeqCst);
     assert!(sent > 20);
+    same_artifacts(&dir, "a", "b");
 
     let third = run(&dir, "c").await;
     ok(&third);
@@ -275,10 +336,8 @@ async fn two_runs_at_once_share_a_cache_and_a_third_makes_no_request() {
         sent,
         "the third run sent requests"
     );
-    assert_eq!(
-        read(dir.join("out-a/program.json")),
-        read(dir.join("out-c/program.json"))
-    );
+    assert_eq!(run_json(&dir, "c")["usage"]["requests"].as_u64(), Some(0));
+    same_artifacts(&dir, "a", "c");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -210,8 +210,11 @@ async fn simba_run_survives_a_faulty_server() {
         "failed requests in run.json vs faults served"
     );
     assert!(run.usage.requests >= run.usage.lm_calls - run.cached_calls);
-    let step_requests: u64 = trials.iter().map(|t| t.usage.requests).sum();
-    let step_failed: u64 = trials.iter().map(|t| t.usage.failed_requests).sum();
+    // The requests of each step are in run.json (trials.jsonl holds only
+    // what the replies decide).
+    assert_eq!(run.step_requests.len(), trials.len());
+    let step_requests: u64 = run.step_requests.iter().map(|r| r.requests).sum();
+    let step_failed: u64 = run.step_requests.iter().map(|r| r.failed_requests).sum();
     assert!(step_requests > 0 && step_requests <= run.usage.requests);
     assert!(step_failed > 0 && step_failed <= run.usage.failed_requests);
     let step_calls: u64 = trials.iter().map(|t| t.usage.lm_calls).sum();
@@ -223,8 +226,8 @@ async fn simba_run_survives_a_faulty_server() {
         run.usage.lm_calls,
         run.usage.failed_calls,
         run.cached_calls,
-        run.best.train,
-        run.baseline.train,
+        run.best.train.unwrap_or(f64::NAN),
+        run.baseline.train.unwrap_or(f64::NAN),
         started.elapsed()
     );
 

@@ -282,6 +282,21 @@ fn tampered_checkpoints_are_refused_naming_the_field() {
             "step_durations_ms",
         ),
         (
+            "a step's requests missing",
+            Patch(json!({"step_requests": []})),
+            "step_requests",
+        ),
+        (
+            "requests that are not the steps' sum",
+            Patch(json!({"usage": {"requests": 12345}})),
+            "usage",
+        ),
+        (
+            "a step's cache hits that are not the total",
+            Edit(|cp| cp["step_requests"][0]["cached_calls"] = json!(7)),
+            "cached_calls",
+        ),
+        (
             "a convergence count past the steps",
             Patch(json!({"convergence": {"stale": 99}})),
             "convergence",

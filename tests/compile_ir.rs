@@ -350,6 +350,21 @@ fn every_example_and_fixture_loads() {
 }
 
 #[test]
+fn final_race_is_set_in_the_block_or_with_set() {
+    let path = Path::new("examples/qa/qa.simba");
+    let load = |overrides: &[Override]| {
+        simba_run::compile::load_spec(path, overrides, None)
+            .unwrap()
+            .spec
+            .optimizes[0]
+            .final_selection
+    };
+    assert_eq!(load(&[]), FinalSelection::Full);
+    let set: Override = "qa.final=race".parse().unwrap();
+    assert_eq!(load(&[set]), FinalSelection::Race);
+}
+
+#[test]
 fn override_errors_point_at_the_set_argument() {
     let path = Path::new("examples/qa/qa.simba");
     let o = |s: &str| s.parse::<Override>().unwrap();
@@ -372,6 +387,9 @@ fn override_errors_point_at_the_set_argument() {
     );
     let (r, _) = err(&[o("selection=thomson")]);
     assert!(r.contains("did you mean `thompson`?"), "{r}");
+    let (r, _) = err(&[o("qa.final=racing")]);
+    assert!(r.contains("`racing` is not a valid `final`"), "{r}");
+    assert!(r.contains("[--set:1:10]"), "{r}");
     let (r, _) = err(&[o("qa.stop.patienc=2")]);
     assert!(
         r.contains("unknown key `patienc` in the `stop` block"),

@@ -164,6 +164,7 @@ fn spec(dir: &Path, base_url: &str) -> Spec {
         programs: [("qa".to_string(), graph)].into_iter().collect(),
         datasets: [("trivia".to_string(), dataset)].into_iter().collect(),
         metrics: [("correct".to_string(), metric)].into_iter().collect(),
+        corpora: Default::default(),
         optimizes: vec![block],
     }
 }

@@ -10,6 +10,7 @@ fn spec_files() -> Vec<std::path::PathBuf> {
         "examples/qa",
         "examples/classify",
         "examples/pipeline",
+        "examples/multihop",
         "tests/fixtures",
         "tests/ui",
     ] {

@@ -25,6 +25,34 @@ fn registry(decl: &ModelDecl) -> Models {
     models
 }
 
+#[tokio::test(flavor = "current_thread")]
+async fn requests_reuse_kept_alive_connections() {
+    let server = Server::start().await;
+    server.set_delay_ms(5);
+    let mut d = decl("fast", &[&server.base_url]);
+    d.concurrency = 3;
+    let models = registry(&d);
+    let lm = models.lm("fast").unwrap();
+    for wave in 0..3 {
+        let calls = (0..12).map(|i| {
+            let lm = lm.clone();
+            async move { lm.complete(&ask("fast", &format!("q{wave}.{i}"))).await }
+        });
+        for reply in futures::future::join_all(calls).await {
+            reply.unwrap();
+        }
+    }
+    assert_eq!(server.count(), 36);
+    assert_eq!(server.max_in_flight(), 3);
+    // 36 requests, at most 3 at a time, over a handful of connections
+    // (HTTP/1.1 keep-alive): not one connection per request. (A request
+    // may start just before a finished one's connection is back in the
+    // pool, so the bound is loose.)
+    let connections = server.connections();
+    eprintln!("36 requests over {connections} connections");
+    assert!((1..=6).contains(&connections), "{connections} connections");
+}
+
 #[tokio::test]
 async fn sends_the_exact_body() {
     let server = Server::start().await;

@@ -21,6 +21,7 @@ fn spec(models: Vec<ModelDecl>) -> Spec {
         programs: IndexMap::new(),
         datasets: IndexMap::new(),
         metrics: IndexMap::new(),
+        corpora: IndexMap::new(),
         optimizes: Vec::new(),
     }
 }

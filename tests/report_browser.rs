@@ -118,7 +118,7 @@ fn the_report_loads_in_headless_chromium_and_shows_the_best_score() {
     assert_eq!(dom_candidate_markers(dom), built_candidates(&inputs.trials));
 
     let text = dom_text(dom);
-    let best = format::score(inputs.run.as_ref().unwrap().best.train);
+    let best = format::opt_score(inputs.run.as_ref().unwrap().best.train);
     assert_eq!(best, "0.700");
     assert!(
         text.contains(&format!("Best (trainset){best}")),

@@ -55,9 +55,9 @@ fn quickstart_report_structure_matches_the_fixture() {
     // Header.
     assert!(page.contains(&format!(
         "<span class=\"kpi-value\" id=\"best-train\">{}</span>",
-        format::score(run.best.train)
+        format::opt_score(run.best.train)
     )));
-    assert_eq!(format::score(run.best.train), "0.700");
+    assert_eq!(format::opt_score(run.best.train), "0.700");
     assert!(page.contains("<span id=\"stop-reason\">max_steps</span>"));
     assert!(page.contains("1,827 (0 failed, 0 from the cache)"));
     assert!(page.contains("356,931 prompt + 25,287 completion = 382,218"));
@@ -69,7 +69,7 @@ fn quickstart_report_structure_matches_the_fixture() {
     assert_eq!(cand_rows.len(), cands.candidates.len());
     assert_eq!(cand_rows.len(), 7);
     for (row, cand) in cand_rows.iter().zip(&cands.candidates) {
-        assert_eq!(row[3], format::score(cand.train_score));
+        assert_eq!(row[3], format::opt_score(cand.train_score));
         assert_eq!(row[5], format::opt_score(cand.dev_score));
     }
     assert_eq!(table.matches("cand-row winner").count(), 1);

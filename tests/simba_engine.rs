@@ -125,18 +125,18 @@ fn the_optimizer_finds_a_gain() {
     let train = dataset(30);
     let ev = FakeEvaluator::new(&train);
     let out = run(setup(decl(10, 4, 6), train, ev)).unwrap();
-    let base = out.run.baseline.train;
-    let best = out.run.best.train;
+    let base = out.run.baseline.train.unwrap();
+    let best = out.run.best.train.unwrap();
     assert!(best >= base + 0.15, "baseline {base}, best {best}");
     // The returned program is the candidate marked best, with the top score.
     let c = &out.candidates.candidates[out.candidates.best];
     assert!(c.is_best);
-    assert_eq!(c.train_score, best);
+    assert_eq!(c.train_score, Some(best));
     assert!(
         out.candidates
             .candidates
             .iter()
-            .all(|x| x.train_score <= best)
+            .all(|x| x.train_score.unwrap() <= best)
     );
     // program.json carries the best program's demos.
     let demos = &out.program_json.predictors["answer"].demos;
@@ -376,7 +376,7 @@ fn identical_scores_break_ties_toward_the_earlier() {
         out.candidates
             .candidates
             .iter()
-            .all(|c| c.train_score == 1.0)
+            .all(|c| c.train_score == Some(1.0))
     );
     assert_eq!(out.candidates.best, 0);
     assert!(out.candidates.candidates[0].is_best);
@@ -510,9 +510,9 @@ fn the_valset_chooses_the_final_program() {
     let train_best = c
         .candidates
         .iter()
-        .map(|x| x.train_score)
+        .map(|x| x.train_score.unwrap())
         .fold(f64::MIN, f64::max);
-    assert!(c.candidates[0].train_score < train_best);
+    assert!(c.candidates[0].train_score.unwrap() < train_best);
     // ...and train scores are still reported for every candidate.
     assert!(c.candidates.iter().all(|x| x.train_scores.len() == 20));
     assert_eq!(on_val.run.best.train, c.candidates[0].train_score);
@@ -554,7 +554,7 @@ fn every_final_candidate_is_saved_best_first() {
         .candidates
         .iter()
         .enumerate()
-        .map(|(i, x)| (i, x.train_score))
+        .map(|(i, x)| (i, x.train_score.unwrap()))
         .collect();
     expect.sort_by(|a, b| b.1.total_cmp(&a.1));
     assert_eq!(listed, expect);

@@ -127,7 +127,7 @@ fn quickstart_gains_at_least_0_15_median_of_5_seeds() {
     let mut gains: Vec<f64> = (0..5)
         .map(|seed| {
             let out = run_quickstart(seed, 8, false).0.unwrap();
-            out.run.best.train - out.run.baseline.train
+            out.run.best.train.unwrap() - out.run.baseline.train.unwrap()
         })
         .collect();
     gains.sort_by(f64::total_cmp);

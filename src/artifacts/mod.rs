@@ -9,10 +9,12 @@
 //! - `candidates.json` ([`CandidatesJson`]): the final candidates, their
 //!   full-trainset scores, which one won, and their files best first.
 //! - `trials.jsonl` ([`TrialRecord`], one per line): one line per step.
-//! - `run.json` ([`RunJson`]): configuration, usage, timings, stop reason.
+//! - `run.json` ([`RunJson`]): configuration, usage, requests sent per step,
+//!   timings, stop reason.
 //!
 //! Everything but `run.json` is a pure function of spec, seed and the LM's
-//! answers (no timings, no paths of temp files), so reruns are byte-identical.
+//! answers (no timings, no request counts, no cache hits, no paths of temp
+//! files), so reruns are byte-identical, whether the cache was cold or warm.
 //! All files are written atomically (temp file beside the final one, then
 //! rename), and all of a run's files are staged before the first rename so a
 //! failed run leaves nothing half-written.
@@ -31,15 +33,18 @@ mod run_json;
 mod trials;
 mod write;
 
-pub use candidates::{CandidateEntry, CandidatesJson, RankedCandidate};
+pub use candidates::{
+    CandidateEntry, CandidateRaceRecord, CandidatesJson, RaceEnd, RaceResult, RaceSummary,
+    RankedCandidate,
+};
 pub use program_json::{
     FieldJson, PredictorJson, ProgramJson, ProgramMetadata, SignatureJson, SimbaRunMetadata,
     demo_json, dspy_key, dspy_prefix,
 };
-pub use run_json::{RunJson, ScorePair, StopReason};
+pub use run_json::{RequestRecord, RunJson, ScorePair, StopReason};
 pub use trials::{
-    AttemptRecord, AttemptResult, BatchStats, BucketRecord, CandidateRecord, TrialRecord,
-    UsageRecord, VariantRecord,
+    AttemptRecord, AttemptResult, BatchStats, BucketRecord, CallUsage, CandidateRecord,
+    TrialRecord, UsageRecord, VariantRecord,
 };
 pub use write::{WriteError, remove_stale_candidates, to_jsonl, to_pretty, write_all_atomic};
 

@@ -5,12 +5,15 @@ use std::path::PathBuf;
 
 use super::UsageRecord;
 use crate::ir::OptimizeDecl;
+use crate::lm::ModelUsage;
+use indexmap::IndexMap;
 
 /// Train and dev score of one program.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScorePair {
-    /// Mean metric over the full trainset.
-    pub train: f64,
+    /// Mean metric over the full trainset (with `final = race`, over the
+    /// examples the race scored; None when it raced on another split).
+    pub train: Option<f64>,
     /// Mean metric over the devset; `None` without one.
     pub dev: Option<f64>,
 }
@@ -58,12 +61,45 @@ pub struct RunJson {
     pub usage: UsageRecord,
     /// Requests answered from the response cache.
     pub cached_calls: u64,
+    /// Searches per corpus (`search` steps), counted like model calls;
+    /// absent when the program searches nothing.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub search: IndexMap<String, ModelUsage>,
+    /// What each step sent to the providers, one entry per step (the final
+    /// evaluation's share is `usage` minus their sum).
+    #[serde(default)]
+    pub step_requests: Vec<RequestRecord>,
     /// Wall time of the whole run, in milliseconds.
     pub duration_ms: u64,
-    /// Wall time of each step, then of the final evaluation.
+    /// Wall time of each step.
     pub step_durations_ms: Vec<u64>,
     /// Wall time of the final evaluation, in milliseconds.
     pub final_eval_ms: u64,
+}
+
+/// What a span of the run (one step) sent to the providers: facts of the
+/// network and of the cache's state, which is why they live in `run.json`
+/// and not in `trials.jsonl` (a rerun on a warm cache sends nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Requests sent, every retry included.
+    pub requests: u64,
+    /// Of `requests`, those that failed (error status, timeout, broken
+    /// connection, unreadable reply).
+    pub failed_requests: u64,
+    /// Calls answered from the response cache (no request sent).
+    pub cached_calls: u64,
+}
+
+impl RequestRecord {
+    /// The request figures of `usage` with `cached_calls` cache hits.
+    pub fn of(usage: &UsageRecord, cached_calls: u64) -> Self {
+        Self {
+            requests: usage.requests,
+            failed_requests: usage.failed_requests,
+            cached_calls,
+        }
+    }
 }
 
 /// Why the loop ended.

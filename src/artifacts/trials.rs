@@ -3,9 +3,10 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-/// LM usage over a span of the run (a step, or the whole run). Counts every
-/// request the engine made, answered from the cache or not, so it does not
-/// depend on the cache's state.
+/// LM usage over a span of the run (the whole run in `run.json`, a step in
+/// `--json` events): the calls the engine made, answered from the cache or
+/// not, and the requests actually sent. Trial records keep only the part
+/// that does not depend on the cache or the network ([`CallUsage`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
     /// Completions asked for, cache hits included.
@@ -38,6 +39,33 @@ impl UsageRecord {
             failed_requests: self.failed_requests - earlier.failed_requests,
         }
     }
+
+    /// The calls and tokens alone, as a trial record keeps them.
+    pub fn calls(&self) -> CallUsage {
+        CallUsage {
+            lm_calls: self.lm_calls,
+            failed_calls: self.failed_calls,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+        }
+    }
+}
+
+/// The LM usage of one step as `trials.jsonl` records it: only what the
+/// spec, the seed and the LM's replies decide. Calls answered from the
+/// cache count like any other (with the tokens they first cost), so a rerun
+/// on a warm cache writes the same figures; the requests actually sent are
+/// in `run.json` (`step_requests`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallUsage {
+    /// Completions asked for, cache hits included.
+    pub lm_calls: u64,
+    /// Completions that failed after all retries.
+    pub failed_calls: u64,
+    /// Prompt tokens of the successful completions (a cache hit counts the tokens it first cost).
+    pub prompt_tokens: u64,
+    /// Completion tokens of the successful completions, counted like `prompt_tokens`.
+    pub completion_tokens: u64,
 }
 
 /// One sampling model variant of a step.
@@ -156,6 +184,7 @@ pub struct TrialRecord {
     pub best_candidate_score: Option<f64>,
     /// Best mini-batch candidate score of any step so far.
     pub best_so_far: Option<f64>,
-    /// LM usage of this step.
-    pub usage: UsageRecord,
+    /// LM calls and tokens of this step (the requests it sent are in
+    /// `run.json`'s `step_requests`).
+    pub usage: CallUsage,
 }

@@ -48,6 +48,23 @@ fn names<'a>(what: &str, items: impl Iterator<Item = &'a String>) -> Option<Stri
     ))
 }
 
+/// `  2 corpora: wiki (local), remote (remote)`.
+fn corpora(spec: &Spec) -> Option<String> {
+    let n = spec.corpora.len();
+    let list: Vec<String> = spec
+        .corpora
+        .values()
+        .map(|c| match c.source {
+            crate::ir::CorpusSource::Local(_) => format!("{} (local)", c.name),
+            crate::ir::CorpusSource::Remote(_) => format!("{} (remote)", c.name),
+        })
+        .collect();
+    (n > 0).then(|| {
+        let noun = if n == 1 { "corpus" } else { "corpora" };
+        format!("  {n} {noun}: {}\n", list.join(", "))
+    })
+}
+
 /// What a spec declares, in a few lines.
 pub fn summary(spec: &Spec) -> String {
     let mut out = format!("{}: ok\n", spec.path.display());
@@ -56,6 +73,7 @@ pub fn summary(spec: &Spec) -> String {
         names("model", spec.models.keys()),
         names("signature", spec.signatures.keys()),
         names("dataset", spec.datasets.keys()),
+        corpora(spec),
         names("metric", spec.metrics.keys()),
     ];
     for p in parts.into_iter().flatten() {

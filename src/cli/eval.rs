@@ -20,10 +20,7 @@ fn execute(args: &EvalArgs) -> Result<EvalReport, Error> {
     for w in &project.warnings {
         eprint!("{}", escape_controls(w));
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))?;
+    let runtime = super::engine_runtime()?;
     let options = EvalOptions {
         program: args.program.clone(),
         split: args.split.clone(),

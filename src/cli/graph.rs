@@ -1,7 +1,7 @@
 //! `simba-run graph`: draw programs' execution graphs as Graphviz dot or Mermaid.
 
 use super::{GraphArgs, GraphFormat, exit, report_failure};
-use crate::ir::{ModuleKind, ProgramGraph, Source};
+use crate::ir::{ModuleKind, ProgramGraph, Source, Step};
 use crate::project::{LoadOptions, Project};
 use crate::syntax::diagnostic::did_you_mean;
 
@@ -35,10 +35,18 @@ pub fn run(args: GraphArgs) -> i32 {
     exit::OK
 }
 
-fn module(m: &ModuleKind) -> &'static str {
-    match m {
-        ModuleKind::Predict => "predict",
-        ModuleKind::ChainOfThought => "chain_of_thought",
+/// A step's box below its name: the call, and the model for a predictor.
+fn call_lines(st: &Step) -> Vec<String> {
+    match &st.module {
+        ModuleKind::Predict => vec![
+            format!("predict({})", st.signature.name),
+            format!("lm: {}", st.lm),
+        ],
+        ModuleKind::ChainOfThought => vec![
+            format!("chain_of_thought({})", st.signature.name),
+            format!("lm: {}", st.lm),
+        ],
+        ModuleKind::Search(call) => vec![format!("search({}, k = {})", call.corpus, call.k)],
     }
 }
 
@@ -86,12 +94,10 @@ pub fn dot(programs: &[&ProgramGraph]) -> String {
         }
         for st in &p.steps {
             s.push_str(&format!(
-                "    {} [label=\"{}\\n{}({})\\nlm: {}\", shape=box];\n",
+                "    {} [label=\"{}\\n{}\", shape=box];\n",
                 id(&format!("step_{}", st.name)),
                 st.name,
-                module(&st.module),
-                st.signature.name,
-                st.lm
+                call_lines(st).join("\\n")
             ));
         }
         for (name, _) in &p.outputs {
@@ -137,12 +143,10 @@ pub fn mermaid(programs: &[&ProgramGraph]) -> String {
         }
         for st in &p.steps {
             s.push_str(&format!(
-                "    {}[\"{}<br/>{}({})<br/>lm: {}\"]\n",
+                "    {}[\"{}<br/>{}\"]\n",
                 id(&format!("step_{}", st.name)),
                 st.name,
-                module(&st.module),
-                st.signature.name,
-                st.lm
+                call_lines(st).join("<br/>")
             ));
         }
         for (name, _) in &p.outputs {

@@ -170,6 +170,18 @@ fn report_failure(e: &Error) -> i32 {
     e.exit_code()
 }
 
+/// The async runtime a run or an eval drives the engine on: one worker
+/// thread per core. A run spawns the engine onto it as a task (see
+/// `run.rs`), so the tasks carrying its HTTP connections run on the same
+/// workers, mostly woken from the engine's own worker without a thread
+/// hand-off, while another worker can take over when the engine's is busy.
+fn engine_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))
+}
+
 /// Parse arguments and run; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();

@@ -5,7 +5,7 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::StopReason;
+use crate::artifacts::{CandidatesJson, RaceResult, RaceSummary, StopReason};
 use crate::optimize::below_baseline::below_baseline_warnings;
 use crate::optimize::{Event, OptimizeOutput, Phase};
 use crate::printable::escape_controls;
@@ -31,29 +31,33 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
     println!();
     println!("{:<10} {:>8} {:>8}", "", "train", "dev");
     println!(
-        "{:<10} {:>8.3} {:>8}",
+        "{:<10} {:>8} {:>8}",
         "baseline",
-        r.baseline.train,
+        fmt_opt(r.baseline.train),
         fmt_opt(r.baseline.dev)
     );
     println!(
-        "{:<10} {:>8.3} {:>8}",
+        "{:<10} {:>8} {:>8}",
         "best",
-        r.best.train,
+        fmt_opt(r.best.train),
         fmt_opt(r.best.dev)
     );
+    let gain = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => format!("{:+.3}", b - a),
+        _ => "-".into(),
+    };
     println!(
-        "{:<10} {:>+8.3} {:>8}",
+        "{:<10} {:>8} {:>8}",
         "gain",
-        r.best.train - r.baseline.train,
-        match (r.baseline.dev, r.best.dev) {
-            (Some(a), Some(b)) => format!("{:+.3}", b - a),
-            _ => "-".into(),
-        }
+        gain(r.baseline.train, r.best.train),
+        gain(r.baseline.dev, r.best.dev)
     );
     // Repeated here from the run's warnings: the table is what people read.
     for w in below_baseline_warnings(&r.program, &out.candidates, &r.baseline, &r.best) {
         println!("warning: {}", escape_controls(&w));
+    }
+    if let Some(race) = &out.candidates.race {
+        print_race(race, &out.candidates);
     }
     println!();
     println!(
@@ -64,6 +68,12 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         r.usage.prompt_tokens + r.usage.completion_tokens,
         secs
     );
+    for (corpus, u) in &r.search {
+        println!(
+            "searches of {corpus} {} ({} cached, {} failed)",
+            u.calls, u.cache_hits, u.failed_calls
+        );
+    }
     if r.stop_reason != StopReason::MaxSteps {
         println!(
             "stopped by {} after {} of {} steps",
@@ -71,6 +81,42 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         );
     }
     println!("artifacts in {}", display_dir(dir));
+}
+
+/// The race's lines: what it ran against a full selection, and per
+/// candidate how it left the race.
+fn print_race(race: &RaceSummary, c: &CandidatesJson) {
+    println!();
+    println!(
+        "final selection raced on the {} ({} examples, rounds of {}): {} round(s), {} executions ({} reused) instead of {}",
+        race.on,
+        race.set_size,
+        race.round_size,
+        race.rounds,
+        race.executions,
+        race.reused,
+        race.full_executions
+    );
+    for (i, cand) in c.candidates.iter().enumerate() {
+        let Some(r) = &cand.race else { continue };
+        let how = match (r.result, r.dropped_after_round) {
+            (RaceResult::Returned, _) => "returned".to_string(),
+            (RaceResult::Survived, _) => "raced to the end".to_string(),
+            (RaceResult::Dropped, round) => {
+                format!("dropped after round {}", round.unwrap_or(0))
+            }
+        };
+        let interval = match (r.interval, r.compared_with) {
+            (Some([lo, hi]), Some(w)) => format!("  vs #{w}: [{lo:+.3}, {hi:+.3}]"),
+            _ => String::new(),
+        };
+        println!(
+            "  #{i} {:<22} {:>5} examples  estimate {}{interval}",
+            how,
+            r.examples,
+            fmt_opt(r.estimate)
+        );
+    }
 }
 
 fn display_dir(dir: &Path) -> String {
@@ -208,6 +254,23 @@ impl Renderer {
                     bar.finish_and_clear();
                 }
                 eprintln!("stopped after {steps_run} steps: {reason}");
+            }
+            Event::RaceRound {
+                round,
+                examples,
+                racing,
+                dropped,
+                leader,
+            } => {
+                let dropped = if dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", dropped {dropped:?}")
+                };
+                self.line(format!(
+                    "race round {round}: {examples} examples read, {} racing, leader #{leader}{dropped}",
+                    racing.len()
+                ));
             }
             Event::RunFinished { .. } => {
                 if let Some(bar) = self.bar.take() {

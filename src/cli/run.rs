@@ -3,8 +3,8 @@
 //! pipeline itself is the library's ([`crate::project`]); this file only
 //! wires it to the terminal and to signals.
 
-use std::sync::mpsc as std_mpsc;
-use std::time::Instant;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use super::render::{Mode, Renderer, print_summary};
 use super::signals::Interrupts;
@@ -18,6 +18,9 @@ use crate::project::{
 };
 use crate::value::Example;
 use indexmap::IndexMap;
+
+/// The renderer's frame: how long events gather before they are drawn.
+const FRAME: Duration = Duration::from_millis(15);
 
 /// Runs the command; returns the exit code.
 pub fn run(args: RunArgs) -> i32 {
@@ -63,10 +66,7 @@ fn execute(args: &RunArgs) -> Result<(), Error> {
         return Ok(());
     }
     let oracles = project.oracles()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))?;
+    let rt = super::engine_runtime()?;
     let mut interrupts = {
         let _entered = rt.enter();
         Interrupts::install()
@@ -106,23 +106,37 @@ struct Block<'a> {
 }
 
 impl Block<'_> {
-    fn run(&self, rt: &tokio::runtime::Runtime, interrupts: &mut Interrupts) -> Result<(), Error> {
-        let started = Instant::now();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
-        let prepared =
-            self.project
-                .prepare_block(self.decl, self.oracles, self.setup, EventSink::new(tx))?;
-        // The renderer runs on its own thread so drawing never blocks the engine.
+    /// Where the engine's events go: a renderer thread, so drawing never
+    /// blocks the engine; none with `--quiet`, which shows nothing.
+    fn renderer(&self) -> (EventSink, Option<JoinHandle<()>>) {
         let mode = self.mode;
-        let (done_tx, done_rx) = std_mpsc::channel::<()>();
-        let renderer = std::thread::spawn(move || {
+        if mode == Mode::Quiet {
+            return (EventSink::none(), None);
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+        let thread = std::thread::spawn(move || {
             let mut r = Renderer::new(mode);
+            // Events (one per finished execution) are drawn a frame at a
+            // time: the thread sleeps between frames instead of being woken
+            // by every event, a wake-up the engine would pay for.
             while let Some(event) = rx.blocking_recv() {
                 r.handle(&event);
+                while let Ok(event) = rx.try_recv() {
+                    r.handle(&event);
+                }
+                std::thread::sleep(FRAME);
             }
             r.finish();
-            let _ = done_tx.send(());
         });
+        (EventSink::new(tx), Some(thread))
+    }
+
+    fn run(&self, rt: &tokio::runtime::Runtime, interrupts: &mut Interrupts) -> Result<(), Error> {
+        let started = Instant::now();
+        let (events, renderer) = self.renderer();
+        let prepared = self
+            .project
+            .prepare_block(self.decl, self.oracles, self.setup, events)?;
         // SIGINT/SIGTERM: the checkpoint on disk already holds the state
         // after the last finished step (it is rewritten atomically after
         // each), so stopping here loses only the step in progress. After
@@ -133,16 +147,28 @@ impl Block<'_> {
             }
         }
         let cache = prepared.cache.clone();
+        let corpora = prepared.corpora.clone();
         // Plugin libraries stay loaded, and the output folder locked, until
         // this block is done.
         let _plugins = prepared.plugins;
         let _lock = prepared.lock;
+        // The engine runs as a task on the runtime's workers, not as the
+        // future `block_on` drives on this thread: every reply would
+        // otherwise wake this thread from a worker, and every request a
+        // worker from this thread (a futex call and a context switch each).
+        let mut engine = rt.spawn(optimize_with(prepared.input, prepared.options));
         let result = rt.block_on(async {
             tokio::select! {
-                r = optimize_with(prepared.input, prepared.options) => Ok(r),
+                r = &mut engine => Ok(r.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))),
                 name = interrupts.next() => Err(name),
             }
         });
+        if result.is_err() {
+            // Interrupted: the engine is dropped now (which commits the
+            // cache's queued answers), as it was when it ran in place.
+            engine.abort();
+            let _ = rt.block_on(engine);
+        }
         let out_dir = &self.setup.out_dir;
         let result = result.map_err(|signal| {
             let checkpoint = out_dir.join(CHECKPOINT_JSON);
@@ -152,9 +178,11 @@ impl Block<'_> {
             }
         })?;
         // The engine dropped its sender when it returned; wait for the last lines.
-        let _ = done_rx.recv();
-        let _ = renderer.join();
+        if let Some(renderer) = renderer {
+            let _ = renderer.join();
+        }
         let mut output = result?;
+        output.run.search = corpora.usage().models;
         for w in flush_cache(cache.as_deref()) {
             if self.mode != Mode::Quiet {
                 eprintln!("warning: {}", escape_controls(&w));

@@ -224,7 +224,9 @@ fn input_list(ctx: &mut Ctx, v: &Value) -> Option<Vec<String>> {
     Some(out)
 }
 
-fn data_file(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataFile> {
+/// `jsonl("path")` or `csv("path")`, resolved against the spec's folder
+/// (also a corpus's `docs`).
+pub(super) fn data_file(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataFile> {
     let ValueKind::Call { name, args } = &v.kind else {
         ctx.d.push(
             Diagnostic::error(

@@ -7,8 +7,9 @@
 //! | `defaults.rs` | simba.toml `[defaults]` layered under optimize blocks |
 //! | `overrides.rs` | `--set K=V` applied to optimize blocks |
 //! | `names.rs` | help texts naming the spec's items, bounded for specs with thousands of names |
-//! | `model.rs`, `dataset.rs`, `signature.rs`, `program.rs`, `metric.rs`, `optimize.rs` | one lowering per item kind |
+//! | `model.rs`, `dataset.rs`, `corpus.rs`, `signature.rs`, `program.rs`, `metric.rs`, `optimize.rs` | one lowering per item kind |
 
+mod corpus;
 mod dataset;
 mod defaults;
 mod metric;
@@ -287,6 +288,11 @@ pub fn compile_file(
         }
     }
     for item in &file.items {
+        if let Item::Corpus(c) = item {
+            corpus::compile(&mut ctx, c);
+        }
+    }
+    for item in &file.items {
         if let Item::Signature(s) = item {
             signature::compile(&mut ctx, s);
         }
@@ -343,12 +349,13 @@ pub(crate) enum Kind {
     Signature,
     Program,
     Dataset,
+    Corpus,
     Metric,
 }
 
 impl Kind {
     /// How many kinds there are.
-    const COUNT: usize = 6;
+    const COUNT: usize = 7;
 
     fn noun(self) -> &'static str {
         match self {
@@ -357,11 +364,15 @@ impl Kind {
             Kind::Signature => "signature",
             Kind::Program => "program",
             Kind::Dataset => "dataset",
+            Kind::Corpus => "corpus",
             Kind::Metric => "metric",
         }
     }
     fn plural(self) -> String {
-        format!("{}s", self.noun())
+        match self {
+            Kind::Corpus => "corpora".into(),
+            _ => format!("{}s", self.noun()),
+        }
     }
 }
 
@@ -403,6 +414,7 @@ impl<'a> Ctx<'a> {
                 programs: IndexMap::new(),
                 datasets: IndexMap::new(),
                 metrics: IndexMap::new(),
+                corpora: IndexMap::new(),
                 optimizes: Vec::new(),
             },
             base_dir,
@@ -424,6 +436,7 @@ impl<'a> Ctx<'a> {
                 Item::Signature(_) => Kind::Signature,
                 Item::Program(_) => Kind::Program,
                 Item::Dataset(_) => Kind::Dataset,
+                Item::Corpus(_) => Kind::Corpus,
                 Item::Metric(_) => Kind::Metric,
                 Item::Optimize(_) => continue,
             };
@@ -442,7 +455,7 @@ impl<'a> Ctx<'a> {
                     Diagnostic::error(name.span, msg)
                         .label("declared again here")
                         .related(*first, "first declared here")
-                        .help("models, signatures, programs, datasets, metrics and plugins share one namespace; rename one"),
+                        .help("models, signatures, programs, datasets, corpora, metrics and plugins share one namespace; rename one"),
                 );
             } else {
                 self.names.insert(name.name.clone(), (kind, name.span));
@@ -520,6 +533,7 @@ impl<'a> Ctx<'a> {
                 Item::Signature(_) => "signature",
                 Item::Metric(_) => "metric",
                 Item::Dataset(_) => "dataset",
+                Item::Corpus(_) => "corpus",
                 _ => continue,
             };
             let name = item.name();

@@ -22,13 +22,14 @@ const SIM_ONLY: [&str; 3] = ["oracle", "skill", "latency"];
 const OPENAI_ONLY: [&str; 1] = ["max_response_bytes"];
 /// The sim model's rule constants (docs/sim.md, "Tuning the rules"): numbers
 /// passed to it through `ModelDecl.extra`.
-const SIM_TUNING: [&str; 6] = [
+const SIM_TUNING: [&str; 7] = [
     "demo_gain",
     "max_relevant_demos",
     "advice_gain",
     "overload_free_demos",
     "overload_penalty",
     "advice_accuracy",
+    "passage_gain",
 ];
 
 pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {

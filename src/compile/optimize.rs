@@ -4,15 +4,15 @@ use super::names::listing;
 use super::values::set;
 use super::{Ctx, Kind};
 use crate::ir::{
-    DataRef, DatasetSource, OptimizeDecl, ProgramGraph, Resample, SelectOn, Selection, StopRules,
-    StrategyRef,
+    DataRef, DatasetSource, FinalSelection, OptimizeDecl, ProgramGraph, Resample, SelectOn,
+    Selection, StopRules, StrategyRef,
 };
 use crate::syntax::ast::{Entry, Ident, OptimizeItem, Span, Value, ValueKind, dotted};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 use std::collections::HashSet;
 
 /// Every key an optimize block accepts (also what `--set` may change).
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 24] = [
     "trainset",
     "devset",
     "valset",
@@ -31,6 +31,7 @@ pub const KEYS: [&str; 23] = [
     "selection",
     "dedup",
     "resample",
+    "final",
     "concurrency",
     "seed",
     "stop",
@@ -224,6 +225,13 @@ fn setting(ctx: &mut Ctx, o: &mut OptimizeDecl, key: &str, v: &Value) {
                     "temperature" => Resample::Temperature,
                     _ => Resample::Rollout,
                 }),
+        ),
+        "final" => set(
+            &mut o.final_selection,
+            ctx.d.choice(v, key, &["full", "race"]).map(|c| match c {
+                "race" => FinalSelection::Race,
+                _ => FinalSelection::Full,
+            }),
         ),
         "concurrency" => set(&mut o.concurrency, ctx.d.usize(v, key, 1)),
         "seed" => set(&mut o.seed, ctx.d.u64(v, key, 0)),

@@ -10,6 +10,7 @@ mod bind;
 mod inputs;
 mod order;
 mod outputs;
+mod search;
 mod step;
 
 use super::names::listing;
@@ -220,11 +221,17 @@ fn steps_in_order(
     let mut ir_deps = Vec::new();
     for &old in order {
         let st = &steps[old];
+        // A tool step calls no model.
+        let step_lm = match (&st.lm, st.module.is_predictor()) {
+            (_, false) => String::new(),
+            (Some(own), true) => own.clone(),
+            (None, true) => lm.to_string(),
+        };
         ir_steps.push(Step {
             name: st.name().to_string(),
             module: st.module.clone(),
             signature: st.sig.clone(),
-            lm: st.lm.clone().unwrap_or_else(|| lm.to_string()),
+            lm: step_lm,
             bindings: bound.sources[old].clone(),
         });
         let mut d: Vec<usize> = bound.deps[old].iter().map(|&j| remap[j]).collect();
@@ -240,7 +247,9 @@ fn spec_text(ctx: &Ctx, item: &ProgramItem, steps: &[StepInfo], order: &[usize])
     let mut sig_spans: Vec<Span> = Vec::new();
     let mut seen: HashSet<usize> = HashSet::new();
     for &i in order {
-        let span = steps[i].sig_span;
+        let Some(span) = steps[i].sig_span else {
+            continue;
+        };
         if seen.insert(span.start) {
             sig_spans.push(span);
         }

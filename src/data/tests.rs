@@ -258,6 +258,7 @@ fn spec_with(decl: DatasetDecl, base: &std::path::Path) -> crate::ir::Spec {
         programs: Default::default(),
         datasets: [(decl.name.clone(), decl)].into_iter().collect(),
         metrics: Default::default(),
+        corpora: Default::default(),
         optimizes: vec![],
     }
 }
@@ -378,6 +379,7 @@ fn load_split_checks_input_types_of_the_optimized_program() {
         selection: Selection::Softmax,
         dedup: false,
         resample: Resample::Rollout,
+        final_selection: Default::default(),
         concurrency: 1,
         seed: 0,
         stop: StopRules::default(),

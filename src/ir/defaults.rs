@@ -69,3 +69,20 @@ pub const AUTO_VALSET_MIN_ROWS: usize = 10;
 /// `valset = auto`: the fewest rows left to train on; a smaller trainset is
 /// refused rather than split.
 pub const AUTO_VALSET_MIN_TRAIN: usize = 10;
+
+// --- `corpus NAME { .. }` and `search(..)` ---
+
+/// `text` of a local corpus: the field searched and returned.
+pub const CORPUS_TEXT_FIELD: &str = "text";
+/// `k` of a `search` step when the call leaves it out (DSPy's `Retrieve` default).
+pub const SEARCH_K: usize = 3;
+/// The largest `k` a `search` step may ask for (the hosted ColBERTv2 server's
+/// own limit, and far more passages than a prompt can use).
+pub const SEARCH_MAX_K: usize = 100;
+/// `timeout` of one request to a remote corpus (DSPy's ColBERTv2 client
+/// waits 10 s).
+pub const CORPUS_TIMEOUT: Duration = Duration::from_secs(10);
+/// `concurrency` of a remote corpus: max in-flight searches.
+pub const CORPUS_CONCURRENCY: usize = 8;
+/// `max_response_bytes` of a remote corpus: 4 MiB, ample for 100 passages.
+pub const CORPUS_MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;

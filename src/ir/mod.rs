@@ -10,19 +10,25 @@
 //! | `mod.rs` | the whole [`Spec`], plugins, datasets, metrics |
 //! | `model.rs` | [`ModelDecl`], [`Provider`], [`Setting`] |
 //! | `program.rs` | signatures, steps, the program DAG |
+//! | `corpus.rs` | [`CorpusDecl`]: what `search` steps retrieve from |
 //! | `optimize.rs` | [`OptimizeDecl`], [`StopRules`] |
 //! | `defaults.rs` | every default a spec may leave out |
 
+mod corpus;
 pub mod defaults;
 mod model;
 mod optimize;
 mod program;
 
+pub use corpus::{CorpusDecl, CorpusSource, LocalCorpus, RemoteCorpus};
 pub use model::{ModelDecl, Provider, Setting, SettingError};
-pub use optimize::{OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef};
+pub use optimize::{
+    FinalSelection, OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef,
+};
 pub use program::{
-    Field, FieldType, ModuleKind, ProgramGraph, REASONING_FIELD, Signature, Source, Step,
-    default_instructions, reasoning_field,
+    Field, FieldType, ModuleKind, ProgramGraph, REASONING_FIELD, SEARCH_QUERY_FIELD,
+    SEARCH_RESULT_FIELD, SearchCall, Signature, Source, Step, default_instructions,
+    reasoning_field, search_signature,
 };
 
 use indexmap::IndexMap;
@@ -48,6 +54,9 @@ pub struct Spec {
     pub datasets: IndexMap<String, DatasetDecl>,
     /// `metric` items by name.
     pub metrics: IndexMap<String, MetricDecl>,
+    /// `corpus` items by name.
+    #[serde(default)]
+    pub corpora: IndexMap<String, CorpusDecl>,
     /// One per `optimize NAME with simba { .. }` block, in file order.
     pub optimizes: Vec<OptimizeDecl>,
 }

@@ -63,6 +63,18 @@ pub enum Resample {
     Temperature,
 }
 
+/// How the final candidates are compared at the end of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FinalSelection {
+    /// Every final candidate scored on the whole selection set (DSPy's way,
+    /// the default).
+    #[default]
+    Full,
+    /// Candidates scored in rounds; one that is confidently worse than the
+    /// leader is dropped (docs/optimizer.md, "Racing the final selection").
+    Race,
+}
+
 /// The `stop { }` block; every rule is optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StopRules {
@@ -169,6 +181,9 @@ pub struct OptimizeDecl {
     pub dedup: bool,
     /// Default [`Resample::Rollout`].
     pub resample: Resample,
+    /// `final`: default [`FinalSelection::Full`].
+    #[serde(default)]
+    pub final_selection: FinalSelection,
     /// In-flight program executions. Default [`defaults::OPTIMIZE_CONCURRENCY`].
     pub concurrency: usize,
     /// Default [`defaults::SEED`].
@@ -217,6 +232,7 @@ impl OptimizeDecl {
             selection: Selection::default(),
             dedup: defaults::DEDUP,
             resample: Resample::default(),
+            final_selection: FinalSelection::default(),
             concurrency: defaults::OPTIMIZE_CONCURRENCY,
             seed: defaults::SEED,
             stop: StopRules::default(),

@@ -103,7 +103,7 @@ pub fn reasoning_field() -> Field {
     }
 }
 
-/// The module a predictor step runs.
+/// The module a step runs: an LM predictor, or a built-in tool step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ModuleKind {
     /// `predict(Sig)`: asks for the signature's outputs.
@@ -111,9 +111,51 @@ pub enum ModuleKind {
     /// Adds a `reasoning: string` output ([`reasoning_field`]) before the
     /// signature's outputs.
     ChainOfThought,
+    /// `search(corpus, query = .., k = N)`: retrieval, not a predictor (no
+    /// instructions, no demos, never optimized). Its signature is
+    /// [`search_signature`].
+    Search(SearchCall),
+}
+
+/// What a `search` step asks of its corpus.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SearchCall {
+    /// The `corpus` item searched.
+    pub corpus: String,
+    /// Passages returned, best first.
+    pub k: usize,
+}
+
+/// The one input of a `search` step.
+pub const SEARCH_QUERY_FIELD: &str = "query";
+/// The one output of a `search` step: `list<string>`, best first.
+pub const SEARCH_RESULT_FIELD: &str = "passages";
+
+/// The fields of a `search` step: `query: string -> passages: list<string>`
+/// (so bindings and the trace treat it like any step).
+pub fn search_signature() -> Signature {
+    Signature {
+        name: "search".into(),
+        instructions: String::new(),
+        inputs: vec![Field {
+            name: SEARCH_QUERY_FIELD.into(),
+            ty: FieldType::String,
+            description: Some("the search query".into()),
+        }],
+        outputs: vec![Field {
+            name: SEARCH_RESULT_FIELD.into(),
+            ty: FieldType::List(Box::new(FieldType::String)),
+            description: Some("the passages found, best first".into()),
+        }],
+    }
 }
 
 impl ModuleKind {
+    /// Whether the step is an LM predictor (optimizable state, a model).
+    pub fn is_predictor(&self) -> bool {
+        matches!(self, ModuleKind::Predict | ModuleKind::ChainOfThought)
+    }
+
     /// The outputs the LM is asked for when this module runs `signature`:
     /// [`reasoning_field`] first for chain_of_thought.
     pub fn lm_outputs(&self, signature: &Signature) -> Vec<Field> {
@@ -140,7 +182,8 @@ pub enum Source {
     },
 }
 
-/// One predictor step: one optimizable unit with its own instructions and demos.
+/// One step: a predictor (one optimizable unit with its own instructions and
+/// demos) or a tool step such as `search` ([`ModuleKind::is_predictor`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Step {
     /// The step's name, unique in its program.
@@ -149,7 +192,8 @@ pub struct Step {
     pub module: ModuleKind,
     /// The signature as declared (without the chain-of-thought reasoning field).
     pub signature: Signature,
-    /// The model of this step (its own `lm = ..`, else the program's).
+    /// The model of this step (its own `lm = ..`, else the program's);
+    /// empty for a tool step, which calls no model.
     pub lm: String,
     /// Every input of the signature, bound (explicitly or by name), in the
     /// signature's input order.
@@ -161,9 +205,14 @@ impl Step {
     pub fn lm_outputs(&self) -> Vec<Field> {
         self.module.lm_outputs(&self.signature)
     }
+
+    /// Whether this step is an LM predictor (see [`ModuleKind::is_predictor`]).
+    pub fn is_predictor(&self) -> bool {
+        self.module.is_predictor()
+    }
 }
 
-/// A compiled program: a DAG of predictor steps.
+/// A compiled program: a DAG of predictor and tool steps.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgramGraph {
     /// The item name.

@@ -7,25 +7,28 @@
 //! Errors name the model item and the URL, never the key.
 //!
 //! Everything the server sends is untrusted: a reply body is read up to the
-//! model's `max_response_bytes` (`openai/body.rs`), the key is redacted from
+//! model's `max_response_bytes` (`openai/body.rs`, also used by the remote
+//! corpus client in `crate::retrieve`), the key is redacted from
 //! error bodies and from reply text before either goes anywhere
 //! (`openai/redact.rs`), and quoted bodies have their control characters
 //! escaped (`crate::printable`).
 
-mod body;
-mod redact;
+pub mod body;
+pub mod redact;
+mod wire;
 
-use super::{LmError, ModelError, Request, Response, ResponseFormat, Usage};
+use super::{LmError, ModelError, Request, Response, Usage};
 use crate::ir::ModelDecl;
 use crate::ir::defaults::MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES;
 use async_trait::async_trait;
 use body::{Body, ERROR_BODY_BYTES, read_capped, snippet};
 use redact::KeyRedactor;
 use reqwest::StatusCode;
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
-use serde_json::{Map, Value};
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
+use wire::{ChatBody, Reply};
 
 /// An API key. Its `Debug` never shows the value.
 #[derive(Clone)]
@@ -50,8 +53,9 @@ pub struct OpenAiProvider {
     item: String,
     /// The provider's model id, sent as `model`.
     model_id: String,
-    /// Full `.../chat/completions` endpoints, one per base URL.
-    endpoints: Vec<String>,
+    /// Full `.../chat/completions` endpoints, one per base URL: parsed once
+    /// (a request takes a copy), and as text for messages.
+    endpoints: Vec<(Url, String)>,
     api_key: Option<ApiKey>,
     /// Removes the key from what the server sends back; `None` without a key.
     redactor: Option<KeyRedactor>,
@@ -80,6 +84,10 @@ impl OpenAiProvider {
     /// Builds the provider of a model item, reading `base_url` and `api_key`
     /// from the environment where the spec says `env(..)`. No `api_key`
     /// means no `Authorization` header (local servers need none).
+    ///
+    /// Up to the model's `concurrency` connections per server stay open
+    /// between requests (HTTP/1.1 keep-alive): the model never has more
+    /// requests in flight, so once they are up no request opens a new one.
     pub fn new(decl: &ModelDecl) -> Result<Self, ModelError> {
         let setting_error = |field, source| ModelError::Setting {
             model: decl.name.clone(),
@@ -100,7 +108,8 @@ impl OpenAiProvider {
             )),
             None => None,
         };
-        let provider = Self::from_parts(&decl.name, &decl.model, &base_urls, api_key)?
+        let idle = decl.concurrency;
+        let provider = Self::build(&decl.name, &decl.model, &base_urls, api_key, idle)?
             .with_timeout(Some(decl.timeout))
             .with_max_response_bytes(decl.max_response_bytes);
         Ok(provider)
@@ -119,12 +128,24 @@ impl OpenAiProvider {
         self
     }
 
-    /// Builds the provider from resolved values.
+    /// Builds the provider from resolved values, with the default
+    /// `concurrency`'s worth of idle connections per server.
     pub fn from_parts(
         item: &str,
         model_id: &str,
         base_urls: &[String],
         api_key: Option<ApiKey>,
+    ) -> Result<Self, ModelError> {
+        let idle = crate::ir::defaults::MODEL_CONCURRENCY;
+        Self::build(item, model_id, base_urls, api_key, idle)
+    }
+
+    fn build(
+        item: &str,
+        model_id: &str,
+        base_urls: &[String],
+        api_key: Option<ApiKey>,
+        idle: usize,
     ) -> Result<Self, ModelError> {
         if base_urls.is_empty() {
             return Err(ModelError::NoBaseUrl { model: item.into() });
@@ -132,14 +153,17 @@ impl OpenAiProvider {
         let mut endpoints = Vec::with_capacity(base_urls.len());
         for url in base_urls {
             let trimmed = url.trim().trim_end_matches('/');
-            let parsed = reqwest::Url::parse(trimmed).ok();
-            if !parsed.is_some_and(|u| matches!(u.scheme(), "http" | "https")) {
-                return Err(ModelError::BadUrl {
-                    model: item.into(),
-                    url: url.clone(),
-                });
+            let bad = || ModelError::BadUrl {
+                model: item.into(),
+                url: url.clone(),
+            };
+            let parsed = Url::parse(trimmed).map_err(|_| bad())?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(bad());
             }
-            endpoints.push(format!("{trimmed}/chat/completions"));
+            let endpoint = format!("{trimmed}/chat/completions");
+            let parsed = Url::parse(&endpoint).map_err(|_| bad())?;
+            endpoints.push((parsed, endpoint));
         }
         let mut headers = HeaderMap::new();
         if let Some(ApiKey(key)) = &api_key {
@@ -148,8 +172,10 @@ impl OpenAiProvider {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let client = reqwest::Client::builder()
             .default_headers(headers)
+            .pool_max_idle_per_host(idle.max(1))
             .user_agent(concat!("simba-run/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ModelError::Client {
@@ -171,35 +197,18 @@ impl OpenAiProvider {
         })
     }
 
-    /// The JSON body sent for `request`. The rollout id is left out: it only
-    /// distinguishes cache entries.
-    pub fn body(&self, request: &Request) -> Value {
-        let mut body = Map::new();
-        body.insert("model".into(), Value::String(self.model_id.clone()));
-        body.insert(
-            "messages".into(),
-            serde_json::to_value(&request.messages).expect("messages serialize"),
-        );
-        body.insert("temperature".into(), Value::from(request.temperature));
-        if let Some(max_tokens) = request.max_tokens {
-            body.insert("max_tokens".into(), Value::from(max_tokens));
-        }
-        if let Some(seed) = request.seed {
-            body.insert("seed".into(), Value::from(seed));
-        }
-        if request.response_format == ResponseFormat::JsonObject {
-            body.insert(
-                "response_format".into(),
-                serde_json::json!({ "type": "json_object" }),
-            );
-        }
-        for (key, value) in &request.params {
-            body.insert(key.clone(), value.clone());
-        }
-        Value::Object(body)
+    /// The JSON body sent for `request`, written straight from it. The
+    /// rollout id is left out: it only distinguishes cache entries.
+    pub fn body(&self, request: &Request) -> Vec<u8> {
+        let body = ChatBody {
+            model_id: &self.model_id,
+            request,
+        };
+        // Strings, numbers and JSON values only: nothing that can fail.
+        serde_json::to_vec(&body).expect("a request body serializes")
     }
 
-    fn pick_endpoint(&self) -> &str {
+    fn pick_endpoint(&self) -> &(Url, String) {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len();
         &self.endpoints[i]
     }
@@ -304,7 +313,17 @@ impl OpenAiProvider {
                 "{url} sent a blank reply (HTTP 200 with no JSON in the body)"
             )));
         }
-        let reply: Value = serde_json::from_slice(&body.bytes).map_err(|e| {
+        let no_content = || {
+            self.fatal(format!(
+                "{url} sent a reply without choices[0].message.content: {}",
+                self.quote(body)
+            ))
+        };
+        let reply: Reply = serde_json::from_slice(&body.bytes).map_err(|e| {
+            if e.is_data() {
+                // JSON, but not shaped like a completion.
+                return no_content();
+            }
             let message = format!(
                 "{url} sent a reply that is not JSON ({e}): {}",
                 self.quote(body)
@@ -317,26 +336,13 @@ impl OpenAiProvider {
                 self.fatal(message)
             }
         })?;
-        let text = reply
-            .pointer("/choices/0/message/content")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                self.fatal(format!(
-                    "{url} sent a reply without choices[0].message.content: {}",
-                    self.quote(body)
-                ))
-            })?;
-        let tokens = |name: &str| {
-            reply
-                .pointer(&format!("/usage/{name}"))
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        };
+        let text = reply.text().ok_or_else(no_content)?;
+        let (prompt_tokens, completion_tokens) = reply.tokens();
         Ok(Response {
             text: self.redact(text).into_owned(),
             usage: Usage {
-                prompt_tokens: tokens("prompt_tokens"),
-                completion_tokens: tokens("completion_tokens"),
+                prompt_tokens,
+                completion_tokens,
             },
             cached: false,
         })
@@ -346,8 +352,8 @@ impl OpenAiProvider {
 #[async_trait]
 impl super::Lm for OpenAiProvider {
     async fn complete(&self, request: &Request) -> Result<Response, LmError> {
-        let url = self.pick_endpoint();
-        let mut post = self.client.post(url).json(&self.body(request));
+        let (endpoint, url) = self.pick_endpoint();
+        let mut post = self.client.post(endpoint.clone()).body(self.body(request));
         if let Some(limit) = self.timeout {
             post = post.timeout(limit);
         }
@@ -361,7 +367,7 @@ impl super::Lm for OpenAiProvider {
 }
 
 /// 408, 429 and 5xx are worth another try; other failures are not.
-fn is_retryable_status(status: StatusCode) -> bool {
+pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
         || status.is_server_error()
@@ -369,7 +375,7 @@ fn is_retryable_status(status: StatusCode) -> bool {
 
 /// An error and its causes, joined: reqwest's own message alone ("error
 /// sending request") hides the useful part ("Connection refused").
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
@@ -385,7 +391,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 
 /// The innermost cause ("Connection refused (os error 111)"): for a
 /// connection failure the layers above it only repeat "could not connect".
-fn root_cause(err: &dyn std::error::Error) -> String {
+pub(crate) fn root_cause(err: &dyn std::error::Error) -> String {
     let mut cause = err;
     while let Some(next) = cause.source() {
         cause = next;
@@ -428,7 +434,8 @@ mod tests {
     #[test]
     fn endpoints_and_bad_urls() {
         let p = OpenAiProvider::from_parts("m", "id", &["http://h:1/v1/".into()], None).unwrap();
-        assert_eq!(p.endpoints, vec!["http://h:1/v1/chat/completions"]);
+        assert_eq!(p.endpoints[0].1, "http://h:1/v1/chat/completions");
+        assert_eq!(p.endpoints[0].0.as_str(), "http://h:1/v1/chat/completions");
         let err =
             OpenAiProvider::from_parts("m", "id", &["localhost:8080".into()], None).unwrap_err();
         assert_eq!(

@@ -174,6 +174,19 @@ impl Models {
         self.cache.clone()
     }
 
+    /// The response cache, opened now if no model has opened it yet (a
+    /// remote corpus caches its searches in it even when every model is
+    /// `sim`); `None` when the cache is off (`--no-cache`).
+    pub fn open_cache(&mut self) -> Option<Arc<ResponseCache>> {
+        if self.cache.is_none() {
+            self.cache = self
+                .cache_dir
+                .clone()
+                .map(|dir| Arc::new(ResponseCache::open(dir)));
+        }
+        self.cache.clone()
+    }
+
     fn rewrap(&mut self) {
         let stacks: Vec<Arc<dyn Lm>> = self.entries.values().map(|e| self.wrap(&e.parts)).collect();
         for (entry, stack) in self.entries.values_mut().zip(stacks) {

@@ -21,10 +21,16 @@ pub fn below_baseline_warnings(
     best: &ScorePair,
 ) -> Vec<String> {
     let chosen = candidates.candidates.get(candidates.best);
-    let val = (
-        candidates.candidates.first().and_then(|c| c.val_score),
-        chosen.and_then(|c| c.val_score),
-    );
+    // A raced valset score is a mean over the examples that candidate lasted
+    // for: two of them compare only when both read the whole split.
+    let whole_split = |c: &crate::artifacts::CandidateEntry| match (&c.race, &candidates.race) {
+        (Some(r), Some(summary)) => r.examples >= summary.set_size,
+        _ => true,
+    };
+    let val_of = |c: Option<&crate::artifacts::CandidateEntry>| {
+        c.filter(|c| whole_split(c)).and_then(|c| c.val_score)
+    };
+    let val = (val_of(candidates.candidates.first()), val_of(chosen));
     let chosen_on = match candidates.selected_on.as_deref() {
         Some("valset") => "its valset score",
         Some("devset") => "its devset score",
@@ -43,13 +49,17 @@ pub fn below_baseline_warnings(
             got - base
         );
         match (candidates.selected_on.as_deref(), val) {
-            (None, _) => line.push_str(&format!(
-                " ({:.3} vs the baseline's {:.3}), which small trainsets and small models overfit: consider `valset = auto` (docs/optimizer.md, \"Small data, small models\")",
-                best.train, baseline.train
-            )),
-            (Some("valset"), (Some(base), Some(got))) if split == "devset" => line.push_str(
-                &format!(" ({got:.3} vs the baseline's {base:.3}): the devset differs from the valset"),
-            ),
+            (None, _) => {
+                if let (Some(got), Some(base)) = (best.train, baseline.train) {
+                    line.push_str(&format!(" ({got:.3} vs the baseline's {base:.3})"));
+                }
+                line.push_str(", which small trainsets and small models overfit: consider `valset = auto` (docs/optimizer.md, \"Small data, small models\")");
+            }
+            (Some("valset"), (Some(base), Some(got))) if split == "devset" => {
+                line.push_str(&format!(
+                    " ({got:.3} vs the baseline's {base:.3}): the devset differs from the valset"
+                ))
+            }
             _ => {}
         }
         out.push(line);
@@ -67,11 +77,12 @@ mod tests {
             winner_index: 0,
             step: None,
             pool_index: 0,
-            train_score: train,
+            train_score: Some(train),
             train_scores: vec![],
             dev_score: None,
             val_score: val,
             is_best: false,
+            race: None,
             predictors: Default::default(),
         }
     }
@@ -86,11 +97,15 @@ mod tests {
             best,
             candidates: entries,
             candidate_programs: vec![],
+            race: None,
         }
     }
 
     fn pair(train: f64, dev: Option<f64>) -> ScorePair {
-        ScorePair { train, dev }
+        ScorePair {
+            train: Some(train),
+            dev,
+        }
     }
 
     #[test]
@@ -137,5 +152,56 @@ mod tests {
         assert_eq!(w.len(), 2);
         assert!(w[0].contains("scores 0.500 on the valset, below the baseline's 0.600 (-0.100); it was chosen by its valset score"), "{}", w[0]);
         assert!(w[1].ends_with("scores 0.400 on the devset, below the baseline's 0.600 (-0.200); it was chosen by its valset score (0.500 vs the baseline's 0.600): the devset differs from the valset"), "{}", w[1]);
+    }
+
+    #[test]
+    fn a_raced_valset_estimate_of_a_dropped_baseline_is_not_compared() {
+        use crate::artifacts::{CandidateRaceRecord, RaceEnd, RaceResult, RaceSummary};
+        let raced = |result, examples, val| {
+            let mut e = entry(0.5, Some(val));
+            e.race = Some(CandidateRaceRecord {
+                result,
+                dropped_after_round: None,
+                examples,
+                reused: 0,
+                estimate: Some(val),
+                compared_with: None,
+                interval: None,
+            });
+            e
+        };
+        // The baseline led 0.8 on the first 8 rows and was dropped later on;
+        // the returned program's 0.6 is over all 40: not a like-for-like pair.
+        let mut c = candidates(
+            1,
+            Some("valset"),
+            vec![
+                raced(RaceResult::Dropped, 8, 0.8),
+                raced(RaceResult::Returned, 40, 0.6),
+            ],
+        );
+        c.race = Some(RaceSummary {
+            on: "valset".into(),
+            set_size: 40,
+            round_size: 8,
+            rounds: 5,
+            delta: 0.05,
+            alpha: 0.05,
+            end: RaceEnd::Exhausted,
+            executions: 48,
+            reused: 0,
+            full_executions: 80,
+        });
+        let pair = |dev| ScorePair { train: None, dev };
+        assert!(below_baseline_warnings("qa", &c, &pair(Some(0.5)), &pair(Some(0.5))).is_empty());
+        // Both read the whole split: compared as usual.
+        c.candidates[0] = raced(RaceResult::Survived, 40, 0.8);
+        let w = below_baseline_warnings("qa", &c, &pair(Some(0.5)), &pair(Some(0.5)));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("scores 0.600 on the valset, below the baseline's 0.800"),
+            "{}",
+            w[0]
+        );
     }
 }

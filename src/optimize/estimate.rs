@@ -9,7 +9,7 @@
 
 use serde::Serialize;
 
-use crate::ir::{MetricExpr, OptimizeDecl, ProgramGraph, SelectOn, StrategyRef};
+use crate::ir::{FinalSelection, MetricExpr, OptimizeDecl, ProgramGraph, SelectOn, StrategyRef};
 
 /// LM calls per phase of one optimize block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,7 +52,9 @@ pub fn estimate(
     dev: Option<usize>,
     val: Option<usize>,
 ) -> CallEstimate {
-    let per = graph.steps.len() as u64 + judge_calls(metric);
+    // Tool steps (`search`) make no LM call.
+    let predictors = graph.steps.iter().filter(|s| s.is_predictor()).count();
+    let per = predictors as u64 + judge_calls(metric);
     let steps = decl.max_steps as u64;
     let bsize = decl.bsize.min(train) as u64;
     let cands = decl.num_candidates as u64 + 1;
@@ -69,7 +71,12 @@ pub fn estimate(
         SelectOn::Devset => dev.unwrap_or(0),
         SelectOn::Trainset => 0,
     } as u64;
-    let final_selection = picks * (train as u64 + chosen_on) * per;
+    // A race scores only the selection split, at worst all of it.
+    let final_selection = match decl.final_selection {
+        FinalSelection::Full => picks * (train as u64 + chosen_on) * per,
+        FinalSelection::Race if chosen_on > 0 => picks * chosen_on * per,
+        FinalSelection::Race => picks * train as u64 * per,
+    };
     let dev = if decl.select_on == SelectOn::Devset {
         0
     } else {

@@ -112,12 +112,26 @@ pub enum Event {
         /// The rule or budget that ended the loop.
         reason: StopReason,
     },
+    /// A round of a raced final selection (`final = race`) is scored.
+    RaceRound {
+        /// 1-based round.
+        round: usize,
+        /// Examples of the selection split read so far.
+        examples: usize,
+        /// Candidates (positions in candidates.json) still racing.
+        racing: Vec<usize>,
+        /// Candidates dropped after this round.
+        dropped: Vec<usize>,
+        /// The candidate with the best mean so far.
+        leader: usize,
+    },
     /// The final selection is done; the artifacts follow.
     RunFinished {
-        /// The baseline's mean on the trainset.
-        baseline_train: f64,
-        /// The returned program's mean on the trainset.
-        best_train: f64,
+        /// The baseline's mean on the trainset (with `final = race`, on the
+        /// examples it was raced on; None when raced on another split).
+        baseline_train: Option<f64>,
+        /// The returned program's mean on the trainset (likewise).
+        best_train: Option<f64>,
         /// The baseline's mean on the devset, when scored there.
         baseline_dev: Option<f64>,
         /// The returned program's mean on the devset.

@@ -13,6 +13,7 @@
 //! | `rng.rs` | the two seeded random streams, Poisson demo dropping |
 //! | `variants.rs` | sampling model variants (`resample = rollout / temperature`) |
 //! | `select.rs` | the final evenly spaced selection, tie rules |
+//! | `race/` | `final = race`: rounds, eliminations by a confidence bound |
 //! | `strategy/` | the `Strategy` trait, `append_demo`, `append_rule` |
 //! | `advice.rs` | a wave of buckets' strategies run concurrently, results in order |
 //! | `below_baseline.rs` | the warning when the returned program loses to the baseline on held-out rows |
@@ -35,6 +36,7 @@ pub mod estimate;
 pub mod evaluator;
 pub mod events;
 pub mod pool;
+pub mod race;
 pub mod rng;
 pub mod runtime;
 pub mod select;

@@ -13,6 +13,7 @@ use crate::lm::{Lm, ModelSet, Request};
 use crate::metric::{MetricFn, Score};
 use crate::program::exec::Executor;
 use crate::program::{ModelOverride, Program};
+use crate::retrieve::{CorpusSet, NoCorpora};
 use crate::value::{Example, Record};
 
 use super::checkpoint::ScoreRange;
@@ -28,10 +29,20 @@ pub struct SpecEvaluator {
 }
 
 impl SpecEvaluator {
-    /// An evaluator whose programs and judge metrics call `models`.
+    /// An evaluator whose programs and judge metrics call `models` (and
+    /// whose `search` steps find no corpus).
     pub fn new(models: Arc<dyn ModelSet>, metric: MetricDecl) -> Self {
+        Self::with_corpora(models, Arc::new(NoCorpora), metric)
+    }
+
+    /// An evaluator whose `search` steps search `corpora`.
+    pub fn with_corpora(
+        models: Arc<dyn ModelSet>,
+        corpora: Arc<dyn CorpusSet>,
+        metric: MetricDecl,
+    ) -> Self {
         Self {
-            executor: Executor::new(models.clone()),
+            executor: Executor::with_corpora(models.clone(), corpora),
             metric: MetricFn::new(metric, models),
         }
     }
@@ -108,19 +119,28 @@ pub fn prepare(
             message,
         })?;
     prepare_with(
-        spec, decl, models, strategies, trainset, devset, events, warnings,
+        spec,
+        decl,
+        models,
+        Arc::new(NoCorpora),
+        strategies,
+        trainset,
+        devset,
+        events,
+        warnings,
     )
 }
 
 /// [`prepare`] with the block's strategies already resolved (built-ins and
-/// plugin strategies, in the block's order). Every LM call goes through a
-/// [`CountingModels`] around `models`, counted into the returned input's
-/// `usage`.
+/// plugin strategies, in the block's order) and the corpora its `search`
+/// steps call. Every LM call goes through a [`CountingModels`] around
+/// `models`, counted into the returned input's `usage`.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare_with(
     spec: &Spec,
     decl: &OptimizeDecl,
     models: Arc<dyn ModelSet>,
+    corpora: Arc<dyn CorpusSet>,
     strategies: Vec<Arc<dyn Strategy>>,
     trainset: Vec<Example>,
     devset: Option<Vec<Example>>,
@@ -193,7 +213,7 @@ pub fn prepare_with(
         devset,
         valset,
         score_range: ScoreRange::of_metric(&metric),
-        evaluator: Arc::new(SpecEvaluator::new(counted, metric)),
+        evaluator: Arc::new(SpecEvaluator::with_corpora(counted, corpora, metric)),
         strategies,
         prompt,
         base_temperature: model_decl.map_or(0.0, |m| m.temperature),

@@ -1,8 +1,9 @@
 //! Traced execution of a program's DAG on one input record.
 //!
-//! Steps whose inputs are ready run concurrently; each is one predictor call
-//! through the adapter with that step's instructions and demos. The trace is
-//! kept in step order, never completion order.
+//! Steps whose inputs are ready run concurrently; a predictor step is one
+//! call through the adapter with that step's instructions and demos, a
+//! `search` step one search of its corpus. The trace is kept in step order,
+//! never completion order.
 //!
 //! A failed call (an LM error, or a reply that did not parse even after the
 //! JSON retry) fails the execution. Steps that read from a failed step (even
@@ -20,8 +21,9 @@ use async_trait::async_trait;
 
 use super::{Execution, ModelOverride, PredictorState, Program, TraceEntry};
 use crate::adapter::{PredictSpec, predict};
-use crate::ir::{Source, Step};
+use crate::ir::{ModuleKind, SEARCH_QUERY_FIELD, SEARCH_RESULT_FIELD, SearchCall, Source, Step};
 use crate::lm::{Lm, LmError, ModelSet, Request, Response, Usage};
+use crate::retrieve::{CorpusSet, NoCorpora};
 use crate::value::Record;
 
 /// What one execution cost.
@@ -45,10 +47,12 @@ impl CallStats {
     }
 }
 
-/// Runs programs against a set of models; shareable across tasks. Keeps
-/// running totals of the calls it made.
+/// Runs programs against a set of models (and corpora, for `search`
+/// steps); shareable across tasks. Keeps running totals of the LM calls it
+/// made (searches are counted by the corpora).
 pub struct Executor {
     models: Arc<dyn ModelSet>,
+    corpora: Arc<dyn CorpusSet>,
     calls: AtomicU64,
     cached: AtomicU64,
     prompt_tokens: AtomicU64,
@@ -94,10 +98,17 @@ enum State {
 }
 
 impl Executor {
-    /// An executor calling the models in `models`, with its counters at zero.
+    /// An executor calling the models in `models`, with its counters at
+    /// zero; a `search` step finds no corpus.
     pub fn new(models: Arc<dyn ModelSet>) -> Self {
+        Self::with_corpora(models, Arc::new(NoCorpora))
+    }
+
+    /// An executor whose `search` steps search `corpora`.
+    pub fn with_corpora(models: Arc<dyn ModelSet>, corpora: Arc<dyn CorpusSet>) -> Self {
         Self {
             models,
+            corpora,
             calls: AtomicU64::new(0),
             cached: AtomicU64::new(0),
             prompt_tokens: AtomicU64::new(0),
@@ -229,6 +240,11 @@ impl Executor {
         inputs: Record,
         ov: &ModelOverride,
     ) -> StepRun {
+        if let ModuleKind::Search(call) = &step.module {
+            // Retrieval ignores sampling overrides: the same query always
+            // gets the same passages.
+            return self.run_search(step, call, inputs).await;
+        }
         let model = ov.model.as_deref().unwrap_or(&step.lm);
         let fail = |why: String| StepRun {
             entry: None,
@@ -293,6 +309,52 @@ impl Executor {
                 result: Err(format!("step `{}` (model `{model}`): {e}", step.name)),
                 stats,
             },
+        }
+    }
+}
+
+impl Executor {
+    /// A `search` step: one search of its corpus, traced like a predictor
+    /// call (inputs `query`, outputs `passages`).
+    async fn run_search(&self, step: &Step, call: &SearchCall, inputs: Record) -> StepRun {
+        let fail = |inputs: Record, why: String| StepRun {
+            entry: Some(TraceEntry {
+                step: step.name.clone(),
+                inputs,
+                outputs: Record::new(),
+            }),
+            result: Err(format!(
+                "step `{}` (corpus `{}`): {why}",
+                step.name, call.corpus
+            )),
+            stats: CallStats::default(),
+        };
+        let query = match inputs.get(SEARCH_QUERY_FIELD) {
+            Some(serde_json::Value::String(q)) => q.clone(),
+            Some(other) => other.to_string(),
+            None => return fail(inputs, "no query".into()),
+        };
+        let Some(corpus) = self.corpora.corpus(&call.corpus) else {
+            return fail(inputs, "no such corpus in this run".into());
+        };
+        match corpus.search(&query, call.k).await {
+            Ok(passages) => {
+                let mut outputs = Record::new();
+                outputs.insert(
+                    SEARCH_RESULT_FIELD.into(),
+                    serde_json::Value::from(passages),
+                );
+                StepRun {
+                    entry: Some(TraceEntry {
+                        step: step.name.clone(),
+                        inputs,
+                        outputs: outputs.clone(),
+                    }),
+                    result: Ok(outputs),
+                    stats: CallStats::default(),
+                }
+            }
+            Err(e) => fail(inputs, e.message),
         }
     }
 }

@@ -146,9 +146,11 @@ fn program_from_json(
         .and_then(|m| m.get("steps"))
         .and_then(Value::as_object);
     let mut program = Program::baseline(graph.clone());
+    // Tool steps (`search`) hold no state: only predictors are in the file.
+    let predictors: Vec<&Step> = graph.steps.iter().filter(|s| s.is_predictor()).collect();
     if let Some(state) = lone_predictor(top) {
         // A bare `dspy.Predict(..).save()`: the file is the predictor's state.
-        if let [step] = graph.steps.as_slice() {
+        if let [step] = predictors.as_slice() {
             let key = step.name.clone();
             let slot = program
                 .predictors
@@ -160,18 +162,31 @@ fn program_from_json(
             return Ok(program);
         }
         return Err(Problem::Layout(format!(
-            "this is one predictor's state (a module saved on its own), but program `{}` has {} steps",
+            "this is one predictor's state (a module saved on its own), but program `{}` has {} predictors",
             graph.name,
-            graph.steps.len()
+            predictors.len()
         )));
     }
     for (key, pred) in top {
         if key == "metadata" {
             continue;
         }
+        // A DSPy program that retrieves with `dspy.Retrieve` saves its `k`
+        // under the retriever's name: here that step is a `search`, whose
+        // settings are the spec's.
+        if graph
+            .steps
+            .iter()
+            .any(|s| !s.is_predictor() && s.name == *key)
+        {
+            warnings.push(format!(
+                "`{key}` is a search step, which holds no state: its saved state is ignored (the spec sets its corpus and k)"
+            ));
+            continue;
+        }
         let step = match key_map.and_then(|m| m.get(key)).and_then(Value::as_str) {
-            Some(name) => graph.steps.iter().find(|s| s.name == name),
-            None => step_for_dspy_key(&graph, key),
+            Some(name) => predictors.iter().copied().find(|s| s.name == name),
+            None => step_for_dspy_key(&predictors, key),
         };
         let Some((step, state)) =
             step.and_then(|s| Some((s, program.predictors.get_mut(&s.name)?)))
@@ -179,8 +194,7 @@ fn program_from_json(
             return Err(Problem::UnknownStep {
                 key: key.clone(),
                 program: graph.name.clone(),
-                steps: graph
-                    .steps
+                steps: predictors
                     .iter()
                     .map(|s| s.name.as_str())
                     .collect::<Vec<_>>()
@@ -208,16 +222,16 @@ fn lone_predictor(top: &serde_json::Map<String, Value>) -> Option<Value> {
     Some(Value::Object(state))
 }
 
-/// The step a DSPy predictor key names: `step` or `step.predict` (a
-/// chain_of_thought step), or, in a program whose one step is a
+/// The predictor step a DSPy key names: `step` or `step.predict` (a
+/// chain_of_thought step), or, in a program whose one predictor is a
 /// chain_of_thought, `predict` (what a bare `dspy.ChainOfThought` saves).
-fn step_for_dspy_key<'g>(graph: &'g ProgramGraph, key: &str) -> Option<&'g Step> {
-    let by_name = graph.steps.iter().find(|s| {
+fn step_for_dspy_key<'g>(predictors: &[&'g Step], key: &str) -> Option<&'g Step> {
+    let by_name = predictors.iter().copied().find(|s| {
         s.name == key
             || (s.module == ModuleKind::ChainOfThought && key == format!("{}.predict", s.name))
     });
-    by_name.or_else(|| match graph.steps.as_slice() {
-        [only] if only.module == ModuleKind::ChainOfThought && key == "predict" => Some(only),
+    by_name.or_else(|| match predictors {
+        [only] if only.module == ModuleKind::ChainOfThought && key == "predict" => Some(*only),
         _ => None,
     })
 }
@@ -399,6 +413,36 @@ mod tests {
         );
     }
 
+    #[test]
+    fn search_steps_hold_no_state_and_a_saved_retriever_is_ignored() {
+        let mut g = (*graph()).clone();
+        let mut hop = g.steps[0].clone();
+        hop.name = "hop".into();
+        hop.module = ModuleKind::Search(crate::ir::SearchCall {
+            corpus: "wiki".into(),
+            k: 3,
+        });
+        g.steps.insert(1, hop);
+        g.deps = vec![vec![], vec![0], vec![1]];
+        let g = Arc::new(g);
+        assert!(!Program::baseline(g.clone()).predictors.contains_key("hop"));
+        // What DSPy saves for `self.hop = dspy.Retrieve(k=3)` beside the predictors.
+        let (_d, p) = write(&json!({
+            "query": {"demos": [], "signature": {"instructions": "Q.", "fields": []}, "lm": null},
+            "hop": {"k": 3},
+            "metadata": {}
+        }));
+        let loaded = read_program_json(&p, g.clone()).unwrap();
+        assert_eq!(loaded.program.predictors["query"].instructions, "Q.");
+        assert_eq!(loaded.program.predictors.len(), 2);
+        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+        assert!(loaded.warnings[0].contains("`hop` is a search step"));
+        // An unknown key lists the predictors, not the search step.
+        let (_d, p) = write(&json!({"nope": {"demos": []}, "metadata": {}}));
+        let err = load_program_json(&p, g).unwrap_err().to_string();
+        assert!(err.contains("(its steps: query, answer)"), "{err}");
+    }
+
     fn one_step(module: ModuleKind, output: FieldType) -> Arc<ProgramGraph> {
         let mut g = (*graph()).clone();
         g.steps.truncate(1);
@@ -438,7 +482,7 @@ mod tests {
         let err = load_program_json(&p, graph()).unwrap_err().to_string();
         assert!(
             err.contains(
-                "one predictor's state (a module saved on its own), but program `qa` has 2 steps"
+                "one predictor's state (a module saved on its own), but program `qa` has 2 predictors"
             ),
             "{err}"
         );

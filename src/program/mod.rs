@@ -31,11 +31,13 @@ pub struct Program {
 }
 
 impl Program {
-    /// The program as written in the spec: signature instructions, no demos.
+    /// The program as written in the spec: signature instructions, no
+    /// demos, one state per predictor step (tool steps have none).
     pub fn baseline(graph: Arc<ProgramGraph>) -> Self {
         let predictors = graph
             .steps
             .iter()
+            .filter(|s| s.is_predictor())
             .map(|s| {
                 let state = PredictorState {
                     instructions: s.signature.instructions.clone(),
@@ -48,12 +50,13 @@ impl Program {
     }
 }
 
-/// One predictor call of an execution.
+/// One step of an execution: a predictor call, or a tool step such as a
+/// `search` (which demos and advice show like any other).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceEntry {
     /// The step's name.
     pub step: String,
-    /// The values the step's predictor was given, by input field.
+    /// The values the step was given, by input field.
     pub inputs: Record,
     /// The parsed outputs; empty when the call failed.
     pub outputs: Record,
@@ -78,7 +81,8 @@ pub struct ModelOverride {
 pub struct Execution {
     /// The program outputs; None when a step failed.
     pub prediction: Option<Record>,
-    /// The predictor calls made, in step order (not completion order).
+    /// The steps run (predictor calls and tool steps), in step order (not
+    /// completion order).
     pub trace: Vec<TraceEntry>,
     /// Why the execution failed, naming the step and model.
     pub error: Option<String>,

@@ -163,11 +163,13 @@ fn call_tokens(max_demos: usize, graph: &ProgramGraph, train: &[Example]) -> (u6
         .map(|(_, v)| v.to_string().len())
         .sum();
     let completion = (label_chars as u64).div_ceil(4) + 8;
-    if graph.steps.is_empty() {
+    // Tool steps (`search`) send no prompt.
+    let predictors: Vec<_> = graph.steps.iter().filter(|s| s.is_predictor()).collect();
+    if predictors.is_empty() {
         return (0, completion);
     }
     let mut prompt = 0u64;
-    for step in &graph.steps {
+    for step in &predictors {
         let outputs = step.lm_outputs();
         let spec = PredictSpec {
             instructions: &step.signature.instructions,
@@ -180,7 +182,7 @@ fn call_tokens(max_demos: usize, graph: &ProgramGraph, train: &[Example]) -> (u6
     }
     let per_demo = ((input_chars + label_chars) as u64).div_ceil(4);
     (
-        prompt / graph.steps.len() as u64 + max_demos as u64 * per_demo,
+        prompt / predictors.len() as u64 + max_demos as u64 * per_demo,
         completion,
     )
 }

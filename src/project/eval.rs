@@ -159,10 +159,15 @@ pub async fn evaluate(
     };
     // Kept alive for the whole evaluation (plugin models call into it).
     let plugins = project.plugins()?;
-    let models = Arc::new(project.models(&oracles, &plugins, cache_dir)?);
+    let mut models = project.models(&oracles, &plugins, cache_dir)?;
+    if project.searches_remote(&block.program) {
+        models.open_cache();
+    }
+    let models = Arc::new(models);
     let cache = models.cache();
+    let corpora = Arc::new(project.corpora(&block.program, block.cache.clone(), cache.clone())?);
     let model_set: Arc<dyn ModelSet> = models.clone();
-    let executor = Executor::new(model_set.clone());
+    let executor = Executor::with_corpora(model_set.clone(), corpora.clone());
     let metric = MetricFn::new(metric_decl, model_set);
     let outcomes = run_all(
         &executor,

@@ -29,12 +29,15 @@ use std::path::{Path, PathBuf};
 
 use crate::compile::{Layers, Override, load_layered};
 use crate::config::{Price, ProjectConfig};
-use crate::ir::{OptimizeDecl, Spec};
+use crate::ir::{CorpusSource, OptimizeDecl, Spec};
 use crate::lm::Models;
 use crate::lm::ModelsOptions;
+use crate::lm::cache::ResponseCache;
 use crate::lm::retry::Backoff;
 use crate::plugin::PluginHost;
+use crate::retrieve::{Corpora, CorporaOptions, corpora_used};
 use crate::value::Example;
+use std::sync::Arc;
 
 /// How a spec is loaded: the layers above its own text.
 #[derive(Debug, Clone, Default)]
@@ -211,6 +214,45 @@ impl Project {
             &self.spec,
             &self.config.plugin_search_path,
         )?)
+    }
+
+    /// The corpora program `program`'s `search` steps call. A local
+    /// corpus's index lives in its `index` folder, else under `cache_root`
+    /// (the block's cache folder; `None`: built in memory); a remote one
+    /// caches its searches in `cache` and retries with the backoff from the
+    /// environment when set.
+    pub fn corpora(
+        &self,
+        program: &str,
+        cache_root: Option<PathBuf>,
+        cache: Option<Arc<ResponseCache>>,
+    ) -> Result<Corpora, Error> {
+        let Some(graph) = self.spec.programs.get(program) else {
+            return Ok(Corpora::empty());
+        };
+        let backoff = Backoff::from_env()
+            .map_err(Error::Input)?
+            .unwrap_or_default();
+        let options = CorporaOptions {
+            index_root: cache_root,
+            cache,
+            backoff,
+        };
+        Corpora::build(&self.spec, &corpora_used(graph), &options)
+            .map_err(|e| Error::Input(e.to_string()))
+    }
+
+    /// Whether program `program` searches a remote corpus (whose searches
+    /// the response cache keeps).
+    pub fn searches_remote(&self, program: &str) -> bool {
+        self.spec.programs.get(program).is_some_and(|g| {
+            corpora_used(g).iter().any(|c| {
+                matches!(
+                    self.spec.corpora.get(c).map(|d| &d.source),
+                    Some(CorpusSource::Remote(_))
+                )
+            })
+        })
     }
 
     /// Every model of the spec, wrapped in its layers; plugin models served

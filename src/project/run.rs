@@ -17,6 +17,7 @@ use crate::optimize::runtime::{load_data, prepare_with};
 use crate::optimize::{EventSink, OptimizeInput, OptimizeOutput, RunOptions};
 use crate::plugin::{PluginHost, resolve_strategies};
 use crate::report::ReportError;
+use crate::retrieve::Corpora;
 use crate::value::Example;
 
 /// Where and how one block runs.
@@ -48,6 +49,9 @@ pub struct BlockRun {
     /// Problems found opening the cache, already in the run's warnings;
     /// for the caller to show.
     pub cache_warnings: Vec<String>,
+    /// The corpora the program searches: their usage goes into run.json
+    /// (`OptimizeOutput::run.search`) once the engine returns.
+    pub corpora: Arc<Corpora>,
 }
 
 impl Project {
@@ -68,8 +72,14 @@ impl Project {
             decl.cache.clone()
         };
         let plugins = self.plugins()?;
-        let models = self.models(oracles, &plugins, cache_dir)?;
+        let mut models = self.models(oracles, &plugins, cache_dir)?;
+        if self.searches_remote(&decl.program) {
+            models.open_cache();
+        }
         let cache = models.cache();
+        // A local corpus keeps its index in the block's cache folder even
+        // with --no-cache, which concerns the response cache only.
+        let corpora = Arc::new(self.corpora(&decl.program, decl.cache.clone(), cache.clone())?);
         let cache_warnings = take_warnings(cache.as_deref());
         let mut warnings = self.warnings.clone();
         warnings.extend(cache_warnings.iter().cloned());
@@ -78,7 +88,15 @@ impl Project {
         let strategies = resolve_strategies(&decl.strategies, &plugins)?;
         let (train, dev) = load_data(&self.spec, decl)?;
         let input = prepare_with(
-            &self.spec, decl, models, strategies, train, dev, events, warnings,
+            &self.spec,
+            decl,
+            models,
+            corpora.clone(),
+            strategies,
+            train,
+            dev,
+            events,
+            warnings,
         )?;
         input.usage.set_book(book);
         let resume = if setup.resume {
@@ -92,7 +110,7 @@ impl Project {
             checkpoint: Some(file_sink(setup.out_dir.clone())),
             resume,
             prices: self.prices(),
-            fingerprint: self.fingerprint(decl, oracles, &plugins)?,
+            fingerprint: self.fingerprint(decl, oracles, &plugins, &corpora)?,
         };
         Ok(BlockRun {
             input,
@@ -101,6 +119,7 @@ impl Project {
             lock,
             cache,
             cache_warnings,
+            corpora,
         })
     }
 }
@@ -122,14 +141,21 @@ pub fn flush_cache(cache: Option<&ResponseCache>) -> Vec<String> {
 impl Project {
     /// Hashes of what block `decl` uses beyond its program and data (which
     /// the engine hashes): the metric, the models with their oracle rows,
-    /// and each plugin it uses (manifest and library bytes).
+    /// the corpora it searches, and each plugin it uses (manifest and
+    /// library bytes).
     fn fingerprint(
         &self,
         decl: &OptimizeDecl,
         oracles: &IndexMap<String, Vec<Example>>,
         plugins: &PluginHost,
+        corpora: &Corpora,
     ) -> Result<Fingerprint, Error> {
         let mut fingerprint = Fingerprint::of_block(&self.spec, decl, oracles);
+        for name in corpora.names() {
+            if let Some(identity) = corpora.identity(name) {
+                fingerprint.add_corpus(name, identity);
+            }
+        }
         for name in plugins_used(&self.spec, decl) {
             let (Some(manifest), Some(path)) = (plugins.manifest(&name), plugins.path(&name))
             else {

@@ -103,16 +103,20 @@ fn kpis(h: &mut String, inputs: &ReportInputs, run: &RunJson) {
             "",
             "Baseline (trainset)",
             "baseline-train",
-            format::score(base),
+            format::opt_score(base),
         );
         kpi(
             h,
             "best",
             "Best (trainset)",
             "best-train",
-            format::score(best),
+            format::opt_score(best),
         );
-        kpi(h, "", "Gain", "gain-train", format::delta(best - base));
+        let gain = match (best, base) {
+            (Some(b), Some(a)) => format::delta(b - a),
+            _ => "—".into(),
+        };
+        kpi(h, "", "Gain", "gain-train", gain);
         if let (Some(b), Some(d)) = (run.baseline.dev, run.best.dev) {
             kpi(h, "", "Baseline (devset)", "baseline-dev", format::score(b));
             kpi(h, "best", "Best (devset)", "best-dev", format::score(d));
@@ -234,7 +238,10 @@ fn candidates_section(h: &mut String, inputs: &ReportInputs) {
             None => "baseline".to_string(),
             Some(s) => format!("step {s}"),
         };
-        let vs = baseline.map_or_else(|| "—".into(), |b| format::delta(cand.train_score - b));
+        let vs = match (baseline.flatten(), cand.train_score) {
+            (Some(b), Some(s)) => format::delta(s - b),
+            _ => "—".into(),
+        };
         let demos: Vec<String> = cand
             .predictors
             .iter()
@@ -247,7 +254,7 @@ fn candidates_section(h: &mut String, inputs: &ReportInputs) {
             if best { " winner" } else { "" },
             e(&from),
             cand.pool_index,
-            e(&format::score(cand.train_score)),
+            e(&format::opt_score(cand.train_score)),
             e(&vs)
         );
         if has_dev {
@@ -268,7 +275,9 @@ fn candidates_section(h: &mut String, inputs: &ReportInputs) {
             }
         );
     }
-    h.push_str("</tbody>\n</table></div>\n</section>\n");
+    h.push_str("</tbody>\n</table></div>\n");
+    super::race::race_section(h, c);
+    h.push_str("</section>\n");
 }
 
 fn predictor_html(h: &mut String, p: &WinningPredictor) {

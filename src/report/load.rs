@@ -169,10 +169,10 @@ impl ReportInputs {
         self.run
             .as_ref()
             .filter(|_| self.candidates.is_some() || self.program.is_some())
-            .map(|r| r.best.train)
+            .and_then(|r| r.best.train)
             .or_else(|| {
                 let c = self.candidates.as_ref()?;
-                c.candidates.get(c.best).map(|e| e.train_score)
+                c.candidates.get(c.best).and_then(|e| e.train_score)
             })
     }
 

@@ -10,6 +10,7 @@
 //! | `diff.rs` | the word diff of instructions against the original |
 //! | `plot.rs` | the score plot, drawn by plotters' SVG backend |
 //! | `html.rs` | the page: header, plot, candidates, winning program, steps |
+//! | `race.rs` | the race of a `final = race` selection: rounds, eliminations |
 //!
 //! The page is self-contained (inline CSS and SVG, no script, no network), and
 //! [`render_report`] is a pure function of the artifacts, so rewriting the
@@ -21,6 +22,7 @@ pub mod format;
 mod html;
 mod load;
 pub mod plot;
+mod race;
 
 pub use escape::escape_html;
 pub use load::{ReportInputs, WinningPredictor};

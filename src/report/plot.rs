@@ -85,7 +85,9 @@ impl PlotSeries {
             for (i, e) in c.candidates.iter().enumerate() {
                 let x = e.step.unwrap_or(0) as f64;
                 s.max_step = s.max_step.max(e.step.unwrap_or(0));
-                s.finals.push((x, e.train_score, i == c.best));
+                if let Some(score) = e.train_score {
+                    s.finals.push((x, score, i == c.best));
+                }
             }
         }
         s

@@ -37,6 +37,11 @@ pub const P_MAX: f64 = 0.98;
 pub const ADVICE_ACCURACY: f64 = 0.6;
 /// Topic buckets when the oracle has no `topic` field.
 pub const TOPIC_BUCKETS: u64 = 4;
+/// Probability gain for a label field when a passage in the request (a
+/// `list<string>` input, such as a `search` step's output) holds its gold value.
+pub const PASSAGE_GAIN: f64 = 0.35;
+
+mod passages;
 
 /// The rule constants of one sim model; defaults above, each overridable by a
 /// numeric key of the same name (lower case) in the model block.
@@ -49,6 +54,7 @@ struct Rules {
     overload_free_demos: usize,
     overload_penalty: f64,
     advice_accuracy: f64,
+    passage_gain: f64,
 }
 
 impl Rules {
@@ -68,6 +74,7 @@ impl Rules {
             overload_free_demos: num("overload_free_demos", OVERLOAD_FREE_DEMOS as f64) as usize,
             overload_penalty: num("overload_penalty", OVERLOAD_PENALTY),
             advice_accuracy: num("advice_accuracy", ADVICE_ACCURACY).min(1.0),
+            passage_gain: num("passage_gain", PASSAGE_GAIN),
         }
     }
 }
@@ -369,19 +376,32 @@ impl SimModel {
                 .any(|(n, t)| n == "score" && *t == FieldType::Float);
         let p = row.map(|r| self.p_correct(view, r));
         let w = req.temperature.clamp(0.0, 1.0);
+        // The row's own draw for field `name`: correct when under `p`.
+        let on_form =
+            |row: &Row, name: &str, p: f64| (1.0 - w) * unit(row.key, name) + w * unit(h, name) < p;
+        let passages = passages::passages(view);
         let mut out = Map::new();
         for (name, ty) in &view.outputs {
             let value = if judge && name == "score" {
                 judge_score(view)
             } else if let (Some(row), Some(gold)) = (row, row.and_then(|r| r.gold.get(name))) {
-                let e = unit(row.key, name);
-                let draw = unit(h, name);
-                let correct = (1.0 - w) * e + w * draw < p.unwrap_or(0.0);
-                if correct {
+                let mut p = p.unwrap_or(0.0);
+                if passages::holds(&passages, &value_text(gold)) {
+                    p = (p + self.rules.passage_gain).clamp(P_MIN, P_MAX);
+                }
+                if on_form(row, name, p) {
                     gold.clone()
                 } else {
                     self.wrong_value(name, ty, gold, h)
                 }
+            } else if let Some(row) =
+                row.filter(|_| passages::is_query(name, ty) && !passages.is_empty())
+            {
+                // A follow-up query: on form, it names what the passage
+                // read adds to the question; otherwise it restates the inputs.
+                let follow = passages::follow_up(&passages, &row.inputs)
+                    .filter(|_| on_form(row, name, p.unwrap_or(0.0)));
+                Value::String(follow.unwrap_or_else(|| row.inputs.join(" ")))
             } else if let (None, Some(values)) = (row, self.pool.get(name)) {
                 // Unknown query: a guess among the field's known values.
                 match ty {

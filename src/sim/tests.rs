@@ -632,3 +632,78 @@ fn rule_constants_can_be_overridden_per_model() {
     assert_eq!(r.advice_accuracy, 1.0);
     assert_eq!(r.advice_gain, ADVICE_GAIN);
 }
+
+/// One request for row `i` with a `passages: list<string>` input, asking
+/// for `output`; the reply's value of that field.
+async fn with_passages(sim: &SimModel, i: usize, passages: &[String], output: &str) -> Value {
+    let ins = [
+        field("question", FieldType::String),
+        field("passages", FieldType::List(Box::new(FieldType::String))),
+    ];
+    let outs = [field(output, FieldType::String)];
+    let spec = PredictSpec {
+        instructions: "Answer from the passages.",
+        inputs: &ins,
+        outputs: &outs,
+    };
+    let mut inputs = row(i).inputs();
+    inputs.insert("passages".into(), json!(passages));
+    let p = predict(sim, &template(0.0, None), &spec, &[], &inputs)
+        .await
+        .expect("the sim's replies parse");
+    p.outputs[output].clone()
+}
+
+#[tokio::test]
+async fn a_passage_holding_the_answer_raises_accuracy() {
+    let sim = SimModel::new(&decl(0.3), oracle());
+    let mut counts = [0usize; 3];
+    for i in 0..N {
+        let gold = row(i).fields["answer"].clone();
+        let holding = vec![
+            "Nothing here.".to_string(),
+            format!("Record | The secret is {}.", gold.as_str().unwrap()),
+        ];
+        let unrelated = vec!["A passage about something else entirely.".to_string()];
+        for (k, passages) in [vec![], unrelated, holding].iter().enumerate() {
+            if with_passages(&sim, i, passages, "answer").await == gold {
+                counts[k] += 1;
+            }
+        }
+    }
+    let acc = counts.map(|c| c as f64 / N as f64);
+    // No passage or an unrelated one: the skill; the answer in a passage:
+    // the skill plus PASSAGE_GAIN.
+    assert!((acc[0] - 0.3).abs() < 0.1, "{acc:?}");
+    assert_eq!(acc[0], acc[1], "an unrelated passage changed nothing");
+    assert!((acc[2] - (0.3 + PASSAGE_GAIN)).abs() < 0.1, "{acc:?}");
+}
+
+#[tokio::test]
+async fn follow_up_queries_name_what_the_passage_adds_when_on_form() {
+    let passages = |i: usize| {
+        vec![
+            "Unrelated | Something about Zed Quill and the sea.".to_string(),
+            format!("Secret word {i} | The secret word number {i} was chosen by Edda Varn{i}."),
+        ]
+    };
+    // Skill 1: always on form, so always the names the passage adds.
+    let sharp = SimModel::new(&decl(1.0), oracle());
+    for i in 0..5 {
+        let q = with_passages(&sharp, i, &passages(i), "query").await;
+        assert_eq!(q, json!(format!("Edda Varn{i}")), "row {i}");
+    }
+    // Skill 0 (the floor, 0.02): almost always the question restated.
+    let dull = SimModel::new(&decl(0.0), oracle());
+    let mut restated = 0;
+    for i in 0..N {
+        let q = with_passages(&dull, i, &passages(i), "query").await;
+        if q == json!(format!("what is secret word number {i}?")) {
+            restated += 1;
+        }
+    }
+    assert!(restated >= N * 9 / 10, "{restated} of {N} restated");
+    // With no passage the query is the filler it always was.
+    let q = with_passages(&sharp, 3, &[], "query").await;
+    assert_eq!(q, json!("query What is secret word number 3?"));
+}

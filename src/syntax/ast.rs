@@ -65,6 +65,8 @@ pub enum Item {
     Model(BlockItem),
     /// `dataset NAME { .. }`.
     Dataset(BlockItem),
+    /// `corpus NAME { .. }`: passages a `search` step retrieves from.
+    Corpus(BlockItem),
     /// `signature NAME ..`.
     Signature(SignatureItem),
     /// `program NAME ..`.
@@ -82,6 +84,7 @@ impl Item {
             Item::Plugin(_) => "plugin",
             Item::Model(_) => "model",
             Item::Dataset(_) => "dataset",
+            Item::Corpus(_) => "corpus",
             Item::Signature(_) => "signature",
             Item::Program(_) => "program",
             Item::Metric(_) => "metric",
@@ -92,7 +95,7 @@ impl Item {
     pub fn name(&self) -> &Ident {
         match self {
             Item::Plugin(i) => &i.name,
-            Item::Model(i) | Item::Dataset(i) => &i.name,
+            Item::Model(i) | Item::Dataset(i) | Item::Corpus(i) => &i.name,
             Item::Signature(i) => &i.name,
             Item::Program(i) => &i.name,
             Item::Metric(i) => &i.name,
@@ -103,7 +106,7 @@ impl Item {
     pub fn span(&self) -> Span {
         match self {
             Item::Plugin(i) => i.span,
-            Item::Model(i) | Item::Dataset(i) => i.span,
+            Item::Model(i) | Item::Dataset(i) | Item::Corpus(i) => i.span,
             Item::Signature(i) => i.span,
             Item::Program(i) => i.span,
             Item::Metric(i) => i.span,
@@ -124,7 +127,7 @@ pub struct PluginItem {
     pub span: Span,
 }
 
-/// `model NAME { .. }` and `dataset NAME { .. }`: a name and settings.
+/// `model NAME { .. }`, `dataset NAME { .. }` and `corpus NAME { .. }`: a name and settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockItem {
     /// The model's or dataset's name.
@@ -371,14 +374,28 @@ pub struct StepDecl {
     pub span: Span,
 }
 
-/// `predict(Sig)`, `chain_of_thought(Sig)`, `plugin.tool(..)`.
+/// `predict(Sig)`, `chain_of_thought(Sig)`, `search(wiki, query = q.query, k = 3)`,
+/// `plugin.tool(..)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModuleCall {
     /// The module's qualified name, e.g. `predict` or `plugin.tool`.
     pub module: Vec<Ident>,
-    /// The arguments in order (usually a signature name).
+    /// The positional arguments in order (usually a signature name).
     pub args: Vec<Value>,
+    /// The `name = value` arguments in order (`search`'s `query` and `k`).
+    pub named: Vec<NamedArg>,
     /// The whole call.
+    pub span: Span,
+}
+
+/// `name = value` inside a module call's parentheses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedArg {
+    /// The argument's name.
+    pub name: Ident,
+    /// Its value: a number, or a source such as `step.field` (a name).
+    pub value: Value,
+    /// The whole argument.
     pub span: Span,
 }
 

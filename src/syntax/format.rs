@@ -218,6 +218,11 @@ fn print_item(p: &mut Printer, item: &Item) {
             entries(p, &b.entries, 2);
             p.close(0, b.span.end.saturating_sub(1));
         }
+        Item::Corpus(b) => {
+            p.line(0, format!("corpus {} {{", b.name.name), at);
+            entries(p, &b.entries, 2);
+            p.close(0, b.span.end.saturating_sub(1));
+        }
         Item::Signature(s) => signature(p, s),
         Item::Program(pr) => program(p, pr),
         Item::Metric(m) => {
@@ -445,14 +450,15 @@ fn signature(p: &mut Printer, s: &SignatureItem) {
 }
 
 fn module_call(c: &ModuleCall) -> String {
+    let positional = c.args.iter().map(|a| value(a, 0));
+    let named = c
+        .named
+        .iter()
+        .map(|n| format!("{} = {}", n.name.name, value(&n.value, 0)));
     format!(
         "{}({})",
         dotted(&c.module),
-        c.args
-            .iter()
-            .map(|a| value(a, 0))
-            .collect::<Vec<_>>()
-            .join(", ")
+        positional.chain(named).collect::<Vec<_>>().join(", ")
     )
 }
 

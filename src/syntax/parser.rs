@@ -21,12 +21,13 @@ use syntax_error::syntax_error;
 pub struct SimbaParser;
 
 /// Item keywords, for messages and resynchronisation after an error.
-pub const ITEM_KEYWORDS: [&str; 7] = [
+pub const ITEM_KEYWORDS: [&str; 8] = [
     "plugin",
     "model",
     "signature",
     "program",
     "dataset",
+    "corpus",
     "metric",
     "optimize",
 ];

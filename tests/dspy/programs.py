@@ -7,6 +7,8 @@ write them.
 round trip fails for a spec it finds without one here.
 """
 
+import json
+from pathlib import Path
 from typing import Literal
 
 import dspy
@@ -97,6 +99,62 @@ class Pipeline(dspy.Module):
         return self.answer(question=question, query=query)
 
 
+# --- examples/multihop/multihop.simba ----------------------------------------
+
+WIKI = Path(__file__).resolve().parents[2] / "examples/multihop/data/wiki.jsonl"
+
+
+def search_wiki(query, k):
+    """The `search(wiki, ..)` steps, as a plain function over the bundled
+    corpus (word overlap, enough for DummyLM runs). Not a dspy.Retrieve: a
+    retriever held as a module attribute would be saved as state, and
+    simba-run's search steps hold none."""
+    rows = [json.loads(line) for line in WIKI.read_text().splitlines() if line.strip()]
+    words = set(query.lower().split())
+    scored = sorted(
+        ((len(words & set(f"{r['title']} {r['text']}".lower().split())), i) for i, r in enumerate(rows)),
+        key=lambda s: (-s[0], s[1]),
+    )
+    return [f"{rows[i]['title']} | {rows[i]['text']}" for _, i in scored[:k]]
+
+
+class MultihopWriteQuery(dspy.Signature):
+    """Write a search query that finds a passage about what the question names."""
+
+    question: str = dspy.InputField()
+    query: str = dspy.OutputField(desc="a few keywords")
+
+
+class FollowUp(dspy.Signature):
+    """The passages name a person or place the question leads to. Write a search query for it."""
+
+    question: str = dspy.InputField()
+    passages: list[str] = dspy.InputField(desc="passages found for the question")
+    query: str = dspy.OutputField(desc="a few keywords")
+
+
+class MultihopAnswer(dspy.Signature):
+    """Answer the question with a short factoid taken from the passages."""
+
+    question: str = dspy.InputField()
+    context: list[str] = dspy.InputField(desc="passages about what the question names")
+    more: list[str] = dspy.InputField(desc="passages found by the follow-up query")
+    answer: str = dspy.OutputField(desc="often between 1 and 3 words")
+
+
+class Multihop(dspy.Module):
+    def __init__(self):
+        super().__init__()
+        self.query1 = dspy.Predict(MultihopWriteQuery)
+        self.query2 = dspy.Predict(FollowUp)
+        self.answer = dspy.ChainOfThought(MultihopAnswer)
+
+    def forward(self, question):
+        hop1 = search_wiki(self.query1(question=question).query, k=3)
+        hop2 = search_wiki(self.query2(question=question, passages=hop1).query, k=3)
+        return self.answer(question=question, context=hop1, more=hop2)
+
+
 # --- tests/dspy/oneline.simba ------------------------------------------------
 
 
@@ -118,6 +176,7 @@ SPECS = {
     "examples/qa/qa.simba": Qa,
     "examples/classify/classify.simba": Sentiment,
     "examples/pipeline/pipeline.simba": Pipeline,
+    "examples/multihop/multihop.simba": Multihop,
     "tests/dspy/oneline.simba": Oneline,
 }
 

@@ -158,6 +158,14 @@ def dummy_value(field):
     return "dummy"
 
 
+def as_prompted(value):
+    """A demo value as DSPy's prompt shows it: lists and objects as JSON
+    (a `list[str]` field's passages), anything else as text."""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
 def check_demos_in_prompt(checks, module, inputs, where):
     """Runs the module on DummyLM; every demo must be in the prompt of its
     predictor's call. Returns how many demos were checked."""
@@ -173,7 +181,7 @@ def check_demos_in_prompt(checks, module, inputs, where):
     for name, predictor in predictors:
         instructions = normalized(predictor.signature.instructions)
         for demo in demo_dicts(predictor.demos):
-            values = [normalized(str(v)) for k, v in demo.items() if k != "augmented"]
+            values = [normalized(as_prompted(v)) for k, v in demo.items() if k != "augmented"]
             shown = any(instructions in call and all(v in call for v in values) for call in calls)
             checks.check(shown, f"{where}: a demo of `{name}` is not in its DummyLM prompt: {demo}")
             checked += 1

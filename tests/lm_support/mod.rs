@@ -2,7 +2,7 @@
 //! shared by the `lm_*` integration tests.
 #![allow(dead_code)]
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use simba_run::ir::{ModelDecl, Provider, Setting};
 use simba_run::lm::retry::Backoff;
 use simba_run::lm::{Message, Request, ResponseFormat};
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -47,6 +48,8 @@ struct Shared {
     max_in_flight: AtomicUsize,
     /// Delay added to every default reply (to observe concurrency).
     delay_ms: AtomicUsize,
+    /// The client addresses requests came from: one per connection.
+    peers: Mutex<HashSet<SocketAddr>>,
 }
 
 /// A running test server.
@@ -68,6 +71,7 @@ impl Server {
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
@@ -100,13 +104,20 @@ impl Server {
     pub fn max_in_flight(&self) -> usize {
         self.shared.max_in_flight.load(Ordering::SeqCst)
     }
+
+    /// How many connections the requests came over.
+    pub fn connections(&self) -> usize {
+        self.shared.peers.lock().unwrap().len()
+    }
 }
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    shared.peers.lock().unwrap().insert(peer);
     let now = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(now, Ordering::SeqCst);
     let response = answer(&shared, headers, body).await;

@@ -1,7 +1,6 @@
 //! Binding every step input to a program input or an earlier step's output.
 
 use super::super::Ctx;
-use super::assignable;
 use super::inputs::Inputs;
 use super::step::StepInfo;
 use crate::compile::names::listing;
@@ -79,7 +78,7 @@ pub(super) fn bind_steps(
 fn explicit_bindings<'s>(ctx: &mut Ctx, st: &'s StepInfo) -> IndexMap<&'s str, &'s Binding> {
     let mut explicit: IndexMap<&str, &Binding> = IndexMap::new();
     let inputs: HashSet<&str> = st.sig.inputs.iter().map(|f| f.name.as_str()).collect();
-    for b in &st.decl.bindings {
+    for b in &st.bindings {
         if b.field.name == "lm" {
             continue;
         }
@@ -100,22 +99,22 @@ fn explicit_bindings<'s>(ctx: &mut Ctx, st: &'s StepInfo) -> IndexMap<&'s str, &
                 .suggest
                 .did_you_mean(&b.field.name, names())
                 .unwrap_or_else(|| format!("its inputs: {}", listing(names())));
-            ctx.d.push(
-                Diagnostic::error(
-                    b.field.span,
-                    format!(
-                        "signature `{}` has no input `{}`",
-                        st.sig.name, b.field.name
-                    ),
-                )
-                .label(if outputs_have {
-                    "an output, not an input"
-                } else {
-                    "not an input"
-                })
-                .related(st.sig_span, "signature used here")
-                .help(help),
-            );
+            let mut d = Diagnostic::error(
+                b.field.span,
+                format!(
+                    "signature `{}` has no input `{}`",
+                    st.sig.name, b.field.name
+                ),
+            )
+            .label(if outputs_have {
+                "an output, not an input"
+            } else {
+                "not an input"
+            });
+            if let Some(span) = st.sig_span {
+                d = d.related(span, "signature used here");
+            }
+            ctx.d.push(d.help(help));
             continue;
         }
         explicit.insert(&b.field.name, b);
@@ -138,10 +137,8 @@ impl Binder<'_, '_> {
     fn explicit(&mut self, ctx: &mut Ctx, i: usize, target: &Field, b: &Binding) -> Option<Source> {
         let span = dotted_span(&b.source);
         // A copy of the slice reference, so the name outlives borrows of self.
-        let steps = self.steps;
-        let step_name = steps[i].name();
         match b.source.as_slice() {
-            [inp, x] if inp.name == "input" => self.input(ctx, target, x, step_name),
+            [inp, x] if inp.name == "input" => self.input(ctx, target, x, i),
             [s, f] => self.step_output(ctx, i, target, s, f, span),
             _ => {
                 ctx.d.push(
@@ -194,9 +191,9 @@ impl Binder<'_, '_> {
             unknown_output(ctx, f, &s.name, outs);
             return None;
         };
-        if !assignable(&of.ty, &target.ty) {
+        if !self.steps[i].accepts(&of.ty, &target.ty) {
             let from = format!("{}.{}", s.name, f.name);
-            type_mismatch(ctx, span, &from, &of.ty, target, self.steps[i].name());
+            type_mismatch(ctx, span, &from, &of.ty, target, &self.steps[i]);
             return None;
         }
         Some(Source::Step {
@@ -205,8 +202,10 @@ impl Binder<'_, '_> {
         })
     }
 
-    /// `{ target = input.x }` on step `step`.
-    fn input(&mut self, ctx: &mut Ctx, target: &Field, x: &Ident, step: &str) -> Option<Source> {
+    /// `{ target = input.x }` on step `i`.
+    fn input(&mut self, ctx: &mut Ctx, target: &Field, x: &Ident, i: usize) -> Option<Source> {
+        let steps = self.steps;
+        let step = &steps[i];
         if self.inputs.declares {
             let Some((f, _)) = self.inputs.declared.get(&x.name) else {
                 let declared = self.inputs.declared.keys().map(String::as_str);
@@ -221,13 +220,14 @@ impl Binder<'_, '_> {
                 );
                 return None;
             };
-            if !assignable(&f.ty, &target.ty) {
+            if !step.accepts(&f.ty, &target.ty) {
                 let from = format!("input.{}", x.name);
                 type_mismatch(ctx, x.span, &from, &f.ty, target, step);
                 return None;
             }
         } else {
-            self.inputs.infer(ctx, &x.name, x.span, target, step)?;
+            self.inputs
+                .infer(ctx, &x.name, x.span, target, step.name())?;
         }
         Some(Source::Input(x.name.clone()))
     }
@@ -246,9 +246,9 @@ impl Binder<'_, '_> {
         if let Some(j) = before_i {
             let producer = &steps[j];
             let of = &producer.outputs[&target.name];
-            if !assignable(&of.ty, &target.ty) {
+            if !st.accepts(&of.ty, &target.ty) {
                 let from = format!("{}.{}", producer.name(), of.name);
-                type_mismatch(ctx, at, &from, &of.ty, target, step_name);
+                type_mismatch(ctx, at, &from, &of.ty, target, st);
                 return None;
             }
             return Some(Source::Step {
@@ -276,9 +276,9 @@ impl Binder<'_, '_> {
             );
             return None;
         };
-        if !assignable(&f.ty, &target.ty) {
+        if !st.accepts(&f.ty, &target.ty) {
             let from = format!("input.{}", f.name);
-            type_mismatch(ctx, at, &from, &f.ty, target, step_name);
+            type_mismatch(ctx, at, &from, &f.ty, target, st);
             return None;
         }
         Some(Source::Input(target.name.clone()))
@@ -286,24 +286,36 @@ impl Binder<'_, '_> {
 }
 
 /// A value of type `src` cannot feed `target` of step `step`.
-pub(super) fn type_mismatch(
+fn type_mismatch(
     ctx: &mut Ctx,
     span: Span,
     from: &str,
     src: &FieldType,
     target: &Field,
-    step: &str,
+    step: &StepInfo,
 ) {
+    let help = if step.module.is_predictor() {
+        "change one of the types; any type may feed a `string` or `json` field".to_string()
+    } else {
+        format!(
+            "`{}` takes exactly `{}: {}`; bind it to a value of that type",
+            step.name(),
+            target.name,
+            target.ty
+        )
+    };
     ctx.d.push(
         Diagnostic::error(
             span,
             format!(
-                "type mismatch: `{from}` is {src}, but `{step}` expects `{}: {}`",
-                target.name, target.ty
+                "type mismatch: `{from}` is {src}, but `{}` expects `{}: {}`",
+                step.name(),
+                target.name,
+                target.ty
             ),
         )
         .label(format!("{src} here"))
-        .help("change one of the types; any type may feed a `string` or `json` field"),
+        .help(help),
     );
 }
 

@@ -1,8 +1,10 @@
 //! One `step NAME = module(Signature) { .. }` line: its module, signature and model.
 
 use super::super::{Ctx, Kind};
-use crate::ir::{Field, ModuleKind, REASONING_FIELD, Signature};
-use crate::syntax::ast::{Ident, Span, StepDecl, ValueKind, dotted, dotted_span};
+use super::assignable;
+use super::search::{SEARCH_MODULE, search_step};
+use crate::ir::{Field, FieldType, ModuleKind, REASONING_FIELD, Signature};
+use crate::syntax::ast::{Binding, Ident, Span, StepDecl, ValueKind, dotted, dotted_span};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 use indexmap::IndexMap;
 
@@ -10,18 +12,22 @@ use indexmap::IndexMap;
 pub(super) struct StepInfo<'a> {
     /// The step line as written.
     pub decl: &'a StepDecl,
-    /// `predict` or `chain_of_thought`.
+    /// `predict`, `chain_of_thought` or `search`.
     pub module: ModuleKind,
-    /// The signature it runs, as declared.
+    /// The signature it runs, as declared (a tool step's built-in one).
     pub sig: Signature,
-    /// The whole signature item (for related labels and `spec_text`).
-    pub sig_span: Span,
+    /// The whole signature item (for related labels and `spec_text`); none
+    /// for a tool step.
+    pub sig_span: Option<Span>,
     /// The step's own `lm = MODEL`, if any.
     pub lm: Option<String>,
     /// What later steps and program outputs may read: the LM outputs
     /// (`reasoning` first for chain_of_thought), as the runtime produces
     /// them, by name (bindings look them up one by one).
     pub outputs: IndexMap<String, Field>,
+    /// Its `{ field = source }` bindings, and for a tool step the sources
+    /// given as call arguments (`query = q.query`).
+    pub bindings: Vec<Binding>,
 }
 
 impl StepInfo<'_> {
@@ -29,11 +35,41 @@ impl StepInfo<'_> {
     pub fn name(&self) -> &str {
         &self.decl.name.name
     }
+
+    /// Whether a value of type `src` may feed this step's input of type
+    /// `dst`: a predictor renders any value as text; a tool step takes
+    /// exactly its types (a search query is a string, not a list).
+    pub fn accepts(&self, src: &FieldType, dst: &FieldType) -> bool {
+        if self.module.is_predictor() {
+            assignable(src, dst)
+        } else {
+            src == dst
+        }
+    }
+}
+
+/// A step's outputs keyed by name (bindings look them up one by one).
+pub(super) fn outputs_by_name(fields: Vec<Field>) -> IndexMap<String, Field> {
+    fields.into_iter().map(|f| (f.name.clone(), f)).collect()
 }
 
 /// Checks a step's call and its `lm`; None (with diagnostics) when it is unusable.
 pub(super) fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'a>> {
+    if matches!(s.call.module.as_slice(), [one] if one.name == SEARCH_MODULE) {
+        return search_step(ctx, s);
+    }
     let module = module_kind(ctx, &s.call.module)?;
+    if let Some(arg) = s.call.named.first() {
+        ctx.d.push(
+            Diagnostic::error(
+                arg.span,
+                format!("`{}` takes no named arguments", dotted(&s.call.module)),
+            )
+            .label("unexpected argument")
+            .help("bind inputs in braces after the call: `{ question = input.question }`"),
+        );
+        return None;
+    }
     let sig_id = signature_arg(ctx, s)?;
     if !ctx.resolve(&sig_id, Kind::Signature) {
         return None;
@@ -53,22 +89,20 @@ pub(super) fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'
         return None;
     }
     let lm = step_lm(ctx, s)?;
-    let outputs = module
-        .lm_outputs(&sig)
-        .into_iter()
-        .map(|f| (f.name.clone(), f))
-        .collect();
+    let outputs = outputs_by_name(module.lm_outputs(&sig));
     Some(StepInfo {
         decl: s,
         module,
         sig,
-        sig_span,
+        sig_span: Some(sig_span),
         lm,
         outputs,
+        bindings: s.bindings.clone(),
     })
 }
 
-/// `predict` or `chain_of_thought`; plugin tool steps are reserved.
+/// `predict` or `chain_of_thought` (`search` is handled by `search.rs`);
+/// plugin tool steps are reserved.
 fn module_kind(ctx: &mut Ctx, m: &[Ident]) -> Option<ModuleKind> {
     match m {
         [one] if one.name == "predict" => Some(ModuleKind::Predict),
@@ -78,9 +112,10 @@ fn module_kind(ctx: &mut Ctx, m: &[Ident]) -> Option<ModuleKind> {
                 Diagnostic::error(one.span, format!("unknown module `{}`", one.name))
                     .label("not a module")
                     .help(
-                        did_you_mean(&one.name, ["predict", "chain_of_thought"]).unwrap_or_else(
-                            || "modules: predict(Signature), chain_of_thought(Signature)".into(),
-                        ),
+                        did_you_mean(&one.name, ["predict", "chain_of_thought", SEARCH_MODULE])
+                            .unwrap_or_else(|| {
+                                "modules: predict(Signature), chain_of_thought(Signature), search(corpus, query = ..)".into()
+                            }),
                     ),
             );
             None

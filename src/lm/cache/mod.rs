@@ -38,6 +38,7 @@ pub mod key;
 mod layer;
 mod notices;
 mod open;
+mod opening;
 mod store;
 mod writer;
 

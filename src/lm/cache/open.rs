@@ -135,6 +135,30 @@ pub(super) fn old_layout_folders(dir: &Path) -> Vec<PathBuf> {
 /// to), then WAL mode and the schema. A database SQLite can only read (a
 /// write-protected file) opens read-only.
 pub(super) fn open_main(dir: &Path) -> Result<(Connection, Access), CacheError> {
+    // SQLite answers "database is locked" at once, without waiting out the
+    // busy timeout, when two processes switch a new file to WAL mode at the
+    // same moment (the switch cannot wait without risking a deadlock). The
+    // other process is done within milliseconds, so try again a few times.
+    let mut attempt = 0;
+    loop {
+        match open_main_once(dir) {
+            Err(CacheError::Unusable { reason, .. })
+                if attempt < OPEN_ATTEMPTS && reason.contains("database is locked") =>
+            {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(20 * attempt as u64));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How many times opening is retried when another process holds the lock
+/// (about 2 s in all).
+const OPEN_ATTEMPTS: usize = 12;
+
+/// One attempt of [`open_main`].
+fn open_main_once(dir: &Path) -> Result<(Connection, Access), CacheError> {
     let path = db_path(dir);
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE

@@ -4,7 +4,8 @@
 use super::key::{CacheKey, CacheScope};
 use super::notices::{Kind, Notices};
 use super::open::{Access, CacheError, db_path, old_layout_folders, open_main, open_reader};
-use super::writer::{Entry, Pending, Writer};
+use super::opening;
+use super::writer::{Entry, Shared, Writer};
 use crate::lm::{Response, Usage};
 use rusqlite::{Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
@@ -30,7 +31,6 @@ struct Store {
     path: PathBuf,
     access: Access,
     readers: Mutex<Vec<Connection>>,
-    pending: Pending,
     /// None when the database is read-only.
     writer: Option<Writer>,
     /// Set after a failed lookup: a database that cannot be read is not
@@ -83,12 +83,20 @@ impl ResponseCache {
             .store
             .as_ref()
             .filter(|s| !s.failed.load(Ordering::Relaxed))?;
-        let found = match store.pending(key) {
-            Some(entry) => Some(entry.response()),
+        let shared = store.writer.as_ref().map(Writer::shared);
+        let found = match shared {
+            Some(s) => match s.pending(key) {
+                Some(entry) => Some(entry.response()),
+                None => match s.at_opening(key) {
+                    Some(answer) => Some(answer.response()),
+                    None if !s.may_hold(key) => None,
+                    None => store.read(key, &self.notices),
+                },
+            },
             None => store.read(key, &self.notices),
         };
-        if let (Some(_), Some(writer)) = (&found, &store.writer) {
-            writer.hit(*key);
+        if let (Some(_), Some(shared)) = (&found, shared) {
+            shared.hit(*key);
         }
         found
     }
@@ -103,11 +111,6 @@ impl ResponseCache {
             text: response.text.clone(),
             usage: response.usage,
         });
-        store
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, entry.clone());
         writer.store(key, entry);
     }
 
@@ -150,16 +153,25 @@ impl Store {
         }
         let (conn, access) = open_main(dir)?;
         let path = db_path(dir);
-        let pending = Pending::default();
+        let opening = match access {
+            Access::ReadWrite => opening::read(&conn, opening::LOAD_WHOLE_BYTES).ok(),
+            Access::ReadOnly => None,
+        };
+        let version = opening.as_ref().map(|o| o.version);
         let mut readers = Vec::new();
         let writer = match access {
             Access::ReadWrite => Some(
-                Writer::start(conn, path.clone(), pending.clone(), notices.clone()).map_err(
-                    |e| CacheError::Unusable {
-                        dir: dir.to_path_buf(),
-                        reason: format!("cannot start the writer thread: {e}"),
-                    },
-                )?,
+                Writer::start(
+                    conn,
+                    path.clone(),
+                    Arc::new(Shared::new(opening)),
+                    version,
+                    notices.clone(),
+                )
+                .map_err(|e| CacheError::Unusable {
+                    dir: dir.to_path_buf(),
+                    reason: format!("cannot start the writer thread: {e}"),
+                })?,
             ),
             Access::ReadOnly => {
                 notices.once(Kind::ReadOnly, || {
@@ -176,15 +188,9 @@ impl Store {
             path,
             access,
             readers: Mutex::new(readers),
-            pending,
             writer,
             failed: AtomicBool::new(false),
         })
-    }
-
-    fn pending(&self, key: &CacheKey) -> Option<Arc<Entry>> {
-        let pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        pending.get(key).cloned()
     }
 
     /// Looks `key` up in the database. An error turns the cache off for

@@ -212,3 +212,29 @@ fn the_admin_commands_on_a_folder_without_a_cache_create_nothing() {
     );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn another_process_answers_are_found_once_its_writes_are_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = ResponseCache::open(dir.path());
+    first.put(key("early"), &scope(), &answer("Paris"));
+    first.flush();
+    // Two caches on one folder stand for two processes (one connection each).
+    let second = ResponseCache::open(dir.path());
+    assert_eq!(second.get(&key("early")).unwrap().text, "Paris");
+    first.put(key("late"), &scope(), &answer("Lyon"));
+    first.flush();
+    // Not among the keys the second knew at opening, and no write of the
+    // first seen yet: a miss without reading the database.
+    assert!(second.get(&key("late")).is_none());
+    // Its next batch notices the first's write: from then on every lookup
+    // reads the database.
+    second.put(key("own"), &scope(), &answer("Rome"));
+    second.flush();
+    assert_eq!(second.get(&key("late")).unwrap().text, "Lyon");
+    assert_eq!(second.get(&key("own")).unwrap().text, "Rome");
+    assert!(second.get(&key("never")).is_none());
+    drop((first, second));
+    let stats = admin::stats(dir.path()).unwrap();
+    assert_eq!((stats.entries(), stats.hits()), (3, 3));
+}

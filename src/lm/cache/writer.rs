@@ -3,23 +3,28 @@
 //!
 //! Callers never wait for it. An answer handed over stays in the shared
 //! `pending` map until its batch is committed, so the process itself finds
-//! it at once; other processes find it after the commit.
+//! it at once; other processes find it after the commit. Hits are only
+//! counted in memory (a lookup sends nothing) and written with the next
+//! batch of answers, or at the flush that ends the run.
 
 use super::key::{CacheKey, CacheScope};
 use super::notices::{Kind, Notices};
 use super::open::now;
+use super::opening::{Answer, Opening, data_version};
 use crate::lm::{Response, Usage};
 use rusqlite::{Connection, TransactionBehavior, params};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How long the writer lets messages gather after the first of a batch:
-/// one transaction (and one wake-up) for many answers instead of one each.
-const LINGER: Duration = Duration::from_millis(5);
+/// How long the writer lets answers gather after the first of a batch: one
+/// transaction (and one wake-up) for many answers instead of one each. A
+/// flush cuts it short.
+const LINGER: Duration = Duration::from_millis(20);
 
 /// The most messages one transaction takes.
 const MAX_BATCH: usize = 2048;
@@ -43,13 +48,73 @@ impl Entry {
     }
 }
 
-/// Answers handed to the writer and not yet committed, by key.
-pub(super) type Pending = Arc<Mutex<HashMap<CacheKey, Arc<Entry>>>>;
+/// What the lookups and the writer share.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// Answers handed to the writer and not yet committed, by key.
+    pending: Mutex<HashMap<CacheKey, Arc<Entry>>>,
+    /// Hits not yet written, by key.
+    hits: Mutex<HashMap<CacheKey, i64>>,
+    /// The keys the database held when it was opened, and those stored
+    /// since: a key outside them is not in the database unless another
+    /// process put it there.
+    known: Mutex<HashSet<CacheKey>>,
+    /// Another process has written to the database since it was opened (or
+    /// its keys could not be read): every lookup asks the database.
+    foreign: AtomicBool,
+    /// The answers read at opening (a small database's), never changed.
+    answers: HashMap<CacheKey, Answer>,
+}
+
+impl Shared {
+    /// Shared state for a database as it was at `opening`; `None` when it
+    /// could not be read.
+    pub(super) fn new(opening: Option<Opening>) -> Self {
+        let foreign = AtomicBool::new(opening.is_none());
+        let opening = opening.unwrap_or_default();
+        Self {
+            foreign,
+            known: Mutex::new(opening.keys),
+            answers: opening.answers,
+            ..Self::default()
+        }
+    }
+
+    /// The answer to `key` read at opening, if the database was small enough.
+    pub(super) fn at_opening(&self, key: &CacheKey) -> Option<&Answer> {
+        self.answers.get(key)
+    }
+
+    /// Whether the database may hold `key`: a lookup of any other key is a
+    /// miss without reading the database (most lookups of a cold run).
+    pub(super) fn may_hold(&self, key: &CacheKey) -> bool {
+        self.foreign.load(Ordering::Relaxed) || lock(&self.known).contains(key)
+    }
+
+    /// The answer to `key` waiting for its batch, if any.
+    pub(super) fn pending(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+        lock(&self.pending).get(key).cloned()
+    }
+
+    /// Counts a hit on `key` (written with the next batch).
+    pub(super) fn hit(&self, key: CacheKey) {
+        *lock(&self.hits).entry(key).or_default() += 1;
+    }
+
+    fn take_hits(&self) -> HashMap<CacheKey, i64> {
+        std::mem::take(&mut *lock(&self.hits))
+    }
+}
+
+/// A poisoned lock still holds consistent maps (every update is one insert).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 enum Msg {
     Store(CacheKey, Arc<Entry>),
-    Hit(CacheKey),
-    /// Answered once everything sent before it is committed.
+    /// Answered once everything sent before it (and every hit counted
+    /// before it) is committed.
     Flush(Sender<()>),
 }
 
@@ -58,21 +123,26 @@ enum Msg {
 pub(super) struct Writer {
     tx: Option<Sender<Msg>>,
     thread: Option<JoinHandle<()>>,
+    shared: Arc<Shared>,
 }
 
 impl Writer {
     /// Starts the writer on `conn` (a read-write connection to `path`).
+    /// `data_version` is the one read at opening (`None`: unknown, so
+    /// lookups never trust the known keys).
     pub(super) fn start(
         conn: Connection,
         path: PathBuf,
-        pending: Pending,
+        shared: Arc<Shared>,
+        data_version: Option<i64>,
         notices: Arc<Notices>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let job = Job {
+            data_version,
             conn,
             path,
-            pending,
+            shared: shared.clone(),
             notices,
         };
         let thread = std::thread::Builder::new()
@@ -81,23 +151,31 @@ impl Writer {
         Ok(Self {
             tx: Some(tx),
             thread: Some(thread),
+            shared,
         })
     }
 
-    /// Queues an answer (already in `pending`).
-    pub(super) fn store(&self, key: CacheKey, entry: Arc<Entry>) {
-        self.send(Msg::Store(key, entry));
+    /// The state shared with lookups.
+    pub(super) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
-    /// Queues a hit on `key`.
-    pub(super) fn hit(&self, key: CacheKey) {
-        self.send(Msg::Hit(key));
+    /// Stores an answer: in `pending` at once, in the database with the
+    /// next batch.
+    pub(super) fn store(&self, key: CacheKey, entry: Arc<Entry>) {
+        lock(&self.shared.known).insert(key);
+        lock(&self.shared.pending).insert(key, entry.clone());
+        self.send(Msg::Store(key, entry));
     }
 
     /// Blocks until everything queued before is committed (or failed).
     pub(super) fn flush(&self) {
         let (ack, done) = mpsc::channel();
         self.send(Msg::Flush(ack));
+        // Ends the writer's linger: nothing more is coming.
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
         // An error means the thread is gone, so nothing is left to wait for.
         let _ = done.recv();
     }
@@ -113,9 +191,11 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // Closing the channel lets the thread drain it and end.
+        // Closing the channel lets the thread drain it, write the last
+        // hits and end.
         drop(self.tx.take());
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
@@ -124,8 +204,12 @@ impl Drop for Writer {
 /// What the writer thread owns.
 struct Job {
     conn: Connection,
+    /// `PRAGMA data_version` when the database was opened: it changes when
+    /// another connection (another process: this one's readers never
+    /// write) commits.
+    data_version: Option<i64>,
     path: PathBuf,
-    pending: Pending,
+    shared: Arc<Shared>,
     notices: Arc<Notices>,
 }
 
@@ -135,7 +219,9 @@ impl Job {
         // Ends when every sender is gone and the channel is drained.
         while let Ok(first) = rx.recv() {
             if !matches!(first, Msg::Flush(_)) {
-                std::thread::sleep(LINGER);
+                // Senders do not wake a parked writer (only a flush does),
+                // so answers arriving meanwhile cost them nothing.
+                std::thread::park_timeout(LINGER);
             }
             batch.push(first);
             while batch.len() < MAX_BATCH {
@@ -146,36 +232,49 @@ impl Job {
             }
             self.write(&mut batch);
         }
+        // The run is over: the hits counted since the last batch.
+        self.write(&mut batch);
     }
 
-    /// Commits one batch, then lets go of its pending answers and answers
-    /// its flushes.
+    /// Commits one batch and the hits counted so far, then lets go of the
+    /// batch's pending answers and answers its flushes.
     fn write(&mut self, batch: &mut Vec<Msg>) {
         let mut stored = Vec::new();
-        let mut hits: HashMap<CacheKey, i64> = HashMap::new();
         let mut acks = Vec::new();
         for msg in batch.drain(..) {
             match msg {
                 Msg::Store(key, entry) => stored.push((key, entry)),
-                Msg::Hit(key) => *hits.entry(key).or_default() += 1,
                 Msg::Flush(ack) => acks.push(ack),
             }
         }
+        let hits = self.shared.take_hits();
         if !stored.is_empty() || !hits.is_empty() {
-            if let Err(e) = commit(&mut self.conn, &stored, &hits, now()) {
-                self.notices.once(Kind::Write, || {
-                    format!(
-                        "cannot store answers in the response cache {}: {e}; a later run will ask the model again",
-                        self.path.display()
-                    )
-                });
-            }
+            self.watch_others();
+            let unmatched = match commit(&mut self.conn, &stored, &hits, now()) {
+                Ok(unmatched) => unmatched,
+                Err(e) => {
+                    self.notices.once(Kind::Write, || {
+                        format!(
+                            "cannot store answers in the response cache {}: {e}; a later run will ask the model again",
+                            self.path.display()
+                        )
+                    });
+                    Vec::new()
+                }
+            };
             // Committed or given up: either way no longer pending. Only the
             // very entry this batch carried goes (a newer one stays).
-            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let mut pending = lock(&self.shared.pending);
             for (key, entry) in &stored {
                 if pending.get(key).is_some_and(|p| Arc::ptr_eq(p, entry)) {
                     pending.remove(key);
+                }
+            }
+            // A hit on an answer whose batch is still to come waits for it.
+            let mut later = lock(&self.shared.hits);
+            for (key, n) in unmatched {
+                if pending.contains_key(&key) {
+                    *later.entry(key).or_default() += n;
                 }
             }
         }
@@ -185,14 +284,30 @@ impl Job {
     }
 }
 
+impl Job {
+    /// Once another process has written to the database (or the version
+    /// cannot be read), lookups stop trusting the keys known at opening.
+    fn watch_others(&self) {
+        if self.shared.foreign.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = data_version(&self.conn).ok();
+        if now.is_none() || now != self.data_version {
+            self.shared.foreign.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// One transaction: the new answers (the first stored answer to a key
-/// wins, in this process or another), then the hit counts.
+/// wins, in this process or another), then the hit counts; the hits whose
+/// key is not in the database (yet).
 fn commit(
     conn: &mut Connection,
     stored: &[(CacheKey, Arc<Entry>)],
     hits: &HashMap<CacheKey, i64>,
     now: i64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Vec<(CacheKey, i64)>> {
+    let mut unmatched = Vec::new();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut insert = tx.prepare_cached(
@@ -215,8 +330,11 @@ fn commit(
             "UPDATE responses SET hits = hits + ?2, last_hit = ?3 WHERE key = ?1",
         )?;
         for (key, n) in hits {
-            hit.execute(params![&key.as_bytes()[..], n, now])?;
+            if hit.execute(params![&key.as_bytes()[..], n, now])? == 0 {
+                unmatched.push((*key, *n));
+            }
         }
     }
-    tx.commit()
+    tx.commit()?;
+    Ok(unmatched)
 }

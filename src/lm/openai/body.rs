@@ -34,7 +34,14 @@ impl Body {
 /// The rest is never read: dropping the response closes the connection.
 pub async fn read_capped(mut response: reqwest::Response, limit: u64) -> reqwest::Result<Body> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut body = Body::default();
+    // Sized once when the server announces the length (at most the limit).
+    let announced = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok());
+    let mut body = Body {
+        bytes: Vec::with_capacity(announced.unwrap_or(0).min(limit)),
+        over_limit: false,
+    };
     while let Some(chunk) = response.chunk().await? {
         let room = limit - body.bytes.len();
         if chunk.len() > room {

@@ -88,6 +88,12 @@ impl Fingerprint {
         Ok(())
     }
 
+    /// Corpus `name`'s identity (a local file's content hash, a server's
+    /// URL): changed passages change what `search` steps return.
+    pub fn add_corpus(&mut self, name: &str, identity: &str) {
+        self.insert(&format!("corpus:{name}"), &identity);
+    }
+
     /// Adds `other`'s parts.
     pub fn extend(&mut self, other: &Fingerprint) {
         self.0
@@ -188,7 +194,7 @@ fn answer_settings(m: &ModelDecl) -> ModelDecl {
 
 /// Where a part comes in a message: data first, plugins last.
 fn rank(part: &str) -> usize {
-    const ORDER: [&str; 9] = [
+    const ORDER: [&str; 10] = [
         "trainset",
         "devset",
         "valset",
@@ -197,6 +203,7 @@ fn rank(part: &str) -> usize {
         "metric",
         "model",
         "oracle",
+        "corpus",
         "plugin",
     ];
     let kind = part.split_once(':').map_or(part, |(kind, _)| kind);
@@ -209,6 +216,7 @@ fn describe(part: &str) -> String {
         Some(("model", name)) => format!("model `{name}`"),
         Some(("oracle", name)) => format!("the rows of dataset `{name}` (a sim model's oracle)"),
         Some(("plugin", name)) => format!("plugin `{name}`"),
+        Some(("corpus", name)) => format!("the passages of corpus `{name}`"),
         _ => match part {
             "trainset" | "devset" | "valset" => format!("the {part} rows"),
             "signatures" => "the program's signatures".into(),

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::artifacts::{TrialRecord, UsageRecord};
+use crate::artifacts::{RequestRecord, TrialRecord, UsageRecord};
 use crate::ir::OptimizeDecl;
 use crate::program::PredictorState;
 
@@ -44,8 +44,10 @@ use super::stop::Convergence;
 pub const CHECKPOINT_JSON: &str = "checkpoint.json";
 /// Layout version of checkpoint.json. 2: input hashes (`fingerprint`), the
 /// USD spent kept without a budget (`spent_usd`), and no more budget
-/// counters (they follow from `usage` and the trial records).
-pub const CHECKPOINT_SCHEMA: u32 = 2;
+/// counters (they follow from `usage` and the trial records). 3: the
+/// requests each step sent moved out of the trial records into
+/// `step_requests`.
+pub const CHECKPOINT_SCHEMA: u32 = 3;
 
 /// One pool entry (the program's graph comes from the spec).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -91,6 +93,9 @@ pub struct Checkpoint {
     pub trials: Vec<TrialRecord>,
     /// Wall time of each finished step.
     pub step_durations_ms: Vec<u64>,
+    /// What each finished step sent to the providers (run.json's
+    /// `step_requests` so far).
+    pub step_requests: Vec<RequestRecord>,
     /// LM usage so far (the budgets continue from its calls and tokens).
     pub usage: UsageRecord,
     /// Of `usage.lm_calls`, cache hits.
@@ -198,7 +203,7 @@ impl Checkpoint {
 
     /// Whether this checkpoint can continue a run of `decl`: every setting
     /// that shapes the result must match; `output`, `cache`, `concurrency`,
-    /// `max_steps` and the stop rules may change (a cap then counts what the
+    /// `max_steps`, `final` and the stop rules may change (a cap then counts what the
     /// checkpoint spent, and changed convergence rules apply from the next
     /// step; `max_steps` below the steps done is refused by
     /// [`Checkpoint::validate`]).
@@ -210,6 +215,8 @@ impl Checkpoint {
             d.concurrency = 0;
             d.max_steps = 0;
             d.stop = Default::default();
+            // Only the end and the budget reserve depend on it.
+            d.final_selection = Default::default();
             serde_json::to_value(d).unwrap_or_default()
         };
         let (a, b) = (norm(&self.config), norm(decl));

@@ -46,6 +46,14 @@ impl ScoreRange {
         }
     }
 
+    /// Scores between 0 and 1: the built-ins, comparisons and `judge`.
+    pub const UNIT: ScoreRange = ScoreRange { min: 0.0, max: 1.0 };
+
+    /// The lowest and highest score, when both are finite.
+    pub fn finite_bounds(&self) -> Option<(f64, f64)> {
+        (self.min.is_finite() && self.max.is_finite()).then_some((self.min, self.max))
+    }
+
     /// Whether `score` is finite and in range. The bounds get a relative
     /// slack of 1e-9: a score and a bound computed in floating point may
     /// round differently.

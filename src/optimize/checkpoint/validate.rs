@@ -8,7 +8,7 @@
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::{TrialRecord, UsageRecord};
+use crate::artifacts::{CallUsage, RequestRecord, TrialRecord};
 use crate::ir::OptimizeDecl;
 use crate::optimize::rng::Rngs;
 use crate::program::PredictorState;
@@ -293,19 +293,44 @@ impl Checkpoint {
         Ok(())
     }
 
-    /// The totals are the records' sum, within [`MAX_COUNT`], with no more
-    /// failures or cache hits than calls.
+    /// The totals are the sums of the trial records' calls and tokens and of
+    /// the steps' request figures (one per step), within [`MAX_COUNT`], with
+    /// no more failures or cache hits than calls or requests.
     fn usage(&self) -> Check {
-        let sum = self
+        if self.step_requests.len() != self.steps_done {
+            return fail(
+                "step_requests",
+                format!(
+                    "{} entries for {} finished steps",
+                    self.step_requests.len(),
+                    self.steps_done
+                ),
+            );
+        }
+        let overflow = |field| (field, "the per-step figures overflow".to_string());
+        let calls = self
             .trials
             .iter()
-            .try_fold(UsageRecord::default(), |a, t| add_usage(&a, &t.usage))
-            .ok_or(("usage", "the trial records' usage overflows".to_string()))?;
+            .try_fold(CallUsage::default(), |a, t| add_calls(&a, &t.usage))
+            .ok_or_else(|| overflow("usage"))?;
+        let sent = self
+            .step_requests
+            .iter()
+            .try_fold(RequestRecord::default(), add_requests)
+            .ok_or_else(|| overflow("step_requests"))?;
         let u = &self.usage;
-        if *u != sum {
+        if u.calls() != calls
+            || (u.requests, u.failed_requests) != (sent.requests, sent.failed_requests)
+        {
             return fail(
                 "usage",
-                "the totals are not the sum of the trial records' usage".into(),
+                "the totals are not the sum of the steps' calls, tokens and requests".into(),
+            );
+        }
+        if self.cached_calls != sent.cached_calls {
+            return fail(
+                "cached_calls",
+                "the total is not the sum of the steps' cache hits".into(),
             );
         }
         let counts = [u.lm_calls, u.prompt_tokens, u.completion_tokens, u.requests];
@@ -315,13 +340,15 @@ impl Checkpoint {
         if u.failed_calls > u.lm_calls || u.failed_requests > u.requests {
             return fail("usage", "more failures than calls or requests".into());
         }
-        if self.cached_calls > u.lm_calls {
+        let step_hits_fit =
+            self.trials.iter().zip(&self.step_requests).all(|(t, r)| {
+                r.cached_calls <= t.usage.lm_calls && r.failed_requests <= r.requests
+            });
+        if !step_hits_fit {
             return fail(
-                "cached_calls",
-                format!(
-                    "{} cache hits among {} calls",
-                    self.cached_calls, u.lm_calls
-                ),
+                "step_requests",
+                "a step with more cache hits than calls, or more failed requests than requests"
+                    .into(),
             );
         }
         Ok(())
@@ -427,14 +454,21 @@ fn out_of_range(what: &str, score: f64, range: ScoreRange) -> String {
 }
 
 /// `a + b`, or None when a count overflows.
-fn add_usage(a: &UsageRecord, b: &UsageRecord) -> Option<UsageRecord> {
-    Some(UsageRecord {
+fn add_calls(a: &CallUsage, b: &CallUsage) -> Option<CallUsage> {
+    Some(CallUsage {
         lm_calls: a.lm_calls.checked_add(b.lm_calls)?,
         failed_calls: a.failed_calls.checked_add(b.failed_calls)?,
         prompt_tokens: a.prompt_tokens.checked_add(b.prompt_tokens)?,
         completion_tokens: a.completion_tokens.checked_add(b.completion_tokens)?,
+    })
+}
+
+/// `a + b`, or None when a count overflows.
+fn add_requests(a: RequestRecord, b: &RequestRecord) -> Option<RequestRecord> {
+    Some(RequestRecord {
         requests: a.requests.checked_add(b.requests)?,
         failed_requests: a.failed_requests.checked_add(b.failed_requests)?,
+        cached_calls: a.cached_calls.checked_add(b.cached_calls)?,
     })
 }
 
@@ -462,15 +496,26 @@ mod tests {
 
     #[test]
     fn usage_sums_refuse_to_wrap() {
-        let one = UsageRecord {
+        let one = CallUsage {
             lm_calls: 1,
-            ..UsageRecord::default()
+            ..CallUsage::default()
         };
-        let top = UsageRecord {
+        let top = CallUsage {
             lm_calls: u64::MAX,
-            ..UsageRecord::default()
+            ..CallUsage::default()
         };
-        assert_eq!(add_usage(&one, &one).unwrap().lm_calls, 2);
-        assert!(add_usage(&one, &top).is_none());
+        assert_eq!(add_calls(&one, &one).unwrap().lm_calls, 2);
+        assert!(add_calls(&one, &top).is_none());
+        let sent = RequestRecord {
+            requests: 2,
+            failed_requests: 1,
+            cached_calls: 3,
+        };
+        assert_eq!(add_requests(sent, &sent).unwrap().cached_calls, 6);
+        let full = RequestRecord {
+            requests: u64::MAX,
+            ..sent
+        };
+        assert!(add_requests(full, &sent).is_none());
     }
 }

@@ -5,8 +5,10 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::artifacts::UsageRecord;
+use crate::artifacts::{CallUsage, UsageRecord};
+use crate::ir::FinalSelection;
 use crate::optimize::checkpoint::Checkpoint;
+use crate::optimize::race;
 use crate::optimize::select::final_indices;
 use crate::optimize::stop::{Budget, Reserve, Spent, StopReason};
 use crate::optimize::variants::sampling_variants;
@@ -99,7 +101,7 @@ impl Spending {
     }
 
     /// A step used `usage`: raise the most one step took.
-    pub fn note_step_usage(&mut self, usage: &UsageRecord) {
+    pub fn note_step_usage(&mut self, usage: &CallUsage) {
         self.step_usage.calls = self.step_usage.calls.max(usage.lm_calls);
         self.step_usage.tokens = self
             .step_usage
@@ -157,20 +159,66 @@ impl Run {
     /// Executions the final selection may run if the next step adds a winner.
     fn final_executions(&self) -> usize {
         let picks = final_indices(self.progress.winners.len(), self.decl.num_candidates + 1).len();
-        let mut jobs = picks * self.data.trainset.len();
-        if let Some(dev) = &self.data.devset {
-            // The baseline and the best.
-            jobs += 2 * dev.len();
-        }
-        if let Some(select) = &self.data.select {
-            jobs += picks * select.examples.len();
-        }
+        let mut jobs = match self.decl.final_selection {
+            FinalSelection::Full => {
+                let on_split = self.data.select.as_ref().map_or(0, |s| s.examples.len());
+                picks * (self.data.trainset.len() + on_split)
+            }
+            FinalSelection::Race => {
+                let set = self
+                    .data
+                    .select
+                    .as_ref()
+                    .map_or(&self.data.trainset, |s| &s.examples);
+                expected_race_executions(picks, set.len(), race::round_size(self.data.bsize))
+            }
+        };
+        jobs += self.dev_executions();
         jobs
+    }
+
+    /// Executions of the devset evaluation after the selection: the
+    /// baseline and the best.
+    pub fn dev_executions(&self) -> usize {
+        self.data.devset.as_ref().map_or(0, |dev| 2 * dev.len())
+    }
+
+    /// From the start of the final selection, hold back what `executions`
+    /// more executions need (the devset evaluation after a race).
+    pub fn reserve_for(&self, executions: usize) {
+        let budget = &self.spending.budget;
+        if budget.has_caps() {
+            let per = self.spending.per_execution();
+            budget.set_reserve(estimate(per, executions, budget.max_token_price()));
+        }
+    }
+
+    /// Whether a race round of `executions` would pass a call, token or
+    /// cost cap (on top of the reserve); the cap, if so.
+    pub fn round_would_pass(&self, executions: usize) -> Option<StopReason> {
+        let budget = &self.spending.budget;
+        if !budget.has_caps() {
+            return None;
+        }
+        let per = self.spending.per_execution();
+        budget.would_pass_caps(estimate(per, executions, budget.max_token_price()))
     }
 
     fn variant_count(&self) -> usize {
         sampling_variants(&self.tools.variant_cfg).len()
     }
+}
+
+/// What a race among `picks` candidates on `len` examples is expected to
+/// run: half of a full selection, and at least one round for each
+/// candidate (docs/optimizer.md, "Racing the final selection"; on the bench
+/// a race ran 50-70% of a full selection, reused scores included, and a
+/// race short of budget ends at the last round that fits).
+fn expected_race_executions(picks: usize, len: usize, round: usize) -> usize {
+    if picks <= 1 {
+        return 0;
+    }
+    (picks * len).div_ceil(2).max(picks * round.min(len))
 }
 
 /// What `executions` executions need at `per` each, tokens priced at `usd`.
@@ -186,6 +234,18 @@ fn estimate(per: PerExecution, executions: usize, usd: f64) -> Reserve {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_race_is_expected_to_cost_half_a_full_selection() {
+        // 7 picks on 300 examples: 1050 of 2100.
+        assert_eq!(expected_race_executions(7, 300, 32), 1050);
+        // Odd totals round up: 3 x 5 = 15 -> 8, but a round (5) each is 15.
+        assert_eq!(expected_race_executions(3, 5, 32), 15);
+        // 7 picks on 40 examples: half is 140, one round each is 7 x 32 = 224.
+        assert_eq!(expected_race_executions(7, 40, 32), 224);
+        // The baseline alone is never raced.
+        assert_eq!(expected_race_executions(1, 300, 32), 0);
+    }
 
     #[test]
     fn estimates_round_each_total_up() {

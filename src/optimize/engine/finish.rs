@@ -1,16 +1,17 @@
 //! The end of a run (docs/optimizer.md, "The end"): evenly spaced winners
 //! scored on the full trainset (and on the valset or devset when the block
-//! selects there), the best returned; the baseline and the best scored on
-//! the devset; then the output and run.json.
+//! selects there), or raced on the selection split (`final = race`,
+//! `race.rs`), the best returned; the baseline and the best scored on the
+//! devset; then the output and run.json.
 
 use std::sync::Arc;
 
-use crate::ir::SelectOn;
+use crate::ir::{FinalSelection, SelectOn};
 use crate::program::Program;
 
 use crate::artifacts::{
     CandidateEntry, CandidatesJson, ProgramJson, RankedCandidate, RunJson, SCHEMA_VERSION,
-    ScorePair, candidate_program_file,
+    ScorePair, TrialRecord, candidate_program_file,
 };
 use crate::optimize::below_baseline::below_baseline_warnings;
 use crate::optimize::events::{Event, Phase};
@@ -18,6 +19,7 @@ use crate::optimize::pool::mean_or_zero;
 use crate::optimize::select::{argmax_first, final_indices, rank_by_score};
 use crate::optimize::stop::StopReason;
 
+use super::race::RaceReport;
 use super::run::Run;
 use super::wave::ScoreGrid;
 use super::{History, OptimizeError, OptimizeOutput};
@@ -37,31 +39,50 @@ pub(super) struct Finished {
 }
 
 /// The final picks and their scores.
-struct FinalScores {
+pub(super) struct FinalScores {
     /// Indices into the winners, evenly spaced (the baseline is pick 0).
-    picks: Vec<usize>,
-    /// Each pick's scores on the trainset, and their means.
-    train: Vec<Vec<f64>>,
-    train_means: Vec<f64>,
+    pub picks: Vec<usize>,
+    /// Each pick's scores on the trainset (None: not scored by a race),
+    /// and their means (None: raced on another split, or on no example).
+    pub train: Vec<Vec<Option<f64>>>,
+    pub train_means: Vec<Option<f64>>,
     /// Each pick's mean on the valset, when selected there.
-    val: Vec<Option<f64>>,
+    pub val: Vec<Option<f64>>,
     /// Each pick's mean on the devset, when scored there.
-    dev: Vec<Option<f64>>,
+    pub dev: Vec<Option<f64>>,
     /// The pick returned.
-    best: usize,
+    pub best: usize,
+    /// How the race went, with `final = race`.
+    pub race: Option<RaceReport>,
 }
 
 impl Run {
     /// The end: the picks scored on the trainset, chosen there or on the
-    /// selection split, then the dev scores of the baseline and the best.
-    pub async fn finish(&self) -> Result<Finished, OptimizeError> {
+    /// selection split (or raced there, with `final = race`), then the dev
+    /// scores of the baseline and the best.
+    pub async fn finish(&self, trials: &[TrialRecord]) -> Result<Finished, OptimizeError> {
         let picks = final_indices(
             self.progress.winners.len() - 1,
             self.decl.num_candidates + 1,
         );
         let programs: Vec<Arc<Program>> = picks.iter().map(|&w| self.winner(w)).collect();
+        let mut scores = match self.decl.final_selection {
+            FinalSelection::Full => self.full_selection(picks, &programs).await?,
+            FinalSelection::Race => self.raced_selection(picks, &programs, trials).await?,
+        };
+        self.score_on_devset(&programs, &mut scores).await?;
+        Ok(self.finished(scores))
+    }
+
+    /// DSPy's end: every pick on the whole trainset, chosen there or on the
+    /// selection split.
+    async fn full_selection(
+        &self,
+        picks: Vec<usize>,
+        programs: &[Arc<Program>],
+    ) -> Result<FinalScores, OptimizeError> {
         let trainset = self.data.trainset.clone();
-        let grid = ScoreGrid::on_all(programs.clone(), trainset.len());
+        let grid = ScoreGrid::on_all(programs.to_vec(), trainset.len());
         let train = self
             .final_scores(
                 &trainset,
@@ -76,12 +97,15 @@ impl Run {
             val: vec![None; picks.len()],
             dev: vec![None; picks.len()],
             picks,
-            train,
-            train_means,
+            train: train
+                .into_iter()
+                .map(|s| s.into_iter().map(Some).collect())
+                .collect(),
+            train_means: train_means.into_iter().map(Some).collect(),
+            race: None,
         };
-        self.select_on_split(&programs, &mut scores).await?;
-        self.score_on_devset(&programs, &mut scores).await?;
-        Ok(self.finished(scores))
+        self.select_on_split(programs, &mut scores).await?;
+        Ok(scores)
     }
 
     /// The program of winner `w`.
@@ -159,6 +183,11 @@ impl Run {
 
     /// candidates.json and the returned program from the final scores.
     fn finished(&self, scores: FinalScores) -> Finished {
+        let compared = self.selection_scores(&scores);
+        let ranked = match &scores.race {
+            Some(race) => race.ranking(),
+            None => rank_by_score(&compared),
+        };
         let FinalScores {
             picks,
             train,
@@ -166,6 +195,7 @@ impl Run {
             val,
             dev,
             best,
+            race,
         } = scores;
         let entries: Vec<CandidateEntry> = picks
             .iter()
@@ -182,6 +212,7 @@ impl Run {
                     dev_score: dev[c],
                     val_score: val[c],
                     is_best: c == best,
+                    race: race.as_ref().map(|r| r.record(c)),
                     predictors: entry.program.predictors.clone(),
                 }
             })
@@ -190,7 +221,6 @@ impl Run {
             .iter()
             .map(|&w| ProgramJson::from_program(&self.winner(w)))
             .collect();
-        let compared = self.selection_scores(&train_means, &val, &dev);
         let candidates = CandidatesJson {
             schema: SCHEMA_VERSION,
             program: self.decl.program.clone(),
@@ -205,7 +235,8 @@ impl Run {
             }),
             best,
             candidates: entries,
-            candidate_programs: rank_by_score(&compared)
+            race: race.as_ref().map(RaceReport::summary),
+            candidate_programs: ranked
                 .into_iter()
                 .map(|c| RankedCandidate {
                     candidate: c,
@@ -230,17 +261,13 @@ impl Run {
     }
 
     /// Each pick's score as the selection compared it: on the trainset, or
-    /// on the valset / devset when the block selects there.
-    fn selection_scores(
-        &self,
-        train_means: &[f64],
-        val: &[Option<f64>],
-        dev: &[Option<f64>],
-    ) -> Vec<f64> {
+    /// on the valset / devset when the block selects there (a race's
+    /// estimates; 0 for a pick scored on nothing).
+    fn selection_scores(&self, scores: &FinalScores) -> Vec<f64> {
         let on = match &self.data.select {
-            None => return train_means.to_vec(),
-            Some(select) if select.on == SelectOn::Devset => dev,
-            Some(_) => val,
+            None => &scores.train_means,
+            Some(select) if select.on == SelectOn::Devset => &scores.dev,
+            Some(_) => &scores.val,
         };
         on.iter().map(|s| s.unwrap_or(0.0)).collect()
     }
@@ -306,6 +333,9 @@ impl Run {
             best_candidate: candidates.best,
             usage,
             cached_calls: self.report.usage.cached(),
+            // Filled in by the caller, which owns the corpora.
+            search: Default::default(),
+            step_requests: history.step_requests,
             duration_ms,
             step_durations_ms: history.step_ms,
             final_eval_ms,

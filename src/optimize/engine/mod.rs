@@ -12,6 +12,7 @@
 //! | `candidates.rs` | step 5: strategies build candidates (with fallback) |
 //! | `evaluate.rs` | steps 6-7: candidate evaluation, pool update, winner |
 //! | `finish.rs` | the end: final selection, devset scores, the output |
+//! | `race.rs` | `final = race`: the picks raced in rounds, scores reused |
 //!
 //! The coordinator owns the pool, the random streams and the trial log; it
 //! makes every random draw itself, in a fixed order, and hands concurrent work
@@ -23,6 +24,7 @@ mod budget;
 mod candidates;
 mod evaluate;
 mod finish;
+mod race;
 mod run;
 mod sample;
 mod wave;
@@ -44,7 +46,9 @@ use super::evaluator::{Evaluator, UsageCounter};
 use super::events::{Event, EventSink};
 use super::stop::{Convergence, StopReason};
 use super::strategy::{PromptModel, Strategy};
-use crate::artifacts::{CandidatesJson, ProgramJson, RunJson, TrialRecord, VariantRecord};
+use crate::artifacts::{
+    CandidatesJson, ProgramJson, RequestRecord, RunJson, TrialRecord, VariantRecord,
+};
 
 /// Why an optimization could not run or finish.
 #[derive(Debug, thiserror::Error)]
@@ -237,7 +241,7 @@ pub async fn optimize_with(
     }
     run.spending.enter_final();
     let t = Instant::now();
-    let finished = run.finish().await?;
+    let finished = run.finish(&history.trials).await?;
     let final_ms = t.elapsed().as_millis() as u64;
     Ok(run.into_output(stop, history, finished, final_ms))
 }
@@ -248,6 +252,8 @@ struct History {
     trials: Vec<TrialRecord>,
     /// Wall time of each finished step.
     step_ms: Vec<u64>,
+    /// What each finished step sent to the providers.
+    step_requests: Vec<RequestRecord>,
     /// The convergence rules' state.
     convergence: Convergence,
     /// When the run started (moved back by a resumed run's earlier time).
@@ -259,6 +265,7 @@ impl History {
         Self {
             trials: Vec::new(),
             step_ms: Vec::new(),
+            step_requests: Vec::new(),
             convergence,
             started,
         }
@@ -276,6 +283,7 @@ impl Run {
             .unwrap_or(history.started);
         history.trials = cp.trials;
         history.step_ms = cp.step_durations_ms;
+        history.step_requests = cp.step_requests;
         // Stop rules may change on resume: the new ones apply from the next step.
         history.convergence = cp.convergence.resumed(&self.decl.stop);
         self.report.events.emit(Event::Warning {
@@ -303,7 +311,10 @@ impl Run {
             }
             let t = Instant::now();
             match self.step(step).await {
-                Ok(record) => history.trials.push(record),
+                Ok((record, requests)) => {
+                    history.trials.push(record);
+                    history.step_requests.push(requests);
+                }
                 // A cap refused a request mid-step: the step is dropped whole.
                 Err(Halt::Stopped(reason)) => return Ok(reason),
                 Err(Halt::Failed(e)) => return Err(e),
@@ -326,9 +337,11 @@ impl Run {
         Ok(StopReason::MaxSteps)
     }
 
-    /// One SIMBA step (steps 1-7 in order); its trial record.
-    async fn step(&mut self, step: usize) -> Result<TrialRecord, Halt> {
+    /// One SIMBA step (steps 1-7 in order); its trial record and what it
+    /// sent to the providers.
+    async fn step(&mut self, step: usize) -> Result<(TrialRecord, RequestRecord), Halt> {
         let usage_before = self.report.usage.snapshot();
+        let cached_before = self.report.usage.cached();
         let batch = self.mini_batch(step);
         let variants = self.sampling_variants();
         let standings = self.standings();
@@ -351,7 +364,8 @@ impl Run {
         let scores = self.evaluate_candidates(step, &batch, &built).await?;
         let registered = self.register_candidates(step, built, &scores);
         let usage = self.report.usage.snapshot().since(&usage_before);
-        self.spending.note_step_usage(&usage);
+        let requests = RequestRecord::of(&usage, self.report.usage.cached() - cached_before);
+        self.spending.note_step_usage(&usage.calls());
         self.report.events.emit(Event::StepFinished {
             step,
             candidate_scores: registered.means,
@@ -360,7 +374,7 @@ impl Run {
             usage,
         });
         let baseline_model = &self.progress.pool.get(0).program.graph.lm;
-        Ok(TrialRecord {
+        let record = TrialRecord {
             step,
             variants: variants
                 .iter()
@@ -379,7 +393,8 @@ impl Run {
             winner: registered.winner,
             best_candidate_score: registered.best_candidate_score,
             best_so_far: self.progress.best_so_far,
-            usage,
-        })
+            usage: usage.calls(),
+        };
+        Ok((record, requests))
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::ir::{OptimizeDecl, SelectOn};
+use crate::ir::{FinalSelection, OptimizeDecl, SelectOn};
 use crate::program::Program;
 use crate::value::Example;
 
@@ -216,6 +216,7 @@ impl Run {
             best_so_far: progress.best_so_far,
             trials: history.trials.clone(),
             step_durations_ms: history.step_ms.clone(),
+            step_requests: history.step_requests.clone(),
             usage: self.report.usage.snapshot(),
             cached_calls: self.report.usage.cached(),
             convergence: history.convergence.clone(),
@@ -283,6 +284,14 @@ fn check_config(input: &OptimizeInput) -> Result<(), OptimizeError> {
         Some("no strategy is configured".into())
     } else if !(decl.temperature_for_sampling > 0.0 && decl.temperature_for_candidates > 0.0) {
         Some("temperature_for_sampling and temperature_for_candidates must be positive".into())
+    } else if decl.final_selection == FinalSelection::Race
+        && input.score_range.finite_bounds().is_none()
+    {
+        Some(format!(
+            "`final = race` needs a metric whose scores are bounded, but metric `{}` can score {}; scale it into a range (e.g. with min/max or a comparison) or use `final = full`",
+            decl.metric,
+            input.score_range.describe()
+        ))
     } else {
         None
     };

@@ -172,7 +172,11 @@ impl Run {
 
     /// Fail the run when no execution of a wave succeeded, or when the metric
     /// could not score any successful one.
-    fn check_wave(&self, outcomes: &[Outcome], context: &str) -> Result<(), OptimizeError> {
+    pub(super) fn check_wave(
+        &self,
+        outcomes: &[Outcome],
+        context: &str,
+    ) -> Result<(), OptimizeError> {
         if outcomes.is_empty() {
             return Ok(());
         }

@@ -382,12 +382,23 @@ impl Budget {
     /// fits: the cap that would be passed, if any. Also stops once the
     /// deadline is past.
     pub fn would_pass(&self, step: Reserve) -> Option<StopReason> {
-        let s = self.lock();
-        if let Some(d) = s.deadline
-            && Instant::now() >= d
         {
-            return Some(StopReason::MaxDuration);
+            let s = self.lock();
+            if let Some(d) = s.deadline
+                && Instant::now() >= d
+            {
+                return Some(StopReason::MaxDuration);
+            }
         }
+        self.would_pass_caps(step)
+    }
+
+    /// Whether `step` more (on top of the reserve) fits the call, token and
+    /// cost caps, the deadline aside: the cap that would be passed, if any.
+    /// A raced final selection asks before each round (a deadline never
+    /// cuts the final selection short).
+    pub fn would_pass_caps(&self, step: Reserve) -> Option<StopReason> {
+        let s = self.lock();
         if let Some(cap) = self.max_calls
             && sum(&[s.started, step.calls, s.reserve.calls]) > cap
         {

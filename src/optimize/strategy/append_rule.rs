@@ -162,11 +162,13 @@ fn outputs_json(t: Option<&Trajectory>) -> Value {
 }
 
 fn predictors_json(program: &Program) -> Value {
+    // Tool steps are not predictors: advice cannot be addressed to them.
     Value::Array(
         program
             .graph
             .steps
             .iter()
+            .filter(|s| s.is_predictor())
             .map(|s| {
                 let instructions = program
                     .predictors

@@ -63,6 +63,7 @@ fn is_noise(rule: Rule) -> bool {
             | kw_signature
             | kw_program
             | kw_dataset
+            | kw_corpus
             | kw_metric
             | kw_optimize
             | kw_with
@@ -122,17 +123,17 @@ impl Builder {
                 let path = self.string(k.next().expect("plugin path"));
                 Item::Plugin(PluginItem { name, path, span })
             }
-            Rule::model_item | Rule::dataset_item => {
+            Rule::model_item | Rule::dataset_item | Rule::corpus_item => {
                 let entries = self.block(k.next().expect("block"));
                 let b = BlockItem {
                     name,
                     entries,
                     span,
                 };
-                if rule == Rule::model_item {
-                    Item::Model(b)
-                } else {
-                    Item::Dataset(b)
+                match rule {
+                    Rule::model_item => Item::Model(b),
+                    Rule::dataset_item => Item::Dataset(b),
+                    _ => Item::Corpus(b),
                 }
             }
             Rule::signature_item => {
@@ -363,8 +364,25 @@ impl Builder {
         let span = self.span(&p);
         let mut k = kids(p).into_iter();
         let module = self.qname(k.next().expect("module name"));
-        let args = k.map(|v| self.value(v)).collect();
-        ModuleCall { module, args, span }
+        let mut args = Vec::new();
+        let mut named = Vec::new();
+        for a in k {
+            if a.as_rule() == Rule::named_arg {
+                let span = self.span(&a);
+                let mut nk = kids(a).into_iter();
+                let name = self.ident(nk.next().expect("argument name"));
+                let value = self.value(nk.next().expect("argument value"));
+                named.push(NamedArg { name, value, span });
+            } else {
+                args.push(self.value(a));
+            }
+        }
+        ModuleCall {
+            module,
+            args,
+            named,
+            span,
+        }
     }
 
     fn program_entry(&mut self, p: Pair<'_, Rule>) -> ProgramEntry {

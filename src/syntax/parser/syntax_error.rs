@@ -9,10 +9,10 @@ use pest::error::{ErrorVariant, InputLocation};
 fn describe(rule: Rule) -> Option<&'static str> {
     use Rule::*;
     Some(match rule {
-        file | kw_plugin | kw_model | kw_signature | kw_program | kw_dataset | kw_metric
-        | kw_optimize | item | plugin_item | model_item | signature_item | program_item
-        | dataset_item | metric_item | optimize_item => {
-            "an item (`model`, `signature`, `program`, `dataset`, `metric`, `optimize` or `plugin`)"
+        file | kw_plugin | kw_model | kw_signature | kw_program | kw_dataset | kw_corpus
+        | kw_metric | kw_optimize | item | plugin_item | model_item | signature_item
+        | program_item | dataset_item | corpus_item | metric_item | optimize_item => {
+            "an item (`model`, `signature`, `program`, `dataset`, `corpus`, `metric`, `optimize` or `plugin`)"
         }
         EOI => "the end of the file",
         ident => "a name",
@@ -37,6 +37,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         entry | block => "a setting `key = value`",
         binding | bindings => "a binding such as `question = input.question`",
         module_call => "a module such as `predict(Signature)`",
+        named_arg => "an argument `name = value`",
         expr | paren | call_expr | op_neg | op_not => "an expression",
         op_or | op_and | op_eq | op_ne | op_le | op_ge | op_lt | op_gt | op_add | op_sub
         | op_mul | op_div => "an operator",
