@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 
 use crate::artifacts::{CandidatesJson, RaceResult, RaceSummary, StopReason};
+use crate::optimize::below_baseline::below_baseline_warnings;
 use crate::optimize::{Event, OptimizeOutput, Phase};
 use crate::printable::escape_controls;
 
@@ -51,6 +52,10 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         gain(r.baseline.train, r.best.train),
         gain(r.baseline.dev, r.best.dev)
     );
+    // Repeated here from the run's warnings: the table is what people read.
+    for w in below_baseline_warnings(&r.program, &out.candidates, &r.baseline, &r.best) {
+        outln!("warning: {}", escape_controls(&w));
+    }
     if let Some(race) = &out.candidates.race {
         print_race(race, &out.candidates);
     }
@@ -148,8 +153,10 @@ impl Renderer {
 
     fn line(&self, text: String) {
         match &self.bar {
-            Some(bar) => bar.println(text),
-            None => errln!("{text}"),
+            // A hidden bar (stderr is not a terminal) drops what it is
+            // asked to print.
+            Some(bar) if !bar.is_hidden() => bar.println(text),
+            _ => errln!("{text}"),
         }
     }
 

@@ -159,6 +159,11 @@ pub struct OptimizeDecl {
     pub devset: Option<DataRef>,
     /// Final candidates are chosen by their score here; none by default.
     pub valset: Option<DataRef>,
+    /// `valset = auto`: the valset is a seeded share of the trainset
+    /// (`data::hold_out`), and the loop trains on the rest. Off by default
+    /// (it changes what DSPy would train on); absent from run.json when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub valset_auto: bool,
     /// Trainset unless `valset` is given (then Valset) or `select_on = devset`
     /// ([`SelectOn::default_for`]).
     pub select_on: SelectOn,
@@ -228,6 +233,7 @@ impl OptimizeDecl {
             trainset,
             devset: None,
             valset: None,
+            valset_auto: false,
             select_on: SelectOn::default_for(false),
             metric: metric.into(),
             bsize: defaults::BSIZE,
