@@ -193,7 +193,7 @@ fn valset_auto_holds_out_thirty_percent_and_chooses_there() {
     assert_eq!(run["trainset_size"], 20);
     assert_eq!(run["valset_size"], 10);
     assert_eq!(run["config"]["valset_auto"], true);
-    assert_eq!(run["config"]["select_on"], "Valset");
+    assert_eq!(run["config"]["select_on"], "valset");
     let c = json(&out.join("candidates.json"));
     assert_eq!(c["selected_on"], "valset");
     let list = c["candidates"].as_array().unwrap();
