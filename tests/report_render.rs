@@ -70,7 +70,7 @@ fn quickstart_report_structure_matches_the_fixture() {
     assert_eq!(cand_rows.len(), 7);
     for (row, cand) in cand_rows.iter().zip(&cands.candidates) {
         assert_eq!(row[3], format::opt_score(cand.train_score));
-        assert_eq!(row[5], format::opt_score(cand.dev_score));
+        assert_eq!(row[4], format::opt_score(cand.dev_score));
     }
     assert_eq!(table.matches("cand-row winner").count(), 1);
     assert_eq!(cand_rows[cands.best].last().unwrap(), "returned");
@@ -344,4 +344,69 @@ fn injected_markup_in_data_is_escaped_everywhere() {
     assert_eq!(step_rows[1][4], "6", "one bucket of 7 built no candidate");
     assert_eq!(candidate_markers(svg), built_candidates(&inputs.trials));
     assert_eq!(candidate_markers(svg), 13);
+}
+
+#[test]
+fn a_selection_on_a_valset_says_which_split_decided_and_shows_its_scores() {
+    use simba_run::artifacts::{CandidatesJson, RaceEnd, RaceSummary, RunJson};
+    let dir = copy_fixture("quickstart");
+    let cpath = dir.path().join(CANDIDATES_JSON);
+    let mut c: CandidatesJson =
+        serde_json::from_str(&std::fs::read_to_string(&cpath).unwrap()).unwrap();
+    c.selected_on = Some("valset".into());
+    for (i, cand) in c.candidates.iter_mut().enumerate() {
+        cand.val_score = Some(0.125 * i as f64);
+    }
+    std::fs::write(&cpath, serde_json::to_string(&c).unwrap()).unwrap();
+    let rpath = dir.path().join(RUN_JSON);
+    let mut run: RunJson = serde_json::from_str(&std::fs::read_to_string(&rpath).unwrap()).unwrap();
+    run.valset_size = Some(12);
+    std::fs::write(&rpath, serde_json::to_string(&run).unwrap()).unwrap();
+
+    // A full selection: both splits' columns, the valset marked as deciding.
+    let page = std::fs::read_to_string(write_report(dir.path()).unwrap()).unwrap();
+    let table = slice(&page, "id=\"candidates\"", "</table>");
+    assert!(table.contains("<th class=\"num\">Trainset score</th>"));
+    assert!(
+        table.contains("<th class=\"num\">Valset score (decided)</th>"),
+        "{table}"
+    );
+    assert!(table.contains("on the full trainset (30 examples) and on the full valset (12 examples). The best on the valset is returned."), "{table}");
+    assert!(
+        table.contains("<td class=\"num score\">0.750</td>"),
+        "{table}"
+    );
+    let svg = slice(&page, "<svg", "</svg>");
+    assert!(svg.contains("final candidate (full valset)"));
+    assert!(!svg.contains("full trainset"));
+
+    // Raced on the valset: no train scores, so no trainset column.
+    for cand in &mut c.candidates {
+        cand.train_score = None;
+        cand.train_scores = Vec::new();
+    }
+    c.race = Some(RaceSummary {
+        on: "valset".into(),
+        set_size: 12,
+        round_size: 8,
+        rounds: 2,
+        delta: 0.05,
+        alpha: 0.05 / 6.0,
+        end: RaceEnd::Exhausted,
+        executions: 80,
+        reused: 0,
+        full_executions: 84,
+    });
+    std::fs::write(&cpath, serde_json::to_string(&c).unwrap()).unwrap();
+    let page = std::fs::read_to_string(write_report(dir.path()).unwrap()).unwrap();
+    let table = slice(&page, "id=\"candidates\"", "</table>");
+    assert!(!table.contains("Trainset score"));
+    assert!(
+        table.contains(
+            "raced with <code>correct</code> on the valset (12 examples) (see Race below)"
+        ),
+        "{table}"
+    );
+    assert!(table.contains("the valset decided which program is returned"));
+    assert!(slice(&page, "<svg", "</svg>").contains("final candidate (valset, raced)"));
 }

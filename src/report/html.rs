@@ -5,9 +5,10 @@
 
 use std::fmt::Write as _;
 
-use crate::artifacts::{AttemptResult, RunJson, TrialRecord};
+use crate::artifacts::{AttemptResult, CandidateEntry, CandidatesJson, RunJson, TrialRecord};
 
 use super::ReportError;
+use super::decided::Decision;
 use super::diff::word_diff;
 use super::escape::escape_html as e;
 use super::format;
@@ -189,13 +190,19 @@ fn plot_section(h: &mut String, inputs: &ReportInputs) -> Result<(), ReportError
     let svg = score_plot(inputs)?;
     h.push_str("<figure class=\"plot\">\n");
     h.push_str(&svg);
-    h.push_str(
+    let decided = inputs.candidates.as_ref().map_or_else(
+        || "none ran".to_string(),
+        |c| Decision::of(c, inputs.run.as_ref()).plot_label(),
+    );
+    let _ = writeln!(
+        h,
         "<figcaption>Each step samples the program pool on a fresh mini-batch: the blue \
          line is the mean score of those runs (the step's baseline); red points are the \
          candidates built that step, scored on the same mini-batch; triangles mark each \
          step's best candidate; the green line is the best mini-batch score so far. Squares \
-         are the final candidates' scores on the full trainset, the filled one the program \
-         returned.</figcaption>\n</figure>\n</section>\n",
+         are the final candidates' scores on the split that decided ({}), the filled one the \
+         program returned.</figcaption>\n</figure>\n</section>",
+        e(&decided)
     );
     Ok(())
 }
@@ -206,78 +213,162 @@ fn candidates_section(h: &mut String, inputs: &ReportInputs) {
         let _ = writeln!(
             h,
             "<p class=\"note\" id=\"no-candidates\">candidates.json was not written: the run \
-             stopped after {} step(s), before the final evaluation on the full trainset.</p>\n</section>",
+             stopped after {} step(s), before the final selection.</p>\n</section>",
             inputs.trials.len()
         );
         return;
     };
+    let decision = Decision::of(c, inputs.run.as_ref());
+    let columns = CandidateColumns::of(c, &decision);
+    let _ = writeln!(
+        h,
+        "<p id=\"decided-by\">{}</p>",
+        decided_sentence(c, &decision)
+    );
+    h.push_str(
+        "<div class=\"wide\"><table id=\"candidates-table\">\n<thead><tr><th>#</th><th>From</th><th>Pool index</th>",
+    );
+    for (split, shown) in [
+        ("trainset", columns.train),
+        ("valset", columns.val),
+        ("devset", columns.dev),
+    ] {
+        if shown {
+            let mark = if split == decision.split {
+                " (decided)"
+            } else {
+                ""
+            };
+            let _ = write!(
+                h,
+                "<th class=\"num\">{}{mark}</th>",
+                e(&format!("{} score", capitalised(split)))
+            );
+        }
+    }
+    h.push_str("<th class=\"num\">vs baseline</th><th>Demos</th><th></th></tr></thead>\n<tbody>\n");
     let baseline = c
         .candidates
         .iter()
         .find(|x| x.step.is_none())
-        .map(|x| x.train_score);
-    let has_dev = c.candidates.iter().any(|x| x.dev_score.is_some());
-    let _ = writeln!(
-        h,
-        "<p>Programs picked from the winners of the steps, each scored with <code>{}</code> on \
-         the full trainset ({} examples). The best one is returned.</p>",
-        e(&c.metric),
-        c.trainset_size
-    );
-    h.push_str(
-        "<div class=\"wide\"><table id=\"candidates-table\">\n<thead><tr><th>#</th><th>From</th><th>Pool index</th>\
-         <th class=\"num\">Trainset score</th><th class=\"num\">vs baseline</th>",
-    );
-    if has_dev {
-        h.push_str("<th class=\"num\">Devset score</th>");
-    }
-    h.push_str("<th>Demos</th><th></th></tr></thead>\n<tbody>\n");
+        .and_then(|x| decision.score(x));
     for (i, cand) in c.candidates.iter().enumerate() {
-        let best = i == c.best;
-        let from = match cand.step {
-            None => "baseline".to_string(),
-            Some(s) => format!("step {s}"),
-        };
-        let vs = match (baseline.flatten(), cand.train_score) {
-            (Some(b), Some(s)) => format::delta(s - b),
-            _ => "—".into(),
-        };
-        let demos: Vec<String> = cand
-            .predictors
-            .iter()
-            .map(|(step, p)| format!("{step}: {}", p.demos.len()))
-            .collect();
-        let _ = write!(
-            h,
-            "<tr class=\"cand-row{}\"><td>{i}</td><td>{}</td><td>{}</td><td class=\"num score\">{}</td>\
-             <td class=\"num\">{}</td>",
-            if best { " winner" } else { "" },
-            e(&from),
-            cand.pool_index,
-            e(&format::opt_score(cand.train_score)),
-            e(&vs)
-        );
-        if has_dev {
-            let _ = write!(
-                h,
-                "<td class=\"num\">{}</td>",
-                e(&format::opt_score(cand.dev_score))
-            );
-        }
-        let _ = writeln!(
-            h,
-            "<td>{}</td><td>{}</td></tr>",
-            e(&demos.join(", ")),
-            if best {
-                "<span class=\"badge win\">returned</span>"
-            } else {
-                ""
-            }
-        );
+        candidate_row(h, i, i == c.best, cand, &columns, &decision, baseline);
     }
     h.push_str("</tbody>\n</table></div>\n");
     super::race::race_section(h, c);
     h.push_str("</section>\n");
+}
+
+/// Which score columns the candidates table has: the deciding split's
+/// always, the others when any candidate has such a score.
+struct CandidateColumns {
+    train: bool,
+    val: bool,
+    dev: bool,
+}
+
+impl CandidateColumns {
+    fn of(c: &CandidatesJson, decision: &Decision) -> Self {
+        let any =
+            |f: fn(&CandidateEntry) -> Option<f64>| c.candidates.iter().any(|x| f(x).is_some());
+        Self {
+            train: decision.split == "trainset" || any(|x| x.train_score),
+            val: decision.split == "valset" || any(|x| x.val_score),
+            dev: decision.split == "devset" || any(|x| x.dev_score),
+        }
+    }
+}
+
+/// The sentence over the table: what the candidates were scored on and
+/// which split chose the returned program.
+fn decided_sentence(c: &CandidatesJson, decision: &Decision) -> String {
+    let metric = e(&c.metric);
+    let on = e(&decision.describe());
+    match (decision.raced, decision.split) {
+        (true, split) => format!(
+            "Programs picked from the winners of the steps, raced with <code>{metric}</code> on \
+             {on} (see Race below); a score is the mean over the examples a candidate was scored \
+             on, and the {split} decided which program is returned."
+        ),
+        (false, "trainset") => format!(
+            "Programs picked from the winners of the steps, each scored with <code>{metric}</code> \
+             on {on}. The best there is returned."
+        ),
+        (false, split) => format!(
+            "Programs picked from the winners of the steps, each scored with <code>{metric}</code> \
+             on the full trainset ({} examples) and on {on}. The best on the {split} is returned.",
+            c.trainset_size
+        ),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|f| f.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn candidate_row(
+    h: &mut String,
+    i: usize,
+    best: bool,
+    cand: &CandidateEntry,
+    columns: &CandidateColumns,
+    decision: &Decision,
+    baseline: Option<f64>,
+) {
+    let from = match cand.step {
+        None => "baseline".to_string(),
+        Some(s) => format!("step {s}"),
+    };
+    let _ = write!(
+        h,
+        "<tr class=\"cand-row{}\"><td>{i}</td><td>{}</td><td>{}</td>",
+        if best { " winner" } else { "" },
+        e(&from),
+        cand.pool_index,
+    );
+    for (split, shown, score) in [
+        ("trainset", columns.train, cand.train_score),
+        ("valset", columns.val, cand.val_score),
+        ("devset", columns.dev, cand.dev_score),
+    ] {
+        if shown {
+            let class = if split == decision.split {
+                "num score"
+            } else {
+                "num"
+            };
+            let _ = write!(
+                h,
+                "<td class=\"{class}\">{}</td>",
+                e(&format::opt_score(score))
+            );
+        }
+    }
+    let vs = match (baseline, decision.score(cand)) {
+        (Some(b), Some(s)) => format::delta(s - b),
+        _ => "—".into(),
+    };
+    let demos: Vec<String> = cand
+        .predictors
+        .iter()
+        .map(|(step, p)| format!("{step}: {}", p.demos.len()))
+        .collect();
+    let _ = writeln!(
+        h,
+        "<td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+        e(&vs),
+        e(&demos.join(", ")),
+        if best {
+            "<span class=\"badge win\">returned</span>"
+        } else {
+            ""
+        }
+    );
 }
 
 fn predictor_html(h: &mut String, p: &WinningPredictor) {

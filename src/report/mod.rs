@@ -10,12 +10,14 @@
 //! | `diff.rs` | the word diff of instructions against the original |
 //! | `plot.rs` | the score plot, drawn by plotters' SVG backend |
 //! | `html.rs` | the page: header, plot, candidates, winning program, steps |
+//! | `decided.rs` | which split decided the final selection, full or raced |
 //! | `race.rs` | the race of a `final = race` selection: rounds, eliminations |
 //!
 //! The page is self-contained (inline CSS and SVG, no script, no network), and
 //! [`render_report`] is a pure function of the artifacts, so rewriting the
 //! report of a finished run gives the same bytes.
 
+mod decided;
 mod diff;
 mod escape;
 pub mod format;

@@ -2,7 +2,8 @@
 //!
 //! Series: the mini-batch baseline (mean score of the step's sampled runs),
 //! every candidate's mini-batch score as a point, the best candidate of each
-//! step, the running best, and the final candidates' full-trainset scores.
+//! step, the running best, and the final candidates' scores on the split
+//! that decided.
 //! Candidate points are the only circles of radius [`CANDIDATE_RADIUS`] filled
 //! with [`CANDIDATE_FILL`], so they can be counted in the SVG.
 
@@ -10,6 +11,7 @@ use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use super::ReportError;
+use super::decided::Decision;
 use super::load::ReportInputs;
 
 /// Fill colour of candidate points (as plotters writes it into the SVG).
@@ -40,9 +42,11 @@ pub struct PlotSeries {
     pub step_best: Vec<(f64, f64)>,
     /// A staircase: each step's running best held until the next step.
     pub running_best: Vec<(f64, f64)>,
-    /// Final candidates' full-trainset scores at their step (0 = baseline),
-    /// with true for the winner.
+    /// Final candidates' scores on the split that decided at their step
+    /// (0 = baseline), with true for the winner.
     pub finals: Vec<(f64, f64, bool)>,
+    /// That split, as the legend names it ("full trainset", "valset, raced").
+    pub finals_label: String,
     /// The last step on the x axis (from the trials or the final candidates).
     pub max_step: usize,
 }
@@ -82,10 +86,12 @@ impl PlotSeries {
             }
         }
         if let Some(c) = &inputs.candidates {
+            let decision = Decision::of(c, inputs.run.as_ref());
+            s.finals_label = decision.plot_label();
             for (i, e) in c.candidates.iter().enumerate() {
                 let x = e.step.unwrap_or(0) as f64;
                 s.max_step = s.max_step.max(e.step.unwrap_or(0));
-                if let Some(score) = e.train_score {
+                if let Some(score) = decision.score(e) {
                     s.finals.push((x, score, i == c.best));
                 }
             }
@@ -160,7 +166,7 @@ pub fn score_plot(inputs: &ReportInputs) -> Result<String, ReportError> {
         draw_mesh(&mut chart, last, y_desc)?;
         draw_baseline_and_running_best(&mut chart, &s)?;
         draw_candidates(&mut chart, &s)?;
-        draw_finals(&mut chart, &s.finals)?;
+        draw_finals(&mut chart, &s.finals, &s.finals_label)?;
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
@@ -274,10 +280,12 @@ fn draw_candidates<'a, 'b: 'a>(
     Ok(())
 }
 
-/// The final candidates' full-trainset scores, the returned program filled in.
+/// The final candidates' scores on the split that decided (`label`), the
+/// returned program filled in.
 fn draw_finals<'a, 'b: 'a>(
     chart: &mut Chart<'a, 'b>,
     finals: &[(f64, f64, bool)],
+    label: &str,
 ) -> Result<(), ReportError> {
     if finals.is_empty() {
         return Ok(());
@@ -287,7 +295,7 @@ fn draw_finals<'a, 'b: 'a>(
             EmptyElement::at((x, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.stroke_width(2))
         }))
         .map_err(plot_err)?
-        .label("final candidate (full trainset)")
+        .label(format!("final candidate ({label})"))
         .legend(|(x, y)| {
             EmptyElement::at((x + 9, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.stroke_width(2))
         });
@@ -296,7 +304,7 @@ fn draw_finals<'a, 'b: 'a>(
             EmptyElement::at((x, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.filled())
         }))
         .map_err(plot_err)?
-        .label("returned program (full trainset)")
+        .label(format!("returned program ({label})"))
         .legend(|(x, y)| {
             EmptyElement::at((x + 9, y)) + Rectangle::new([(-5, -5), (5, 5)], FINAL.filled())
         });
@@ -348,6 +356,7 @@ mod tests {
         assert_eq!(s.finals[0].0, 0.0);
         assert_eq!(s.finals.iter().filter(|f| f.2).count(), 1);
         assert!(s.finals[6].2);
+        assert_eq!(s.finals_label, "full trainset");
     }
 
     #[test]
