@@ -141,6 +141,11 @@ fn a_race_on_the_valset_leaves_train_scores_out() {
     let c = &out.candidates;
     assert_eq!(c.race.as_ref().unwrap().on, "valset");
     assert_eq!(c.race.as_ref().unwrap().reused, 0);
+    // A full selection scores every pick on the trainset and the valset.
+    assert_eq!(
+        c.race.as_ref().unwrap().full_executions,
+        c.candidates.len() * (40 + 24)
+    );
     for x in &c.candidates {
         assert_eq!(x.train_score, None);
         assert!(x.train_scores.is_empty());

@@ -30,6 +30,9 @@ pub(super) struct RaceReport {
     alpha: f64,
     /// Executions actually run.
     executions: usize,
+    /// What a full selection with the same settings runs: every pick on the
+    /// whole trainset, and on the valset / devset too when selecting there.
+    full_executions: usize,
 }
 
 impl RaceReport {
@@ -45,7 +48,7 @@ impl RaceReport {
             end: self.outcome.end,
             executions: self.executions,
             reused: self.outcome.candidates.iter().map(|c| c.reused).sum(),
-            full_executions: self.outcome.candidates.len() * self.set_size,
+            full_executions: self.full_executions,
         }
     }
 
@@ -103,7 +106,8 @@ impl Run {
             Some(s) => (s.examples.clone(), "valset", Phase::Valset),
             None => (self.data.trainset.clone(), "trainset", Phase::Final),
         };
-        let known = if self.data.select.is_none() {
+        let on_train = self.data.select.is_none();
+        let known = if on_train {
             known_scores(self, programs, trials)
         } else {
             vec![vec![None; set.len()]; n]
@@ -119,12 +123,15 @@ impl Run {
         );
         let alpha = race.alpha();
         let (outcome, executions) = self.run_race(race, programs, &set, phase).await?;
+        // A full selection scores every pick on the trainset, and on the
+        // selection split as well when that is not the trainset.
+        let selection_rows = if on_train { 0 } else { set.len() };
+        let full_executions = n * (self.data.trainset.len() + selection_rows);
         let estimates: Vec<Option<f64>> = outcome
             .candidates
             .iter()
             .map(|c| (c.examples > 0).then_some(c.estimate))
             .collect();
-        let on_train = self.data.select.is_none();
         let split = |wanted: &str| {
             if on == wanted {
                 estimates.clone()
@@ -154,6 +161,7 @@ impl Run {
                 round_size: rounds,
                 alpha,
                 executions,
+                full_executions,
             }),
         })
     }
