@@ -310,3 +310,37 @@ fn a_resumed_race_writes_what_an_uninterrupted_one_does() {
         .sum();
     assert_eq!(ev.count(Kind::Evaluation), built * 8 + race.executions);
 }
+
+#[test]
+fn a_lone_pick_is_scored_as_a_full_selection_scores_it() {
+    // max_steps = 0: the baseline is the only pick.
+    let run = |selection: FinalSelection| {
+        let train = dataset(40);
+        let ev = FakeEvaluator::new(&train);
+        let mut d = decl(8, 4, 0);
+        d.final_selection = selection;
+        let mut s = setup(d, train, ev);
+        s.input.score_range = ScoreRange::UNIT;
+        rt().block_on(optimize(s.input)).unwrap()
+    };
+    let raced = run(FinalSelection::Race);
+    let full = run(FinalSelection::Full);
+    assert_eq!(raced.run.steps_run, 0);
+    let race = raced.candidates.race.as_ref().unwrap();
+    assert_eq!(race.end, RaceEnd::Exhausted);
+    assert_eq!(race.executions, 40);
+    assert_eq!(
+        raced.candidates.candidates[0]
+            .race
+            .as_ref()
+            .unwrap()
+            .examples,
+        40
+    );
+    assert!(raced.run.baseline.train.is_some());
+    assert_eq!(raced.run.baseline.train, full.run.baseline.train);
+    assert_eq!(
+        raced.candidates.candidate_programs[0].score,
+        full.candidates.candidate_programs[0].score
+    );
+}

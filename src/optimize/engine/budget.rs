@@ -211,12 +211,12 @@ impl Run {
 
 /// What a race among `picks` candidates on `len` examples is expected to
 /// run: half of a full selection, and at least one round for each
-/// candidate (docs/optimizer.md, "Racing the final selection"; on the bench
+/// candidate; a lone pick is scored on the whole set (docs/optimizer.md, "Racing the final selection"; on the bench
 /// a race ran 50-70% of a full selection, reused scores included, and a
 /// race short of budget ends at the last round that fits).
 fn expected_race_executions(picks: usize, len: usize, round: usize) -> usize {
     if picks <= 1 {
-        return 0;
+        return picks * len;
     }
     (picks * len).div_ceil(2).max(picks * round.min(len))
 }
@@ -243,8 +243,9 @@ mod tests {
         assert_eq!(expected_race_executions(3, 5, 32), 15);
         // 7 picks on 40 examples: half is 140, one round each is 7 x 32 = 224.
         assert_eq!(expected_race_executions(7, 40, 32), 224);
-        // The baseline alone is never raced.
-        assert_eq!(expected_race_executions(1, 300, 32), 0);
+        // The baseline alone is scored on the whole set, as a full
+        // selection would.
+        assert_eq!(expected_race_executions(1, 300, 32), 300);
     }
 
     #[test]

@@ -233,7 +233,10 @@ impl Race {
         if self.end.is_some() {
             return;
         }
-        if self.racing().len() <= 1 {
+        // A lone candidate has nothing to race against: it reads the whole
+        // set (round by round, so a budget can still end it), scored as a
+        // full selection would score it, never left without a score.
+        if self.standing.len() > 1 && self.racing().len() <= 1 {
             self.end = Some(RaceEnd::OneLeft);
         } else if self.read >= self.order.len() {
             self.end = Some(RaceEnd::Exhausted);

@@ -142,11 +142,21 @@ fn the_metric_range_scales_the_differences() {
 }
 
 #[test]
-fn one_candidate_needs_no_round() {
-    let race = Race::new(vec![0, 1], unknown(1, 2), 8, (0.0, 1.0));
-    assert!(race.next_round().is_none());
-    assert_eq!(race.outcome().winner, 0);
-    assert_eq!(race.outcome().end, RaceEnd::OneLeft);
+fn one_candidate_reads_the_whole_set_as_a_full_selection_would() {
+    let table = vec![vec![1.0, 0.0, 1.0, 1.0, 0.0]];
+    let mut race = Race::new(vec![4, 3, 2, 1, 0], unknown(1, 5), 2, (0.0, 1.0));
+    assert!(race.next_round().is_some(), "the first round always runs");
+    assert_eq!(run(&mut race, &table).len(), 3);
+    let outcome = race.outcome();
+    assert_eq!(outcome.winner, 0);
+    assert_eq!(outcome.end, RaceEnd::Exhausted);
+    assert_eq!(outcome.rounds, 3);
+    assert_eq!(outcome.candidates[0].examples, 5);
+    assert_eq!(outcome.candidates[0].estimate, 0.6);
+    assert_eq!(
+        outcome.candidates[0].scores,
+        table[0].iter().map(|&s| Some(s)).collect::<Vec<_>>()
+    );
 }
 
 #[test]
