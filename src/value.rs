@@ -37,3 +37,26 @@ pub struct Demo {
     /// True for demos made from the program's own trajectories (DSPy's `augmented`).
     pub augmented: bool,
 }
+
+/// A number written in a string: `42`, ` -3.5 `, `1,234` (thousands commas).
+pub fn parse_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return None;
+    }
+    // Commas only as thousands separators: "1,234.5" but not "3,4".
+    let cleaned: String = if t.contains(',') {
+        let int_part = t.split('.').next().unwrap_or("");
+        let groups: Vec<&str> = int_part.split(',').collect();
+        let thousands = groups[1..]
+            .iter()
+            .all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()));
+        if !thousands {
+            return None;
+        }
+        t.chars().filter(|c| *c != ',').collect()
+    } else {
+        t.to_string()
+    };
+    cleaned.parse::<f64>().ok().filter(|f| f.is_finite())
+}

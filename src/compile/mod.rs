@@ -13,6 +13,7 @@ mod corpus;
 mod dataset;
 mod defaults;
 mod metric;
+mod metric_range;
 mod model;
 mod names;
 mod optimize;
@@ -23,6 +24,7 @@ pub mod values;
 
 pub use crate::syntax::diagnostic::{Diagnostic, Severity, Sources, Style};
 /// The keys an optimize block and its `stop { }` block accept.
+pub use metric_range::metric_bounds;
 pub use optimize::{KEYS as OPTIMIZE_KEYS, STOP_KEYS};
 
 use crate::config::ProjectConfig;

@@ -1,5 +1,6 @@
 //! `optimize PROGRAM with simba { .. }` -> [`OptimizeDecl`], DSPy's defaults filled in.
 
+use super::metric_range::metric_bounds;
 use super::names::listing;
 use super::values::set;
 use super::{Ctx, Kind};
@@ -82,6 +83,9 @@ pub(super) fn compile(ctx: &mut Ctx, item: &OptimizeItem) {
     if let (Some(program), Some(m)) = (&program, &given.metric) {
         check_metric_reads(ctx, program, m);
     }
+    if let Some(m) = &given.metric {
+        check_race_metric(ctx, &o, given.final_span, m);
+    }
     if ctx.d.list[errors_before..].iter().any(Diagnostic::is_error) {
         return;
     }
@@ -109,6 +113,8 @@ struct Given {
     seen_train: bool,
     /// Whether `metric` was written at all (even with a bad value).
     seen_metric: bool,
+    /// Where `final` was set, for a race refused on its metric.
+    final_span: Option<Span>,
 }
 
 fn check_optimizer(ctx: &mut Ctx, optimizer: &Ident) {
@@ -142,6 +148,9 @@ fn entry(ctx: &mut Ctx, o: &mut OptimizeDecl, given: &mut Given, e: &Entry) {
         return;
     }
     let Some(v) = ctx.d.plain(e) else { return };
+    if key == "final" {
+        given.final_span = Some(v.span);
+    }
     match key {
         "trainset" | "devset" | "valset" | "select_on" | "metric" => {
             data_key(ctx, o, given, key, v)
@@ -383,6 +392,45 @@ fn check_metric_reads(ctx: &mut Ctx, program: &ProgramGraph, m: &Ident) {
             );
         }
     }
+}
+
+/// A race divides score differences by the metric's range, so `final =
+/// race` needs a bounded metric; refused here (not only when the run
+/// starts) so `check`, the dry run and a run agree.
+fn check_race_metric(ctx: &mut Ctx, o: &OptimizeDecl, final_span: Option<Span>, m: &Ident) {
+    if o.final_selection != FinalSelection::Race {
+        return;
+    }
+    let Some(metric) = ctx.spec.metrics.get(&m.name) else {
+        return;
+    };
+    let (lo, hi) = metric_bounds(&metric.expr);
+    if lo.is_finite() && hi.is_finite() {
+        return;
+    }
+    let name = &m.name;
+    let diagnostic = match final_span {
+        Some(span) => Diagnostic::error(
+            span,
+            format!(
+                "`final = race` needs a metric whose scores are bounded, but metric `{name}` is not"
+            ),
+        )
+        .label("races need a bounded metric")
+        .related(m.span, format!("metric `{name}` is used here")),
+        None => Diagnostic::error(
+            m.span,
+            format!(
+                "`final = race` needs a metric whose scores are bounded, but metric `{name}` is not"
+            ),
+        )
+        .label("unbounded: it reads a number or divides by a range holding 0"),
+    };
+    ctx.d.push(
+        diagnostic.help(
+            "scale it into a range (e.g. with min/max or a comparison), or use `final = full`",
+        ),
+    );
 }
 
 fn missing_for_select(ctx: &mut Ctx, span: Span, what: &str) {

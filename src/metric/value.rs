@@ -72,28 +72,9 @@ impl Val {
     }
 }
 
-/// A number written in a string: `42`, ` -3.5 `, `1,234` (thousands commas).
-pub fn parse_number(s: &str) -> Option<f64> {
-    let t = s.trim();
-    if t.is_empty() {
-        return None;
-    }
-    // Commas only as thousands separators: "1,234.5" but not "3,4".
-    let cleaned: String = if t.contains(',') {
-        let int_part = t.split('.').next().unwrap_or("");
-        let groups: Vec<&str> = int_part.split(',').collect();
-        let thousands = groups[1..]
-            .iter()
-            .all(|g| g.len() == 3 && g.chars().all(|c| c.is_ascii_digit()));
-        if !thousands {
-            return None;
-        }
-        t.chars().filter(|c| *c != ',').collect()
-    } else {
-        t.to_string()
-    };
-    cleaned.parse::<f64>().ok().filter(|f| f.is_finite())
-}
+/// Re-exported from the leaf [`crate::value`], where the compiler reads
+/// number literals with it too.
+pub use crate::value::parse_number;
 
 impl fmt::Display for Val {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
