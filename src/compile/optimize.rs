@@ -327,6 +327,18 @@ fn select_on(ctx: &mut Ctx, o: &OptimizeDecl, written: Option<(SelectOn, Span)>)
             );
             s
         }
+        // A valset that is never scored would be silently ignored.
+        Some((s @ SelectOn::Trainset, span)) if o.valset.is_some() => {
+            ctx.d.push(
+                Diagnostic::error(
+                    span,
+                    "`valset` is given for the final selection, which `select_on = trainset` does not use",
+                )
+                .label("selects on the trainset")
+                .help("remove `select_on` (it defaults to `valset`), or remove `valset`"),
+            );
+            s
+        }
         Some((SelectOn::Valset, span)) if !has_valset => {
             missing_for_select(ctx, span, "valset");
             SelectOn::Valset
