@@ -30,7 +30,8 @@ pub struct HeldOut {
 }
 
 /// How many of `rows` trainset rows `valset = auto` holds out:
-/// [`AUTO_VALSET_FRACTION`] of them rounded to the nearest row, at least
+/// [`AUTO_VALSET_FRACTION`] of them rounded to the nearest row (a half
+/// rounded up: `f64::round` rounds halves away from 0), at least
 /// [`AUTO_VALSET_MIN_ROWS`]; `None` when fewer than
 /// [`AUTO_VALSET_MIN_TRAIN`] rows would be left to train on.
 pub fn hold_out_size(rows: usize) -> Option<usize> {
@@ -91,7 +92,10 @@ mod tests {
     fn sizes_are_thirty_percent_with_a_floor_of_ten() {
         assert_eq!(hold_out_size(19), None);
         assert_eq!(hold_out_size(20), Some(10));
-        assert_eq!(hold_out_size(33), Some(10));
+        assert_eq!(hold_out_size(34), Some(10));
+        assert_eq!(hold_out_size(38), Some(11));
+        assert_eq!(hold_out_size(39), Some(12));
+        assert_eq!(hold_out_size(41), Some(12));
         // 30% of 35 is 10.5: rounded to the nearest row (half away from 0).
         assert_eq!(hold_out_size(35), Some(11));
         assert_eq!(hold_out_size(48), Some(14));
