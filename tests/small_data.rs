@@ -106,15 +106,14 @@ fn a_train_winner_that_loses_on_dev_is_flagged_with_the_numbers() {
          consider `valset = auto` (docs/optimizer.md, \"Small data, small models\")",
         best_dev - base_dev
     );
-    // The summary on stdout, the run's warning line on stderr, run.json.
-    assert!(
-        stdout.contains(&format!("warning: {expected}\n")),
+    // Once on the terminal: under the summary on stdout, not again among
+    // the progress lines on stderr; and in run.json.
+    assert_eq!(
+        stdout.matches(&format!("warning: {expected}\n")).count(),
+        1,
         "{stdout}"
     );
-    assert!(
-        stderr.contains(&format!("warning: {expected}\n")),
-        "{stderr}"
-    );
+    assert!(!stderr.contains(&expected), "{stderr}");
     let warnings: Vec<&str> = run["warnings"]
         .as_array()
         .unwrap()
@@ -193,6 +192,18 @@ fn valset_auto_holds_out_thirty_percent_and_chooses_there() {
     assert_eq!(run["trainset_size"], 20);
     assert_eq!(run["valset_size"], 10);
     assert_eq!(run["config"]["valset_auto"], true);
+    // Which file rows were held out: 10 positions, ascending, in the file.
+    let held: Vec<u64> = run["valset_rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    assert_eq!(held.len(), 10);
+    assert!(
+        held.windows(2).all(|w| w[0] < w[1]) && held[9] < 30,
+        "{held:?}"
+    );
     assert_eq!(run["config"]["select_on"], "valset");
     let c = json(&out.join("candidates.json"));
     assert_eq!(c["selected_on"], "valset");
@@ -227,7 +238,7 @@ fn valset_auto_holds_out_thirty_percent_and_chooses_there() {
     let again = dir.path().join("again");
     let o = simba()
         .arg(&spec)
-        .args(["--quiet", "--set", "qa.concurrency=1", "--out"])
+        .args(["--set", "qa.concurrency=1", "--out"])
         .arg(&again)
         .output()
         .unwrap();
@@ -235,6 +246,22 @@ fn valset_auto_holds_out_thirty_percent_and_chooses_there() {
     for f in ["program.json", "candidates.json", "trials.jsonl"] {
         assert_eq!(read(&out.join(f)), read(&again.join(f)), "{f}");
     }
+    // The valset score that decided: in run.json and the summary's `val`
+    // column.
+    assert_eq!(run["baseline"]["val"].as_f64(), Some(val[0]));
+    assert_eq!(run["best"]["val"].as_f64(), Some(val[best]));
+    let summary = String::from_utf8_lossy(&o.stdout);
+    let best_row = format!(
+        "best       {:>8.3} {:>8.3} {:>8.3}",
+        train[best],
+        val[best],
+        run["best"]["dev"].as_f64().unwrap()
+    );
+    assert!(
+        summary.contains("              train      val      dev\n"),
+        "{summary}"
+    );
+    assert!(summary.contains(&best_row), "{summary}");
     // Another seed draws other rows: other train scores for the baseline
     // (the same program) on a trainset of the same size.
     let other = dir.path().join("other");
@@ -256,6 +283,10 @@ fn valset_auto_holds_out_thirty_percent_and_chooses_there() {
     assert_ne!(
         c1["candidates"][0]["train_scores"],
         c["candidates"][0]["train_scores"]
+    );
+    assert_ne!(
+        json(&other.join("run.json"))["valset_rows"],
+        run["valset_rows"]
     );
 
     // The dry run counts the cut: 5 picks x (20 train + 10 held-out rows).
@@ -288,4 +319,28 @@ fn valset_auto_refuses_a_trainset_too_small_to_cut() {
     let o = simba().arg(&spec).arg("--dry-run").output().unwrap();
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("but it has 19"));
+}
+
+#[test]
+fn a_race_cut_short_by_a_budget_says_so_in_the_summary() {
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    let out = tempfile::tempdir().unwrap();
+    let o = simba()
+        .arg(quickstart.join("quickstart.simba"))
+        .args(["--set", "final=race", "--set", "bsize=5"])
+        .args(["--set", "stop.max_lm_calls=200", "--out"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = json(&out.path().join("candidates.json"));
+    assert_eq!(c["race"]["end"], "budget", "{c}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("final selection raced"))
+        .unwrap();
+    assert!(line.contains(" round(s), end: budget ("), "{line}");
+    assert!(stdout.contains("racing at budget end"), "{stdout}");
+    assert!(!stdout.contains("raced to the end"), "{stdout}");
 }

@@ -8,12 +8,16 @@ use crate::ir::OptimizeDecl;
 use crate::lm::ModelUsage;
 use indexmap::IndexMap;
 
-/// Train and dev score of one program.
+/// Train, valset and dev score of one program.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScorePair {
     /// Mean metric over the full trainset (with `final = race`, over the
     /// examples the race scored; None when it raced on another split).
     pub train: Option<f64>,
+    /// Mean metric over the valset the final selection chose on (a race's
+    /// estimate when raced); absent without a valset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val: Option<f64>,
     /// Mean metric over the devset; `None` without one.
     pub dev: Option<f64>,
 }
@@ -45,6 +49,11 @@ pub struct RunJson {
     /// it chose on the trainset or devset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valset_size: Option<usize>,
+    /// With `valset = auto`: the trainset file's rows held out (0-based
+    /// positions, ascending). The rows trained on are the others, in file
+    /// order; `trials.jsonl`'s `batch` indices count those.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valset_rows: Option<Vec<usize>>,
     /// Steps completed (fewer than `max_steps` when the run stopped early).
     pub steps_run: usize,
     /// Why the loop ended.

@@ -5,8 +5,8 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 
-use crate::artifacts::{CandidatesJson, RaceResult, RaceSummary, StopReason};
-use crate::optimize::below_baseline::below_baseline_warnings;
+use crate::artifacts::{CandidatesJson, RaceEnd, RaceResult, RaceSummary, ScorePair, StopReason};
+use crate::optimize::below_baseline::{below_baseline_warnings, is_below_baseline_warning};
 use crate::optimize::{Event, OptimizeOutput, Phase};
 use crate::printable::escape_controls;
 
@@ -25,32 +25,35 @@ fn fmt_opt(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), |v| format!("{v:.3}"))
 }
 
-/// The final table: baseline vs best on train and dev, calls, tokens, time.
+/// The final table: baseline vs best on train, the valset (when the final
+/// selection chose there) and dev; calls, tokens, time.
 pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
     let r = &out.run;
-    outln!();
-    outln!("{:<10} {:>8} {:>8}", "", "train", "dev");
-    outln!(
-        "{:<10} {:>8} {:>8}",
-        "baseline",
-        fmt_opt(r.baseline.train),
-        fmt_opt(r.baseline.dev)
-    );
-    outln!(
-        "{:<10} {:>8} {:>8}",
-        "best",
-        fmt_opt(r.best.train),
-        fmt_opt(r.best.dev)
-    );
+    let has_val = r.baseline.val.is_some() || r.best.val.is_some();
+    let row = |label: &str, cells: [String; 3]| {
+        let [train, val, dev] = cells;
+        if has_val {
+            outln!("{label:<10} {train:>8} {val:>8} {dev:>8}");
+        } else {
+            outln!("{label:<10} {train:>8} {dev:>8}");
+        }
+    };
+    let scores = |p: &ScorePair| [fmt_opt(p.train), fmt_opt(p.val), fmt_opt(p.dev)];
     let gain = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) => format!("{:+.3}", b - a),
         _ => "-".into(),
     };
-    outln!(
-        "{:<10} {:>8} {:>8}",
+    outln!();
+    row("", ["train".into(), "val".into(), "dev".into()]);
+    row("baseline", scores(&r.baseline));
+    row("best", scores(&r.best));
+    row(
         "gain",
-        gain(r.baseline.train, r.best.train),
-        gain(r.baseline.dev, r.best.dev)
+        [
+            gain(r.baseline.train, r.best.train),
+            gain(r.baseline.val, r.best.val),
+            gain(r.baseline.dev, r.best.dev),
+        ],
     );
     // Repeated here from the run's warnings: the table is what people read.
     for w in below_baseline_warnings(&r.program, &out.candidates, &r.baseline, &r.best) {
@@ -90,9 +93,17 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
 /// The race's lines: what it ran against a full selection, and per
 /// candidate how it left the race.
 fn print_race(race: &RaceSummary, c: &CandidatesJson) {
+    let (end, survived) = match race.end {
+        RaceEnd::OneLeft => ("one candidate left", "raced to the end"),
+        RaceEnd::Exhausted => ("every example read", "raced to the end"),
+        RaceEnd::Budget => (
+            "end: budget (the next round would have passed a cap; the leader is returned)",
+            "racing at budget end",
+        ),
+    };
     outln!();
     outln!(
-        "final selection raced on the {} ({} examples, rounds of {}): {} round(s), {} executions ({} reused) instead of {}",
+        "final selection raced on the {} ({} examples, rounds of {}): {} round(s), {end}; {} executions ({} reused) instead of {}",
         race.on,
         race.set_size,
         race.round_size,
@@ -105,7 +116,7 @@ fn print_race(race: &RaceSummary, c: &CandidatesJson) {
         let Some(r) = &cand.race else { continue };
         let how = match (r.result, r.dropped_after_round) {
             (RaceResult::Returned, _) => "returned".to_string(),
-            (RaceResult::Survived, _) => "raced to the end".to_string(),
+            (RaceResult::Survived, _) => survived.to_string(),
             (RaceResult::Dropped, round) => {
                 format!("dropped after round {}", round.unwrap_or(0))
             }
@@ -201,6 +212,9 @@ impl Renderer {
                     "optimizing `{program}`: {max_steps} steps, mini-batches of {bsize}, {num_candidates} candidates, {trainset_size} training examples"
                 );
             }
+            // The summary prints the below-baseline warning under its
+            // table; printed here as well it would show twice.
+            Event::Warning { message } if is_below_baseline_warning(message) => {}
             Event::Warning { message } => {
                 self.line(format!("warning: {}", escape_controls(message)))
             }

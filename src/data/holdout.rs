@@ -40,20 +40,32 @@ pub fn hold_out_size(rows: usize) -> Option<usize> {
     (rows >= size + AUTO_VALSET_MIN_TRAIN).then_some(size)
 }
 
-/// Cuts `rows` (the trainset `trainset`, named in errors) into the rows
-/// trained on and the held-out valset, drawn from `seed`.
-pub fn hold_out(trainset: &str, rows: Vec<Example>, seed: u64) -> Result<HeldOut, DataError> {
-    let size = hold_out_size(rows.len()).ok_or_else(|| DataError::TooSmallToHoldOut {
-        trainset: trainset.to_string(),
-        rows: rows.len(),
-        needed: AUTO_VALSET_MIN_ROWS + AUTO_VALSET_MIN_TRAIN,
-    })?;
-    let mut positions: Vec<usize> = (0..rows.len()).collect();
+/// The positions (0-based, ascending) of the rows [`hold_out`] holds out of
+/// a trainset of `rows` rows with `seed`; `None` when it is too small. A
+/// function of the two numbers only, so run.json can record them.
+pub fn held_out_rows(rows: usize, seed: u64) -> Option<Vec<usize>> {
+    let size = hold_out_size(rows)?;
+    let mut positions: Vec<usize> = (0..rows).collect();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(HOLD_OUT_STREAM);
     positions.shuffle(&mut rng);
+    positions.truncate(size);
+    positions.sort_unstable();
+    Some(positions)
+}
+
+/// Cuts `rows` (the trainset `trainset`, named in errors) into the rows
+/// trained on and the held-out valset, drawn from `seed`.
+pub fn hold_out(trainset: &str, rows: Vec<Example>, seed: u64) -> Result<HeldOut, DataError> {
+    let positions =
+        held_out_rows(rows.len(), seed).ok_or_else(|| DataError::TooSmallToHoldOut {
+            trainset: trainset.to_string(),
+            rows: rows.len(),
+            needed: AUTO_VALSET_MIN_ROWS + AUTO_VALSET_MIN_TRAIN,
+        })?;
+    let size = positions.len();
     let mut held = vec![false; rows.len()];
-    for &p in &positions[..size] {
+    for p in positions {
         held[p] = true;
     }
     let (mut train, mut valset) = (Vec::new(), Vec::with_capacity(size));
@@ -107,6 +119,13 @@ mod tests {
     fn the_parts_cover_the_trainset_in_file_order() {
         let cut = hold_out("d.train", rows(48), 0).unwrap();
         assert_eq!((cut.train.len(), cut.valset.len()), (34, 14));
+        // The recorded positions are the held-out rows.
+        let held: Vec<u64> = held_out_rows(48, 0)
+            .unwrap()
+            .into_iter()
+            .map(|p| p as u64)
+            .collect();
+        assert_eq!(ids(&cut.valset), held);
         let (t, v) = (ids(&cut.train), ids(&cut.valset));
         assert!(t.windows(2).all(|w| w[0] < w[1]), "{t:?}");
         assert!(v.windows(2).all(|w| w[0] < w[1]), "{v:?}");

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::ir::{DataFile, DataRef, DatasetDecl, DatasetSource, FieldType, Spec};
 use crate::value::Example;
 
-pub use holdout::{HeldOut, hold_out, hold_out_size};
+pub use holdout::{HeldOut, held_out_rows, hold_out, hold_out_size};
 pub use read::{read_file, read_file_checked};
 
 /// A dataset with every split loaded, in declaration order.

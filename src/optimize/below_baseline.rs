@@ -11,6 +11,19 @@
 
 use crate::artifacts::{CandidatesJson, ScorePair};
 
+/// The words every below-baseline warning holds, in this order (how the
+/// terminal renderer tells it from other warnings).
+const RETURNED: &str = "the returned program scores";
+const BELOW: &str = "below the baseline's";
+
+/// Whether `message` is one of [`below_baseline_warnings`]: the terminal
+/// summary prints those under its table, so the progress lines skip them.
+pub fn is_below_baseline_warning(message: &str) -> bool {
+    message
+        .find(RETURNED)
+        .is_some_and(|at| message[at..].contains(BELOW))
+}
+
 /// One warning per held-out split on which the returned program scores
 /// below the baseline (pick 0 of `candidates`), in the order valset, devset.
 /// `baseline` and `best` are run.json's score pairs.
@@ -45,7 +58,7 @@ pub fn below_baseline_warnings(
             continue;
         }
         let mut line = format!(
-            "optimize `{program}`: the returned program scores {got:.3} on the {split}, below the baseline's {base:.3} ({:+.3}); it was chosen by {chosen_on}",
+            "optimize `{program}`: {RETURNED} {got:.3} on the {split}, {BELOW} {base:.3} ({:+.3}); it was chosen by {chosen_on}",
             got - base
         );
         match (candidates.selected_on.as_deref(), val) {
@@ -104,6 +117,7 @@ mod tests {
     fn pair(train: f64, dev: Option<f64>) -> ScorePair {
         ScorePair {
             train: Some(train),
+            val: None,
             dev,
         }
     }
@@ -123,6 +137,10 @@ mod tests {
                     .to_string()
             ]
         );
+        assert!(is_below_baseline_warning(&w[0]));
+        assert!(!is_below_baseline_warning(
+            "optimize `qa`: bsize 32 is more than the trainset's 10 examples"
+        ));
     }
 
     #[test]
@@ -192,7 +210,11 @@ mod tests {
             reused: 0,
             full_executions: 80,
         });
-        let pair = |dev| ScorePair { train: None, dev };
+        let pair = |dev| ScorePair {
+            train: None,
+            val: None,
+            dev,
+        };
         assert!(below_baseline_warnings("qa", &c, &pair(Some(0.5)), &pair(Some(0.5))).is_empty());
         // Both read the whole split: compared as usual.
         c.candidates[0] = raced(RaceResult::Survived, 40, 0.8);

@@ -17,7 +17,7 @@ pub fn race_section(h: &mut String, c: &CandidatesJson) {
     let end = match race.end {
         RaceEnd::OneLeft => "one candidate was left",
         RaceEnd::Exhausted => "every example was read",
-        RaceEnd::Budget => "the next round would have passed a budget",
+        RaceEnd::Budget => "the next round would have passed a budget (end: budget)",
     };
     let saved = race.full_executions.saturating_sub(race.executions);
     let _ = writeln!(
@@ -48,6 +48,9 @@ pub fn race_section(h: &mut String, c: &CandidatesJson) {
         let Some(r) = &cand.race else { continue };
         let result = match (r.result, r.dropped_after_round) {
             (RaceResult::Returned, _) => "returned".to_string(),
+            (RaceResult::Survived, _) if race.end == RaceEnd::Budget => {
+                "racing at budget end".to_string()
+            }
             (RaceResult::Survived, _) => "raced to the end".to_string(),
             (RaceResult::Dropped, Some(round)) => format!("dropped after round {round}"),
             (RaceResult::Dropped, None) => "dropped".to_string(),

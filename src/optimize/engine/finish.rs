@@ -32,9 +32,9 @@ pub(super) struct Finished {
     pub candidates: CandidatesJson,
     /// Every final pick's program, in `candidates` order.
     pub candidate_programs: Vec<ProgramJson>,
-    /// The baseline's train and dev scores.
+    /// The baseline's train, valset and dev scores.
     pub baseline_scores: ScorePair,
-    /// The returned program's train and dev scores.
+    /// The returned program's train, valset and dev scores.
     pub best_scores: ScorePair,
 }
 
@@ -251,10 +251,12 @@ impl Run {
             candidate_programs,
             baseline_scores: ScorePair {
                 train: train_means[0],
+                val: val[0],
                 dev: dev[0],
             },
             best_scores: ScorePair {
                 train: train_means[best],
+                val: val[best],
                 dev: dev[best],
             },
         }
@@ -272,6 +274,18 @@ impl Run {
         on.iter().map(|s| s.unwrap_or(0.0)).collect()
     }
 
+    /// With `valset = auto`: the trainset file's rows held out, drawn again
+    /// from the file's row count and the seed as the cut drew them.
+    fn held_out_rows(&self) -> Option<Vec<usize>> {
+        let select = self
+            .data
+            .select
+            .as_ref()
+            .filter(|_| self.decl.valset_auto)?;
+        let rows = self.data.trainset.len() + select.examples.len();
+        crate::data::held_out_rows(rows, self.decl.seed)
+    }
+
     /// Announce the end and assemble every artifact.
     pub fn into_output(
         self,
@@ -281,6 +295,7 @@ impl Run {
         final_eval_ms: u64,
     ) -> OptimizeOutput {
         let usage = self.report.usage.snapshot();
+        let valset_rows = self.held_out_rows();
         let duration_ms = history.started.elapsed().as_millis() as u64;
         let Finished {
             best,
@@ -325,6 +340,7 @@ impl Run {
                 .select
                 .as_ref()
                 .and_then(|s| (s.on == SelectOn::Valset).then_some(s.examples.len())),
+            valset_rows,
             steps_run: history.trials.len(),
             stop_reason: stop,
             warnings,
