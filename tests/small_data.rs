@@ -344,3 +344,30 @@ fn a_race_cut_short_by_a_budget_says_so_in_the_summary() {
     assert!(stdout.contains("racing at budget end"), "{stdout}");
     assert!(!stdout.contains("raced to the end"), "{stdout}");
 }
+
+#[test]
+fn a_bsize_clamped_after_valset_auto_names_the_rows_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = project(dir.path(), &mixed(), "valset = auto");
+    let out = dir.path().join("out");
+    let o = simba()
+        .arg(&spec)
+        .args([
+            "--quiet",
+            "--set",
+            "qa.bsize=32",
+            "--set",
+            "qa.max_steps=1",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = json(&out.join("run.json"));
+    assert_eq!(
+        run["warnings"][0],
+        "optimize `qa`: bsize 32 is larger than the trainset `facts.train` (20 rows left after \
+         valset = auto held 10 out); using bsize = 20"
+    );
+}

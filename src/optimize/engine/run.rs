@@ -320,12 +320,21 @@ impl DataSets {
             message: message.into(),
         };
         let bsize = if decl.bsize > trainset.len() {
+            // After `valset = auto` the trainset is no longer the file's
+            // size: say what is left and why.
+            let size = match valset.as_ref().filter(|_| decl.valset_auto) {
+                Some(held) => format!(
+                    "{} rows left after valset = auto held {} out",
+                    trainset.len(),
+                    held.len()
+                ),
+                None => format!("{} examples", trainset.len()),
+            };
             warnings.push(format!(
-                "optimize `{}`: bsize {} is larger than the trainset `{}` ({} examples); using bsize = {}",
+                "optimize `{}`: bsize {} is larger than the trainset `{}` ({size}); using bsize = {}",
                 decl.program,
                 decl.bsize,
                 decl.trainset,
-                trainset.len(),
                 trainset.len()
             ));
             trainset.len()
