@@ -378,7 +378,7 @@ fn override_errors_point_at_the_set_argument() {
         r.contains("`max_steps` must be between 1 and 4294967295, found 0"),
         "{r}"
     );
-    assert!(r.contains("[--set:1:14]"), "{r}");
+    assert!(r.contains("[--set #1:1:14]"), "{r}");
     assert!(r.contains("qa.max_steps=0"), "{r}");
     // Too large: the message states the real upper limit (counts stop at
     // u32::MAX), not only the lower one.
@@ -399,7 +399,21 @@ fn override_errors_point_at_the_set_argument() {
     assert!(r.contains("did you mean `thompson`?"), "{r}");
     let (r, _) = err(&[o("qa.final=racing")]);
     assert!(r.contains("`racing` is not a valid `final`"), "{r}");
-    assert!(r.contains("[--set:1:10]"), "{r}");
+    assert!(r.contains("[--set #1:1:10]"), "{r}");
+    // With several, the error names the one it is in; `valset` offers `auto`
+    // and an example with a dataset of the spec.
+    let (r, n) = err(&[o("qa.final=racing"), o("qa.valset=autos")]);
+    assert_eq!(n, 2);
+    assert!(r.contains("[--set #1:1:10]"), "{r}");
+    assert!(r.contains("[--set #2:1:11]"), "{r}");
+    assert!(
+        r.contains("`valset` expects `DATASET.SPLIT` or `auto`, found `autos`"),
+        "{r}"
+    );
+    assert!(
+        r.contains("e.g. `valset = trivia.dev`, or `valset = auto`"),
+        "{r}"
+    );
     let (r, _) = err(&[o("qa.stop.patienc=2")]);
     assert!(
         r.contains("unknown key `patienc` in the `stop` block"),

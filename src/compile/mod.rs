@@ -168,11 +168,13 @@ pub fn sources_for(path: &Path, source: &str, overrides: &[Override]) -> Sources
 }
 
 /// The sources diagnostics of [`compile_layered`] point into: the spec,
-/// each `--set`, then the simba.toml.
+/// each `--set` (`--set #1`, `--set #2`, ... in command-line order), then
+/// the simba.toml.
 pub fn sources_for_layers(path: &Path, source: &str, layers: &Layers) -> Sources {
     let mut s = Sources::new(path.display().to_string(), source);
-    for o in layers.overrides {
-        s.push("--set", o.text());
+    // Numbered so that with several `--set`s an error names the one it is in.
+    for (i, o) in layers.overrides.iter().enumerate() {
+        s.push(format!("--set #{}", i + 1), o.text());
     }
     if let Some(config) = layers.config {
         let name = config.path.as_ref().map_or_else(

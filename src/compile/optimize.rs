@@ -463,28 +463,33 @@ fn model_name(ctx: &mut Ctx, v: &Value, key: &str) -> Option<String> {
 
 /// `dataset.split`.
 fn data_ref(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataRef> {
+    // `valset` also takes `auto` (handled before this is called).
+    let expects = if key == "valset" {
+        "`DATASET.SPLIT` or `auto`"
+    } else {
+        "`DATASET.SPLIT`"
+    };
     let ValueKind::Name(parts) = &v.kind else {
+        let help = example_split(ctx, key, None);
         ctx.d.push(
             Diagnostic::error(
                 v.span,
-                format!(
-                    "`{key}` expects `DATASET.SPLIT`, found {}",
-                    v.kind.describe()
-                ),
+                format!("`{key}` expects {expects}, found {}", v.kind.describe()),
             )
             .label("not a dataset split")
-            .help(format!("e.g. `{key} = trivia.train`")),
+            .help(help),
         );
         return None;
     };
     let [ds, split] = parts.as_slice() else {
+        let help = example_split(ctx, key, Some(&parts[0].name));
         ctx.d.push(
             Diagnostic::error(
                 v.span,
-                format!("`{key}` expects `DATASET.SPLIT`, found `{}`", dotted(parts)),
+                format!("`{key}` expects {expects}, found `{}`", dotted(parts)),
             )
             .label("expected two parts")
-            .help(format!("e.g. `{key} = {}.train`", parts[0].name)),
+            .help(help),
         );
         return None;
     };
@@ -514,6 +519,38 @@ fn data_ref(ctx: &mut Ctx, v: &Value, key: &str) -> Option<DataRef> {
         dataset: ds.name.clone(),
         split: split.name.clone(),
     })
+}
+
+/// The help of a malformed `key = DATASET.SPLIT`: an example with a real
+/// dataset of the spec (`written` when it names one, else the first) and
+/// one of its splits (for `valset` one other than `train`, and `auto`).
+fn example_split(ctx: &Ctx, key: &str, written: Option<&str>) -> String {
+    let datasets = &ctx.spec.datasets;
+    let example = written
+        .and_then(|w| datasets.get(w))
+        .or_else(|| datasets.values().next())
+        .map(|d| {
+            let splits: Vec<&String> = match &d.source {
+                DatasetSource::Files(f) => f.keys().collect(),
+                DatasetSource::Split { parts, .. } => parts.iter().map(|(n, _)| n).collect(),
+            };
+            // A valset is rarely the training split: show another one.
+            let split = if key == "valset" {
+                splits
+                    .iter()
+                    .find(|s| s.as_str() != "train")
+                    .or(splits.first())
+            } else {
+                splits.first()
+            };
+            format!("{}.{}", d.name, split.map_or("train", |s| s.as_str()))
+        })
+        .unwrap_or_else(|| "trivia.train".into());
+    if key == "valset" {
+        format!("e.g. `{key} = {example}`, or `{key} = auto` to hold trainset rows out")
+    } else {
+        format!("e.g. `{key} = {example}`")
+    }
 }
 
 /// `strategies = [..]` (or a single name): no duplicates, at least one.
