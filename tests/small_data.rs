@@ -335,6 +335,12 @@ fn a_race_cut_short_by_a_budget_says_so_in_the_summary() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let c = json(&out.path().join("candidates.json"));
     assert_eq!(c["race"]["end"], "budget", "{c}");
+    // --out, not the spec's `output`, is the folder run.json records.
+    let run = json(&out.path().join("run.json"));
+    assert_eq!(
+        run["config"]["output"].as_str(),
+        Some(out.path().to_str().unwrap())
+    );
     let stdout = String::from_utf8_lossy(&o.stdout);
     let line = stdout
         .lines()

@@ -87,7 +87,7 @@ impl Project {
         let models: Arc<dyn ModelSet> = Arc::new(models);
         let strategies = resolve_strategies(&decl.strategies, &plugins)?;
         let (train, dev) = load_data(&self.spec, decl)?;
-        let input = prepare_with(
+        let mut input = prepare_with(
             &self.spec,
             decl,
             models,
@@ -99,6 +99,10 @@ impl Project {
             warnings,
         )?;
         input.usage.set_book(book);
+        // run.json's `config.output` records the folder actually written
+        // (`--out` replaces the spec's `output`).
+        input.decl.output =
+            std::path::absolute(&setup.out_dir).unwrap_or_else(|_| setup.out_dir.clone());
         let resume = if setup.resume {
             let checkpoint = Checkpoint::load(&setup.out_dir)?;
             checkpoint.check_matches(decl, &setup.out_dir)?;
