@@ -403,7 +403,7 @@ fn a_selection_on_a_valset_says_which_split_decided_and_shows_its_scores() {
     assert!(!table.contains("Trainset score"));
     assert!(
         table.contains(
-            "raced with <code>correct</code> on the valset (12 examples) (see Race below)"
+            "raced with <code>correct</code> on the valset (12 examples): a score is the mean"
         ),
         "{table}"
     );

@@ -288,8 +288,8 @@ fn decided_sentence(c: &CandidatesJson, decision: &Decision) -> String {
     match (decision.raced, decision.split) {
         (true, split) => format!(
             "Programs picked from the winners of the steps, raced with <code>{metric}</code> on \
-             {on} (see Race below); a score is the mean over the examples a candidate was scored \
-             on, and the {split} decided which program is returned."
+             {on}: a score is the mean over the examples a candidate was scored on (see Race \
+             below), and the {split} decided which program is returned."
         ),
         (false, "trainset") => format!(
             "Programs picked from the winners of the steps, each scored with <code>{metric}</code> \
