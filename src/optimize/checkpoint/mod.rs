@@ -19,6 +19,7 @@
 //! | `score_range.rs` | the values a metric can score |
 //! | `rng_state.rs` | a random stream's exact position |
 
+mod earned;
 mod fingerprint;
 mod rng_state;
 mod score_range;
