@@ -416,8 +416,10 @@ fn check_race_metric(ctx: &mut Ctx, o: &OptimizeDecl, final_span: Option<Span>, 
     let Some(metric) = ctx.spec.metrics.get(&m.name) else {
         return;
     };
+    // As the run measures it: the range with a failure's 0 in it, and its
+    // width finite (the race divides differences by the width).
     let (lo, hi) = metric_bounds(&metric.expr);
-    if lo.is_finite() && hi.is_finite() {
+    if (hi.max(0.0) - lo.min(0.0)).is_finite() {
         return;
     }
     let name = &m.name;
