@@ -297,6 +297,32 @@ fn tampered_checkpoints_are_refused_naming_the_field() {
             "cached_calls",
         ),
         (
+            "a running time at the top (round two, finding 3)",
+            Patch(json!({"elapsed_ms": max})),
+            "elapsed_ms",
+        ),
+        (
+            "a running time past ten years",
+            Patch(json!({"elapsed_ms": 400_000_000_000u64})),
+            "elapsed_ms",
+        ),
+        (
+            "a step duration at the top",
+            Edit(|cp| {
+                let n = cp["steps_done"].as_u64().unwrap() as usize;
+                cp["step_durations_ms"] = json!(vec![u64::MAX; n]);
+            }),
+            "step_durations_ms",
+        ),
+        (
+            "step durations longer than the run",
+            Edit(|cp| {
+                let over = cp["elapsed_ms"].as_u64().unwrap() + 1;
+                cp["step_durations_ms"][0] = json!(over);
+            }),
+            "step_durations_ms",
+        ),
+        (
             "a convergence count past the steps",
             Patch(json!({"convergence": {"stale": 99}})),
             "convergence",
