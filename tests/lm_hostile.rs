@@ -360,3 +360,33 @@ async fn a_remote_corpus_never_follows_a_redirect_off_its_origin() {
     assert_eq!(origin.authorizations(), vec![Some(format!("Bearer {KEY}"))]);
     assert_eq!(foreign.authorizations(), Vec::<Option<String>>::new());
 }
+
+/// Round two, finding 7: a 401 body spelling the key with a `\u` escape
+/// every 7th character passed the redactor; it is decoded, then redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_spelled_with_json_escapes_is_redacted() {
+    let spelled: String = KEY
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match i % 7 {
+            0 => format!("\\u{:04x}", c as u32),
+            _ => c.to_string(),
+        })
+        .collect();
+    let body = format!(r#"{{"error":{{"message":"Incorrect API key provided: {spelled}"}}}}"#);
+    let server = Hostile::start(Answer::Status(401, body)).await;
+    let provider = OpenAiProvider::new(&keyed(&server)).unwrap();
+    let err = provider.complete(&ask("hostile", "q")).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(r#""Incorrect API key provided: <redacted>"}}"#),
+        "{text}"
+    );
+    // Nothing of the key is left, decoded or as sent.
+    let decoded = text.replace("\\u", "");
+    assert!(
+        key_pieces(&text).is_empty() && !text.contains(&spelled[7..14]),
+        "{text}"
+    );
+    assert!(key_pieces(&decoded).is_empty(), "{text}");
+}
