@@ -329,6 +329,14 @@ fn tampered_checkpoints_are_refused_naming_the_field() {
         ),
     ];
     refused(&spec, &base, cases);
+    // Round two, finding 8: a huge estimate is shown short, not in 309 digits.
+    let mut huge = base.clone();
+    huge["per_execution"] = json!([1e308, 0.0]);
+    let err = resume(&spec, &huge).unwrap_err();
+    assert!(
+        err.contains("per_execution: [1e308, 0] is not within"),
+        "{err}"
+    );
     // The message names the file and the field first.
     let mut no_winners = base.clone();
     no_winners["winners"] = json!([]);

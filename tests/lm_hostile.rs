@@ -183,6 +183,15 @@ fn max_response_bytes_is_checked_and_openai_only() {
         .unwrap_err();
         assert!(err.contains("max_response_bytes"), "{bad}: {err}");
     }
+    // Round two, finding 8: one past the top names the whole range.
+    let err = compile_model(
+        "model m { base_url = \"http://h/v1\" max_response_bytes = 18446744073709551616 }",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("must be between 1 and 18446744073709551615, found 18446744073709551616"),
+        "{err}"
+    );
     let err =
         compile_model("model s { provider = \"sim\" oracle = trivia max_response_bytes = 1024 }")
             .unwrap_err();

@@ -424,14 +424,30 @@ impl Checkpoint {
             return fail(
                 "per_execution",
                 format!(
-                    "[{calls}, {tokens}] is not within [1, {most_calls}] calls and [0, {most_tokens}] tokens"
+                    "[{}, {}] is not within [1, {most_calls}] calls and [0, {most_tokens}] tokens",
+                    short(calls),
+                    short(tokens)
                 ),
             );
         }
         if !(self.spent_usd.is_finite() && self.spent_usd >= 0.0) {
-            return fail("spent_usd", format!("{} is not an amount", self.spent_usd));
+            return fail(
+                "spent_usd",
+                format!("{} is not an amount", short(self.spent_usd)),
+            );
         }
         Ok(())
+    }
+}
+
+/// A number from the file for a message: as written when it is modest,
+/// in scientific notation when huge or tiny (`1e308`, not 309 digits).
+fn short(x: f64) -> String {
+    let modest = x == 0.0 || (1e-6..1e15).contains(&x.abs());
+    if modest || !x.is_finite() {
+        x.to_string()
+    } else {
+        format!("{x:e}")
     }
 }
 
