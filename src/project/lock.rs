@@ -230,7 +230,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let victim = dir.path().join("victim.txt");
         std::fs::write(&victim, "precious").unwrap();
-        let cases: [(&str, &dyn Fn(&Path)); 5] = [
+        type Make<'a> = &'a dyn Fn(&Path);
+        let cases: [(&str, Make); 5] = [
             ("a symbolic link", &|p| {
                 std::os::unix::fs::symlink(&victim, p).unwrap()
             }),

@@ -122,12 +122,12 @@ pub fn decode_json_escapes(text: &str) -> Cow<'_, str> {
     while let Some(i) = rest.find('\\') {
         out.push_str(&rest[..i]);
         let esc = &rest[i..];
-        if esc.starts_with("\\\\") {
+        if let Some(after) = esc.strip_prefix("\\\\") {
             out.push_str("\\\\");
-            rest = &esc[2..];
-        } else if esc.starts_with("\\/") {
+            rest = after;
+        } else if let Some(after) = esc.strip_prefix("\\/") {
             out.push('/');
-            rest = &esc[2..];
+            rest = after;
         } else if let Some(unit) = hex4(esc) {
             let low = esc.get(6..).and_then(hex4);
             let (c, used) = match (unit, low) {
