@@ -297,12 +297,46 @@ fn tampered_checkpoints_are_refused_naming_the_field() {
             "cached_calls",
         ),
         (
+            "a running time at the top (round two, finding 3)",
+            Patch(json!({"elapsed_ms": max})),
+            "elapsed_ms",
+        ),
+        (
+            "a running time past ten years",
+            Patch(json!({"elapsed_ms": 400_000_000_000u64})),
+            "elapsed_ms",
+        ),
+        (
+            "a step duration at the top",
+            Edit(|cp| {
+                let n = cp["steps_done"].as_u64().unwrap() as usize;
+                cp["step_durations_ms"] = json!(vec![u64::MAX; n]);
+            }),
+            "step_durations_ms",
+        ),
+        (
+            "step durations longer than the run",
+            Edit(|cp| {
+                let over = cp["elapsed_ms"].as_u64().unwrap() + 1;
+                cp["step_durations_ms"][0] = json!(over);
+            }),
+            "step_durations_ms",
+        ),
+        (
             "a convergence count past the steps",
             Patch(json!({"convergence": {"stale": 99}})),
             "convergence",
         ),
     ];
     refused(&spec, &base, cases);
+    // Round two, finding 8: a huge estimate is shown short, not in 309 digits.
+    let mut huge = base.clone();
+    huge["per_execution"] = json!([1e308, 0.0]);
+    let err = resume(&spec, &huge).unwrap_err();
+    assert!(
+        err.contains("per_execution: [1e308, 0] is not within"),
+        "{err}"
+    );
     // The message names the file and the field first.
     let mut no_winners = base.clone();
     no_winners["winners"] = json!([]);
@@ -311,6 +345,53 @@ fn tampered_checkpoints_are_refused_naming_the_field() {
         err.contains("cannot resume: checkpoint.json: winners: "),
         "{err}"
     );
+}
+
+/// Round two, finding 4: the file is parsed as it is read, so padding costs
+/// no memory and a padded checkpoint still resumes; a file over the cap
+/// (sparse here: nothing is written) and a FIFO are refused before a read.
+#[test]
+fn padding_loads_and_an_oversized_or_special_file_is_refused() {
+    use simba_run::optimize::checkpoint::MAX_CHECKPOINT_BYTES;
+    let spec = small_spec();
+    let (base, out) = first_checkpoint(&spec);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(CHECKPOINT_JSON);
+    let padded = base
+        .to_string()
+        .replacen(",", &format!(",{}", " ".repeat(1 << 18)), 3);
+    std::fs::write(&path, padded).unwrap();
+    let cp = Checkpoint::load(dir.path()).unwrap();
+    assert_eq!(serde_json::to_value(&cp).unwrap(), base);
+    let resumed = rt()
+        .block_on(optimize_with(
+            input(&spec),
+            RunOptions {
+                resume: Some(cp),
+                ..RunOptions::default()
+            },
+        ))
+        .unwrap();
+    assert_eq!(
+        (resumed.run.steps_run, resumed.run.best.train),
+        (out.run.steps_run, out.run.best.train)
+    );
+
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(MAX_CHECKPOINT_BYTES + 1).unwrap();
+    let err = Checkpoint::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "checkpoint.json is not a valid checkpoint: 268435457 bytes, more than the 268435456"
+        ),
+        "{err}"
+    );
+
+    std::fs::remove_file(&path).unwrap();
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let err = Checkpoint::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
 }
 
 /// A review of `final = race` (which reuses these scores): edited mini-batch

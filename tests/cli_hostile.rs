@@ -184,3 +184,40 @@ fn a_data_value_in_an_error_is_printed_escaped() {
         assert!(raw_controls(&stderr).is_empty(), "{args:?}: {stderr:?}");
     }
 }
+
+/// Round two, finding 6: `check` (and `fmt`) quoted the spec's line in the
+/// diagnostic with its control characters raw; they are escaped like every
+/// other outside text.
+#[test]
+fn control_characters_in_a_spec_excerpt_are_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("evil.simba");
+    let attack = "\x1b]0;PWNED\x07\x1b[2J\0";
+    // An unknown setting (a compile error) and an unclosed string (a parse
+    // error), each on a line carrying the attack.
+    std::fs::write(
+        &spec,
+        format!("model m {{\n  provider = \"sim\"\n  bogus = 1 # {attack}\n}}\n"),
+    )
+    .unwrap();
+    let broken = dir.path().join("broken.simba");
+    std::fs::write(
+        &broken,
+        format!("model m {{ # {attack}\n  provider = \"sim\n"),
+    )
+    .unwrap();
+    for (args, path) in [(["check"], &spec), (["check"], &broken), (["fmt"], &broken)] {
+        let output = Command::new(env!("CARGO_BIN_EXE_simba-run"))
+            .args(args)
+            .arg(path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{0}"),
+            "{args:?} {path:?}: {stderr:?}"
+        );
+        assert!(raw_controls(&stderr).is_empty(), "{args:?}: {stderr:?}");
+    }
+}

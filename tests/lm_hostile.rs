@@ -5,12 +5,15 @@
 mod hostile_support;
 mod lm_support;
 
-use hostile_support::{Answer, Hostile, KEY, TERMINAL_ATTACK, echo_body, key_pieces, raw_controls};
+use hostile_support::{
+    Answer, Hostile, KEY, Redirector, TERMINAL_ATTACK, echo_body, key_pieces, raw_controls,
+};
 use lm_support::{ask, decl, fast_backoff};
 use simba_run::compile::compile_source;
 use simba_run::ir::{ModelDecl, Setting};
 use simba_run::lm::openai::OpenAiProvider;
 use simba_run::lm::{Lm, LmError, ModelSet, Models, ModelsOptions};
+use simba_run::retrieve::{Corpora, CorporaOptions, CorpusSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -180,6 +183,15 @@ fn max_response_bytes_is_checked_and_openai_only() {
         .unwrap_err();
         assert!(err.contains("max_response_bytes"), "{bad}: {err}");
     }
+    // Round two, finding 8: one past the top names the whole range.
+    let err = compile_model(
+        "model m { base_url = \"http://h/v1\" max_response_bytes = 18446744073709551616 }",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("must be between 1 and 18446744073709551615, found 18446744073709551616"),
+        "{err}"
+    );
     let err =
         compile_model("model s { provider = \"sim\" oracle = trivia max_response_bytes = 1024 }")
             .unwrap_err();
@@ -293,4 +305,97 @@ optimize qa with simba {
     compile_source(Path::new("t.simba"), &src, &[])
         .map(|(spec, _)| spec)
         .map_err(|d| format!("{d:?}"))
+}
+
+/// Round two, finding 1: a redirect to another origin used to keep the key
+/// off the first foreign hop only; a foreign server redirecting to itself
+/// got it back on every later hop. Now a redirect is followed only within
+/// the origin of the model's base_url, and the call fails naming the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_never_follows_a_redirect_off_its_origin() {
+    let foreign = Redirector::start(None).await;
+    let origin = Redirector::start(Some(format!("{}/steal?token=s3cret", foreign.url))).await;
+    // `/hop/chat/completions` -> `/next/...` on the same origin (followed),
+    // -> the foreign server (refused).
+    let mut d = decl("hostile", &[&format!("{}/hop", origin.url)]);
+    d.api_key = Some(Setting::Literal(KEY.into()));
+    d.retries = 2;
+    d.timeout = Duration::from_secs(20);
+    let provider = OpenAiProvider::new(&d).unwrap();
+    let err = provider.complete(&ask("hostile", "q")).await.unwrap_err();
+    assert!(matches!(err, LmError::Fatal { .. }), "not retried: {err:?}");
+    let text = err.to_string();
+    assert!(text.contains("hostile"), "names the model: {text}");
+    assert!(
+        text.contains(&foreign.url),
+        "names the target origin: {text}"
+    );
+    assert!(!text.contains("s3cret"), "no path or query: {text}");
+    let bearer = format!("Bearer {KEY}");
+    assert_eq!(
+        origin.authorizations(),
+        vec![Some(bearer.clone()), Some(bearer)],
+        "the same-origin hop is followed, with the key"
+    );
+    assert_eq!(foreign.authorizations(), Vec::<Option<String>>::new());
+}
+
+/// Round two, finding 1, for a remote corpus: the same rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_corpus_never_follows_a_redirect_off_its_origin() {
+    let foreign = Redirector::start(None).await;
+    let origin = Redirector::start(Some(format!("{}/search", foreign.url))).await;
+    let text = format!(
+        "corpus remote {{\n  url = \"{}/search\"\n  api_key = \"{KEY}\"\n  retries = 2\n}}\n",
+        origin.url
+    );
+    let (spec, _) =
+        compile_source(Path::new("remote.simba"), &text, &[]).unwrap_or_else(|d| panic!("{d:?}"));
+    let options = CorporaOptions {
+        index_root: None,
+        cache: None,
+        backoff: fast_backoff(),
+    };
+    let corpora = Corpora::build(&spec, &["remote".to_string()], &options).unwrap();
+    let err = corpora
+        .corpus("remote")
+        .unwrap()
+        .search("q", 3)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("remote"), "names the corpus: {err}");
+    assert!(err.contains(&foreign.url), "names the target origin: {err}");
+    assert_eq!(origin.authorizations(), vec![Some(format!("Bearer {KEY}"))]);
+    assert_eq!(foreign.authorizations(), Vec::<Option<String>>::new());
+}
+
+/// Round two, finding 7: a 401 body spelling the key with a `\u` escape
+/// every 7th character passed the redactor; it is decoded, then redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_spelled_with_json_escapes_is_redacted() {
+    let spelled: String = KEY
+        .chars()
+        .enumerate()
+        .map(|(i, c)| match i % 7 {
+            0 => format!("\\u{:04x}", c as u32),
+            _ => c.to_string(),
+        })
+        .collect();
+    let body = format!(r#"{{"error":{{"message":"Incorrect API key provided: {spelled}"}}}}"#);
+    let server = Hostile::start(Answer::Status(401, body)).await;
+    let provider = OpenAiProvider::new(&keyed(&server)).unwrap();
+    let err = provider.complete(&ask("hostile", "q")).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(r#""Incorrect API key provided: <redacted>"}}"#),
+        "{text}"
+    );
+    // Nothing of the key is left, decoded or as sent.
+    let decoded = text.replace("\\u", "");
+    assert!(
+        key_pieces(&text).is_empty() && !text.contains(&spelled[7..14]),
+        "{text}"
+    );
+    assert!(key_pieces(&decoded).is_empty(), "{text}");
 }

@@ -23,7 +23,8 @@ pub fn run(args: FmtArgs) -> i32 {
         Ok(f) => f,
         Err(diags) => {
             let sources = Sources::new(args.spec.display().to_string(), source.as_str());
-            err!("{}", render_all(&diags, &sources, Style::Plain));
+            let rendered = render_all(&diags, &sources, Style::Plain);
+            err!("{}", crate::printable::escape_controls(&rendered));
             errln!(
                 "error: {} does not parse; nothing was formatted",
                 args.spec.display()

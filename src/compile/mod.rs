@@ -216,7 +216,7 @@ pub fn load_layered(path: &Path, layers: &Layers) -> Result<Loaded, LoadError> {
             }
             let warnings = warnings
                 .iter()
-                .map(|w| render_all(std::slice::from_ref(w), &sources, Style::Plain))
+                .map(|w| shown(render_all(std::slice::from_ref(w), &sources, Style::Plain)))
                 .collect();
             Ok(Loaded {
                 spec,
@@ -227,7 +227,7 @@ pub fn load_layered(path: &Path, layers: &Layers) -> Result<Loaded, LoadError> {
         Err(diags) => {
             let count = diags.iter().filter(|d| d.is_error()).count();
             Err(LoadError::Invalid {
-                rendered: render_all(&diags, &sources, Style::Plain),
+                rendered: shown(render_all(&diags, &sources, Style::Plain)),
                 count,
             })
         }
@@ -549,4 +549,11 @@ impl<'a> Ctx<'a> {
             }
         }
     }
+}
+
+/// A rendered diagnostic made safe to print: the source excerpt quotes the
+/// spec's text, whose control characters (a title-setting `ESC ]`, a
+/// screen-clearing `ESC [2J`, NUL) a terminal would obey.
+fn shown(rendered: String) -> String {
+    crate::printable::escape_controls(&rendered).into_owned()
 }

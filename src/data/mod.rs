@@ -50,6 +50,18 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
+    /// The file holds bytes that are not UTF-8.
+    #[error("{}:{line}:{column}: not valid UTF-8 (byte 0x{byte:02x}); data files must be UTF-8", path.display())]
+    Utf8 {
+        /// The data file.
+        path: PathBuf,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// 1-based byte column of that byte within its line.
+        column: usize,
+        /// The byte.
+        byte: u8,
+    },
     /// A jsonl line is not valid JSON.
     #[error("{}:{line}: malformed JSON: {message}", path.display())]
     Json {

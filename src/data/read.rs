@@ -26,10 +26,27 @@ pub fn read_file_checked(
     Ok(rows)
 }
 
+/// The file's text; invalid UTF-8 is refused naming the line and byte
+/// column of the first bad byte, like every other data error.
 fn read_text(path: &Path) -> Result<String, DataError> {
-    std::fs::read_to_string(path).map_err(|source| DataError::Read {
+    let bytes = std::fs::read(path).map_err(|source| DataError::Read {
         path: path.to_path_buf(),
         source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = &bytes[..at];
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        DataError::Utf8 {
+            path: path.to_path_buf(),
+            line: before.iter().filter(|b| **b == b'\n').count() + 1,
+            column: at - line_start + 1,
+            byte: bytes[at],
+        }
     })
 }
 

@@ -393,3 +393,30 @@ fn load_split_checks_input_types_of_the_optimized_program() {
         "{err}"
     );
 }
+
+/// Issue 14, round two, finding 5: invalid UTF-8 used to be "stream did not
+/// contain valid UTF-8" without a place.
+#[test]
+fn invalid_utf8_names_the_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("bad.jsonl");
+    std::fs::write(&jsonl, b"{\"q\": \"ok\"}\n{\"q\": \"caf\xc3\xa9 \xff\"}\n").unwrap();
+    let e = read_file(&DataFile::Jsonl(jsonl.clone()), &inputs(&["q"])).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:2:14: not valid UTF-8 (byte 0xff); data files must be UTF-8",
+            jsonl.display()
+        )
+    );
+    let csv = dir.path().join("bad.csv");
+    std::fs::write(&csv, b"\xfeq,a\nx,y\n").unwrap();
+    let e = read_file(&DataFile::Csv(csv.clone()), &inputs(&["q"])).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:1:1: not valid UTF-8 (byte 0xfe); data files must be UTF-8",
+            csv.display()
+        )
+    );
+}

@@ -15,6 +15,7 @@
 
 pub mod body;
 pub mod redact;
+pub mod redirect;
 mod wire;
 
 use super::{LmError, ModelError, Request, Response, Usage};
@@ -176,6 +177,7 @@ impl OpenAiProvider {
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .pool_max_idle_per_host(idle.max(1))
+            .redirect(redirect::same_origin_only())
             .user_agent(concat!("simba-run/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ModelError::Client {
@@ -239,6 +241,11 @@ impl OpenAiProvider {
         } else {
             format!("request to {url} failed: {}", error_chain(&e))
         };
+        if e.is_redirect() {
+            // A redirect away from the model's origin is refused the same
+            // way every time: not worth a retry.
+            return self.fatal(message);
+        }
         self.transient(message, None)
     }
 

@@ -18,7 +18,7 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::Error;
@@ -68,13 +68,14 @@ impl OutputLock {
         };
         let path = dir.join(LOCK_FILE);
         for _ in 0..ATTEMPTS {
-            let mut file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(unwritable)?;
+            let mut file = open_lock_file(&path).map_err(|e| match e {
+                Opened::Foreign(what) => Error::Input(format!(
+                    "lock file {} is {what}, not a file simba-run made; \
+                     remove it (or choose another folder, --out)",
+                    path.display()
+                )),
+                Opened::Io(e) => unwritable(e),
+            })?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(TryLockError::WouldBlock) => return Err(busy(dir, &mut file)),
@@ -119,6 +120,48 @@ impl Drop for OutputLock {
         }
         let _ = self.file.unlock();
     }
+}
+
+/// Why the lock file could not be opened.
+enum Opened {
+    /// Something other than a regular file of its own is at the name: a
+    /// symbolic link, FIFO, folder or a hard link to another file.
+    Foreign(&'static str),
+    Io(std::io::Error),
+}
+
+/// Opens (creating) the lock file without following a symbolic link and
+/// without blocking on a FIFO, and only when it is a regular file with no
+/// other name: the pid is written into it, which must never overwrite a
+/// file outside the folder.
+fn open_lock_file(path: &Path) -> Result<File, Opened> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            // ELOOP is how O_NOFOLLOW refuses a link; EISDIR a folder.
+            match e.raw_os_error() {
+                Some(libc::ELOOP) => Opened::Foreign("a symbolic link"),
+                Some(libc::EISDIR) => Opened::Foreign("a folder"),
+                _ => Opened::Io(e),
+            }
+        })?;
+    let meta = file.metadata().map_err(Opened::Io)?;
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        return Err(Opened::Foreign("a FIFO"));
+    }
+    if !kind.is_file() {
+        return Err(Opened::Foreign("not a regular file"));
+    }
+    if meta.nlink() > 1 {
+        return Err(Opened::Foreign("a hard link to another file"));
+    }
+    Ok(file)
 }
 
 /// The error for a folder another run holds, naming its pid when recorded.
@@ -177,6 +220,51 @@ mod tests {
         // A folder with something written into it stays; the lock file goes.
         assert!(out.join("program.json").exists());
         assert!(!out.join(LOCK_FILE).exists());
+    }
+
+    /// Round two, finding 2: a symbolic link at the lock file's name had
+    /// its target overwritten with the pid; a FIFO or folder there gave
+    /// "Invalid argument".
+    #[test]
+    fn a_link_fifo_or_folder_at_the_lock_name_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        type Make<'a> = &'a dyn Fn(&Path);
+        let cases: [(&str, Make); 5] = [
+            ("a symbolic link", &|p| {
+                std::os::unix::fs::symlink(&victim, p).unwrap()
+            }),
+            ("a symbolic link", &|p| {
+                std::os::unix::fs::symlink(dir.path().join("absent"), p).unwrap()
+            }),
+            ("a hard link", &|p| std::fs::hard_link(&victim, p).unwrap()),
+            ("a folder", &|p| std::fs::create_dir(p).unwrap()),
+            ("a FIFO", &|p| {
+                let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            }),
+        ];
+        for (i, (what, make)) in cases.iter().enumerate() {
+            let out = dir.path().join(format!("out{i}"));
+            std::fs::create_dir(&out).unwrap();
+            make(&out.join(LOCK_FILE));
+            let e = OutputLock::acquire(&out).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("lock file {}", out.join(LOCK_FILE).display()))
+                    && e.contains(what),
+                "{what}: {e}"
+            );
+            assert!(
+                out.join(LOCK_FILE).symlink_metadata().is_ok(),
+                "left in place"
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(
+            !dir.path().join("absent").exists(),
+            "nothing created through a link"
+        );
     }
 
     #[test]

@@ -68,6 +68,7 @@ impl ColbertClient {
         }
         let client = reqwest::Client::builder()
             .default_headers(headers)
+            .redirect(crate::lm::openai::redirect::same_origin_only())
             .user_agent(concat!("simba-run/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {}", error_chain(&e)))?;
@@ -124,6 +125,10 @@ impl ColbertClient {
         } else {
             format!("request to {url} failed: {}", error_chain(&e))
         };
+        if e.is_redirect() {
+            // Refused the same way every time: not worth a retry.
+            return self.fatal(message);
+        }
         self.transient(message, None)
     }
 

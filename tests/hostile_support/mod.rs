@@ -145,3 +145,66 @@ async fn handle(State(shared): State<Arc<Shared>>, Json(_body): Json<Value>) -> 
         }
     }
 }
+
+/// A server that answers every request, on any path, with a 307: from a
+/// path under `/hop` to `/next` on itself (a same-origin hop), from any
+/// other path to `target`, or to itself when there is none (a foreign
+/// server that keeps redirecting to itself). It records each request's
+/// `Authorization` header.
+pub struct Redirector {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    seen: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+struct RedirectState {
+    origin: String,
+    target: Option<String>,
+    seen: Arc<std::sync::Mutex<Vec<Option<String>>>>,
+}
+
+impl Redirector {
+    /// Starts a redirector sending requests on to `target` (or to itself).
+    pub async fn start(target: Option<String>) -> Redirector {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let state = Arc::new(RedirectState {
+            origin: url.clone(),
+            target,
+            seen: seen.clone(),
+        });
+        let app = Router::new().fallback(redirect).with_state(state);
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Redirector { url, seen }
+    }
+
+    /// The `Authorization` header of every request that arrived, in order.
+    pub fn authorizations(&self) -> Vec<Option<String>> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn redirect(
+    State(state): State<Arc<RedirectState>>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let auth = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("<binary>").to_string());
+    state.seen.lock().unwrap().push(auth);
+    let location = if uri.path().starts_with("/hop") {
+        format!("{}/next{}", state.origin, uri.path())
+    } else {
+        match &state.target {
+            Some(target) => target.clone(),
+            None => format!("{}{}?again", state.origin, uri.path()),
+        }
+    };
+    (
+        StatusCode::TEMPORARY_REDIRECT,
+        [(header::LOCATION, location)],
+    )
+        .into_response()
+}

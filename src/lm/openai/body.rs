@@ -7,6 +7,7 @@
 
 use super::redact::{KeyRedactor, MARK};
 use crate::printable::escape_controls;
+use std::borrow::Cow;
 
 /// How much of an error body goes into an error message, in characters.
 pub const SNIPPET_CHARS: usize = 400;
@@ -63,19 +64,24 @@ pub fn snippet(body: &Body, key: Option<&KeyRedactor>) -> String {
     if text.is_empty() && !body.over_limit {
         return "(empty body)".into();
     }
+    // A JSON body can spell the key with `\uXXXX` escapes, which a match
+    // on the raw text would miss: decoded first, it is redacted like any.
+    let text = decode_json_escapes(text);
     let text = match key {
-        Some(key) => key.redact(text),
-        None => text.into(),
+        Some(key) => key.redact(&text).into_owned(),
+        None => text.into_owned(),
     };
+    // Escaped before the cut, so the quote is SNIPPET_CHARS as displayed
+    // (a NUL shown as `\u{0}` counts six, not one).
+    let text = escape_controls(&text);
     let (start, cut) = match text.char_indices().nth(SNIPPET_CHARS) {
-        Some((at, _)) => (&text[..whole_marks(&text, at)], true),
+        Some((at, _)) => (&text[..whole_escapes(&text, whole_marks(&text, at))], true),
         None => (&text[..], body.over_limit),
     };
-    let start = escape_controls(start);
     if cut {
         format!("{start}...")
     } else {
-        start.into_owned()
+        start.to_string()
     }
 }
 
@@ -87,6 +93,68 @@ fn whole_marks(text: &str, at: usize) -> usize {
         Some(i) if text[from + i..].starts_with(MARK) => from + i + MARK.len(),
         _ => at,
     }
+}
+
+/// `at`, or the start of an escape (`\u{1b}`, `\r`) that `at` would cut in
+/// two: half an escape reads as other text.
+fn whole_escapes(text: &str, at: usize) -> usize {
+    let before = &text[..at];
+    if before.ends_with('\\') {
+        return at - 1;
+    }
+    // The longest escape is `\u{10ffff}`, 10 bytes.
+    let from = before.len().saturating_sub(10);
+    match before.get(from..).and_then(|tail| tail.rfind("\\u{")) {
+        Some(i) if !before[from + i..].contains('}') => from + i,
+        _ => at,
+    }
+}
+
+/// `text` with JSON's `\uXXXX` escapes (surrogate pairs joined, a lone
+/// surrogate as U+FFFD) and `\/` decoded; an escaped backslash `\\` is
+/// kept as it is, so `\\u0073` stays text. Borrowed when there is none.
+pub fn decode_json_escapes(text: &str) -> Cow<'_, str> {
+    if !text.contains("\\u") && !text.contains("\\/") {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let esc = &rest[i..];
+        if let Some(after) = esc.strip_prefix("\\\\") {
+            out.push_str("\\\\");
+            rest = after;
+        } else if let Some(after) = esc.strip_prefix("\\/") {
+            out.push('/');
+            rest = after;
+        } else if let Some(unit) = hex4(esc) {
+            let low = esc.get(6..).and_then(hex4);
+            let (c, used) = match (unit, low) {
+                (0xD800..=0xDBFF, Some(lo @ 0xDC00..=0xDFFF)) => {
+                    let code = 0x10000 + ((unit - 0xD800) << 10) + (lo - 0xDC00);
+                    (char::from_u32(code), 12)
+                }
+                _ => (char::from_u32(unit), 6),
+            };
+            out.push(c.unwrap_or(char::REPLACEMENT_CHARACTER));
+            rest = &esc[used..];
+        } else {
+            out.push('\\');
+            rest = &esc[1..];
+        }
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// The code unit of a `\uXXXX` at the start of `text`.
+fn hex4(text: &str) -> Option<u32> {
+    let digits = text.strip_prefix("\\u")?.get(..4)?;
+    if !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(digits, 16).ok()
 }
 
 #[cfg(test)]
@@ -148,10 +216,61 @@ mod tests {
     }
 
     #[test]
-    fn control_characters_are_escaped_after_the_cut() {
+    fn control_characters_are_escaped_before_the_cut_which_never_splits_one() {
         let text = format!("{}\x1b]0;pwned\x07\r", "e".repeat(SNIPPET_CHARS - 3));
         let quoted = snippet(&body(&text), None);
         assert!(!quoted.chars().any(|c| c.is_control()), "{quoted:?}");
-        assert!(quoted.ends_with("ee\\u{1b}]0..."), "{quoted:?}");
+        assert_eq!(quoted, format!("{}...", "e".repeat(SNIPPET_CHARS - 3)));
+        let text = format!("{}\r\rx", "e".repeat(SNIPPET_CHARS - 1));
+        let quoted = snippet(&body(&text), None);
+        assert_eq!(quoted, format!("{}...", "e".repeat(SNIPPET_CHARS - 1)));
+    }
+
+    /// Round two, finding 8: NULs were cut as one character each, then
+    /// shown as six, so a binary body made a quote six times as long.
+    #[test]
+    fn a_binary_body_is_quoted_at_the_displayed_length() {
+        let quoted = snippet(&body(&"\0".repeat(2000)), None);
+        assert!(
+            quoted.chars().count() <= SNIPPET_CHARS + 3,
+            "{}",
+            quoted.len()
+        );
+        assert!(quoted.starts_with("\\u{0}\\u{0}") && quoted.ends_with("\\u{0}..."));
+    }
+
+    /// Round two, finding 7: a key with every 7th character `\u`-escaped
+    /// passed the redactor, which matched on the raw text.
+    #[test]
+    fn a_key_spelled_with_json_escapes_is_redacted_on_the_decoded_text() {
+        let key = "sk-test-5vv70IqZ81xdistinctive";
+        let spelled: String = key
+            .chars()
+            .enumerate()
+            .map(|(i, c)| match i % 7 {
+                0 => format!("\\u{:04x}", c as u32),
+                _ => c.to_string(),
+            })
+            .collect();
+        let text = format!(r#"{{"error":{{"message":"Incorrect API key provided: {spelled}"}}}}"#);
+        let quoted = snippet(&body(&text), Some(&KeyRedactor::new(key).unwrap()));
+        assert_eq!(
+            quoted,
+            r#"{"error":{"message":"Incorrect API key provided: <redacted>"}}"#
+        );
+    }
+
+    #[test]
+    fn json_escapes_decode_like_json() {
+        assert_eq!(decode_json_escapes(r"a\u0041\/b"), "aA/b");
+        assert_eq!(
+            decode_json_escapes(r"\ud83d\ude00 \ud800x"),
+            "\u{1F600} \u{FFFD}x"
+        );
+        assert_eq!(
+            decode_json_escapes(r"\\u0041 \u00zz \"),
+            r"\\u0041 \u00zz \"
+        );
+        assert!(matches!(decode_json_escapes("plain"), Cow::Borrowed(_)));
     }
 }

@@ -32,6 +32,7 @@ pub use validate::RunFacts;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -43,6 +44,11 @@ use super::stop::Convergence;
 
 /// The file name inside the output folder.
 pub const CHECKPOINT_JSON: &str = "checkpoint.json";
+/// The largest checkpoint.json read back: 256 MiB. A checkpoint holds a
+/// few kilobytes per finished step (the 40-step quickstart's: 110 KB), more
+/// only with demos of very long inputs; a larger file is not one simba-run
+/// wrote.
+pub const MAX_CHECKPOINT_BYTES: u64 = 256 * 1024 * 1024;
 /// Layout version of checkpoint.json. 2: input hashes (`fingerprint`), the
 /// USD spent kept without a budget (`spent_usd`), and no more budget
 /// counters (they follow from `usage` and the trial records). 3: the
@@ -183,23 +189,48 @@ impl Checkpoint {
     /// would continue checks the fields, see [`Checkpoint::validate`]).
     pub fn load(dir: &Path) -> Result<Self, CheckpointError> {
         let path = dir.join(CHECKPOINT_JSON);
-        let text = std::fs::read_to_string(&path).map_err(|source| CheckpointError::Read {
+        let read = |source: std::io::Error| CheckpointError::Read {
             path: path.clone(),
             source,
-        })?;
-        let invalid = |e: serde_json::Error| CheckpointError::Invalid {
-            path: path.clone(),
-            message: e.to_string(),
         };
-        let layout: Layout = serde_json::from_str(&text).map_err(invalid)?;
+        let invalid = |message: String| CheckpointError::Invalid {
+            path: path.clone(),
+            message,
+        };
+        // Parsed from the file as it is read, twice (the layout first), so
+        // memory follows what the file holds, not its size: padding costs
+        // nothing. A FIFO or device is refused before it can block a read.
+        let open = || -> Result<std::io::Take<std::fs::File>, CheckpointError> {
+            // O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+                .map_err(read)?;
+            let meta = file.metadata().map_err(read)?;
+            if !meta.is_file() {
+                return Err(invalid("not a regular file".into()));
+            }
+            if meta.len() > MAX_CHECKPOINT_BYTES {
+                return Err(invalid(format!(
+                    "{} bytes, more than the {MAX_CHECKPOINT_BYTES} a checkpoint may have \
+                     (a real one holds some kilobytes per step)",
+                    meta.len()
+                )));
+            }
+            // A file growing while it is read stops at the cap all the same.
+            Ok(std::io::Read::take(file, MAX_CHECKPOINT_BYTES))
+        };
+        let parse = |e: serde_json::Error| invalid(e.to_string());
+        let layout: Layout =
+            serde_json::from_reader(std::io::BufReader::new(open()?)).map_err(parse)?;
         if layout.schema != CHECKPOINT_SCHEMA {
             return Err(CheckpointError::Layout {
                 path,
                 found: layout.schema,
             });
         }
-        let cp: Checkpoint = serde_json::from_str(&text).map_err(invalid)?;
-        Ok(cp)
+        serde_json::from_reader(std::io::BufReader::new(open()?)).map_err(parse)
     }
 
     /// Whether this checkpoint can continue a run of `decl`: every setting

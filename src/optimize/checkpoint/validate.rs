@@ -19,6 +19,11 @@ use super::{CHECKPOINT_JSON, Checkpoint, CheckpointError, Fingerprint, ScoreRang
 /// run and still exact as a JSON number, so continuing never wraps it.
 const MAX_COUNT: u64 = 1 << 53;
 
+/// The most running time a checkpoint may record: ten years, far above any
+/// real run and far below where adding it to a clock or a total could
+/// overflow.
+const MAX_ELAPSED_MS: u64 = 10 * 366 * 24 * 60 * 60 * 1000;
+
 /// What a checkpoint is checked against: the run it would continue.
 pub struct RunFacts<'a> {
     /// The run's optimize block (settings applied).
@@ -70,7 +75,35 @@ impl Checkpoint {
         self.rngs(run).map_err(field)?;
         self.best_scores(run).map_err(field)?;
         self.usage().map_err(field)?;
-        self.estimates().map_err(field)
+        self.estimates().map_err(field)?;
+        self.elapsed().map_err(field)
+    }
+
+    /// The running time within [`MAX_ELAPSED_MS`], and at least the
+    /// finished steps' durations together (each step ran within it). A
+    /// huge value used to wrap the run's total time and trip
+    /// `stop.max_duration` at once.
+    fn elapsed(&self) -> Check {
+        let elapsed = self.elapsed_ms;
+        if elapsed > MAX_ELAPSED_MS {
+            return fail(
+                "elapsed_ms",
+                format!(
+                    "{elapsed} ms is more than ten years ({MAX_ELAPSED_MS} ms) of running time"
+                ),
+            );
+        }
+        let steps = self
+            .step_durations_ms
+            .iter()
+            .try_fold(0u64, |total, d| total.checked_add(*d));
+        match steps {
+            Some(total) if total <= elapsed => Ok(()),
+            _ => fail(
+                "step_durations_ms",
+                format!("the steps took longer together than the run's elapsed_ms ({elapsed})"),
+            ),
+        }
     }
 
     fn version(&self) -> Check {
@@ -393,14 +426,30 @@ impl Checkpoint {
             return fail(
                 "per_execution",
                 format!(
-                    "[{calls}, {tokens}] is not within [1, {most_calls}] calls and [0, {most_tokens}] tokens"
+                    "[{}, {}] is not within [1, {most_calls}] calls and [0, {most_tokens}] tokens",
+                    short(calls),
+                    short(tokens)
                 ),
             );
         }
         if !(self.spent_usd.is_finite() && self.spent_usd >= 0.0) {
-            return fail("spent_usd", format!("{} is not an amount", self.spent_usd));
+            return fail(
+                "spent_usd",
+                format!("{} is not an amount", short(self.spent_usd)),
+            );
         }
         Ok(())
+    }
+}
+
+/// A number from the file for a message: as written when it is modest,
+/// in scientific notation when huge or tiny (`1e308`, not 309 digits).
+fn short(x: f64) -> String {
+    let modest = x == 0.0 || (1e-6..1e15).contains(&x.abs());
+    if modest || !x.is_finite() {
+        x.to_string()
+    } else {
+        format!("{x:e}")
     }
 }
 
