@@ -17,7 +17,7 @@ mod model;
 mod setup;
 mod strategy;
 
-pub use callbacks::CallStats;
+pub use callbacks::{CallStats, PLUGIN_TARGET};
 pub use error::PluginError;
 pub use glue::{apply_program, resolve_strategies};
 pub use host::{PluginHost, PluginListing};
