@@ -2,8 +2,7 @@
 
 use super::{CheckArgs, exit, report_failure};
 use crate::compile::LoadError;
-use crate::ir::{Provider, Spec, StrategyRef};
-use crate::plugin::PluginHost;
+use crate::ir::Spec;
 use crate::printable::escape_controls;
 use crate::project::{Error, LoadOptions, Project};
 
@@ -15,9 +14,11 @@ pub fn run(args: CheckArgs) -> i32 {
                 eprint!("{}", escape_controls(w));
             }
             print!("{}", summary(&project.spec));
-            let problems = check_plugins(&project);
+            let problems = super::check_plugins::check_plugins(&project);
             for p in &problems {
-                eprintln!("error: {}", escape_controls(p));
+                // Each problem is an `error: ..` line or a rendered
+                // diagnostic, plugin text already escaped.
+                eprintln!("{p}");
             }
             if problems.is_empty() {
                 exit::OK
@@ -106,40 +107,4 @@ pub fn summary(spec: &Spec) -> String {
         ));
     }
     out
-}
-
-/// Loads every declared plugin, prints what each provides, and checks that
-/// every plugin strategy and model the spec names exists. Returns every
-/// problem found (not only the first).
-fn check_plugins(project: &Project) -> Vec<String> {
-    let spec = &project.spec;
-    if spec.plugins.is_empty() {
-        return Vec::new();
-    }
-    let search_path = &project.config.plugin_search_path;
-    let (host, errors) = PluginHost::load_each_in(&spec.plugins, search_path);
-    let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    for listing in host.listings() {
-        println!("{listing}");
-    }
-    let loaded = |plugin: &str| host.manifest(plugin).is_some();
-    for o in &spec.optimizes {
-        for s in &o.strategies {
-            if let StrategyRef::Plugin { plugin, item } = s
-                && loaded(plugin)
-                && let Err(e) = host.check_strategy(plugin, item)
-            {
-                problems.push(format!("optimize {}: {e}", o.program));
-            }
-        }
-    }
-    for m in spec.models.values() {
-        if let Provider::Plugin { plugin, item } = &m.provider
-            && loaded(plugin)
-            && let Err(e) = host.check_model(plugin, item)
-        {
-            problems.push(format!("model {}: {e}", m.name));
-        }
-    }
-    problems
 }

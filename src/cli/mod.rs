@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 pub mod cache;
 pub mod check;
+mod check_plugins;
 pub mod eval;
 pub mod fmt;
 pub mod graph;

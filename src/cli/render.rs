@@ -75,6 +75,11 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
             r.stop_reason, r.steps_run, r.config.max_steps
         );
     }
+    // Repeated here (they were shown as they happened): a run that exits 0
+    // without ever changing the program must not look like a success.
+    for w in crate::optimize::strategy_warnings(&out.trials) {
+        println!("warning: {}", escape_controls(&w));
+    }
     println!("artifacts in {}", display_dir(dir));
 }
 

@@ -12,6 +12,7 @@
 mod corpus;
 mod dataset;
 mod defaults;
+mod code_metric;
 mod metric;
 mod model;
 mod names;

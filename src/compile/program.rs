@@ -44,6 +44,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
                 name: item.name.clone(),
                 call: call.clone(),
                 bindings: Vec::new(),
+                config: None,
                 span: call.span,
             })];
             &shorthand

@@ -18,6 +18,9 @@ pub enum StrategyRef {
         plugin: String,
         /// The strategy's name inside the plugin.
         item: String,
+        /// Its `{ .. }` config, handed to the plugin when the instance is made.
+        #[serde(default)]
+        config: super::ItemConfig,
     },
 }
 
@@ -38,7 +41,7 @@ impl std::fmt::Display for StrategyRef {
         match self {
             StrategyRef::AppendDemo => f.write_str("append_demo"),
             StrategyRef::AppendRule => f.write_str("append_rule"),
-            StrategyRef::Plugin { plugin, item } => write!(f, "{plugin}.{item}"),
+            StrategyRef::Plugin { plugin, item, .. } => write!(f, "{plugin}.{item}"),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! unloading is never safe during a run.
 
 mod callbacks;
+mod code;
 mod error;
 mod glue;
 mod host;
@@ -18,6 +19,7 @@ mod setup;
 mod strategy;
 
 pub use callbacks::{CallStats, PLUGIN_TARGET};
+pub use code::{PluginMetric, PluginTool, PluginTools, code_items};
 pub use error::PluginError;
 pub use glue::{apply_program, resolve_strategies};
 pub use host::{PluginHost, PluginListing};

@@ -10,6 +10,7 @@ use crate::value::{Demo, Record};
 
 pub mod exec;
 pub mod load;
+pub mod tools;
 
 /// The optimizable state of one predictor step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -80,7 +80,8 @@ fn bounds(e: &MetricExpr) -> (f64, f64) {
         MetricExpr::Number(n) => (*n, *n),
         MetricExpr::Str(s) => parse_number(s).map_or(ANY, |n| (n, n)),
         MetricExpr::Bool(_) | MetricExpr::Judge { .. } => UNIT,
-        MetricExpr::Ref(..) => ANY,
+        // Code decides its own scale.
+        MetricExpr::Ref(..) | MetricExpr::Code(_) => ANY,
         MetricExpr::Unary(UnaryOp::Neg, a) => {
             let (lo, hi) = bounds(a);
             (-hi, -lo)

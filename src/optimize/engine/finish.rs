@@ -273,7 +273,7 @@ impl Run {
 
     /// Announce the end and assemble every artifact.
     pub fn into_output(
-        self,
+        mut self,
         stop: StopReason,
         history: History,
         finished: Finished,
@@ -281,6 +281,12 @@ impl Run {
     ) -> OptimizeOutput {
         let usage = self.report.usage.snapshot();
         let duration_ms = history.started.elapsed().as_millis() as u64;
+        for message in super::strategy_warnings(&history.trials) {
+            self.report.events.emit(Event::Warning {
+                message: message.clone(),
+            });
+            self.report.warnings.push(message);
+        }
         let Finished {
             best,
             candidates,
