@@ -12,6 +12,7 @@ mod order;
 mod outputs;
 mod search;
 mod step;
+mod tool;
 
 use super::names::listing;
 use super::{Ctx, Kind};

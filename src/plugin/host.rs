@@ -47,9 +47,10 @@ impl std::fmt::Display for PluginListing {
                     .join(", ")
             }
         };
+        let tools: Vec<String> = self.manifest.tools.iter().map(|t| t.name.clone()).collect();
         write!(
             f,
-            "plugin {} ({} {}, ABI {}.{}) at {}\n  strategies: {}\n  models: {}",
+            "plugin {} ({} {}, ABI {}.{}) at {}\n  strategies: {}\n  models: {}\n  tools: {}\n  metrics: {}",
             self.name,
             self.manifest.name,
             self.manifest.version,
@@ -58,6 +59,8 @@ impl std::fmt::Display for PluginListing {
             self.path.display(),
             list(&self.manifest.strategies),
             list(&self.manifest.models),
+            list(&tools),
+            list(&self.manifest.metrics),
         )
     }
 }

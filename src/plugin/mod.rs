@@ -17,6 +17,7 @@ mod library;
 mod model;
 mod setup;
 mod strategy;
+mod tool_table;
 
 pub use callbacks::{CallStats, PLUGIN_TARGET};
 pub use code::{PluginMetric, PluginTool, PluginTools, code_items};
@@ -27,6 +28,7 @@ pub use library::{resolve_path, resolve_path_in};
 pub use model::PluginModel;
 pub use setup::{SetupError, build_models, load_plugins};
 pub use strategy::{HostServices, PluginStrategy};
+pub use tool_table::tool_table;
 
 /// The SDK's payload types, re-exported for callers building requests.
 pub use simba_plugin_sdk::{

@@ -80,13 +80,14 @@ impl Strategy for SwapDemo {
             if step.outputs.is_empty() {
                 continue;
             }
-            if self.max_swaps.is_some_and(|max| changed.len() >= max) {
-                held_back += 1;
-                continue;
-            }
+            let at_limit = self.max_swaps.is_some_and(|max| changed.len() >= max);
             let Some(pred) = program.predictor_mut(&step.step) else {
                 continue;
             };
+            if at_limit {
+                held_back += 1;
+                continue;
+            }
             let mut fields = step.inputs.clone();
             fields.extend(step.outputs.clone());
             let demo = Demo {
