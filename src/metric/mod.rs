@@ -132,6 +132,25 @@ impl MetricFn {
         }
     }
 
+    /// A line about a `command` metric's failed calls and restarts; `None`
+    /// when every call was answered (or the metric is not a command).
+    pub fn command_warning(&self) -> Option<String> {
+        let Some(Code::Command(c)) = &self.code else {
+            return None;
+        };
+        let s = c.stats();
+        (s.failures() > 0).then(|| {
+            format!(
+                "metric `{}` (command `{}`): {} of {} calls failed and scored 0; the program was started {} times",
+                self.decl.name,
+                c.command(),
+                s.failures(),
+                s.calls(),
+                s.starts()
+            )
+        })
+    }
+
     /// The counters of a `command` metric; `None` for other metrics.
     pub fn command_stats(&self) -> Option<&CommandStats> {
         match &self.code {

@@ -102,6 +102,10 @@ impl Evaluator for SpecEvaluator {
             metric_error,
         }
     }
+
+    fn warnings(&self) -> Vec<String> {
+        self.metric.command_warning().into_iter().collect()
+    }
 }
 
 /// The prompt model called through the adapter, in the same prompt format

@@ -183,6 +183,7 @@ pub async fn evaluate(
     )
     .await;
     warnings.extend(super::flush_cache(cache.as_deref()));
+    warnings.extend(metric.command_warning());
     let n = outcomes.len();
     let failed = outcomes
         .iter()

@@ -281,7 +281,9 @@ impl Run {
     ) -> OptimizeOutput {
         let usage = self.report.usage.snapshot();
         let duration_ms = history.started.elapsed().as_millis() as u64;
-        for message in super::strategy_warnings(&history.trials) {
+        let mut late = self.tools.evaluator.warnings();
+        late.extend(super::strategy_warnings(&history.trials));
+        for message in late {
             self.report.events.emit(Event::Warning {
                 message: message.clone(),
             });
