@@ -25,7 +25,10 @@ fn metric(mode: &str, timeout: Duration) -> MetricFn {
         })),
         feedback: None,
     };
-    MetricFn::new(decl, Arc::new(Models::new(ModelsOptions { cache_dir: None })))
+    MetricFn::new(
+        decl,
+        Arc::new(Models::new(ModelsOptions { cache_dir: None })),
+    )
 }
 
 fn record(answer: &str) -> Record {
@@ -67,14 +70,23 @@ fn a_command_metric_returns_scores_and_feedback_from_one_process() {
 fn a_crash_fails_that_call_naming_the_program_and_the_next_call_restarts_it() {
     let m = metric("crash", Duration::from_secs(10));
     rt().block_on(async {
-        assert_eq!(m.try_score(&gold("a"), &record("a")).await.unwrap().value, 1.0);
+        assert_eq!(
+            m.try_score(&gold("a"), &record("a")).await.unwrap().value,
+            1.0
+        );
         let err = m.try_score(&gold("a"), &record("a")).await.unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("metric command `python3 score.py crash`"), "{text}");
+        assert!(
+            text.contains("metric command `python3 score.py crash`"),
+            "{text}"
+        );
         assert!(text.contains("exit status: 3"), "{text}");
         assert!(text.contains("giving up on request 2"), "{text}");
         // A fresh process answers the next call.
-        assert_eq!(m.try_score(&gold("a"), &record("b")).await.unwrap().value, 0.0);
+        assert_eq!(
+            m.try_score(&gold("a"), &record("b")).await.unwrap().value,
+            0.0
+        );
     });
     let stats = m.command_stats().unwrap();
     assert_eq!((stats.calls(), stats.failures(), stats.starts()), (3, 1, 2));
@@ -92,7 +104,10 @@ fn a_hanging_call_fails_at_the_timeout_and_the_process_is_replaced() {
         let err = m.try_score(&gold("a"), &record("a")).await.unwrap_err();
         assert!(err.to_string().contains("no answer within 1s"), "{err}");
         assert!(err.to_string().contains("python3 score.py hang"), "{err}");
-        assert_eq!(m.try_score(&gold("a"), &record("a")).await.unwrap().value, 1.0);
+        assert_eq!(
+            m.try_score(&gold("a"), &record("a")).await.unwrap().value,
+            1.0
+        );
     });
     assert_eq!(m.command_stats().unwrap().starts(), 2);
 }
@@ -126,12 +141,16 @@ fn a_missing_program_fails_every_call_with_its_name() {
         })),
         feedback: None,
     };
-    let m = MetricFn::new(decl, Arc::new(Models::new(ModelsOptions { cache_dir: None })));
+    let m = MetricFn::new(
+        decl,
+        Arc::new(Models::new(ModelsOptions { cache_dir: None })),
+    );
     let err = rt()
         .block_on(m.try_score(&gold("a"), &record("a")))
         .unwrap_err();
     assert!(
-        err.to_string().contains("cannot start `no-such-program-xyz`"),
+        err.to_string()
+            .contains("cannot start `no-such-program-xyz`"),
         "{err}"
     );
 }

@@ -63,7 +63,11 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
         if let MetricExpr::Code(CodeMetric::Plugin(what)) = &m.expr
             && loaded(&what.plugin)
         {
-            uses.push((format!("metric {}", m.name), what.clone(), host.metric(what).map(drop)));
+            uses.push((
+                format!("metric {}", m.name),
+                what.clone(),
+                host.metric(what).map(drop),
+            ));
         }
     }
     for p in spec.programs.values() {
@@ -72,7 +76,11 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
                 && loaded(&call.item.plugin)
             {
                 let made = host.tool(&call.item).map(drop);
-                uses.push((format!("program {} step {}", p.name, s.name), call.item.clone(), made));
+                uses.push((
+                    format!("program {} step {}", p.name, s.name),
+                    call.item.clone(),
+                    made,
+                ));
             }
         }
     }
@@ -82,12 +90,10 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
         let span = parsed.as_ref().and_then(|p| item_span(&p.file, &what));
         problems.push(match (&e, span) {
             (PluginError::Create { message, .. }, Some(span)) => {
-                let d = Diagnostic::error(
-                    span,
-                    format!("plugin `{}` rejected `{what}`", what.plugin),
-                )
-                .label(crate::printable::escape_controls(message).into_owned())
-                .help("the `{ .. }` after the item is handed to the plugin as its config");
+                let d =
+                    Diagnostic::error(span, format!("plugin `{}` rejected `{what}`", what.plugin))
+                        .label(crate::printable::escape_controls(message).into_owned())
+                        .help("the `{ .. }` after the item is handed to the plugin as its config");
                 let sources = sources_for(&spec.path, &project.source, &[]);
                 render_all(&[d], &sources, Style::Plain)
                     .trim_end()

@@ -10,7 +10,11 @@ use crate::syntax::diagnostic::Diagnostic;
 const COMMAND_KEYS: [&str; 1] = ["timeout"];
 
 /// The code metric `code` of `item`, or `None` after a diagnostic.
-pub(super) fn compile(ctx: &mut Ctx, item: &MetricItem, code: &ast::CodeMetric) -> Option<CodeMetric> {
+pub(super) fn compile(
+    ctx: &mut Ctx,
+    item: &MetricItem,
+    code: &ast::CodeMetric,
+) -> Option<CodeMetric> {
     if let Some(f) = &item.feedback {
         ctx.d.push(
             Diagnostic::error(f.span, "a metric written as code gives its own feedback")
@@ -97,7 +101,8 @@ fn command(ctx: &mut Ctx, code: &ast::CodeMetric) -> Option<CommandMetric> {
     let mut timeout = DEFAULT_COMMAND_TIMEOUT;
     for e in ctx.d.unique(code.config.as_deref().unwrap_or_default()) {
         if !COMMAND_KEYS.contains(&e.key.name.as_str()) {
-            ctx.d.unknown_key(&e.key, "a `command` metric", &COMMAND_KEYS);
+            ctx.d
+                .unknown_key(&e.key, "a `command` metric", &COMMAND_KEYS);
             continue;
         }
         if let Some(v) = ctx.d.plain(e)

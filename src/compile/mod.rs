@@ -9,10 +9,10 @@
 //! | `names.rs` | help texts naming the spec's items, bounded for specs with thousands of names |
 //! | `model.rs`, `dataset.rs`, `corpus.rs`, `signature.rs`, `program.rs`, `metric.rs`, `optimize.rs` | one lowering per item kind |
 
+mod code_metric;
 mod corpus;
 mod dataset;
 mod defaults;
-mod code_metric;
 mod metric;
 mod model;
 mod names;

@@ -26,7 +26,8 @@ impl ItemConfig {
         if self.0.is_empty() {
             return serde_json::Value::Object(Default::default());
         }
-        serde_json::from_str(&self.0).unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
+        serde_json::from_str(&self.0)
+            .unwrap_or_else(|_| serde_json::Value::Object(Default::default()))
     }
 
     /// Whether the spec gave no config.

@@ -146,7 +146,12 @@ impl CommandScorer {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot start `{program}` in {}: {e}", self.spec.dir.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot start `{program}` in {}: {e}",
+                    self.spec.dir.display()
+                )
+            })?;
         self.stats.starts.fetch_add(1, Ordering::Relaxed);
         let stdin = child.stdin.take().ok_or("no stdin pipe")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("no stdout pipe")?);
@@ -207,7 +212,10 @@ pub(crate) fn parse_reply(line: &str) -> Result<Score, String> {
         escape_controls(&cut).into_owned() + more
     };
     if !line.ends_with('\n') {
-        return Err(format!("the reply line `{}` is too long or unterminated", shown()));
+        return Err(format!(
+            "the reply line `{}` is too long or unterminated",
+            shown()
+        ));
     }
     let reply: Reply = serde_json::from_str(line).map_err(|e| {
         format!(
@@ -280,7 +288,10 @@ mod tests {
     #[test]
     fn a_malformed_line_is_quoted_escaped() {
         let e = parse_reply("oops \u{1b}[2J\n").unwrap_err();
-        assert!(e.starts_with("malformed reply line `oops \\u{1b}[2J`"), "{e}");
+        assert!(
+            e.starts_with("malformed reply line `oops \\u{1b}[2J`"),
+            "{e}"
+        );
         let e = parse_reply("{\"feedback\": \"x\"}\n").unwrap_err();
         assert!(e.contains("missing field `score`"), "{e}");
     }

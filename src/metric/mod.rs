@@ -125,7 +125,11 @@ impl MetricFn {
     }
 
     /// A metric scored by `scorer` (a plugin metric's instance).
-    pub fn with_code(decl: MetricDecl, models: Arc<dyn ModelSet>, scorer: Arc<dyn CodeScorer>) -> Self {
+    pub fn with_code(
+        decl: MetricDecl,
+        models: Arc<dyn ModelSet>,
+        scorer: Arc<dyn CodeScorer>,
+    ) -> Self {
         Self {
             code: Some(Code::Scorer(scorer)),
             ..Self::new(decl, models)
@@ -193,7 +197,9 @@ impl MetricFn {
                 if s.value.is_finite() {
                     Ok(s)
                 } else {
-                    Err(fail(format!("`{code}` returned a score that is not a finite number")))
+                    Err(fail(format!(
+                        "`{code}` returned a score that is not a finite number"
+                    )))
                 }
             });
         }

@@ -188,7 +188,16 @@ pub fn prepare_with(
 ) -> Result<OptimizeInput, OptimizeError> {
     let data = (trainset, devset);
     let io = (events, warnings);
-    prepare_with_code(spec, decl, models, corpora, CodeItems::default(), strategies, data, io)
+    prepare_with_code(
+        spec,
+        decl,
+        models,
+        corpora,
+        CodeItems::default(),
+        strategies,
+        data,
+        io,
+    )
 }
 
 /// [`prepare_with`] whose plugin metric and tool steps run `code`; `data`

@@ -66,7 +66,12 @@ pub struct PluginMetric {
 
 impl std::fmt::Debug for PluginMetric {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PluginMetric({}.{})", self.instance.plugin(), self.instance.item)
+        write!(
+            f,
+            "PluginMetric({}.{})",
+            self.instance.plugin(),
+            self.instance.item
+        )
     }
 }
 
@@ -96,7 +101,12 @@ pub struct PluginTool {
 
 impl std::fmt::Debug for PluginTool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PluginTool({}.{})", self.instance.plugin(), self.instance.item)
+        write!(
+            f,
+            "PluginTool({}.{})",
+            self.instance.plugin(),
+            self.instance.item
+        )
     }
 }
 
@@ -147,7 +157,9 @@ pub fn code_items(
         if let ModuleKind::Tool(call) = &step.module
             && !tools.tools.contains_key(&call.item)
         {
-            tools.tools.insert(call.item.clone(), host.tool(&call.item)?);
+            tools
+                .tools
+                .insert(call.item.clone(), host.tool(&call.item)?);
         }
     }
     Ok(CodeItems {

@@ -199,7 +199,11 @@ impl PluginHost {
     }
 
     /// Ok when `plugin` provides tool `item`; its manifest entry.
-    pub fn check_tool(&self, plugin: &str, item: &str) -> Result<&simba_plugin_sdk::ToolSpec, PluginError> {
+    pub fn check_tool(
+        &self,
+        plugin: &str,
+        item: &str,
+    ) -> Result<&simba_plugin_sdk::ToolSpec, PluginError> {
         let lib = self.library(plugin)?;
         let names: Vec<String> = lib.manifest.tools.iter().map(|t| t.name.clone()).collect();
         check_item(lib, "tool", &names, item)?;

@@ -54,7 +54,10 @@ pub fn tool_table(spec_path: &Path, source: &str, search_path: &[PathBuf]) -> To
     }
     let (host, errors) = PluginHost::load_each_in(&needed, search_path);
     for e in errors {
-        if let Some(name) = needed.keys().find(|n| e.to_string().starts_with(&format!("plugin `{n}`"))) {
+        if let Some(name) = needed
+            .keys()
+            .find(|n| e.to_string().starts_with(&format!("plugin `{n}`")))
+        {
             table.failed.insert(name.clone(), e.to_string());
         }
     }
@@ -65,7 +68,9 @@ pub fn tool_table(spec_path: &Path, source: &str, search_path: &[PathBuf]) -> To
         table.loaded.push(name.clone());
         for t in &manifest.tools {
             let fields = |list: &[simba_plugin_sdk::FieldSpec]| {
-                list.iter().map(|f| (f.name.clone(), f.ty.clone())).collect()
+                list.iter()
+                    .map(|f| (f.name.clone(), f.ty.clone()))
+                    .collect()
             };
             table.tools.insert(
                 (name.clone(), t.name.clone()),

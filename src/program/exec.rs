@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
+use super::tools::{NoTools, ToolSet};
 use super::{Execution, ModelOverride, PredictorState, Program, TraceEntry};
 use crate::adapter::{PredictSpec, predict};
-use super::tools::{NoTools, ToolSet};
 use crate::ir::{
     ModuleKind, SEARCH_QUERY_FIELD, SEARCH_RESULT_FIELD, SearchCall, Source, Step, ToolCall,
 };

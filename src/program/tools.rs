@@ -21,6 +21,9 @@ pub struct NoTools;
 #[async_trait]
 impl ToolSet for NoTools {
     async fn run(&self, call: &ToolCall, _inputs: &Record) -> Result<Record, String> {
-        Err(format!("the tool `{}` is not loaded in this run", call.item))
+        Err(format!(
+            "the tool `{}` is not loaded in this run",
+            call.item
+        ))
     }
 }

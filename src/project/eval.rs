@@ -168,7 +168,8 @@ pub async fn evaluate(
     let corpora = Arc::new(project.corpora(&block.program, block.cache.clone(), cache.clone())?);
     let model_set: Arc<dyn ModelSet> = models.clone();
     let code = crate::plugin::code_items(&plugins, &project.spec, &block.program, &block.metric)?;
-    let executor = Executor::with_corpora(model_set.clone(), corpora.clone()).with_tools(code.tools);
+    let executor =
+        Executor::with_corpora(model_set.clone(), corpora.clone()).with_tools(code.tools);
     let metric = match code.metric {
         Some(scorer) => MetricFn::with_code(metric_decl, model_set, scorer),
         None => MetricFn::new(metric_decl, model_set),

@@ -537,8 +537,7 @@ fn program(p: &mut Printer, pr: &ProgramItem) {
                         p.line(2, line, span.start);
                     }
                     ProgramEntry::Step(s) => {
-                        let mut head =
-                            format!("step {} = {}", s.name.name, module_call(&s.call));
+                        let mut head = format!("step {} = {}", s.name.name, module_call(&s.call));
                         if let Some(config) = &s.config {
                             head.push(' ');
                             head.push_str(&config_inline(config));

@@ -1,10 +1,13 @@
 """A command metric for the tests: exact match of `answer`, with feedback.
 
 Behaviour switches on argv[1]: `ok` answers every line; `crash` exits with
-status 3 on its 2nd request; `hang` sleeps on its 2nd request; `garbage`
-answers its 1st request with a line that is not JSON.
+status 3 on its 2nd request; `crash_once` does so on its 3rd request unless
+`crashed.flag` exists in its folder (it creates it), so one run crashes once;
+`hang` sleeps on its 2nd request; `garbage` answers its 1st request with a
+line that is not JSON.
 """
 import json
+import os
 import sys
 import time
 
@@ -14,6 +17,9 @@ for line in sys.stdin:
     seen += 1
     if mode == "crash" and seen == 2:
         print("giving up on request 2", file=sys.stderr, flush=True)
+        sys.exit(3)
+    if mode == "crash_once" and seen == 3 and not os.path.exists("crashed.flag"):
+        open("crashed.flag", "w").close()
         sys.exit(3)
     if mode == "hang" and seen == 2:
         time.sleep(30)

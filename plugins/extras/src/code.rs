@@ -116,11 +116,7 @@ impl Metric for Rubric {
         }
         Ok(MetricScore {
             score: share,
-            feedback: Some(format!(
-                "the {} misses: {}",
-                self.field,
-                missing.join(", ")
-            )),
+            feedback: Some(format!("the {} misses: {}", self.field, missing.join(", "))),
         })
     }
 }

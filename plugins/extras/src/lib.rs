@@ -114,7 +114,10 @@ impl Strategy for SwapDemo {
         if held_back > 0 {
             host.log(
                 Level::Warn,
-                &format!("swap_demo: max_swaps = {} left {held_back} step(s) unchanged", changed.len()),
+                &format!(
+                    "swap_demo: max_swaps = {} left {held_back} step(s) unchanged",
+                    changed.len()
+                ),
             );
         }
         if changed.is_empty() {

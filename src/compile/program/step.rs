@@ -115,9 +115,12 @@ fn no_config(ctx: &mut Ctx, s: &StepDecl) -> Option<()> {
     };
     let at = entries.first().map_or(s.span, |e| e.span);
     ctx.d.push(
-        Diagnostic::error(at, "the braces after a module hold bindings `field = source`")
-            .label("not a binding")
-            .help("bind inputs as `{ question = input.question }`; only plugin tools take a config"),
+        Diagnostic::error(
+            at,
+            "the braces after a module hold bindings `field = source`",
+        )
+        .label("not a binding")
+        .help("bind inputs as `{ question = input.question }`; only plugin tools take a config"),
     );
     None
 }

@@ -21,7 +21,11 @@ pub(super) fn tool_step<'a>(
     }
     let name = dotted(&s.call.module);
     let span = dotted_span(&s.call.module);
-    let fields = match ctx.tools.tools.get(&(plugin.name.clone(), item.name.clone())) {
+    let fields = match ctx
+        .tools
+        .tools
+        .get(&(plugin.name.clone(), item.name.clone()))
+    {
         Some(f) => f.clone(),
         None => {
             let why = match ctx.tools.failed.get(&plugin.name) {
@@ -122,7 +126,9 @@ fn signature(ctx: &mut Ctx, s: &StepDecl, name: &str, fields: &ToolFields) -> Op
                     ctx.d.push(
                         Diagnostic::error(
                             dotted_span(&s.call.module),
-                            format!("the tool `{name}` declares `{field}` with an unknown type `{ty}`"),
+                            format!(
+                                "the tool `{name}` declares `{field}` with an unknown type `{ty}`"
+                            ),
                         )
                         .label("unusable manifest")
                         .help("tool field types are string, int, float, bool, json or list<..>"),
@@ -167,7 +173,9 @@ mod tests {
     fn manifest_types_parse_nested_lists_and_refuse_unknown_names() {
         assert_eq!(
             field_type("list<list<int>>"),
-            Some(FieldType::List(Box::new(FieldType::List(Box::new(FieldType::Int)))))
+            Some(FieldType::List(Box::new(FieldType::List(Box::new(
+                FieldType::Int
+            )))))
         );
         assert_eq!(field_type(" string "), Some(FieldType::String));
         assert_eq!(field_type("tensor"), None);
