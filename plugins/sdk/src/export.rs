@@ -27,13 +27,16 @@ pub type ToolFactory = fn(&serde_json::Value) -> Result<Box<dyn Tool>, String>;
 /// Builds a boxed metric from its JSON config.
 pub type MetricFactory = fn(&serde_json::Value) -> Result<Box<dyn Metric>, String>;
 
+/// A tool's name, factory and typed fields.
+pub type ToolEntry = (&'static str, ToolFactory, fn() -> ToolSpec);
+
 /// A plugin's static description, made by [`crate::export_plugin!`].
 pub struct PluginDef {
     pub name: &'static str,
     pub version: &'static str,
     pub strategies: &'static [(&'static str, StrategyFactory)],
     pub models: &'static [(&'static str, ModelFactory)],
-    pub tools: &'static [(&'static str, ToolFactory, fn() -> ToolSpec)],
+    pub tools: &'static [ToolEntry],
     pub metrics: &'static [(&'static str, MetricFactory)],
 }
 

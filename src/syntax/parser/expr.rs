@@ -200,7 +200,7 @@ fn reduce(operands: &mut Vec<Operand>, pending: &mut Vec<Pending>) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use crate::syntax::ast::{Expr, Item};
+    use crate::syntax::ast::{Expr, Item, MetricBody, MetricItem};
     use crate::syntax::nesting::MAX_DEPTH;
 
     /// The metric's expression written back with every node parenthesised.
