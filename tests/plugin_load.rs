@@ -99,7 +99,7 @@ fn a_different_major_is_refused_naming_both_versions_and_the_path() {
     let old = c_fixture("major0", &["TABLE_MAJOR=0"]);
     let err = PluginHost::load(&decls(&[("old", &old)])).unwrap_err();
     assert!(
-        err.to_string().contains("built for plugin ABI 0.0"),
+        err.to_string().contains("built for plugin ABI 0.1"),
         "{err}"
     );
 }
