@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# CI: runs each fuzz target briefly (20 s by default, FUZZ_SECONDS to change)
+# CI: runs each fuzz target briefly (8 s by default, FUZZ_SECONDS to change)
 # so the targets keep building and the seeds keep passing. Skips with a
 # message when cargo-fuzz is missing and cannot be installed.
 set -euo pipefail
@@ -11,4 +11,4 @@ if ! cargo fuzz --help >/dev/null 2>&1; then
         exit 0
     fi
 fi
-exec fuzz/run.sh "${FUZZ_SECONDS:-20}"
+exec fuzz/run.sh "${FUZZ_SECONDS:-8}"

@@ -3,13 +3,16 @@
 //! folder that is warm, shared by two runs at once, damaged, unwritable or
 //! blocked by a FIFO; and the `cache` command looking after it.
 
+#[path = "sim_openai/mod.rs"]
+mod sim_openai;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde_json::Value;
 use simba_run::lm::cache::DB_FILE;
-use simba_run::lm::{Lm, Message, ModelSet, ModelsOptions, Request, ResponseFormat};
+use simba_run::lm::{Lm, ModelSet, ModelsOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::sync::Arc;
@@ -34,33 +37,18 @@ async fn complete(
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, (StatusCode, String)> {
     server.count.fetch_add(1, Ordering::SeqCst);
-    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
-    let messages: Vec<Message> =
-        serde_json::from_value(body["messages"].clone()).map_err(|e| bad(e.to_string()))?;
-    let request = Request {
-        model: "sim".into(),
-        messages,
-        temperature: body["temperature"].as_f64().unwrap_or(0.0),
-        max_tokens: None,
-        seed: body["seed"].as_u64(),
-        rollout_id: None,
-        response_format: if body["response_format"]["type"] == "json_object" {
-            ResponseFormat::JsonObject
-        } else {
-            ResponseFormat::Text
-        },
-        params: Default::default(),
-    };
+    let request =
+        sim_openai::request_from_body(&body, "sim").map_err(|m| (StatusCode::BAD_REQUEST, m))?;
     let reply = server
         .sim
         .complete(&request)
         .await
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(json!({
-        "id": "c", "object": "chat.completion", "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": reply.usage.prompt_tokens, "completion_tokens": reply.usage.completion_tokens}
-    })))
+    Ok(Json(sim_openai::completion_body(
+        &body,
+        &reply.text,
+        &reply.usage,
+    )))
 }
 
 /// The quickstart's `sim` model with its oracle data, uncached.

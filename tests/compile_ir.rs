@@ -375,9 +375,19 @@ fn override_errors_point_at_the_set_argument() {
     };
     let (r, n) = err(&[o("qa.max_steps=0")]);
     assert_eq!(n, 1);
-    assert!(r.contains("`max_steps` must be at least 1, found 0"), "{r}");
+    assert!(
+        r.contains("`max_steps` must be between 1 and 4294967295, found 0"),
+        "{r}"
+    );
     assert!(r.contains("[--set:1:14]"), "{r}");
     assert!(r.contains("qa.max_steps=0"), "{r}");
+    // Too large: the message states the real upper limit (counts stop at
+    // u32::MAX), not only the lower one.
+    let (r, _) = err(&[o("qa.bsize=5000000000")]);
+    assert!(
+        r.contains("`bsize` must be between 1 and 4294967295, found 5000000000"),
+        "{r}"
+    );
 
     let (r, _) = err(&[o("qa.max_step=3")]);
     assert!(r.contains("did you mean `max_steps`?"), "{r}");

@@ -226,3 +226,50 @@ fn unknown_only_is_an_input_error() {
         .code(1)
         .stderr(predicates::str::contains("no optimize block for `nope`"));
 }
+
+/// A stream whose reader has gone: every write to it fails (EPIPE).
+fn closed_pipe() -> std::process::Stdio {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    writer.into()
+}
+
+#[test]
+fn a_closed_stderr_or_stdout_keeps_the_exit_code() {
+    // `simba-run check x 2>&1 >/dev/null | head -0`: printing to a pipe
+    // nobody reads must not panic (exit 101); the command's own code stays.
+    let bin = assert_cmd::cargo::cargo_bin("simba-run");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.simba");
+    std::fs::write(&bad, "signature S = \"q -> a\"\nbogus\n").unwrap();
+    let run = |args: &[&std::ffi::OsStr], stdout_closed: bool| {
+        let mut c = std::process::Command::new(&bin);
+        c.args(args);
+        if stdout_closed {
+            c.stdout(closed_pipe()).stderr(closed_pipe());
+        } else {
+            c.stdout(std::process::Stdio::null()).stderr(closed_pipe());
+        }
+        c.status().unwrap().code()
+    };
+    let check = std::ffi::OsStr::new("check");
+    assert_eq!(run(&[check, bad.as_os_str()], false), Some(1));
+    let spec = quickstart().join("quickstart.simba");
+    assert_eq!(run(&[check, spec.as_os_str()], true), Some(0));
+    assert_eq!(run(&["graph".as_ref(), spec.as_os_str()], true), Some(0));
+    // A short run: progress, warnings and the summary all go nowhere, the
+    // artifacts are written and the run succeeds.
+    let out = dir.path().join("out");
+    let args: Vec<&std::ffi::OsStr> = vec![
+        spec.as_os_str(),
+        "--set".as_ref(),
+        "qa.max_steps=1".as_ref(),
+        "--set".as_ref(),
+        "qa.bsize=4".as_ref(),
+        "--no-cache".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    assert_eq!(run(&args, true), Some(0));
+    assert!(out.join("program.json").is_file());
+}

@@ -87,7 +87,7 @@ fn simba_toml_defaults_sit_below_the_spec_and_set() {
     let c = &run_json(&dir)["config"];
     assert_eq!(c["max_steps"], 8);
     assert_eq!(c["max_demos"], 2);
-    assert_eq!(c["selection"], "Thompson");
+    assert_eq!(c["selection"], "thompson");
     assert_eq!(c["concurrency"], 5);
 }
 

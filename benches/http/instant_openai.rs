@@ -10,13 +10,15 @@
 //! stdout, then serves until it is killed or MAX_SECONDS (default 900) have
 //! passed, whichever comes first.
 
+#[path = "../../tests/sim_openai/mod.rs"]
+mod sim_openai;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use indexmap::IndexMap;
-use serde_json::{Value, json};
-use simba_run::lm::{Lm, Message, ModelSet, ModelsOptions, Request, ResponseFormat};
+use serde_json::Value;
+use simba_run::lm::{Lm, ModelSet, ModelsOptions};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,37 +74,16 @@ async fn complete(
     State(oracle): State<Oracle>,
     Json(body): Json<Value>,
 ) -> Result<Json<Value>, (StatusCode, String)> {
-    let bad = |m: String| (StatusCode::BAD_REQUEST, m);
-    let messages: Vec<Message> =
-        serde_json::from_value(body["messages"].clone()).map_err(|e| bad(e.to_string()))?;
-    let request = Request {
-        model: oracle.item.clone(),
-        messages,
-        temperature: body["temperature"].as_f64().unwrap_or(0.0),
-        max_tokens: body["max_tokens"].as_u64().map(|n| n as u32),
-        seed: body["seed"].as_u64(),
-        rollout_id: None,
-        response_format: if body["response_format"]["type"] == "json_object" {
-            ResponseFormat::JsonObject
-        } else {
-            ResponseFormat::Text
-        },
-        params: IndexMap::new(),
-    };
+    let request = sim_openai::request_from_body(&body, &oracle.item)
+        .map_err(|m| (StatusCode::BAD_REQUEST, m))?;
     let reply = oracle
         .lm
         .complete(&request)
         .await
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(Json(json!({
-        "id": "chatcmpl-bench",
-        "object": "chat.completion",
-        "model": body["model"],
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text}, "finish_reason": "stop"}],
-        "usage": {
-            "prompt_tokens": reply.usage.prompt_tokens,
-            "completion_tokens": reply.usage.completion_tokens,
-            "total_tokens": reply.usage.total()
-        }
-    })))
+    Ok(Json(sim_openai::completion_body(
+        &body,
+        &reply.text,
+        &reply.usage,
+    )))
 }

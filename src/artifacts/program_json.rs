@@ -5,7 +5,9 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use super::SCHEMA_VERSION;
-use crate::ir::{ModuleKind, ProgramGraph, REASONING_FIELD, Step};
+use crate::ir::{ProgramGraph, Step};
+use crate::program::dspy_fields::dspy_fields;
+pub use crate::program::dspy_fields::{dspy_key, dspy_prefix};
 use crate::program::{PredictorState, Program};
 use crate::value::Record;
 
@@ -81,88 +83,14 @@ pub struct SimbaRunMetadata {
     pub steps: IndexMap<String, String>,
 }
 
-/// DSPy's default prompt prefix for a field name (`infer_prefix` in
-/// `dspy/signatures/signature.py`, then a colon): camelCase humps and runs of
-/// digits become words of their own, words are split at underscores, and each
-/// word is capitalised unless it is all capitals (`passage_text` ->
-/// `Passage Text:`, `HTMLParser` -> `HTML Parser:`, `text2number` ->
-/// `Text 2 Number:`). Empty words are kept, so doubled underscores give
-/// doubled spaces, exactly as DSPy writes them.
-pub fn dspy_prefix(name: &str) -> String {
-    use regex::Regex;
-    use std::sync::LazyLock;
-    // The same four rewrites, in the same order, as DSPy applies them.
-    static RULES: LazyLock<[(Regex, &str); 4]> = LazyLock::new(|| {
-        let re = |p: &str| Regex::new(p).expect("a valid pattern");
-        [
-            // A capitalised word after any character: `camelCase` -> `camel_Case`.
-            (re("(.)([A-Z][a-z]+)"), "${1}_${2}"),
-            // A capital after a lower-case letter or digit: `HTMLParser` keeps `HTML`.
-            (re("([a-z0-9])([A-Z])"), "${1}_${2}"),
-            // Digits after a letter, and a letter after digits, split off.
-            (re("([a-zA-Z])([0-9])"), "${1}_${2}"),
-            (re("([0-9])([a-zA-Z])"), "${1}_${2}"),
-        ]
-    });
-    let mut snake = name.to_string();
-    for (pattern, replacement) in RULES.iter() {
-        snake = pattern.replace_all(&snake, *replacement).into_owned();
-    }
-    let words: Vec<String> = snake.split('_').map(title_word).collect();
-    format!("{}:", words.join(" "))
-}
-
-/// One word of a prefix: kept when it is all capitals (Python's
-/// `str.isupper`: some cased letter and no lower-case one), else first
-/// letter upper-cased and the rest lower-cased (`str.capitalize`).
-fn title_word(word: &str) -> String {
-    let has_cased = word.chars().any(|c| c.is_uppercase() || c.is_lowercase());
-    if has_cased && !word.chars().any(char::is_lowercase) {
-        return word.to_string();
-    }
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().collect::<String>() + &chars.as_str().to_lowercase(),
-        None => String::new(),
-    }
-}
-
-/// The DSPy key of a step's predictor (a tool step has none: its name).
-pub fn dspy_key(step: &Step) -> String {
-    match step.module {
-        ModuleKind::Predict | ModuleKind::Search(_) | ModuleKind::Tool(_) => step.name.clone(),
-        ModuleKind::ChainOfThought => format!("{}.predict", step.name),
-    }
-}
-
 fn signature_json(step: &Step, state: &PredictorState) -> SignatureJson {
-    let mut fields = Vec::new();
-    for f in &step.signature.inputs {
-        fields.push(FieldJson {
-            prefix: dspy_prefix(&f.name),
-            description: f
-                .description
-                .clone()
-                .unwrap_or_else(|| format!("${{{}}}", f.name)),
-        });
-    }
-    for f in step.lm_outputs() {
-        // DSPy 3.4.1's ChainOfThought adds `reasoning` with the default
-        // prefix and the placeholder description; our own description of
-        // the field is for prompts only.
-        let description = if step.module == ModuleKind::ChainOfThought && f.name == REASONING_FIELD
-        {
-            format!("${{{REASONING_FIELD}}}")
-        } else {
-            f.description
-                .clone()
-                .unwrap_or_else(|| format!("${{{}}}", f.name))
-        };
-        fields.push(FieldJson {
-            prefix: dspy_prefix(&f.name),
-            description,
-        });
-    }
+    let fields = dspy_fields(step)
+        .into_iter()
+        .map(|f| FieldJson {
+            prefix: f.prefix,
+            description: f.description,
+        })
+        .collect();
     SignatureJson {
         instructions: state.instructions.clone(),
         fields,
@@ -221,6 +149,7 @@ impl ProgramJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ir::ModuleKind;
 
     #[test]
     fn dspy_prefixes() {

@@ -36,10 +36,15 @@ pub struct RunJson {
     pub config: OptimizeDecl,
     /// The mini-batch size used (bsize clamped to the trainset size).
     pub effective_bsize: usize,
-    /// Number of trainset examples.
+    /// Number of trainset examples trained on (without the rows
+    /// `valset = auto` held out).
     pub trainset_size: usize,
     /// Number of devset examples; `None` without a devset.
     pub devset_size: Option<usize>,
+    /// Number of valset examples the final selection scored; absent when
+    /// it chose on the trainset or devset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valset_size: Option<usize>,
     /// Steps completed (fewer than `max_steps` when the run stopped early).
     pub steps_run: usize,
     /// Why the loop ended.

@@ -1,5 +1,6 @@
 //! Writing artifacts: pretty JSON and JSON lines, every file of a run staged
-//! before the first rename, and candidate files an earlier run left behind.
+//! before the first rename (and the previous files put back if a rename
+//! fails), and candidate files an earlier run left behind.
 
 use serde::Serialize;
 use std::io::Write;
@@ -72,7 +73,8 @@ fn shared_file_mode() -> std::fs::Permissions {
 /// Write several files into `dir` all-or-nothing as far as the filesystem
 /// allows: every file is first written in full to a temp file beside its
 /// final place, and only when all are written are they renamed into place,
-/// in the order given. A name may hold a subfolder (`candidates/00.program.json`),
+/// in the order given; if one rename fails, those done are undone (each
+/// replaced file restored, each new one removed). A name may hold a subfolder (`candidates/00.program.json`),
 /// created as needed.
 pub fn write_all_atomic<S: AsRef<str>>(
     dir: &Path,
@@ -109,13 +111,61 @@ pub fn write_all_atomic<S: AsRef<str>>(
         tmp.as_file().sync_all().map_err(err)?;
         staged.push((tmp, path));
     }
+    // Each rename keeps what it replaces until all are done, so a failure
+    // part way (a folder where a file goes, a full disk) puts the previous
+    // files back: the folder holds the old set or the new one, never a mix.
+    let mut replaced: Vec<(PathBuf, Option<tempfile::TempPath>)> = Vec::new();
     for (tmp, path) in staged {
-        tmp.persist(&path).map_err(|e| WriteError::Write {
-            path: path.clone(),
-            source: e.error,
-        })?;
+        let step = keep_previous(&path).and_then(|previous| {
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(previous)
+        });
+        match step {
+            Ok(previous) => replaced.push((path, previous)),
+            Err(source) => {
+                restore(replaced);
+                return Err(WriteError::Write { path, source });
+            }
+        }
     }
+    // Done: the kept previous files are deleted as they drop.
     Ok(())
+}
+
+/// A link to (or, where links are refused, a copy of) the file now at
+/// `path`, beside it, deleted when dropped; `None` when there is none.
+fn keep_previous(path: &Path) -> std::io::Result<Option<tempfile::TempPath>> {
+    if !std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let kept = tempfile::Builder::new()
+        .prefix(&format!(".{name}.previous."))
+        .make_in(folder, |at| {
+            std::fs::hard_link(path, at).or_else(|_| std::fs::copy(path, at).map(|_| ()))
+        })?;
+    Ok(Some(kept.into_temp_path()))
+}
+
+/// Undo the renames done so far, last first: a replaced file comes back,
+/// a file that was new is removed. Best effort: the write already failed.
+fn restore(replaced: Vec<(PathBuf, Option<tempfile::TempPath>)>) {
+    for (path, previous) in replaced.into_iter().rev() {
+        match previous {
+            Some(kept) => {
+                if let Ok(kept) = kept.keep() {
+                    let _ = std::fs::rename(kept, &path);
+                }
+            }
+            None => {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
 }
 
 /// Remove candidate programs a previous run left in `dir`'s
@@ -162,6 +212,61 @@ mod tests {
         names.sort();
         assert_eq!(names, ["a.json", "b.jsonl"]);
         assert_eq!(std::fs::read(out.join("a.json")).unwrap(), b"{}\n");
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_the_previous_complete_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path();
+        let set = |tag: &str, n: usize| -> Vec<(String, Vec<u8>)> {
+            (0..n)
+                .map(|i| (candidate_program_file(i), format!("{tag}{i}").into_bytes()))
+                .chain([("run.json".to_string(), tag.as_bytes().to_vec())])
+                .collect()
+        };
+        write_all_atomic(out, &set("old", 2)).unwrap();
+        // A folder where the new set's third candidate goes: staging works,
+        // that rename fails after the first two have been renamed in.
+        std::fs::create_dir(out.join(candidate_program_file(2))).unwrap();
+        let err = write_all_atomic(out, &set("new", 3)).unwrap_err();
+        assert!(err.to_string().contains("02.program.json"), "{err}");
+        for (name, bytes) in set("old", 2) {
+            assert_eq!(std::fs::read(out.join(&name)).unwrap(), bytes, "{name}");
+        }
+        // Nothing staged or kept is left behind.
+        let mut names: Vec<String> = std::fs::read_dir(out.join(CANDIDATES_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["00.program.json", "01.program.json", "02.program.json"]
+        );
+        assert!(out.join(candidate_program_file(2)).is_dir());
+        // A file the failed write would have added is removed again.
+        std::fs::remove_dir(out.join(candidate_program_file(2))).unwrap();
+        std::fs::create_dir(out.join("run.json.d")).unwrap();
+        let files = [
+            (candidate_program_file(5), b"new5".to_vec()),
+            ("run.json.d".to_string(), b"x".to_vec()),
+        ];
+        write_all_atomic(out, &files).unwrap_err();
+        assert!(!out.join(candidate_program_file(5)).exists());
+        // And a successful write leaves no kept copies.
+        write_all_atomic(out, &set("new", 3)).unwrap();
+        let leftovers = std::fs::read_dir(out.join(CANDIDATES_DIR))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('.')
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+        assert_eq!(std::fs::read(out.join("run.json")).unwrap(), b"new");
     }
 
     #[test]

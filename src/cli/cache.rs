@@ -59,10 +59,10 @@ pub fn run(args: CacheArgs) -> i32 {
                     c.old_layout_folders
                 ));
             }
-            println!("{line}");
+            outln!("{line}");
         }),
         CacheAction::Prune { older_than } => admin::prune(&dir, older_than).map(|p| {
-            println!(
+            outln!(
                 "pruned {}: {} entries unused for {}, {} left, {} freed",
                 dir.display(),
                 p.removed,
@@ -75,7 +75,7 @@ pub fn run(args: CacheArgs) -> i32 {
     match done {
         Ok(()) => exit::OK,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             exit::INPUT
         }
     }
@@ -83,9 +83,9 @@ pub fn run(args: CacheArgs) -> i32 {
 
 fn print_stats(dir: &Path, stats: &CacheStats) {
     if !stats.exists {
-        println!("no response cache in {}", dir.display());
+        outln!("no response cache in {}", dir.display());
     } else {
-        println!(
+        outln!(
             "{}: {} entries, {} hits, {} on disk",
             stats.path.display(),
             stats.entries(),
@@ -100,12 +100,14 @@ fn print_stats(dir: &Path, stats: &CacheStats) {
                 .max()
                 .unwrap_or(0)
                 .max("model".len());
-            println!(
+            outln!(
                 "  {:<width$}  {:>8}  {:>8}  last used (UTC)",
-                "model", "entries", "hits"
+                "model",
+                "entries",
+                "hits"
             );
             for m in &stats.models {
-                println!(
+                outln!(
                     "  {:<width$}  {:>8}  {:>8}  {}",
                     format!("{}/{}", m.provider, m.model),
                     m.entries,
@@ -116,7 +118,7 @@ fn print_stats(dir: &Path, stats: &CacheStats) {
         }
     }
     if stats.old_layout_folders > 0 {
-        println!(
+        outln!(
             "note: {} folders of the old one-file-per-entry layout are ignored (`simba-run cache clear` removes them)",
             stats.old_layout_folders
         );

@@ -11,14 +11,14 @@ pub fn run(args: CheckArgs) -> i32 {
     match Project::load(&args.spec, &LoadOptions::default()) {
         Ok(project) => {
             for w in &project.warnings {
-                eprint!("{}", escape_controls(w));
+                err!("{}", escape_controls(w));
             }
-            print!("{}", summary(&project.spec));
+            out!("{}", summary(&project.spec));
             let problems = super::check_plugins::check_plugins(&project);
             for p in &problems {
                 // Each problem is an `error: ..` line or a rendered
                 // diagnostic, plugin text already escaped.
-                eprintln!("{p}");
+                errln!("{p}");
             }
             if problems.is_empty() {
                 exit::OK
@@ -27,9 +27,9 @@ pub fn run(args: CheckArgs) -> i32 {
             }
         }
         Err(Error::Spec(LoadError::Invalid { rendered, count })) => {
-            eprint!("{rendered}");
+            err!("{rendered}");
             let s = if count == 1 { "" } else { "s" };
-            eprintln!("error: {} has {count} error{s}", args.spec.display());
+            errln!("error: {} has {count} error{s}", args.spec.display());
             exit::INPUT
         }
         Err(e) => report_failure(&e),

@@ -24,7 +24,7 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
     let host = host.with_spec_dir(&spec.base_dir);
     let mut problems: Vec<String> = errors.iter().map(|e| format!("error: {e}")).collect();
     for listing in host.listings() {
-        println!("{listing}");
+        outln!("{listing}");
     }
     let mut uses: Vec<(String, PluginItem, Result<(), PluginError>)> = Vec::new();
     let loaded = |plugin: &str| host.manifest(plugin).is_some();

@@ -18,7 +18,7 @@ pub fn run(args: EvalArgs) -> i32 {
 fn execute(args: &EvalArgs) -> Result<EvalReport, Error> {
     let project = Project::load(&args.spec, &LoadOptions::default())?;
     for w in &project.warnings {
-        eprint!("{}", escape_controls(w));
+        err!("{}", escape_controls(w));
     }
     let runtime = super::engine_runtime()?;
     let options = EvalOptions {
@@ -41,14 +41,14 @@ fn execute(args: &EvalArgs) -> Result<EvalReport, Error> {
 /// Prints the report; exit code 3 when every execution failed.
 fn print_report(report: &EvalReport, json: bool) -> i32 {
     for w in &report.warnings {
-        eprintln!("warning: {}", escape_controls(w));
+        errln!("warning: {}", escape_controls(w));
     }
     let mut out = std::io::stdout().lock();
     if json {
         for i in 0..report.outcomes.len() {
             let _ = writeln!(out, "{}", report.json_line(i));
         }
-        eprintln!("{}", report.summary());
+        errln!("{}", report.summary());
     } else {
         let _ = writeln!(out, "{}", report.summary());
         for (i, o) in report.outcomes.iter().enumerate() {
@@ -59,7 +59,7 @@ fn print_report(report: &EvalReport, json: bool) -> i32 {
     }
     let n = report.outcomes.len();
     if n > 0 && report.failed == n {
-        eprintln!("error: every execution failed");
+        errln!("error: every execution failed");
         return exit::RUN_FAILED;
     }
     exit::OK

@@ -11,11 +11,11 @@ pub fn run(args: FmtArgs) -> i32 {
     let source = match read_spec(&args.spec) {
         Ok(s) => s,
         Err(LoadError::Io(msg)) => {
-            eprintln!("error: {msg}");
+            errln!("error: {msg}");
             return exit::INPUT;
         }
         Err(LoadError::Invalid { rendered, .. }) => {
-            eprint!("{rendered}");
+            err!("{rendered}");
             return exit::INPUT;
         }
     };
@@ -23,8 +23,8 @@ pub fn run(args: FmtArgs) -> i32 {
         Ok(f) => f,
         Err(diags) => {
             let sources = Sources::new(args.spec.display().to_string(), source.as_str());
-            eprint!("{}", render_all(&diags, &sources, Style::Plain));
-            eprintln!(
+            err!("{}", render_all(&diags, &sources, Style::Plain));
+            errln!(
                 "error: {} does not parse; nothing was formatted",
                 args.spec.display()
             );
@@ -35,7 +35,7 @@ pub fn run(args: FmtArgs) -> i32 {
         if formatted == source {
             return exit::OK;
         }
-        eprintln!(
+        errln!(
             "{} is not formatted (run `simba-run fmt {}`)",
             args.spec.display(),
             args.spec.display()
@@ -47,11 +47,11 @@ pub fn run(args: FmtArgs) -> i32 {
     }
     match write_atomic(&args.spec, &formatted) {
         Ok(()) => {
-            eprintln!("formatted {}", args.spec.display());
+            errln!("formatted {}", args.spec.display());
             exit::OK
         }
         Err(e) => {
-            eprintln!("error: cannot write {}: {e}", args.spec.display());
+            errln!("error: cannot write {}: {e}", args.spec.display());
             exit::INPUT
         }
     }

@@ -18,7 +18,7 @@ pub fn run(args: GraphArgs) -> i32 {
                 let names: Vec<&str> = spec.programs.keys().map(String::as_str).collect();
                 let hint = did_you_mean(name, names.iter().copied())
                     .unwrap_or_else(|| format!("programs: {}", names.join(", ")));
-                eprintln!(
+                errln!(
                     "error: {} has no program `{name}` ({hint})",
                     args.spec.display()
                 );
@@ -31,7 +31,7 @@ pub fn run(args: GraphArgs) -> i32 {
         GraphFormat::Dot => dot(&programs),
         GraphFormat::Mermaid => mermaid(&programs),
     };
-    print!("{text}");
+    out!("{text}");
     exit::OK
 }
 

@@ -4,6 +4,43 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+// The CLI's only ways to print. `println!`/`eprintln!` panic when the stream
+// is a closed pipe (`simba-run check x 2>&1 >/dev/null | head -0`, a reader
+// gone), which turns the command's real exit code into a panic's 101. Text
+// for a reader that has gone is lost; the exit code stays.
+
+/// `eprintln!` that ignores a failed write (a closed stderr).
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that ignores a failed write (a closed stderr).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `println!` that ignores a failed write (a closed stdout).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a failed write (a closed stdout).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 pub mod cache;
 pub mod check;
 mod check_plugins;
@@ -169,9 +206,9 @@ fn report_failure(e: &Error) -> i32 {
     let message = e.to_string();
     let message = escape_controls(message.trim_end());
     if e.is_rendered() || message.starts_with("error") {
-        eprintln!("{message}");
+        errln!("{message}");
     } else {
-        eprintln!("error: {message}");
+        errln!("error: {message}");
     }
     e.exit_code()
 }

@@ -6,6 +6,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::{Path, PathBuf};
 
 use crate::artifacts::{CandidatesJson, RaceResult, RaceSummary, StopReason};
+use crate::optimize::below_baseline::below_baseline_warnings;
 use crate::optimize::{Event, OptimizeOutput, Phase};
 use crate::printable::escape_controls;
 
@@ -27,15 +28,15 @@ fn fmt_opt(x: Option<f64>) -> String {
 /// The final table: baseline vs best on train and dev, calls, tokens, time.
 pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
     let r = &out.run;
-    println!();
-    println!("{:<10} {:>8} {:>8}", "", "train", "dev");
-    println!(
+    outln!();
+    outln!("{:<10} {:>8} {:>8}", "", "train", "dev");
+    outln!(
         "{:<10} {:>8} {:>8}",
         "baseline",
         fmt_opt(r.baseline.train),
         fmt_opt(r.baseline.dev)
     );
-    println!(
+    outln!(
         "{:<10} {:>8} {:>8}",
         "best",
         fmt_opt(r.best.train),
@@ -45,17 +46,21 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         (Some(a), Some(b)) => format!("{:+.3}", b - a),
         _ => "-".into(),
     };
-    println!(
+    outln!(
         "{:<10} {:>8} {:>8}",
         "gain",
         gain(r.baseline.train, r.best.train),
         gain(r.baseline.dev, r.best.dev)
     );
+    // Repeated here from the run's warnings: the table is what people read.
+    for w in below_baseline_warnings(&r.program, &out.candidates, &r.baseline, &r.best) {
+        outln!("warning: {}", escape_controls(&w));
+    }
     if let Some(race) = &out.candidates.race {
         print_race(race, &out.candidates);
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "LM calls {} ({} cached, {} failed) · tokens {} · {:.1} s",
         r.usage.lm_calls,
         r.cached_calls,
@@ -64,30 +69,34 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
         secs
     );
     for (corpus, u) in &r.search {
-        println!(
+        outln!(
             "searches of {corpus} {} ({} cached, {} failed)",
-            u.calls, u.cache_hits, u.failed_calls
+            u.calls,
+            u.cache_hits,
+            u.failed_calls
         );
     }
     if r.stop_reason != StopReason::MaxSteps {
-        println!(
+        outln!(
             "stopped by {} after {} of {} steps",
-            r.stop_reason, r.steps_run, r.config.max_steps
+            r.stop_reason,
+            r.steps_run,
+            r.config.max_steps
         );
     }
     // Repeated here (they were shown as they happened): a run that exits 0
     // without ever changing the program must not look like a success.
     for w in crate::optimize::strategy_warnings(&out.trials) {
-        println!("warning: {}", escape_controls(&w));
+        outln!("warning: {}", escape_controls(&w));
     }
-    println!("artifacts in {}", display_dir(dir));
+    outln!("artifacts in {}", display_dir(dir));
 }
 
 /// The race's lines: what it ran against a full selection, and per
 /// candidate how it left the race.
 fn print_race(race: &RaceSummary, c: &CandidatesJson) {
-    println!();
-    println!(
+    outln!();
+    outln!(
         "final selection raced on the {} ({} examples, rounds of {}): {} round(s), {} executions ({} reused) instead of {}",
         race.on,
         race.set_size,
@@ -110,7 +119,7 @@ fn print_race(race: &RaceSummary, c: &CandidatesJson) {
             (Some([lo, hi]), Some(w)) => format!("  vs #{w}: [{lo:+.3}, {hi:+.3}]"),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "  #{i} {:<22} {:>5} examples  estimate {}{interval}",
             how,
             r.examples,
@@ -149,8 +158,10 @@ impl Renderer {
 
     fn line(&self, text: String) {
         match &self.bar {
-            Some(bar) => bar.println(text),
-            None => eprintln!("{text}"),
+            // A hidden bar (stderr is not a terminal) drops what it is
+            // asked to print.
+            Some(bar) if !bar.is_hidden() => bar.println(text),
+            _ => errln!("{text}"),
         }
     }
 
@@ -174,7 +185,7 @@ impl Renderer {
             Mode::Quiet => {}
             Mode::Json => {
                 if let Ok(text) = serde_json::to_string(event) {
-                    println!("{text}");
+                    outln!("{text}");
                 }
             }
             Mode::Human => self.human(event),
@@ -191,7 +202,7 @@ impl Renderer {
                 trainset_size,
             } => {
                 self.max_steps = *max_steps;
-                eprintln!(
+                errln!(
                     "optimizing `{program}`: {max_steps} steps, mini-batches of {bsize}, {num_candidates} candidates, {trainset_size} training examples"
                 );
             }
@@ -239,7 +250,7 @@ impl Renderer {
                 }
                 let scores: Vec<String> =
                     candidate_scores.iter().map(|s| format!("{s:.2}")).collect();
-                eprintln!(
+                errln!(
                     "step {step}/{}  batch mean {}  candidates [{}]  best so far {}",
                     self.max_steps,
                     fmt_opt(self.batch_mean),
@@ -251,7 +262,7 @@ impl Renderer {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
-                eprintln!("stopped after {steps_run} steps: {reason}");
+                errln!("stopped after {steps_run} steps: {reason}");
             }
             Event::RaceRound {
                 round,

@@ -6,11 +6,11 @@ use super::{ReportArgs, exit};
 pub fn run(args: ReportArgs) -> i32 {
     match crate::report::write_report(&args.outdir) {
         Ok(path) => {
-            println!("wrote {}", path.display());
+            outln!("wrote {}", path.display());
             exit::OK
         }
         Err(err) => {
-            eprintln!("error: {err}");
+            errln!("error: {err}");
             if err.is_input_error() {
                 exit::INPUT
             } else {

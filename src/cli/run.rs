@@ -52,7 +52,7 @@ fn execute(args: &RunArgs) -> Result<(), Error> {
     if mode != Mode::Quiet {
         // On stderr in every mode: with --json, stdout carries only events.
         for w in &project.warnings {
-            eprintln!("{}", escape_controls(w.trim_end()));
+            errln!("{}", escape_controls(w.trim_end()));
         }
     }
     let blocks = project.blocks(args.only.as_deref())?;
@@ -61,7 +61,7 @@ fn execute(args: &RunArgs) -> Result<(), Error> {
     }
     if args.dry_run {
         for decl in &blocks {
-            print!("{}", dry_run(&project, decl)?);
+            out!("{}", dry_run(&project, decl)?);
         }
         return Ok(());
     }
@@ -143,7 +143,7 @@ impl Block<'_> {
         // this point a signal no longer interrupts (see `signals`).
         if self.mode != Mode::Quiet {
             for w in &prepared.cache_warnings {
-                eprintln!("warning: {}", escape_controls(w));
+                errln!("warning: {}", escape_controls(w));
             }
         }
         let cache = prepared.cache.clone();
@@ -185,12 +185,12 @@ impl Block<'_> {
         output.run.search = corpora.usage().models;
         for w in flush_cache(cache.as_deref()) {
             if self.mode != Mode::Quiet {
-                eprintln!("warning: {}", escape_controls(&w));
+                errln!("warning: {}", escape_controls(&w));
             }
             output.run.warnings.push(w);
         }
         if let Some(e) = write_outputs(&output, out_dir)? {
-            eprintln!(
+            errln!(
                 "warning: report.html not written: {}",
                 escape_controls(&e.to_string())
             );

@@ -161,6 +161,7 @@ fn data_key(ctx: &mut Ctx, o: &mut OptimizeDecl, given: &mut Given, key: &str, v
             given.trainset = data_ref(ctx, v, key).map(|r| (r, v.span));
         }
         "devset" => o.devset = data_ref(ctx, v, key),
+        "valset" if is_auto(v) => o.valset_auto = true,
         "valset" => o.valset = data_ref(ctx, v, key),
         "select_on" => {
             given.select_on = ctx
@@ -296,10 +297,28 @@ fn required_keys(ctx: &mut Ctx, program: &Ident, given: &Given) {
     }
 }
 
+/// `valset = auto`: a one-part name, so never a `DATASET.SPLIT` reference.
+fn is_auto(v: &Value) -> bool {
+    matches!(&v.kind, ValueKind::Name(p) if p.len() == 1 && p[0].name == "auto")
+}
+
 /// `select_on` as written (its split must be given), else its default.
 fn select_on(ctx: &mut Ctx, o: &OptimizeDecl, written: Option<(SelectOn, Span)>) -> SelectOn {
+    let has_valset = o.valset.is_some() || o.valset_auto;
     match written {
-        Some((SelectOn::Valset, span)) if o.valset.is_none() => {
+        // Rows held out and then not chosen on would only shrink the trainset.
+        Some((s @ (SelectOn::Trainset | SelectOn::Devset), span)) if o.valset_auto => {
+            ctx.d.push(
+                Diagnostic::error(
+                    span,
+                    "`valset = auto` holds trainset rows out for the final selection, which this `select_on` does not use",
+                )
+                .label("selects elsewhere")
+                .help("remove `select_on` (it defaults to `valset`), or remove `valset = auto`"),
+            );
+            s
+        }
+        Some((SelectOn::Valset, span)) if !has_valset => {
             missing_for_select(ctx, span, "valset");
             SelectOn::Valset
         }
@@ -308,7 +327,7 @@ fn select_on(ctx: &mut Ctx, o: &OptimizeDecl, written: Option<(SelectOn, Span)>)
             SelectOn::Devset
         }
         Some((s, _)) => s,
-        None => SelectOn::default_for(o.valset.is_some()),
+        None => SelectOn::default_for(has_valset),
     }
 }
 

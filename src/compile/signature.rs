@@ -9,11 +9,15 @@ use indexmap::IndexMap;
 const TYPES: [&str; 7] = ["string", "int", "float", "bool", "json", "list", "enum"];
 
 pub(super) fn compile(ctx: &mut Ctx, item: &SignatureItem) {
-    // A docstring is kept as written (even a blank one, as DSPy keeps an
-    // empty `__doc__`); without one, the instructions are DSPy's default
-    // sentence, filled in once the fields are known.
+    // A docstring is kept as written, except that one of only whitespace
+    // becomes '' (DSPy's instructions are `inspect.cleandoc(__doc__)`, which
+    // leaves nothing of it); without one, the instructions are DSPy's default
+    // sentence, filled in once the fields are known. Empty instructions are
+    // shown to the model as that same sentence (the adapter's fallback).
     let (doc, fields): (Option<String>, &[SigField]) = match &item.body {
-        SignatureBody::Block { doc, fields } => (doc.as_ref().map(|d| d.value.clone()), fields),
+        SignatureBody::Block { doc, fields } => {
+            (doc.as_ref().map(|d| cleaned_doc(&d.value)), fields)
+        }
         SignatureBody::Line(_, fields) => (None, fields),
     };
     let mut seen: IndexMap<&str, &SigField> = IndexMap::new();
@@ -82,6 +86,17 @@ pub(super) fn compile(ctx: &mut Ctx, item: &SignatureItem) {
     if ok {
         sig.instructions = doc.unwrap_or_else(|| default_instructions(&sig.inputs, &sig.outputs));
         ctx.spec.signatures.insert(sig.name.clone(), sig);
+    }
+}
+
+/// A docstring's instructions: '' for one of only whitespace, as Python's
+/// `inspect.cleandoc` makes it; any other is kept (the `"""` body is already
+/// dedented by the parser).
+fn cleaned_doc(doc: &str) -> String {
+    if doc.trim().is_empty() {
+        String::new()
+    } else {
+        doc.to_string()
     }
 }
 
@@ -200,5 +215,21 @@ signature B {
 }
 "#;
         assert_eq!(instructions(block, "B"), "Label the review.");
+    }
+
+    #[test]
+    fn a_blank_docstring_becomes_empty_instructions() {
+        // `inspect.cleandoc` leaves nothing of a docstring of only
+        // whitespace, on one line or several.
+        for doc in [
+            r#""   ""#,
+            "\"\"\"\n   \n\t\n  \"\"\"",
+            r#""""  """"#,
+            r#""""#,
+        ] {
+            let block =
+                format!("signature B {{\n  {doc}\n  in text: string\n  out label: string\n}}\n");
+            assert_eq!(instructions(&block, "B"), "", "{doc}");
+        }
     }
 }

@@ -50,14 +50,14 @@ impl Diags {
             return None;
         };
         if n < min || n > max {
-            let rule = if max >= u32::MAX as i128 {
-                format!("at least {min}")
-            } else {
-                format!("between {min} and {max}")
-            };
+            // The whole accepted range, so a number too large is told its
+            // limit too (counts stop at u32::MAX, seeds at u64::MAX).
             self.push(
-                Diagnostic::error(v.span, format!("`{key}` must be {rule}, found {n}"))
-                    .label("out of range"),
+                Diagnostic::error(
+                    v.span,
+                    format!("`{key}` must be between {min} and {max}, found {n}"),
+                )
+                .label("out of range"),
             );
             return None;
         }

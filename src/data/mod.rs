@@ -1,5 +1,6 @@
-//! Datasets: reading jsonl and csv files into examples, and cutting a single
-//! file into named splits after a seeded shuffle.
+//! Datasets: reading jsonl and csv files into examples, cutting a single
+//! file into named splits after a seeded shuffle, and holding a seeded share
+//! of a trainset out for `valset = auto`.
 //!
 //! Value conventions:
 //! - jsonl rows keep their JSON values (numbers stay numbers, lists stay lists).
@@ -14,6 +15,7 @@
 //! Line numbers in errors are 1-based lines of the file (for csv, the line
 //! where the record starts; the header is line 1).
 
+mod holdout;
 mod read;
 mod split;
 pub mod types;
@@ -24,6 +26,7 @@ use std::path::{Path, PathBuf};
 use crate::ir::{DataFile, DataRef, DatasetDecl, DatasetSource, FieldType, Spec};
 use crate::value::Example;
 
+pub use holdout::{HeldOut, hold_out, hold_out_size};
 pub use read::{read_file, read_file_checked};
 
 /// A dataset with every split loaded, in declaration order.
@@ -154,6 +157,20 @@ pub enum DataError {
         split: String,
         /// The dataset's splits, comma separated, for the message.
         available: String,
+    },
+    /// `valset = auto` on a trainset too small to cut in two.
+    #[error(
+        "`valset = auto` needs at least {needed} rows in the trainset `{trainset}` ({} held out, {} to train on), but it has {rows}; remove `valset = auto` or give a `valset = DATASET.SPLIT`",
+        crate::ir::defaults::AUTO_VALSET_MIN_ROWS,
+        crate::ir::defaults::AUTO_VALSET_MIN_TRAIN
+    )]
+    TooSmallToHoldOut {
+        /// The trainset, as `dataset.split`.
+        trainset: String,
+        /// Its rows.
+        rows: usize,
+        /// The fewest rows `valset = auto` can cut.
+        needed: usize,
     },
     /// A reference names a dataset the spec does not declare; holds that name.
     #[error("no dataset named `{0}`")]

@@ -363,6 +363,7 @@ fn load_split_checks_input_types_of_the_optimized_program() {
         trainset: dev.clone(),
         devset: None,
         valset: None,
+        valset_auto: false,
         select_on: SelectOn::Trainset,
         metric: "m".into(),
         bsize: 1,

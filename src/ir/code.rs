@@ -7,10 +7,27 @@ use std::time::Duration;
 
 /// A plugin item's `{ key = value }` config: a JSON object, kept as its
 /// compact text so IR types stay `Eq + Hash`. Empty text means no config
-/// (the plugin gets `{}`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+/// (the plugin gets `{}`). Serialized as the object itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct ItemConfig(String);
+
+impl Serialize for ItemConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::Object(map) => Ok(ItemConfig::new(map)),
+            serde_json::Value::Null => Ok(ItemConfig::default()),
+            other => Err(serde::de::Error::custom(format!(
+                "a plugin item's config is an object, found {other}"
+            ))),
+        }
+    }
+}
 
 impl ItemConfig {
     /// The config of a `{ .. }` block.
@@ -44,7 +61,7 @@ pub struct PluginItem {
     /// The item's name inside the plugin.
     pub item: String,
     /// Its config.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "ItemConfig::is_empty")]
     pub config: ItemConfig,
 }
 
@@ -88,5 +105,38 @@ impl std::fmt::Display for CodeMetric {
             CodeMetric::Plugin(p) => write!(f, "{p}"),
             CodeMetric::Command(c) => write!(f, "command({:?})", c.command),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_config_is_written_as_its_object_and_left_out_when_empty() {
+        let mut map = serde_json::Map::new();
+        map.insert("max_swaps".into(), json!(1));
+        let item = PluginItem {
+            plugin: "p".into(),
+            item: "s".into(),
+            config: ItemConfig::new(map),
+        };
+        let v = serde_json::to_value(&item).unwrap();
+        assert_eq!(
+            v,
+            json!({"plugin": "p", "item": "s", "config": {"max_swaps": 1}})
+        );
+        assert_eq!(serde_json::from_value::<PluginItem>(v).unwrap(), item);
+        let bare = PluginItem {
+            config: ItemConfig::default(),
+            ..item
+        };
+        assert_eq!(
+            serde_json::to_value(&bare).unwrap(),
+            json!({"plugin": "p", "item": "s"})
+        );
+        assert_eq!(bare.config.json(), json!({}));
+        assert!(serde_json::from_value::<ItemConfig>(json!([1])).is_err());
     }
 }

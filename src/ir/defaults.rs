@@ -60,6 +60,15 @@ pub const OUTPUT_DIR: &str = "out";
 pub const CACHE_DIR: &str = ".simba-cache";
 /// `stop { min_delta }`: the gain `patience` asks for.
 pub const MIN_DELTA: f64 = 0.0;
+/// `valset = auto`: the share of the trainset held out for the final
+/// selection (rounded to the nearest row).
+pub const AUTO_VALSET_FRACTION: f64 = 0.3;
+/// `valset = auto`: the fewest rows held out, whatever the fraction gives;
+/// fewer cannot tell two programs apart by more than noise.
+pub const AUTO_VALSET_MIN_ROWS: usize = 10;
+/// `valset = auto`: the fewest rows left to train on; a smaller trainset is
+/// refused rather than split.
+pub const AUTO_VALSET_MIN_TRAIN: usize = 10;
 
 // --- `corpus NAME { .. }` and `search(..)` ---
 

@@ -7,19 +7,23 @@ use std::time::Duration;
 
 /// A strategy named in `strategies = [..]`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum StrategyRef {
     /// `append_demo`: keep a good trajectory as a demo.
+    #[serde(alias = "AppendDemo")]
     AppendDemo,
     /// `append_rule`: ask the prompt model for advice from a good/bad pair.
+    #[serde(alias = "AppendRule")]
     AppendRule,
     /// `plugin.item`: a strategy a plugin provides.
+    #[serde(alias = "Plugin")]
     Plugin {
         /// The plugin's name in the spec.
         plugin: String,
         /// The strategy's name inside the plugin.
         item: String,
         /// Its `{ .. }` config, handed to the plugin when the instance is made.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "super::ItemConfig::is_empty")]
         config: super::ItemConfig,
     },
 }
@@ -48,33 +52,42 @@ impl std::fmt::Display for StrategyRef {
 
 /// How a step picks the programs its trajectories start from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Selection {
     /// DSPy's softmax over average scores (the default).
     #[default]
+    #[serde(alias = "Softmax")]
     Softmax,
     /// Bayesian Thompson sampling over the pool.
+    #[serde(alias = "Thompson")]
     Thompson,
 }
 
 /// How the sampling variants of a step differ.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Resample {
     /// DSPy's rollout ids (the default).
     #[default]
+    #[serde(alias = "Rollout")]
     Rollout,
     /// Different temperatures.
+    #[serde(alias = "Temperature")]
     Temperature,
 }
 
 /// How the final candidates are compared at the end of a run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FinalSelection {
     /// Every final candidate scored on the whole selection set (DSPy's way,
     /// the default).
     #[default]
+    #[serde(alias = "Full")]
     Full,
     /// Candidates scored in rounds; one that is confidently worse than the
     /// leader is dropped (docs/optimizer.md, "Racing the final selection").
+    #[serde(alias = "Race")]
     Race,
 }
 
@@ -114,12 +127,16 @@ impl Default for StopRules {
 
 /// Where the final candidates are chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SelectOn {
     /// The full trainset.
+    #[serde(alias = "Trainset")]
     Trainset,
     /// The `valset` split.
+    #[serde(alias = "Valset")]
     Valset,
     /// The `devset` split.
+    #[serde(alias = "Devset")]
     Devset,
 }
 
@@ -145,6 +162,11 @@ pub struct OptimizeDecl {
     pub devset: Option<DataRef>,
     /// Final candidates are chosen by their score here; none by default.
     pub valset: Option<DataRef>,
+    /// `valset = auto`: the valset is a seeded share of the trainset
+    /// (`data::hold_out`), and the loop trains on the rest. Off by default
+    /// (it changes what DSPy would train on); absent from run.json when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub valset_auto: bool,
     /// Trainset unless `valset` is given (then Valset) or `select_on = devset`
     /// ([`SelectOn::default_for`]).
     pub select_on: SelectOn,
@@ -214,6 +236,7 @@ impl OptimizeDecl {
             trainset,
             devset: None,
             valset: None,
+            valset_auto: false,
             select_on: SelectOn::default_for(false),
             metric: metric.into(),
             bsize: defaults::BSIZE,
@@ -234,5 +257,58 @@ impl OptimizeDecl {
             seed: defaults::SEED,
             stop: StopRules::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn decl() -> OptimizeDecl {
+        let data = DataRef {
+            dataset: "data".into(),
+            split: "train".into(),
+        };
+        let mut d = OptimizeDecl::new("qa", data, "em", Path::new("."));
+        d.strategies.push(StrategyRef::Plugin {
+            plugin: "p".into(),
+            item: "s".into(),
+            config: Default::default(),
+        });
+        d
+    }
+
+    #[test]
+    fn settings_are_written_as_the_spec_spells_them() {
+        // run.json and checkpoint.json embed the block: its choices read as
+        // in the spec (`append_demo`, `softmax`), not as Rust names.
+        let v = serde_json::to_value(decl()).unwrap();
+        assert_eq!(
+            v["strategies"],
+            json!(["append_demo", "append_rule", {"plugin": {"plugin": "p", "item": "s"}}])
+        );
+        assert_eq!(v["selection"], json!("softmax"));
+        assert_eq!(v["resample"], json!("rollout"));
+        assert_eq!(v["final_selection"], json!("full"));
+        assert_eq!(v["select_on"], json!("trainset"));
+    }
+
+    #[test]
+    fn files_written_with_the_rust_names_still_read() {
+        // checkpoint.json files written before the spec spelling.
+        let mut v = serde_json::to_value(decl()).unwrap();
+        v["strategies"] =
+            json!(["AppendDemo", "AppendRule", {"Plugin": {"plugin": "p", "item": "s"}}]);
+        v["selection"] = Value::from("Thompson");
+        v["resample"] = Value::from("Temperature");
+        v["final_selection"] = Value::from("Race");
+        v["select_on"] = Value::from("Devset");
+        let d: OptimizeDecl = serde_json::from_value(v).unwrap();
+        assert_eq!(d.strategies, decl().strategies);
+        assert_eq!(d.selection, Selection::Thompson);
+        assert_eq!(d.resample, Resample::Temperature);
+        assert_eq!(d.final_selection, FinalSelection::Race);
+        assert_eq!(d.select_on, SelectOn::Devset);
     }
 }

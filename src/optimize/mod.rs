@@ -16,6 +16,7 @@
 //! | `race/` | `final = race`: rounds, eliminations by a confidence bound |
 //! | `strategy/` | the `Strategy` trait, `append_demo`, `append_rule` |
 //! | `advice.rs` | a wave of buckets' strategies run concurrently, results in order |
+//! | `below_baseline.rs` | the warning when the returned program loses to the baseline on held-out rows |
 //! | `estimate.rs` | `--dry-run`: LM calls per phase |
 //! | `evaluator.rs` | the `Evaluator` seam, LM usage counting |
 //! | `stop/` | stop rules: convergence between steps, budgets on every request |
@@ -28,6 +29,7 @@
 //! first rename.
 
 pub mod advice;
+pub mod below_baseline;
 pub mod checkpoint;
 pub mod engine;
 pub mod estimate;

@@ -258,11 +258,19 @@ pub fn prepare_with_code(
         )));
     }
     let model_decl = spec.models.get(&graph.lm);
-    // The valset is loaded here (not by `load_data`), so callers that only
-    // want train and dev keep their signature.
-    let valset = match &decl.valset {
-        Some(r) => Some(crate::data::load_split(spec, r).map_err(|e| config(e.to_string()))?),
-        None => None,
+    // The valset is loaded (or held out of the trainset) here, not by
+    // `load_data`, so callers that only want train and dev keep their
+    // signature.
+    let (trainset, valset) = if decl.valset_auto {
+        let cut = crate::data::hold_out(&decl.trainset.to_string(), trainset, decl.seed)
+            .map_err(|e| config(e.to_string()))?;
+        (cut.train, Some(cut.valset))
+    } else {
+        let valset = match &decl.valset {
+            Some(r) => Some(crate::data::load_split(spec, r).map_err(|e| config(e.to_string()))?),
+            None => None,
+        };
+        (trainset, valset)
     };
     Ok(OptimizeInput {
         decl: decl.clone(),

@@ -9,21 +9,28 @@
 //! `dspy.Predict` writes its state at the top level (no key at all), a bare
 //! `dspy.ChainOfThought` under `predict`. From each predictor,
 //! `signature.instructions` and `demos` are read; a demo's `augmented` key
-//! becomes [`Demo::augmented`]. Steps the file does not mention keep their
-//! baseline state.
+//! becomes [`Demo::augmented`].
 //!
-//! What the file holds but the run will not use is reported as a warning,
-//! not silently dropped: a saved `lm` (the spec's models are used), and a
-//! demo label that is not one of its enum output's values.
+//! Two keys for one step (`x` and `x.predict`), and a `metadata.simba_run`
+//! entry whose target is no predictor, are errors naming both sides.
+//!
+//! What the file holds but the run will not use, or lacks, is reported as a
+//! warning, not silently dropped: a predictor the file lacks (it keeps its
+//! baseline), fields saved for another signature, a saved `lm` (the spec's
+//! models are used), and a demo label that is not one of its enum output's
+//! values.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::Value;
 
+use super::dspy_fields::dspy_key;
 use super::{PredictorState, Program};
-use crate::ir::{FieldType, ModuleKind, ProgramGraph, Step};
+use crate::ir::{ModuleKind, ProgramGraph, Step};
 use crate::value::{Demo, Record};
+use checks::{warn_field_names, warn_ignored_lm, warn_labels_outside_enums};
+use indexmap::IndexMap;
 
 /// Why a program.json could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -140,14 +147,10 @@ fn program_from_json(
     let Value::Object(top) = value else {
         return Err(Problem::Layout("expected a JSON object at the top".into()));
     };
-    let key_map = top
-        .get("metadata")
-        .and_then(|m| m.get("simba_run"))
-        .and_then(|m| m.get("steps"))
-        .and_then(Value::as_object);
     let mut program = Program::baseline(graph.clone());
     // Tool steps (`search`) hold no state: only predictors are in the file.
     let predictors: Vec<&Step> = graph.steps.iter().filter(|s| s.is_predictor()).collect();
+    let key_map = step_key_map(top, &graph.name, &predictors)?;
     if let Some(state) = lone_predictor(top) {
         // A bare `dspy.Predict(..).save()`: the file is the predictor's state.
         if let [step] = predictors.as_slice() {
@@ -157,8 +160,7 @@ fn program_from_json(
                 .get_mut(&key)
                 .expect("every step has a state");
             *slot = predictor_state(&key, &state)?;
-            warn_ignored_lm(&key, step, &state, warnings);
-            warn_labels_outside_enums(&key, step, &slot.demos, warnings);
+            warn_all(&key, step, &state, &slot.demos, warnings);
             return Ok(program);
         }
         return Err(Problem::Layout(format!(
@@ -167,6 +169,8 @@ fn program_from_json(
             predictors.len()
         )));
     }
+    // Step name -> the key its state came from, to refuse a second one.
+    let mut loaded_from: IndexMap<&str, &str> = IndexMap::new();
     for (key, pred) in top {
         if key == "metadata" {
             continue;
@@ -184,8 +188,8 @@ fn program_from_json(
             ));
             continue;
         }
-        let step = match key_map.and_then(|m| m.get(key)).and_then(Value::as_str) {
-            Some(name) => predictors.iter().copied().find(|s| s.name == name),
+        let step = match key_map.get(key.as_str()) {
+            Some(step) => Some(*step),
             None => step_for_dspy_key(&predictors, key),
         };
         let Some((step, state)) =
@@ -194,18 +198,87 @@ fn program_from_json(
             return Err(Problem::UnknownStep {
                 key: key.clone(),
                 program: graph.name.clone(),
-                steps: predictors
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                steps: step_names(&predictors),
             });
         };
+        // Two keys for one step (`x` and `x.predict`): which one DSPy
+        // would use depends on its module, so neither is guessed.
+        if let Some(first) = loaded_from.insert(&step.name, key) {
+            return Err(Problem::Layout(format!(
+                "`{first}` and `{key}` both hold the state of step `{}`: keep one",
+                step.name
+            )));
+        }
         *state = predictor_state(key, pred)?;
-        warn_ignored_lm(key, step, pred, warnings);
-        warn_labels_outside_enums(key, step, &state.demos, warnings);
+        warn_all(key, step, pred, &state.demos, warnings);
+    }
+    // DSPy's `load()` refuses a file that lacks a predictor; here it keeps
+    // its baseline state, which is worth saying (a `{}` loads nothing).
+    for step in predictors {
+        if !loaded_from.contains_key(step.name.as_str()) {
+            warnings.push(format!(
+                "no state for predictor `{}` (step `{}`) in the file: it keeps its baseline instructions and demos",
+                dspy_key(step),
+                step.name
+            ));
+        }
     }
     Ok(program)
+}
+
+/// Every check of one loaded predictor (`pred` is its saved state).
+fn warn_all(key: &str, step: &Step, pred: &Value, demos: &[Demo], warnings: &mut Vec<String>) {
+    warn_field_names(key, step, pred, warnings);
+    warn_ignored_lm(key, step, pred, warnings);
+    warn_labels_outside_enums(key, step, demos, warnings);
+}
+
+/// `metadata.simba_run.steps` (DSPy key -> step name, written by simba-run)
+/// as keys -> predictor steps; absent, an empty map. A wrong shape or a
+/// target that is no predictor is an error naming the entry and its target.
+fn step_key_map<'g>(
+    top: &serde_json::Map<String, Value>,
+    program: &str,
+    predictors: &[&'g Step],
+) -> Result<IndexMap<String, &'g Step>, Problem> {
+    const WHERE: &str = "metadata.simba_run.steps";
+    let Some(entries) = top
+        .get("metadata")
+        .and_then(|m| m.get("simba_run"))
+        .and_then(|m| m.get("steps"))
+    else {
+        return Ok(IndexMap::new());
+    };
+    let Value::Object(entries) = entries else {
+        return Err(Problem::Layout(format!(
+            "`{WHERE}` is {entries}, not an object of predictor key -> step name"
+        )));
+    };
+    let mut map = IndexMap::new();
+    for (key, target) in entries {
+        let Value::String(name) = target else {
+            return Err(Problem::Layout(format!(
+                "`{WHERE}`: key `{key}` maps to {target}, not to a step name"
+            )));
+        };
+        let Some(step) = predictors.iter().copied().find(|s| s.name == *name) else {
+            return Err(Problem::Layout(format!(
+                "`{WHERE}`: key `{key}` maps to step `{name}`, which is not a predictor of program `{program}` (its predictors: {})",
+                step_names(predictors)
+            )));
+        };
+        map.insert(key.clone(), step);
+    }
+    Ok(map)
+}
+
+/// The steps' names, comma separated, for a message.
+fn step_names(steps: &[&Step]) -> String {
+    steps
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The top level as one predictor's state (what a bare `dspy.Predict`
@@ -234,49 +307,6 @@ fn step_for_dspy_key<'g>(predictors: &[&'g Step], key: &str) -> Option<&'g Step>
         [only] if only.module == ModuleKind::ChainOfThought && key == "predict" => Some(*only),
         _ => None,
     })
-}
-
-/// A saved `lm` (DSPy writes the model's settings there when one was set on
-/// the predictor) is not used: the spec's model runs the step.
-fn warn_ignored_lm(key: &str, step: &Step, pred: &Value, warnings: &mut Vec<String>) {
-    let Some(lm) = pred.get("lm").filter(|lm| !lm.is_null()) else {
-        return;
-    };
-    let saved = match lm.get("model").and_then(Value::as_str) {
-        Some(model) => format!("a saved `lm` (model {model:?})"),
-        None => "a saved `lm`".to_string(),
-    };
-    warnings.push(format!(
-        "predictor `{key}` has {saved}, which is ignored: step `{}` runs on the spec's model `{}`",
-        step.name, step.lm
-    ));
-}
-
-/// Demos whose value of an enum output is not one of its labels: the model
-/// would be shown an answer it may not give.
-fn warn_labels_outside_enums(key: &str, step: &Step, demos: &[Demo], warnings: &mut Vec<String>) {
-    for field in &step.signature.outputs {
-        let FieldType::Enum(labels) = &field.ty else {
-            continue;
-        };
-        for (i, demo) in demos.iter().enumerate() {
-            let Some(value) = demo.fields.get(&field.name) else {
-                continue;
-            };
-            if value
-                .as_str()
-                .is_some_and(|v| labels.iter().any(|l| l == v))
-            {
-                continue;
-            }
-            warnings.push(format!(
-                "predictor `{key}`, demo {}: `{}` is {value}, not one of its labels {}",
-                i + 1,
-                field.name,
-                field.ty
-            ));
-        }
-    }
 }
 
 fn predictor_state(key: &str, pred: &Value) -> Result<PredictorState, Problem> {
@@ -318,258 +348,6 @@ fn predictor_state(key: &str, pred: &Value) -> Result<PredictorState, Problem> {
     })
 }
 
+mod checks;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ir::{Field, FieldType, Signature, Source, Step};
-    use serde_json::json;
-
-    fn graph() -> Arc<ProgramGraph> {
-        let f = |n: &str| Field {
-            name: n.into(),
-            ty: FieldType::String,
-            description: None,
-        };
-        let step = |name: &str, module| Step {
-            name: name.into(),
-            module,
-            signature: Signature {
-                name: "S".into(),
-                instructions: format!("base {name}"),
-                inputs: vec![f("question")],
-                outputs: vec![f("answer")],
-            },
-            lm: "m".into(),
-            bindings: vec![("question".into(), Source::Input("question".into()))],
-        };
-        Arc::new(ProgramGraph {
-            name: "qa".into(),
-            lm: "m".into(),
-            inputs: vec![f("question")],
-            steps: vec![
-                step("query", ModuleKind::Predict),
-                step("answer", ModuleKind::ChainOfThought),
-            ],
-            outputs: vec![],
-            deps: vec![vec![], vec![]],
-            spec_text: String::new(),
-        })
-    }
-
-    fn write(v: &Value) -> (tempfile::TempDir, PathBuf) {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("program.json");
-        std::fs::write(&p, serde_json::to_string_pretty(v).unwrap()).unwrap();
-        (dir, p)
-    }
-
-    #[test]
-    fn reads_dspy_layout_by_key_convention() {
-        let (_d, p) = write(&json!({
-            "answer.predict": {
-                "traces": [], "train": [],
-                "demos": [
-                    {"question": "Q1", "reasoning": "r", "answer": "A1", "augmented": true},
-                    {"question": "Q2", "answer": "A2"}
-                ],
-                "signature": {"instructions": "Be exact.", "fields": [{"prefix": "Question:", "description": "${question}"}]},
-                "lm": null
-            },
-            "metadata": {"dependency_versions": {}}
-        }));
-        let prog = load_program_json(&p, graph()).unwrap();
-        assert_eq!(prog.predictors["query"].instructions, "base query");
-        let a = &prog.predictors["answer"];
-        assert_eq!(a.instructions, "Be exact.");
-        assert_eq!(a.demos.len(), 2);
-        assert!(a.demos[0].augmented);
-        assert!(!a.demos[0].fields.contains_key("augmented"));
-        assert_eq!(a.demos[0].fields["answer"], json!("A1"));
-        assert!(!a.demos[1].augmented);
-    }
-
-    #[test]
-    fn metadata_key_map_wins() {
-        let (_d, p) = write(&json!({
-            "weird_key": {"demos": [], "signature": {"instructions": "From map.", "fields": []}, "lm": null},
-            "metadata": {"simba_run": {"steps": {"weird_key": "query"}}}
-        }));
-        let prog = load_program_json(&p, graph()).unwrap();
-        assert_eq!(prog.predictors["query"].instructions, "From map.");
-    }
-
-    #[test]
-    fn unknown_step_names_the_file() {
-        let (_d, p) = write(&json!({
-            "nope": {"demos": [], "signature": {"instructions": "x", "fields": []}},
-            "metadata": {}
-        }));
-        let err = load_program_json(&p, graph()).unwrap_err().to_string();
-        assert!(
-            err.contains(
-                "program.json: `nope` is not a step of program `qa` (its steps: query, answer)"
-            ),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn search_steps_hold_no_state_and_a_saved_retriever_is_ignored() {
-        let mut g = (*graph()).clone();
-        let mut hop = g.steps[0].clone();
-        hop.name = "hop".into();
-        hop.module = ModuleKind::Search(crate::ir::SearchCall {
-            corpus: "wiki".into(),
-            k: 3,
-        });
-        g.steps.insert(1, hop);
-        g.deps = vec![vec![], vec![0], vec![1]];
-        let g = Arc::new(g);
-        assert!(!Program::baseline(g.clone()).predictors.contains_key("hop"));
-        // What DSPy saves for `self.hop = dspy.Retrieve(k=3)` beside the predictors.
-        let (_d, p) = write(&json!({
-            "query": {"demos": [], "signature": {"instructions": "Q.", "fields": []}, "lm": null},
-            "hop": {"k": 3},
-            "metadata": {}
-        }));
-        let loaded = read_program_json(&p, g.clone()).unwrap();
-        assert_eq!(loaded.program.predictors["query"].instructions, "Q.");
-        assert_eq!(loaded.program.predictors.len(), 2);
-        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
-        assert!(loaded.warnings[0].contains("`hop` is a search step"));
-        // An unknown key lists the predictors, not the search step.
-        let (_d, p) = write(&json!({"nope": {"demos": []}, "metadata": {}}));
-        let err = load_program_json(&p, g).unwrap_err().to_string();
-        assert!(err.contains("(its steps: query, answer)"), "{err}");
-    }
-
-    fn one_step(module: ModuleKind, output: FieldType) -> Arc<ProgramGraph> {
-        let mut g = (*graph()).clone();
-        g.steps.truncate(1);
-        g.steps[0].module = module;
-        g.steps[0].signature.outputs[0].ty = output;
-        g.deps.truncate(1);
-        Arc::new(g)
-    }
-
-    fn state(instructions: &str, demos: Value, lm: Value) -> Value {
-        json!({
-            "traces": [], "train": [], "demos": demos,
-            "signature": {"instructions": instructions, "fields": []},
-            "lm": lm
-        })
-    }
-
-    #[test]
-    fn a_module_saved_on_its_own_loads_into_a_one_step_program() {
-        // `dspy.Predict(..).save()` writes its state at the top level.
-        let mut bare = state(
-            "From a bare Predict.",
-            json!([{"question": "Q", "answer": "A", "augmented": true}]),
-            json!({"model": "openai/gpt-4o-mini"}),
-        );
-        bare["metadata"] = json!({"dependency_versions": {"dspy": "3.4.1"}});
-        let (_d, p) = write(&bare);
-        let g = one_step(ModuleKind::Predict, FieldType::String);
-        let loaded = read_program_json(&p, g).unwrap();
-        let query = &loaded.program.predictors["query"];
-        assert_eq!(query.instructions, "From a bare Predict.");
-        assert_eq!(query.demos.len(), 1);
-        assert!(query.demos[0].augmented);
-        assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
-        assert!(loaded.warnings[0].contains("predictor `query` has a saved `lm`"));
-        // ...but not for a program of two steps.
-        let err = load_program_json(&p, graph()).unwrap_err().to_string();
-        assert!(
-            err.contains(
-                "one predictor's state (a module saved on its own), but program `qa` has 2 predictors"
-            ),
-            "{err}"
-        );
-        // `dspy.ChainOfThought(..).save()` keys it `predict`.
-        let (_d, p) = write(&json!({
-            "predict": state("From a bare CoT.", json!([]), Value::Null),
-            "metadata": {"dependency_versions": {}}
-        }));
-        let g = one_step(ModuleKind::ChainOfThought, FieldType::String);
-        let prog = load_program_json(&p, g).unwrap();
-        assert_eq!(prog.predictors["query"].instructions, "From a bare CoT.");
-        // `predict` names no step of a one-step predict program.
-        let g = one_step(ModuleKind::Predict, FieldType::String);
-        assert!(load_program_json(&p, g).is_err());
-    }
-
-    #[test]
-    fn a_saved_lm_is_ignored_with_a_warning() {
-        let (_d, p) = write(&json!({
-            "query": state("x", json!([]), json!({"model": "openai/gpt-4o-mini", "temperature": 1.0})),
-            "answer.predict": state("y", json!([]), json!({"temperature": 0.0})),
-            "metadata": {}
-        }));
-        let loaded = read_program_json(&p, graph()).unwrap();
-        assert_eq!(loaded.program.predictors["query"].instructions, "x");
-        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
-        assert!(
-            loaded.warnings[0].ends_with(
-                "program.json: predictor `query` has a saved `lm` (model \"openai/gpt-4o-mini\"), \
-                 which is ignored: step `query` runs on the spec's model `m`"
-            ),
-            "{}",
-            loaded.warnings[0]
-        );
-        assert!(
-            loaded.warnings[1].ends_with(
-                "predictor `answer.predict` has a saved `lm`, which is ignored: step `answer` runs on the spec's model `m`"
-            ),
-            "{}",
-            loaded.warnings[1]
-        );
-    }
-
-    #[test]
-    fn a_demo_label_outside_its_enum_is_a_warning() {
-        let labels = FieldType::Enum(vec!["positive".into(), "negative".into()]);
-        let g = one_step(ModuleKind::Predict, labels);
-        let (_d, p) = write(&json!({
-            "query": state("x", json!([
-                {"question": "good", "answer": "positive"},
-                {"question": "meh", "answer": "neutral"},
-                {"question": "odd", "answer": 3},
-                {"question": "no label"}
-            ]), Value::Null),
-        }));
-        let loaded = read_program_json(&p, g).unwrap();
-        assert_eq!(loaded.program.predictors["query"].demos.len(), 4);
-        assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
-        assert!(
-            loaded.warnings[0].ends_with(
-                "predictor `query`, demo 2: `answer` is \"neutral\", not one of its labels enum(\"positive\", \"negative\")"
-            ),
-            "{}",
-            loaded.warnings[0]
-        );
-        assert!(
-            loaded.warnings[1].contains("demo 3: `answer` is 3,"),
-            "{}",
-            loaded.warnings[1]
-        );
-        // Nothing to warn about: no warnings.
-        let (_d, p) = write(&json!({"query": state("x", json!([]), Value::Null)}));
-        assert!(read_program_json(&p, graph()).unwrap().warnings.is_empty());
-    }
-
-    #[test]
-    fn bad_layout_and_json_name_the_file() {
-        let (_d, p) = write(&json!({"query": {"demos": []}}));
-        let err = load_program_json(&p, graph()).unwrap_err().to_string();
-        assert!(
-            err.ends_with("program.json: predictor `query`: no string `signature.instructions`"),
-            "{err}"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let bad = dir.path().join("p.json");
-        std::fs::write(&bad, "{not json").unwrap();
-        let err = load_program_json(&bad, graph()).unwrap_err().to_string();
-        assert!(err.contains("p.json: not valid JSON"), "{err}");
-    }
-}
+mod tests;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::ir::ProgramGraph;
 use crate::value::{Demo, Record};
 
+pub mod dspy_fields;
 pub mod exec;
 pub mod load;
 pub mod tools;

@@ -45,9 +45,16 @@ pub struct Cost {
 pub fn dry_run(project: &Project, decl: &OptimizeDecl) -> Result<DryRun, Error> {
     let spec = &project.spec;
     let (train, dev) = load_data(spec, decl)?;
-    let val = match &decl.valset {
-        Some(r) => Some(crate::data::load_split(spec, r)?.len()),
-        None => None,
+    let (train_rows, val) = if decl.valset_auto {
+        // The same cut the run makes, for its sizes.
+        let cut = crate::data::hold_out(&decl.trainset.to_string(), train.clone(), decl.seed)?;
+        (cut.train.len(), Some(cut.valset.len()))
+    } else {
+        let val = match &decl.valset {
+            Some(r) => Some(crate::data::load_split(spec, r)?.len()),
+            None => None,
+        };
+        (train.len(), val)
     };
     let graph = spec
         .programs
@@ -73,7 +80,7 @@ pub fn dry_run(project: &Project, decl: &OptimizeDecl) -> Result<DryRun, Error> 
         graph,
         &metric.expr,
         variants,
-        train.len(),
+        train_rows,
         dev.as_ref().map(Vec::len),
         val,
     );

@@ -13,6 +13,7 @@ use crate::artifacts::{
     CandidateEntry, CandidatesJson, ProgramJson, RankedCandidate, RunJson, SCHEMA_VERSION,
     ScorePair, TrialRecord, candidate_program_file,
 };
+use crate::optimize::below_baseline::below_baseline_warnings;
 use crate::optimize::events::{Event, Phase};
 use crate::optimize::pool::mean_or_zero;
 use crate::optimize::select::{argmax_first, final_indices, rank_by_score};
@@ -296,6 +297,18 @@ impl Run {
             baseline_scores,
             best_scores,
         } = finished;
+        let mut warnings = self.report.warnings;
+        for w in below_baseline_warnings(
+            &self.decl.program,
+            &candidates,
+            &baseline_scores,
+            &best_scores,
+        ) {
+            self.report
+                .events
+                .emit(Event::Warning { message: w.clone() });
+            warnings.push(w);
+        }
         self.report.events.emit(Event::RunFinished {
             baseline_train: baseline_scores.train,
             best_train: best_scores.train,
@@ -315,9 +328,14 @@ impl Run {
             effective_bsize: self.data.bsize,
             trainset_size: self.data.trainset.len(),
             devset_size: self.data.devset.as_ref().map(|d| d.len()),
+            valset_size: self
+                .data
+                .select
+                .as_ref()
+                .and_then(|s| (s.on == SelectOn::Valset).then_some(s.examples.len())),
             steps_run: history.trials.len(),
             stop_reason: stop,
-            warnings: self.report.warnings,
+            warnings,
             baseline: baseline_scores,
             best: best_scores,
             best_candidate: candidates.best,

@@ -190,8 +190,10 @@ impl OptimizeOutput {
         Ok(files)
     }
 
-    /// Write every artifact into `dir`, all staged before any is renamed in;
-    /// then remove candidate programs an earlier run left beyond this run's.
+    /// Write every artifact into `dir`, all staged before any is renamed in
+    /// (a failed rename puts the previous files back); only then, with every
+    /// new file in place, remove candidate programs an earlier run left
+    /// beyond this run's.
     pub fn write(&self, dir: &std::path::Path) -> Result<(), crate::artifacts::WriteError> {
         crate::artifacts::write_all_atomic(dir, &self.files()?)?;
         crate::artifacts::remove_stale_candidates(dir, self.candidate_programs.len())
