@@ -1,5 +1,6 @@
 //! Where log messages go: plugin `host.log` calls (tracing target
-//! [`PLUGIN_TARGET`]) and the engine's own tracing events.
+//! [`PLUGIN_TARGET`]), a `command` metric's stderr ([`COMMAND_TARGET`]) and
+//! the engine's own tracing events.
 //!
 //! - stderr, through `tracing_subscriber::fmt`: plugin messages at warn and
 //!   above by default (error only with `--quiet`), every level with `-v`;
@@ -17,6 +18,7 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::metric::COMMAND_TARGET;
 use crate::plugin::PLUGIN_TARGET;
 
 /// How much the user asked to see.
@@ -35,7 +37,9 @@ fn default_filter(v: Verbosity) -> String {
     match v {
         Verbosity::Quiet => format!("{PLUGIN_TARGET}=error"),
         Verbosity::Normal => format!("{PLUGIN_TARGET}=warn"),
-        Verbosity::Verbose => format!("{PLUGIN_TARGET}=trace,simba_run=debug"),
+        Verbosity::Verbose => {
+            format!("{PLUGIN_TARGET}=trace,{COMMAND_TARGET}=trace,simba_run=debug")
+        }
     }
 }
 
@@ -109,6 +113,9 @@ mod tests {
     fn the_default_filter_shows_plugin_warnings_and_verbose_shows_everything() {
         assert_eq!(default_filter(Verbosity::Normal), "plugin=warn");
         assert_eq!(default_filter(Verbosity::Quiet), "plugin=error");
-        assert!(default_filter(Verbosity::Verbose).starts_with("plugin=trace"));
+        assert_eq!(
+            default_filter(Verbosity::Verbose),
+            "plugin=trace,command=trace,simba_run=debug"
+        );
     }
 }
