@@ -300,3 +300,38 @@ fn a_command_metric_that_crashes_mid_run_is_restarted_and_the_run_goes_on() {
         "{warning}"
     );
 }
+
+#[test]
+fn a_tool_step_is_type_checked_against_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = "program qa {
+  lm = sim
+  in question: string
+  step draft = predict(Answer)
+  step hint = extras.join(a = input.question, c = draft.answer)
+  step answer = predict(Check) { draft = hint.text }
+  out answer = answer.answer
+}";
+    let spec = write_spec(
+        dir.path(),
+        program,
+        "exact_match(pred.answer, gold.answer)",
+        "[append_demo]",
+    );
+    let out = simba().arg("check").arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("tool `extras.join` has no input `c`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: its inputs: a, b"), "{stderr}");
+    assert!(
+        stderr.contains("input `b` of step `hint` is not bound"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("bind it in the call (`extras.join(b = STEP.FIELD)`)"),
+        "{stderr}"
+    );
+}
