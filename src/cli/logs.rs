@@ -19,7 +19,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::metric::COMMAND_TARGET;
+use crate::optimize::Event;
 use crate::plugin::PLUGIN_TARGET;
+use crate::printable::escape_controls;
 
 /// How much the user asked to see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,15 +95,16 @@ impl<S: tracing::Subscriber> Layer<S> for JsonLogs {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let meta = event.metadata();
-        let line = serde_json::json!({
-            "event": "log",
-            "level": meta.level().as_str().to_ascii_lowercase(),
-            "target": meta.target(),
-            "plugin": fields.plugin,
-            "message": fields.message,
-        });
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{line}");
+        let event = Event::Log {
+            level: meta.level().as_str().to_ascii_lowercase(),
+            target: meta.target().to_string(),
+            plugin: fields.plugin,
+            message: escape_controls(&fields.message).into_owned(),
+        };
+        if let Ok(line) = serde_json::to_string(&event) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+        }
     }
 }
 

@@ -238,7 +238,7 @@ impl Renderer {
                 }
             }
             Event::BatchScored { mean, .. } => self.batch_mean = Some(*mean),
-            Event::CandidateBuilt { .. } => {}
+            Event::CandidateBuilt { .. } | Event::Log { .. } => {}
             Event::StepFinished {
                 step,
                 candidate_scores,
