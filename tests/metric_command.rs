@@ -154,3 +154,49 @@ fn a_missing_program_fails_every_call_with_its_name() {
         "{err}"
     );
 }
+
+#[test]
+fn check_reports_a_command_metric_whose_program_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.jsonl"),
+        "{\"question\": \"q\", \"answer\": \"a\"}\n",
+    )
+    .unwrap();
+    let spec = dir.path().join("spec.simba");
+    let write = |metric: &str| {
+        std::fs::write(
+            &spec,
+            format!(
+                "model m {{ provider = \"sim\" oracle = d }}\n\
+                 dataset d {{ train = jsonl(\"t.jsonl\") inputs = [question] }}\n\
+                 signature A = \"question -> answer\"\n\
+                 program p = predict(A)\n\
+                 metric ok = {metric}\n\
+                 optimize p with simba {{ trainset = d.train metric = ok }}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+            .arg("check")
+            .arg(&spec)
+            .output()
+            .unwrap()
+    };
+    write("command(\"no-such-program-xyz --flag\")");
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "error: metric ok: the program `no-such-program-xyz` of `command(\"no-such-program-xyz --flag\")` is not found on PATH"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    write("command(\"./score.sh\")");
+    assert_eq!(check().status.code(), Some(1));
+    std::fs::write(dir.path().join("score.sh"), "#!/bin/sh\n").unwrap();
+    assert_eq!(check().status.code(), Some(0));
+}
