@@ -335,3 +335,31 @@ fn a_tool_step_is_type_checked_against_the_manifest() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_tool_step_of_a_plugin_that_does_not_load_is_an_error_saying_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("spec.simba");
+    std::fs::write(
+        &spec,
+        "plugin gone = \"no/such/libgone\"\n\
+         model m { provider = \"sim\" oracle = d }\n\
+         dataset d { train = jsonl(\"t.jsonl\") inputs = [question] }\n\
+         signature A = \"question -> answer\"\n\
+         program p {\n  in question: string\n  step t = gone.tool(a = input.question)\n  step s = predict(A)\n  out answer = s.answer\n}\n\
+         metric ok = exact_match(pred.answer, gold.answer)\n\
+         optimize p with simba { trainset = d.train metric = ok }\n",
+    )
+    .unwrap();
+    let out = simba().arg("check").arg(&spec).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot type-check the tool step `gone.tool`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the plugin did not load: plugin `gone`: no library at"),
+        "{stderr}"
+    );
+}

@@ -54,11 +54,8 @@ pub fn tool_table(spec_path: &Path, source: &str, search_path: &[PathBuf]) -> To
     }
     let (host, errors) = PluginHost::load_each_in(&needed, search_path);
     for e in errors {
-        if let Some(name) = needed
-            .keys()
-            .find(|n| e.to_string().starts_with(&format!("plugin `{n}`")))
-        {
-            table.failed.insert(name.clone(), e.to_string());
+        if let Some(name) = e.plugin() {
+            table.failed.insert(name.to_string(), e.to_string());
         }
     }
     for name in needed.keys() {
