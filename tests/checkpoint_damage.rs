@@ -312,3 +312,69 @@ fn tampered_checkpoints_are_refused_naming_the_field() {
         "{err}"
     );
 }
+
+/// A review of `final = race` (which reuses these scores): edited mini-batch
+/// scores used to be accepted and changed the program the race returned.
+#[test]
+fn edited_mini_batch_scores_are_refused() {
+    use Damage::Edit;
+    let spec = small_spec();
+    let (base, _) = first_checkpoint(&spec);
+    let with_candidate = |cp: &Value| {
+        cp["trials"][0]["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|c| !c["pool_index"].is_null())
+            .expect("step 1 registered a candidate")
+    };
+    assert!(with_candidate(&base) < 8);
+    let cases: Vec<(&str, Damage, &str)> = vec![
+        (
+            "a candidate's scores raised, its pool entry left alone",
+            Edit(|cp| {
+                for c in cp["trials"][0]["candidates"].as_array_mut().unwrap() {
+                    if !c["pool_index"].is_null() {
+                        let n = c["scores"].as_array().unwrap().len();
+                        c["scores"] = json!(vec![1.0; n]);
+                        c["score"] = json!(1.0);
+                    }
+                }
+            }),
+            "pool",
+        ),
+        (
+            "fewer scores than the mini-batch",
+            Edit(|cp| {
+                for c in cp["trials"][0]["candidates"].as_array_mut().unwrap() {
+                    if !c["pool_index"].is_null() {
+                        c["scores"].as_array_mut().unwrap().truncate(1);
+                    }
+                }
+            }),
+            "scores for a mini-batch of 3",
+        ),
+        (
+            "a score that is not the mean of its scores",
+            Edit(|cp| {
+                for c in cp["trials"][0]["candidates"].as_array_mut().unwrap() {
+                    if !c["pool_index"].is_null() {
+                        let s = c["score"].as_f64().unwrap();
+                        c["score"] = json!(if s > 0.5 { 0.0 } else { 1.0 });
+                    }
+                }
+            }),
+            "average",
+        ),
+        (
+            "a pool entry's scores edited alone",
+            Edit(|cp| {
+                let last = cp["pool"].as_array().unwrap().len() - 1;
+                let n = cp["pool"][last]["scores"].as_array().unwrap().len();
+                cp["pool"][last]["scores"] = json!(vec![0.5; n]);
+            }),
+            "the trial records gave it",
+        ),
+    ];
+    refused(&spec, &base, cases);
+}

@@ -149,6 +149,50 @@ fn a_race_on_the_valset_leaves_train_scores_out() {
     assert_eq!(out.run.best.train, None);
 }
 
+/// A race selecting on the devset: the baseline's and the returned
+/// program's dev scores in run.json are means over the whole devset (what a
+/// full selection there gives them), not estimates over the rows read.
+#[test]
+fn a_race_on_the_devset_reports_whole_devset_scores() {
+    let run = |final_selection| {
+        let train = dataset(40);
+        let ev = FakeEvaluator::new(&train);
+        let mut d = decl(8, 4, 4);
+        d.final_selection = final_selection;
+        d.devset = Some(simba_run::ir::DataRef {
+            dataset: "d".into(),
+            split: "dev".into(),
+        });
+        d.select_on = simba_run::ir::SelectOn::Devset;
+        let mut s = setup(d, train, ev);
+        s.input.devset = Some(dataset(40));
+        s.input.score_range = ScoreRange::UNIT;
+        rt().block_on(optimize(s.input)).unwrap()
+    };
+    let full = run(FinalSelection::Full);
+    let raced = run(FinalSelection::Race);
+    let race = raced.candidates.race.as_ref().unwrap();
+    assert_eq!(race.on, "devset");
+    let read = |c: usize| {
+        raced.candidates.candidates[c]
+            .race
+            .as_ref()
+            .unwrap()
+            .examples
+    };
+    assert!(
+        (0..raced.candidates.candidates.len()).any(|c| read(c) < race.set_size),
+        "some candidate was dropped early, or the test shows nothing"
+    );
+    let dev_of = |c: usize| full.candidates.candidates[c].dev_score;
+    assert_eq!(raced.run.baseline.dev, dev_of(0));
+    assert_eq!(raced.run.best.dev, dev_of(raced.candidates.best));
+    for (c, x) in raced.candidates.candidates.iter().enumerate() {
+        let whole = read(c) == race.set_size || c == 0 || c == raced.candidates.best;
+        assert_eq!(x.dev_score.is_some(), whole, "candidate {c}");
+    }
+}
+
 /// Counts the requests that reach the model.
 struct Counting {
     inner: Arc<dyn Lm>,

@@ -19,6 +19,7 @@
 //! | `score_range.rs` | the values a metric can score |
 //! | `rng_state.rs` | a random stream's exact position |
 
+mod earned;
 mod fingerprint;
 mod rng_state;
 mod score_range;
@@ -223,14 +224,7 @@ impl Checkpoint {
         if a == b {
             return Ok(());
         }
-        let keys: Vec<String> = match (a.as_object(), b.as_object()) {
-            (Some(a), Some(b)) => a
-                .iter()
-                .filter(|(k, v)| b.get(*k) != Some(v))
-                .map(|(k, _)| k.clone())
-                .collect(),
-            _ => Vec::new(),
-        };
+        let keys = differing_keys(&a, &b);
         Err(CheckpointError::Mismatch {
             path: dir.join(CHECKPOINT_JSON),
             message: format!("these settings differ: {}", keys.join(", ")),
@@ -240,6 +234,20 @@ impl Checkpoint {
     /// The file's bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(self)
+    }
+}
+
+/// The top-level keys whose values differ, from both sides: a setting left
+/// out when off (e.g. `valset_auto`) is a difference too.
+fn differing_keys(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => a
+            .keys()
+            .chain(b.keys().filter(|k| !a.contains_key(*k)))
+            .filter(|k| a.get(*k) != b.get(*k))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -254,4 +262,21 @@ pub fn file_sink(dir: PathBuf) -> CheckpointSink {
         crate::artifacts::write_all_atomic(&dir, &[(CHECKPOINT_JSON, bytes)])
             .map_err(|e| e.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::differing_keys;
+    use serde_json::json;
+
+    #[test]
+    fn a_setting_only_one_side_writes_is_named() {
+        // `valset = auto` added on resume: the checkpoint's config has no
+        // `valset_auto` key (left out when off), the run's has it.
+        let saved = json!({"bsize": 4, "select_on": "trainset"});
+        let now = json!({"bsize": 4, "select_on": "valset", "valset_auto": true});
+        assert_eq!(differing_keys(&saved, &now), ["select_on", "valset_auto"]);
+        assert_eq!(differing_keys(&now, &saved), ["select_on", "valset_auto"]);
+        assert!(differing_keys(&saved, &saved).is_empty());
+    }
 }

@@ -49,9 +49,13 @@ impl ScoreRange {
     /// Scores between 0 and 1: the built-ins, comparisons and `judge`.
     pub const UNIT: ScoreRange = ScoreRange { min: 0.0, max: 1.0 };
 
-    /// The lowest and highest score, when both are finite.
+    /// The lowest and highest score, when both and the width between them
+    /// are finite (`[-1e308, 1e308]` is not: its width overflows, and the
+    /// race divides differences by it).
     pub fn finite_bounds(&self) -> Option<(f64, f64)> {
-        (self.min.is_finite() && self.max.is_finite()).then_some((self.min, self.max))
+        (self.max - self.min)
+            .is_finite()
+            .then_some((self.min, self.max))
     }
 
     /// Whether `score` is finite and in range. The bounds get a relative
@@ -259,5 +263,18 @@ mod tests {
         assert_eq!(metric(*cmp), ScoreRange { min: 0.0, max: 1.0 });
         let text = MetricExpr::Str(" 3.5 ".into());
         assert_eq!(metric(text), ScoreRange { min: 0.0, max: 3.5 });
+    }
+
+    #[test]
+    fn a_range_too_wide_to_measure_has_no_finite_bounds() {
+        // 1e308 * f1 - 1e308 * exact_match: both ends finite, the width not.
+        let wide = metric(*bin(
+            BinaryOp::Sub,
+            bin(BinaryOp::Mul, num(1e308), builtin(Builtin::F1)),
+            bin(BinaryOp::Mul, num(1e308), builtin(Builtin::ExactMatch)),
+        ));
+        assert_eq!((wide.min, wide.max), (-1e308, 1e308));
+        assert_eq!(wide.finite_bounds(), None);
+        assert_eq!(ScoreRange::UNIT.finite_bounds(), Some((0.0, 1.0)));
     }
 }

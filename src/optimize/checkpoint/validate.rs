@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 
 use crate::artifacts::{CallUsage, RequestRecord, TrialRecord};
-use crate::ir::OptimizeDecl;
+use crate::ir::{OptimizeDecl, Selection};
 use crate::optimize::rng::Rngs;
 use crate::program::PredictorState;
 
@@ -34,7 +34,7 @@ pub struct RunFacts<'a> {
 }
 
 /// A field that does not fit: its name and what is wrong.
-type Check = Result<(), (&'static str, String)>;
+pub(super) type Check = Result<(), (&'static str, String)>;
 
 fn fail(field: &'static str, message: String) -> Check {
     Err((field, message))
@@ -63,6 +63,8 @@ impl Checkpoint {
         self.pool_entries(run).map_err(field)?;
         self.trials(run).map_err(field)?;
         self.registrations().map_err(field)?;
+        self.earned_scores(run.decl.selection == Selection::Thompson)
+            .map_err(field)?;
         self.winners().map_err(field)?;
         self.data_order(run).map_err(field)?;
         self.rngs(run).map_err(field)?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::artifacts::{CandidateRaceRecord, RaceResult, RaceSummary, TrialRecord};
 use crate::ir::SelectOn;
+use crate::optimize::pool::mean_or_zero;
 use crate::program::{ModelOverride, Program};
 use crate::value::Example;
 
@@ -132,6 +133,11 @@ impl Run {
                 vec![None; n]
             }
         };
+        let mut dev = split("devset");
+        if on == "devset" {
+            self.complete_on_devset(&outcome, programs, &set, &mut dev)
+                .await?;
+        }
         Ok(FinalScores {
             train: if on_train {
                 outcome
@@ -144,7 +150,7 @@ impl Run {
             },
             train_means: split("trainset"),
             val: split("valset"),
-            dev: split("devset"),
+            dev,
             best: outcome.winner,
             picks,
             race: Some(RaceReport {
@@ -156,6 +162,49 @@ impl Run {
                 executions,
             }),
         })
+    }
+
+    /// A race on the devset leaves run.json's dev scores as estimates over
+    /// the rows read: the baseline and the returned program get the rows
+    /// they were not scored on, so their dev scores are means over the whole
+    /// devset (as a full selection's are). Other partly read candidates get
+    /// no dev score (their estimate stays in the race record).
+    async fn complete_on_devset(
+        &self,
+        outcome: &RaceOutcome,
+        programs: &[Arc<Program>],
+        set: &Arc<Vec<Example>>,
+        dev: &mut [Option<f64>],
+    ) -> Result<(), OptimizeError> {
+        let mut complete: Vec<usize> = vec![0, outcome.winner];
+        complete.dedup();
+        let mut jobs = Vec::new();
+        for &c in &complete {
+            let rows = &outcome.candidates[c].scores;
+            jobs.extend((0..set.len()).filter(|&e| rows[e].is_none()).map(|e| Job {
+                program: programs[c].clone(),
+                example: e,
+                ov: ModelOverride::default(),
+            }));
+        }
+        let outcomes = self.wave(set, jobs, None, Phase::Dev).await;
+        self.check_wave(&outcomes, "evaluation on the devset")?;
+        let mut ran = outcomes.iter().map(|o| o.score.value);
+        for (c, slot) in dev.iter_mut().enumerate() {
+            let rows = &outcome.candidates[c].scores;
+            *slot = if complete.contains(&c) {
+                let all: Vec<f64> = rows
+                    .iter()
+                    .map(|s| s.unwrap_or_else(|| ran.next().unwrap_or(0.0)))
+                    .collect();
+                Some(mean_or_zero(&all))
+            } else if rows.iter().all(Option::is_some) {
+                *slot
+            } else {
+                None
+            };
+        }
+        Ok(())
     }
 
     /// The metric's range the race scales differences by (checked bounded
