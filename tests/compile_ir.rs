@@ -202,7 +202,8 @@ fn optimize_blocks_fill_dspy_defaults() {
         qa.strategies[2],
         StrategyRef::Plugin {
             plugin: "extras".into(),
-            item: "swap_demo".into()
+            item: "swap_demo".into(),
+            config: Default::default(),
         }
     );
     assert_eq!(qa.selection, Selection::Thompson);

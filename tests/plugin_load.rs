@@ -21,7 +21,9 @@ fn extras_loads_and_lists_what_it_provides() {
     assert_eq!(host.path("extras").unwrap(), lib.as_path());
     let listing = host.listings();
     assert_eq!(listing.len(), 1);
-    assert_eq!(listing[0].abi, (1, 0));
+    assert_eq!(listing[0].abi, (1, 1));
+    assert_eq!(m.metrics, ["rubric"]);
+    assert_eq!(m.tools[0].name, "join");
     let text = listing[0].to_string();
     assert!(
         text.contains("extras.swap_demo, extras.contrast_rewrite, extras.shuffle_demos"),
@@ -92,12 +94,12 @@ fn a_different_major_is_refused_naming_both_versions_and_the_path() {
     assert!(msg.contains("plugin `future`"), "{msg}");
     assert!(msg.contains(&lib.display().to_string()), "{msg}");
     assert!(msg.contains("built for plugin ABI 2.3"), "{msg}");
-    assert!(msg.contains("speaks ABI 1.0"), "{msg}");
+    assert!(msg.contains("speaks ABI 1.1"), "{msg}");
     // An older major is refused the same way.
     let old = c_fixture("major0", &["TABLE_MAJOR=0"]);
     let err = PluginHost::load(&decls(&[("old", &old)])).unwrap_err();
     assert!(
-        err.to_string().contains("built for plugin ABI 0.0"),
+        err.to_string().contains("built for plugin ABI 0.1"),
         "{err}"
     );
 }

@@ -32,6 +32,7 @@ fn plugin(plugin: &str, item: &str) -> StrategyRef {
     StrategyRef::Plugin {
         plugin: plugin.into(),
         item: item.into(),
+        config: Default::default(),
     }
 }
 

@@ -125,7 +125,7 @@ fn a_spec_with_plugins_runs_and_logs_plugin_attempts_in_trials_jsonl() {
         .unwrap()
         .with_spec_dir(&spec.base_dir);
     for s in &decl.strategies {
-        if let StrategyRef::Plugin { plugin, item } = s {
+        if let StrategyRef::Plugin { plugin, item, .. } = s {
             host.check_strategy(plugin, item).unwrap();
         }
     }

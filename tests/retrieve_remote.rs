@@ -159,7 +159,8 @@ fn multihop_on(url: &str) -> tempfile::TempDir {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/multihop");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    for f in ["data/train.jsonl", "data/dev.jsonl"] {
+    std::fs::create_dir_all(dir.path().join("metrics")).unwrap();
+    for f in ["data/train.jsonl", "data/dev.jsonl", "metrics/score.py"] {
         std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
     }
     let spec = std::fs::read_to_string(src.join("multihop.simba")).unwrap();

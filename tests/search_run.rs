@@ -11,12 +11,14 @@ fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/multihop")
 }
 
-/// A copy of examples/multihop (spec and data) in a fresh folder.
+/// A copy of examples/multihop (spec, data, metric script) in a fresh folder.
 fn copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::create_dir_all(dir.path().join("metrics")).unwrap();
     for f in [
         "multihop.simba",
+        "metrics/score.py",
         "data/train.jsonl",
         "data/dev.jsonl",
         "data/wiki.jsonl",

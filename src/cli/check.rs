@@ -2,8 +2,7 @@
 
 use super::{CheckArgs, exit, report_failure};
 use crate::compile::LoadError;
-use crate::ir::{Provider, Spec, StrategyRef};
-use crate::plugin::PluginHost;
+use crate::ir::Spec;
 use crate::printable::escape_controls;
 use crate::project::{Error, LoadOptions, Project};
 
@@ -15,9 +14,12 @@ pub fn run(args: CheckArgs) -> i32 {
                 err!("{}", escape_controls(w));
             }
             out!("{}", summary(&project.spec));
-            let problems = check_plugins(&project);
+            let mut problems = super::check_plugins::check_plugins(&project);
+            problems.extend(command_programs(&project.spec));
             for p in &problems {
-                errln!("error: {}", escape_controls(p));
+                // Each problem is an `error: ..` line or a rendered
+                // diagnostic, plugin text already escaped.
+                errln!("{p}");
             }
             if problems.is_empty() {
                 exit::OK
@@ -108,37 +110,37 @@ pub fn summary(spec: &Spec) -> String {
     out
 }
 
-/// Loads every declared plugin, prints what each provides, and checks that
-/// every plugin strategy and model the spec names exists. Returns every
-/// problem found (not only the first).
-fn check_plugins(project: &Project) -> Vec<String> {
-    let spec = &project.spec;
-    if spec.plugins.is_empty() {
-        return Vec::new();
-    }
-    let search_path = &project.config.plugin_search_path;
-    let (host, errors) = PluginHost::load_each_in(&spec.plugins, search_path);
-    let mut problems: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    for listing in host.listings() {
-        outln!("{listing}");
-    }
-    let loaded = |plugin: &str| host.manifest(plugin).is_some();
-    for o in &spec.optimizes {
-        for s in &o.strategies {
-            if let StrategyRef::Plugin { plugin, item } = s
-                && loaded(plugin)
-                && let Err(e) = host.check_strategy(plugin, item)
-            {
-                problems.push(format!("optimize {}: {e}", o.program));
-            }
-        }
-    }
-    for m in spec.models.values() {
-        if let Provider::Plugin { plugin, item } = &m.provider
-            && loaded(plugin)
-            && let Err(e) = host.check_model(plugin, item)
-        {
-            problems.push(format!("model {}: {e}", m.name));
+/// A `command` metric whose program cannot be found: `check` says so rather
+/// than every call of the run failing. A name without a slash is looked up on
+/// `PATH`; a path is relative to the spec's folder, where the program runs.
+fn command_programs(spec: &Spec) -> Vec<String> {
+    use crate::ir::{CodeMetric, MetricExpr};
+    let mut problems = Vec::new();
+    for m in spec.metrics.values() {
+        let MetricExpr::Code(CodeMetric::Command(c)) = &m.expr else {
+            continue;
+        };
+        let Some(program) = c.argv.first() else {
+            continue;
+        };
+        let found = if program.contains('/') {
+            c.dir.join(program).is_file()
+        } else {
+            std::env::var_os("PATH")
+                .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+        };
+        if !found {
+            let place = if program.contains('/') {
+                format!("in {}", c.dir.display())
+            } else {
+                "on PATH".to_string()
+            };
+            problems.push(format!(
+                "error: metric {}: the program `{}` of `command({:?})` is not found {place}",
+                m.name,
+                escape_controls(program),
+                c.command
+            ));
         }
     }
     problems

@@ -47,6 +47,7 @@ fn call_lines(st: &Step) -> Vec<String> {
             format!("lm: {}", st.lm),
         ],
         ModuleKind::Search(call) => vec![format!("search({}, k = {})", call.corpus, call.k)],
+        ModuleKind::Tool(call) => vec![format!("{}(..)", call.item)],
     }
 }
 

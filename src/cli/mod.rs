@@ -43,9 +43,11 @@ macro_rules! out {
 
 pub mod cache;
 pub mod check;
+mod check_plugins;
 pub mod eval;
 pub mod fmt;
 pub mod graph;
+mod logs;
 mod render;
 pub mod report;
 pub mod run;
@@ -71,6 +73,10 @@ pub struct Cli {
     /// The spec and flags of a run, used when no subcommand is given.
     #[command(flatten)]
     pub run: RunArgs,
+    /// Show every log message (plugin `host.log` at every level, engine
+    /// debug output) on stderr; `RUST_LOG` overrides the filter.
+    #[arg(short = 'v', long, global = true)]
+    pub verbose: bool,
 }
 
 /// The subcommands besides running a spec.
@@ -222,6 +228,17 @@ fn engine_runtime() -> Result<tokio::runtime::Runtime, Error> {
 /// Parse arguments and run; returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    let verbosity = if cli.verbose {
+        logs::Verbosity::Verbose
+    } else if cli.command.is_none() && cli.run.quiet {
+        logs::Verbosity::Quiet
+    } else {
+        logs::Verbosity::Normal
+    };
+    // Only a run's --json stream carries log events: eval's --json lines
+    // are one record per example.
+    let json = cli.command.is_none() && cli.run.json;
+    logs::init(verbosity, json);
     match cli.command {
         Some(Command::Check(a)) => check::run(a),
         Some(Command::Graph(a)) => graph::run(a),

@@ -87,6 +87,11 @@ pub fn print_summary(out: &OptimizeOutput, dir: &Path, secs: f64) {
             r.config.max_steps
         );
     }
+    // Repeated here (they were shown as they happened): a run that exits 0
+    // without ever changing the program must not look like a success.
+    for w in crate::optimize::strategy_warnings(&out.trials) {
+        outln!("warning: {}", escape_controls(&w));
+    }
     outln!("artifacts in {}", display_dir(dir));
 }
 
@@ -247,7 +252,7 @@ impl Renderer {
                 }
             }
             Event::BatchScored { mean, .. } => self.batch_mean = Some(*mean),
-            Event::CandidateBuilt { .. } => {}
+            Event::CandidateBuilt { .. } | Event::Log { .. } => {}
             Event::StepFinished {
                 step,
                 candidate_scores,

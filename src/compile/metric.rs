@@ -2,7 +2,7 @@
 
 use super::{Ctx, Kind};
 use crate::ir::{BinaryOp, Builtin, MetricDecl, MetricExpr, Side, TemplatePart, UnaryOp};
-use crate::syntax::ast::{BinOp, Expr, Ident, MetricItem, Span, Str, UnOp, dotted};
+use crate::syntax::ast::{BinOp, Expr, Ident, MetricBody, MetricItem, Span, Str, UnOp, dotted};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
 use crate::syntax::nesting::MAX_DEPTH;
 
@@ -19,8 +19,26 @@ const BUILTINS: [(&str, Option<Builtin>, usize, usize); 8] = [
 ];
 
 pub(super) fn compile(ctx: &mut Ctx, item: &MetricItem) {
+    let e = match &item.body {
+        MetricBody::Expr(e) => e,
+        MetricBody::Code(code) => {
+            if let Some(code) = super::code_metric::compile(ctx, item, code) {
+                ctx.metric_pred_refs
+                    .insert(item.name.name.clone(), Vec::new());
+                ctx.spec.metrics.insert(
+                    item.name.name.clone(),
+                    MetricDecl {
+                        name: item.name.name.clone(),
+                        expr: MetricExpr::Code(code),
+                        feedback: None,
+                    },
+                );
+            }
+            return;
+        }
+    };
     let mut refs = Vec::new();
-    let expr = lower(ctx, &item.expr, &mut refs, 0);
+    let expr = lower(ctx, e, &mut refs, 0);
     let feedback = item.feedback.as_ref().map(|s| template(ctx, s, &mut refs));
     let feedback = match feedback {
         Some(None) => return,

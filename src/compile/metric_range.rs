@@ -21,7 +21,8 @@ pub fn metric_bounds(e: &MetricExpr) -> (f64, f64) {
         MetricExpr::Number(n) => (*n, *n),
         MetricExpr::Str(s) => parse_number(s).map_or(ANY, |n| (n, n)),
         MetricExpr::Bool(_) | MetricExpr::Judge { .. } => UNIT,
-        MetricExpr::Ref(..) => ANY,
+        // Code decides its own scale.
+        MetricExpr::Ref(..) | MetricExpr::Code(_) => ANY,
         MetricExpr::Unary(UnaryOp::Neg, a) => {
             let (lo, hi) = metric_bounds(a);
             (-hi, -lo)

@@ -9,6 +9,7 @@
 //! | `names.rs` | help texts naming the spec's items, bounded for specs with thousands of names |
 //! | `model.rs`, `dataset.rs`, `corpus.rs`, `signature.rs`, `program.rs`, `metric.rs`, `optimize.rs` | one lowering per item kind |
 
+mod code_metric;
 mod corpus;
 mod dataset;
 mod defaults;
@@ -85,6 +86,31 @@ pub struct Layers<'a> {
     pub overrides: &'a [Override],
     /// Replaces every optimize block's seed (`--seed`).
     pub seed: Option<u64>,
+    /// The tools of the spec's plugins, for typing tool steps (without it a
+    /// tool step is an error: its fields are unknown).
+    pub tools: Option<&'a ToolTable>,
+}
+
+/// A plugin tool's fields as its manifest declares them: `(name, type)`,
+/// the type as a spec writes it (`string`, `list<string>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolFields {
+    /// The inputs a step binds.
+    pub inputs: Vec<(String, String)>,
+    /// The outputs later steps read.
+    pub outputs: Vec<(String, String)>,
+}
+
+/// What the compiler knows of the spec's plugin tools, read from the
+/// plugins' manifests before compiling (the compiler loads no library).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ToolTable {
+    /// Fields by `(plugin, tool)`.
+    pub tools: IndexMap<(String, String), ToolFields>,
+    /// Plugins whose manifest was read.
+    pub loaded: Vec<String>,
+    /// Plugins that did not load, with why.
+    pub failed: IndexMap<String, String>,
 }
 
 impl<'a> Layers<'a> {
@@ -198,6 +224,7 @@ pub fn load_spec(
             config: None,
             overrides,
             seed,
+            tools: None,
         },
     )
 }
@@ -263,6 +290,9 @@ pub fn compile_file(
     layers: &Layers,
 ) -> Result<(Spec, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut ctx = Ctx::new(path, source);
+    if let Some(tools) = layers.tools {
+        ctx.tools = tools.clone();
+    }
     if let Some(config) = layers.config {
         defaults::apply(&mut file, config, layers.config_src(), &mut ctx.d);
     }
@@ -398,6 +428,8 @@ pub(crate) struct Ctx<'a> {
     pub used: std::collections::BTreeSet<String>,
     /// For metrics: the `pred.x` fields they read, with spans (checked per optimize block).
     pub metric_pred_refs: IndexMap<String, Vec<(String, Span)>>,
+    /// The plugin tools tool steps are typed by.
+    pub tools: ToolTable,
 }
 
 impl<'a> Ctx<'a> {
@@ -428,6 +460,7 @@ impl<'a> Ctx<'a> {
             item_spans: IndexMap::new(),
             used: Default::default(),
             metric_pred_refs: IndexMap::new(),
+            tools: ToolTable::default(),
         }
     }
 

@@ -615,7 +615,25 @@ fn strategy(ctx: &mut Ctx, i: &Value) -> Option<StrategyRef> {
                 .then(|| StrategyRef::Plugin {
                     plugin: p[0].name.clone(),
                     item: p[1].name.clone(),
+                    config: Default::default(),
                 })
+        }
+        ValueKind::Configured { name: p, config } if p.len() == 2 => {
+            let config = ctx.d.item_config(config);
+            ctx.resolve(&p[0], Kind::Plugin)
+                .then(|| StrategyRef::Plugin {
+                    plugin: p[0].name.clone(),
+                    item: p[1].name.clone(),
+                    config,
+                })
+        }
+        ValueKind::Configured { name: p, .. } => {
+            ctx.d.push(
+                Diagnostic::error(i.span, format!("`{}` takes no config", dotted(p)))
+                    .label("only plugin items take a `{ .. }` config")
+                    .help("built-in strategies have no settings; plugin strategies are `plugin.name { key = value }`"),
+            );
+            None
         }
         ValueKind::Name(p) => {
             let name = dotted(p);

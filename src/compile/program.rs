@@ -12,6 +12,7 @@ mod order;
 mod outputs;
 mod search;
 mod step;
+mod tool;
 
 use super::names::listing;
 use super::{Ctx, Kind};
@@ -44,6 +45,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &ProgramItem) {
                 name: item.name.clone(),
                 call: call.clone(),
                 bindings: Vec::new(),
+                config: None,
                 span: call.span,
             })];
             &shorthand

@@ -281,6 +281,10 @@ impl Diags {
                 }
                 Setting::Literal(s) => J::String(s),
             },
+            ValueKind::Configured { .. } => {
+                self.wrong(v, key, "a string, number, boolean or list");
+                return None;
+            }
             ValueKind::Call { name, .. } => {
                 self.push(
                     Diagnostic::error(
@@ -293,6 +297,11 @@ impl Diags {
                 return None;
             }
         })
+    }
+
+    /// A plugin item's `{ .. }` config (see [`Self::json_block`]).
+    pub fn item_config(&mut self, entries: &[Entry]) -> crate::ir::ItemConfig {
+        crate::ir::ItemConfig::new(self.json_block(entries).into_iter().collect())
     }
 
     /// A block as a JSON object.

@@ -10,16 +10,19 @@
 //! | `mod.rs` | the whole [`Spec`], plugins, datasets, metrics |
 //! | `model.rs` | [`ModelDecl`], [`Provider`], [`Setting`] |
 //! | `program.rs` | signatures, steps, the program DAG |
+//! | `code.rs` | plugin item configs, code metrics |
 //! | `corpus.rs` | [`CorpusDecl`]: what `search` steps retrieve from |
 //! | `optimize.rs` | [`OptimizeDecl`], [`StopRules`] |
 //! | `defaults.rs` | every default a spec may leave out |
 
+mod code;
 mod corpus;
 pub mod defaults;
 mod model;
 mod optimize;
 mod program;
 
+pub use code::{CodeMetric, CommandMetric, DEFAULT_COMMAND_TIMEOUT, ItemConfig, PluginItem};
 pub use corpus::{CorpusDecl, CorpusSource, LocalCorpus, RemoteCorpus};
 pub use model::{ModelDecl, Provider, Setting, SettingError};
 pub use optimize::{
@@ -27,7 +30,7 @@ pub use optimize::{
 };
 pub use program::{
     Field, FieldType, ModuleKind, ProgramGraph, REASONING_FIELD, SEARCH_QUERY_FIELD,
-    SEARCH_RESULT_FIELD, SearchCall, Signature, Source, Step, default_instructions,
+    SEARCH_RESULT_FIELD, SearchCall, Signature, Source, Step, ToolCall, default_instructions,
     reasoning_field, search_signature,
 };
 
@@ -228,6 +231,10 @@ pub enum MetricExpr {
         /// Values shown to it.
         args: Vec<MetricExpr>,
     },
+    /// The whole metric computed by code (`plugin.item(pred, gold)` or
+    /// `command(..)`); only ever the top of a metric, never inside an
+    /// expression.
+    Code(CodeMetric),
 }
 
 /// A piece of a `feedback "..{x}.."` template.

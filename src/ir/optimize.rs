@@ -22,6 +22,9 @@ pub enum StrategyRef {
         plugin: String,
         /// The strategy's name inside the plugin.
         item: String,
+        /// Its `{ .. }` config, handed to the plugin when the instance is made.
+        #[serde(default, skip_serializing_if = "super::ItemConfig::is_empty")]
+        config: super::ItemConfig,
     },
 }
 
@@ -42,7 +45,7 @@ impl std::fmt::Display for StrategyRef {
         match self {
             StrategyRef::AppendDemo => f.write_str("append_demo"),
             StrategyRef::AppendRule => f.write_str("append_rule"),
-            StrategyRef::Plugin { plugin, item } => write!(f, "{plugin}.{item}"),
+            StrategyRef::Plugin { plugin, item, .. } => write!(f, "{plugin}.{item}"),
         }
     }
 }
@@ -271,6 +274,7 @@ mod tests {
         d.strategies.push(StrategyRef::Plugin {
             plugin: "p".into(),
             item: "s".into(),
+            config: Default::default(),
         });
         d
     }

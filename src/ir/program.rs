@@ -115,6 +115,17 @@ pub enum ModuleKind {
     /// instructions, no demos, never optimized). Its signature is
     /// [`search_signature`].
     Search(SearchCall),
+    /// `plugin.tool(a = ..) { config }`: a plugin tool, not a predictor
+    /// (never optimized, no state in program.json). Its signature is the
+    /// tool's manifest entry.
+    Tool(ToolCall),
+}
+
+/// What a tool step runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The plugin item and its config.
+    pub item: super::PluginItem,
 }
 
 /// What a `search` step asks of its corpus.

@@ -49,7 +49,8 @@ fn collect_regexes(e: &MetricExpr, map: &mut BTreeMap<String, Result<regex::Rege
             MetricExpr::Number(_)
             | MetricExpr::Str(_)
             | MetricExpr::Bool(_)
-            | MetricExpr::Ref(..) => {}
+            | MetricExpr::Ref(..)
+            | MetricExpr::Code(_) => {}
         }
     }
 }
@@ -215,6 +216,9 @@ impl Ctx<'_> {
                 tasks.push(Task::Judge(model, question, args.len()));
                 tasks.extend(args.iter().rev().map(Task::Eval));
             }
+            // A code metric is scored by `MetricFn` itself, never through an
+            // expression; NaN makes a misuse fail loudly ("not a number").
+            MetricExpr::Code(_) => vals.push(Val::Num(f64::NAN)),
         }
     }
 

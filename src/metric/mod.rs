@@ -20,19 +20,37 @@
 //!   arithmetic, a bad regex, a failed judge call) scores 0 with feedback
 //!   saying why.
 
+mod command;
 mod expr;
 mod judge;
 pub mod normalize;
 mod value;
 
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use crate::ir::{MetricDecl, Side, TemplatePart};
+use crate::ir::{CodeMetric, MetricDecl, MetricExpr, Side, TemplatePart};
 use crate::lm::ModelSet;
 use crate::value::{Example, Record};
 
+pub use command::{COMMAND_TARGET, CommandScorer, CommandStats};
 pub use value::{Val, parse_number};
+
+/// A metric computed by code outside this crate's expression language (a
+/// plugin metric): the layer above implements it and hands it to
+/// [`MetricFn::with_code`].
+#[async_trait]
+pub trait CodeScorer: Send + Sync {
+    /// Scores one prediction; `Err` is a failed metric call with its reason.
+    async fn score(&self, gold: &Record, pred: &Record) -> Result<Score, String>;
+}
+
+/// What scores a code metric.
+enum Code {
+    Command(CommandScorer),
+    Scorer(Arc<dyn CodeScorer>),
+}
 
 /// A metric's verdict on one prediction: a value (usually in [0, 1]) and an
 /// optional feedback text for strategies such as append_rule.
@@ -83,16 +101,65 @@ pub struct MetricFn {
     decl: MetricDecl,
     models: Arc<dyn ModelSet>,
     regexes: expr::RegexCache,
+    code: Option<Code>,
 }
 
 impl MetricFn {
-    /// Prepare a metric; `models` serves any `judge` calls.
+    /// Prepare a metric; `models` serves any `judge` calls. A `command`
+    /// metric starts its processes on first use; a plugin metric needs
+    /// [`MetricFn::with_code`] (without it every call fails, saying so).
     pub fn new(decl: MetricDecl, models: Arc<dyn ModelSet>) -> Self {
         let regexes = expr::RegexCache::from_expr(&decl.expr);
+        let code = match &decl.expr {
+            MetricExpr::Code(CodeMetric::Command(c)) => {
+                Some(Code::Command(CommandScorer::new(c.clone())))
+            }
+            _ => None,
+        };
         Self {
             decl,
             models,
             regexes,
+            code,
+        }
+    }
+
+    /// A metric scored by `scorer` (a plugin metric's instance).
+    pub fn with_code(
+        decl: MetricDecl,
+        models: Arc<dyn ModelSet>,
+        scorer: Arc<dyn CodeScorer>,
+    ) -> Self {
+        Self {
+            code: Some(Code::Scorer(scorer)),
+            ..Self::new(decl, models)
+        }
+    }
+
+    /// A line about a `command` metric's failed calls and restarts; `None`
+    /// when every call was answered (or the metric is not a command).
+    pub fn command_warning(&self) -> Option<String> {
+        let Some(Code::Command(c)) = &self.code else {
+            return None;
+        };
+        let s = c.stats();
+        (s.failures() > 0).then(|| {
+            format!(
+                "metric `{}` (command `{}`): {} of {} calls failed and scored 0; the program was started {} times",
+                self.decl.name,
+                c.command(),
+                s.failures(),
+                s.calls(),
+                s.starts()
+            )
+        })
+    }
+
+    /// The counters of a `command` metric; `None` for other metrics.
+    pub fn command_stats(&self) -> Option<&CommandStats> {
+        match &self.code {
+            Some(Code::Command(c)) => Some(c.stats()),
+            _ => None,
         }
     }
 
@@ -116,6 +183,26 @@ impl MetricFn {
 
     /// Score a prediction, or say why the metric could not be computed.
     pub async fn try_score(&self, gold: &Example, pred: &Record) -> Result<Score, MetricError> {
+        if let MetricExpr::Code(code) = &self.decl.expr {
+            let fail = |reason: String| MetricError {
+                metric: self.decl.name.clone(),
+                reason,
+            };
+            let score = match &self.code {
+                Some(Code::Command(c)) => c.score(&gold.fields, pred).await,
+                Some(Code::Scorer(s)) => s.score(&gold.fields, pred).await,
+                None => Err(format!("the metric `{code}` was not loaded")),
+            };
+            return score.map_err(fail).and_then(|s| {
+                if s.value.is_finite() {
+                    Ok(s)
+                } else {
+                    Err(fail(format!(
+                        "`{code}` returned a score that is not a finite number"
+                    )))
+                }
+            });
+        }
         let ctx = expr::Ctx {
             gold: &gold.fields,
             pred,

@@ -50,6 +50,12 @@ pub trait Evaluator: Send + Sync {
     /// Run `program` on `example`'s inputs with `ov`'s model settings and
     /// score the prediction against `example`.
     async fn run(&self, program: &Program, example: &Example, ov: &ModelOverride) -> Outcome;
+
+    /// What the run should be told about the evaluator once it ends (e.g.
+    /// failed calls of a `command` metric); none by default.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Running totals of LM requests, shared by every counting wrapper of a run.

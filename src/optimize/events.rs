@@ -125,6 +125,19 @@ pub enum Event {
         /// The candidate with the best mean so far.
         leader: usize,
     },
+    /// A log message (a plugin's `host.log`, a `command` metric's stderr)
+    /// that passed the log filter. The engine never emits it: the CLI's log
+    /// layer writes it among the events with `--json`.
+    Log {
+        /// `error`, `warn`, `info`, `debug` or `trace`.
+        level: String,
+        /// The tracing target: `plugin`, `command`, or an engine module.
+        target: String,
+        /// The plugin that logged it, for plugin messages.
+        plugin: Option<String>,
+        /// The message, control characters escaped.
+        message: String,
+    },
     /// The final selection is done; the artifacts follow.
     RunFinished {
         /// The baseline's mean on the trainset (with `final = race`, on the

@@ -48,6 +48,7 @@ pub mod variants;
 
 pub use engine::{
     OptimizeError, OptimizeInput, OptimizeOutput, RunOptions, optimize, optimize_with,
+    strategy_warnings,
 };
 pub use evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
 pub use events::{Event, EventSink, Phase};

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use crate::adapter::{PredictSpec, predict};
 use crate::ir::{Field, MetricDecl, OptimizeDecl, Spec};
 use crate::lm::{Lm, ModelSet, Request};
-use crate::metric::{MetricFn, Score};
+use crate::metric::{CodeScorer, MetricFn, Score};
 use crate::program::exec::Executor;
+use crate::program::tools::{NoTools, ToolSet};
 use crate::program::{ModelOverride, Program};
 use crate::retrieve::{CorpusSet, NoCorpora};
 use crate::value::{Example, Record};
@@ -21,6 +22,26 @@ use super::engine::{OptimizeError, OptimizeInput};
 use super::evaluator::{CountingModels, Evaluator, Outcome, UsageCounter};
 use super::events::EventSink;
 use super::strategy::{FieldPredictor, PromptModel, Strategy};
+
+/// The code a run calls besides models and corpora: the plugin metric's
+/// instance (when the metric is a plugin's) and the plugin tools of the
+/// program's tool steps.
+#[derive(Clone)]
+pub struct CodeItems {
+    /// Scores a plugin metric; `None` for every other metric.
+    pub metric: Option<Arc<dyn CodeScorer>>,
+    /// Runs the program's tool steps.
+    pub tools: Arc<dyn ToolSet>,
+}
+
+impl Default for CodeItems {
+    fn default() -> Self {
+        Self {
+            metric: None,
+            tools: Arc::new(NoTools),
+        }
+    }
+}
 
 /// Runs a program with the executor and scores it with the metric.
 pub struct SpecEvaluator {
@@ -41,9 +62,23 @@ impl SpecEvaluator {
         corpora: Arc<dyn CorpusSet>,
         metric: MetricDecl,
     ) -> Self {
+        Self::with_code(models, corpora, metric, CodeItems::default())
+    }
+
+    /// An evaluator whose tool steps and plugin metric run `code`.
+    pub fn with_code(
+        models: Arc<dyn ModelSet>,
+        corpora: Arc<dyn CorpusSet>,
+        metric: MetricDecl,
+        code: CodeItems,
+    ) -> Self {
+        let metric = match code.metric {
+            Some(scorer) => MetricFn::with_code(metric, models.clone(), scorer),
+            None => MetricFn::new(metric, models.clone()),
+        };
         Self {
-            executor: Executor::with_corpora(models.clone(), corpora),
-            metric: MetricFn::new(metric, models),
+            executor: Executor::with_corpora(models, corpora).with_tools(code.tools),
+            metric,
         }
     }
 }
@@ -66,6 +101,10 @@ impl Evaluator for SpecEvaluator {
             score,
             metric_error,
         }
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.metric.command_warning().into_iter().collect()
     }
 }
 
@@ -147,6 +186,33 @@ pub fn prepare_with(
     events: EventSink,
     warnings: Vec<String>,
 ) -> Result<OptimizeInput, OptimizeError> {
+    let data = (trainset, devset);
+    let io = (events, warnings);
+    prepare_with_code(
+        spec,
+        decl,
+        models,
+        corpora,
+        CodeItems::default(),
+        strategies,
+        data,
+        io,
+    )
+}
+
+/// [`prepare_with`] whose plugin metric and tool steps run `code`; `data`
+/// is the trainset and devset, `io` the event sink and the warnings so far.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare_with_code(
+    spec: &Spec,
+    decl: &OptimizeDecl,
+    models: Arc<dyn ModelSet>,
+    corpora: Arc<dyn CorpusSet>,
+    code: CodeItems,
+    strategies: Vec<Arc<dyn Strategy>>,
+    (trainset, devset): (Vec<Example>, Option<Vec<Example>>),
+    (events, warnings): (EventSink, Vec<String>),
+) -> Result<OptimizeInput, OptimizeError> {
     let config = |message: String| OptimizeError::Config {
         program: decl.program.clone(),
         message,
@@ -213,7 +279,7 @@ pub fn prepare_with(
         devset,
         valset,
         score_range: ScoreRange::of_metric(&metric),
-        evaluator: Arc::new(SpecEvaluator::with_corpora(counted, corpora, metric)),
+        evaluator: Arc::new(SpecEvaluator::with_code(counted, corpora, metric, code)),
         strategies,
         prompt,
         base_temperature: model_decl.map_or(0.0, |m| m.temperature),

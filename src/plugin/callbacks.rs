@@ -15,6 +15,7 @@ use simba_plugin_sdk::{ModelError, ModelReply, ModelRequest, ModelResponse};
 use tokio::runtime::Handle;
 
 use crate::lm::{Message, ModelSet, Request, ResponseFormat, Usage};
+use crate::printable::escape_controls;
 
 /// Counters of what plugins did through the host callbacks. Shared by every
 /// call made with the same [`super::HostServices`].
@@ -238,31 +239,37 @@ unsafe extern "C" fn host_next_u64(ctx: *mut c_void) -> u64 {
     .unwrap_or(0)
 }
 
+/// The tracing target of every `host.log` message: what `RUST_LOG=plugin=debug`
+/// selects.
+pub const PLUGIN_TARGET: &str = "plugin";
+
 unsafe extern "C" fn host_log(ctx: *mut c_void, level: u32, msg: *const u8, msg_len: usize) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: ctx from CallContext::table; msg as documented.
         let (ctx, msg) = unsafe { (context(ctx), slice(msg, msg_len)) };
-        let msg = String::from_utf8_lossy(msg);
+        // Escaped once here, so every sink (stderr, --json, stats) gets
+        // text that cannot drive the terminal.
+        let msg = escape_controls(&String::from_utf8_lossy(msg)).into_owned();
         let plugin = ctx.plugin.as_str();
         let name = match level {
             LOG_ERROR => {
-                tracing::error!(plugin, "{msg}");
+                tracing::error!(target: PLUGIN_TARGET, plugin, "{msg}");
                 "error"
             }
             LOG_WARN => {
-                tracing::warn!(plugin, "{msg}");
+                tracing::warn!(target: PLUGIN_TARGET, plugin, "{msg}");
                 "warn"
             }
             LOG_INFO => {
-                tracing::info!(plugin, "{msg}");
+                tracing::info!(target: PLUGIN_TARGET, plugin, "{msg}");
                 "info"
             }
             LOG_DEBUG => {
-                tracing::debug!(plugin, "{msg}");
+                tracing::debug!(target: PLUGIN_TARGET, plugin, "{msg}");
                 "debug"
             }
             _ => {
-                tracing::trace!(plugin, "{msg}");
+                tracing::trace!(target: PLUGIN_TARGET, plugin, "{msg}");
                 "trace"
             }
         };

@@ -128,3 +128,24 @@ pub enum PluginError {
         message: String,
     },
 }
+
+impl PluginError {
+    /// The spec's name of the plugin involved; `None` for a model that is
+    /// not a plugin's.
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            PluginError::NotFound { plugin, .. }
+            | PluginError::Open { plugin, .. }
+            | PluginError::NoEntry { plugin, .. }
+            | PluginError::AbiMismatch { plugin, .. }
+            | PluginError::BadTable { plugin, .. }
+            | PluginError::BadManifest { plugin, .. }
+            | PluginError::UnknownPlugin { plugin }
+            | PluginError::UnknownItem { plugin, .. }
+            | PluginError::Create { plugin, .. }
+            | PluginError::Call { plugin, .. }
+            | PluginError::BadReply { plugin, .. } => Some(plugin),
+            PluginError::NotAPluginModel { .. } => None,
+        }
+    }
+}

@@ -19,7 +19,7 @@ use crate::program::Program;
 use crate::value::{Demo, Record};
 
 /// The strategies `refs` names, in order: built-ins directly, `plugin.item`
-/// from the host (created with an empty config).
+/// from the host, created with their `{ .. }` config.
 pub fn resolve_strategies(
     refs: &[StrategyRef],
     host: &PluginHost,
@@ -29,11 +29,11 @@ pub fn resolve_strategies(
             Ok(match r {
                 StrategyRef::AppendDemo => Arc::new(AppendDemo),
                 StrategyRef::AppendRule => Arc::new(AppendRule),
-                StrategyRef::Plugin { plugin, item } => Arc::new(host.strategy(
+                StrategyRef::Plugin {
                     plugin,
                     item,
-                    &serde_json::Value::Object(Default::default()),
-                )?),
+                    config,
+                } => Arc::new(host.strategy(plugin, item, &config.json())?),
             })
         })
         .collect()

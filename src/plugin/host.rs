@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use simba_plugin_sdk::Manifest;
-use simba_plugin_sdk::abi::{KIND_MODEL, KIND_STRATEGY};
+use simba_plugin_sdk::abi::{KIND_METRIC, KIND_MODEL, KIND_STRATEGY, KIND_TOOL};
 use tokio::sync::Semaphore;
 
 use super::PluginError;
+use super::code::{PluginMetric, PluginTool};
 use super::library::{Instance, Library};
 use super::model::PluginModel;
 use super::strategy::PluginStrategy;
-use crate::ir::{ModelDecl, PluginDecl, Provider};
+use crate::ir::{ModelDecl, PluginDecl, PluginItem, Provider};
 use crate::lm::Lm;
 
 /// Default cap on concurrent strategy calls (and, separately, model calls).
@@ -46,9 +47,10 @@ impl std::fmt::Display for PluginListing {
                     .join(", ")
             }
         };
+        let tools: Vec<String> = self.manifest.tools.iter().map(|t| t.name.clone()).collect();
         write!(
             f,
-            "plugin {} ({} {}, ABI {}.{}) at {}\n  strategies: {}\n  models: {}",
+            "plugin {} ({} {}, ABI {}.{}) at {}\n  strategies: {}\n  models: {}\n  tools: {}\n  metrics: {}",
             self.name,
             self.manifest.name,
             self.manifest.version,
@@ -57,6 +59,8 @@ impl std::fmt::Display for PluginListing {
             self.path.display(),
             list(&self.manifest.strategies),
             list(&self.manifest.models),
+            list(&tools),
+            list(&self.manifest.metrics),
         )
     }
 }
@@ -68,6 +72,7 @@ pub struct PluginHost {
     plugins: IndexMap<String, Arc<Library>>,
     strategy_permits: Arc<Semaphore>,
     model_permits: Arc<Semaphore>,
+    code_permits: Arc<Semaphore>,
     spec_dir: Option<PathBuf>,
 }
 
@@ -85,6 +90,7 @@ impl PluginHost {
             plugins: IndexMap::new(),
             strategy_permits: Arc::new(Semaphore::new(DEFAULT_MAX_CALLS)),
             model_permits: Arc::new(Semaphore::new(DEFAULT_MAX_CALLS)),
+            code_permits: Arc::new(Semaphore::new(DEFAULT_MAX_CALLS)),
             spec_dir: None,
         }
     }
@@ -144,6 +150,7 @@ impl PluginHost {
         let n = n.max(1);
         self.strategy_permits = Arc::new(Semaphore::new(n));
         self.model_permits = Arc::new(Semaphore::new(n));
+        self.code_permits = Arc::new(Semaphore::new(n));
         self
     }
 
@@ -189,6 +196,58 @@ impl PluginHost {
     pub fn check_model(&self, plugin: &str, item: &str) -> Result<(), PluginError> {
         let lib = self.library(plugin)?;
         check_item(lib, "model", &lib.manifest.models, item)
+    }
+
+    /// Ok when `plugin` provides tool `item`; its manifest entry.
+    pub fn check_tool(
+        &self,
+        plugin: &str,
+        item: &str,
+    ) -> Result<&simba_plugin_sdk::ToolSpec, PluginError> {
+        let lib = self.library(plugin)?;
+        let names: Vec<String> = lib.manifest.tools.iter().map(|t| t.name.clone()).collect();
+        check_item(lib, "tool", &names, item)?;
+        Ok(lib
+            .manifest
+            .tools
+            .iter()
+            .find(|t| t.name == item)
+            .expect("checked above"))
+    }
+
+    /// Ok when `plugin` provides metric `item`.
+    pub fn check_metric(&self, plugin: &str, item: &str) -> Result<(), PluginError> {
+        let lib = self.library(plugin)?;
+        check_item(lib, "metric", &lib.manifest.metrics, item)
+    }
+
+    fn create(&self, kind: u32, what: &PluginItem) -> Result<Instance, PluginError> {
+        let lib = self.library(&what.plugin)?;
+        Instance::create(lib, kind, &what.item, &what.config.json()).map_err(|message| {
+            PluginError::Create {
+                plugin: what.plugin.clone(),
+                item: what.item.clone(),
+                message,
+            }
+        })
+    }
+
+    /// An instance of the metric `what` (its config handed to the plugin).
+    pub fn metric(&self, what: &PluginItem) -> Result<PluginMetric, PluginError> {
+        self.check_metric(&what.plugin, &what.item)?;
+        Ok(PluginMetric {
+            instance: Arc::new(self.create(KIND_METRIC, what)?),
+            permits: self.code_permits.clone(),
+        })
+    }
+
+    /// An instance of the tool `what` (its config handed to the plugin).
+    pub fn tool(&self, what: &PluginItem) -> Result<PluginTool, PluginError> {
+        self.check_tool(&what.plugin, &what.item)?;
+        Ok(PluginTool {
+            instance: Arc::new(self.create(KIND_TOOL, what)?),
+            permits: self.code_permits.clone(),
+        })
     }
 
     /// An instance of the strategy `plugin.item` made from `config` (a JSON

@@ -9,6 +9,7 @@
 //! unloading is never safe during a run.
 
 mod callbacks;
+mod code;
 mod error;
 mod glue;
 mod host;
@@ -16,8 +17,10 @@ mod library;
 mod model;
 mod setup;
 mod strategy;
+mod tool_table;
 
-pub use callbacks::CallStats;
+pub use callbacks::{CallStats, PLUGIN_TARGET};
+pub use code::{PluginMetric, PluginTool, PluginTools, code_items};
 pub use error::PluginError;
 pub use glue::{apply_program, resolve_strategies};
 pub use host::{PluginHost, PluginListing};
@@ -25,6 +28,7 @@ pub use library::{resolve_path, resolve_path_in};
 pub use model::PluginModel;
 pub use setup::{SetupError, build_models, load_plugins};
 pub use strategy::{HostServices, PluginStrategy};
+pub use tool_table::tool_table;
 
 /// The SDK's payload types, re-exported for callers building requests.
 pub use simba_plugin_sdk::{

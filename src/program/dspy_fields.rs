@@ -95,7 +95,7 @@ fn title_word(word: &str) -> String {
 /// The DSPy key of a step's predictor (a tool step has none: its name).
 pub fn dspy_key(step: &Step) -> String {
     match step.module {
-        ModuleKind::Predict | ModuleKind::Search(_) => step.name.clone(),
+        ModuleKind::Predict | ModuleKind::Search(_) | ModuleKind::Tool(_) => step.name.clone(),
         ModuleKind::ChainOfThought => format!("{}.predict", step.name),
     }
 }

@@ -19,9 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
+use super::tools::{NoTools, ToolSet};
 use super::{Execution, ModelOverride, PredictorState, Program, TraceEntry};
 use crate::adapter::{PredictSpec, predict};
-use crate::ir::{ModuleKind, SEARCH_QUERY_FIELD, SEARCH_RESULT_FIELD, SearchCall, Source, Step};
+use crate::ir::{
+    ModuleKind, SEARCH_QUERY_FIELD, SEARCH_RESULT_FIELD, SearchCall, Source, Step, ToolCall,
+};
 use crate::lm::{Lm, LmError, ModelSet, Request, Response, Usage};
 use crate::retrieve::{CorpusSet, NoCorpora};
 use crate::value::Record;
@@ -53,6 +56,7 @@ impl CallStats {
 pub struct Executor {
     models: Arc<dyn ModelSet>,
     corpora: Arc<dyn CorpusSet>,
+    tools: Arc<dyn ToolSet>,
     calls: AtomicU64,
     cached: AtomicU64,
     prompt_tokens: AtomicU64,
@@ -109,11 +113,18 @@ impl Executor {
         Self {
             models,
             corpora,
+            tools: Arc::new(NoTools),
             calls: AtomicU64::new(0),
             cached: AtomicU64::new(0),
             prompt_tokens: AtomicU64::new(0),
             completion_tokens: AtomicU64::new(0),
         }
+    }
+
+    /// The same executor, with plugin tool steps run by `tools`.
+    pub fn with_tools(mut self, tools: Arc<dyn ToolSet>) -> Self {
+        self.tools = tools;
+        self
     }
 
     /// The models this executor calls.
@@ -245,6 +256,9 @@ impl Executor {
             // gets the same passages.
             return self.run_search(step, call, inputs).await;
         }
+        if let ModuleKind::Tool(call) = &step.module {
+            return self.run_tool(step, call, inputs).await;
+        }
         let model = ov.model.as_deref().unwrap_or(&step.lm);
         let fail = |why: String| StepRun {
             entry: None,
@@ -355,6 +369,34 @@ impl Executor {
                 }
             }
             Err(e) => fail(inputs, e.message),
+        }
+    }
+}
+
+impl Executor {
+    /// A plugin tool step, traced like any step. The reply must hold every
+    /// output the tool's manifest declares; other keys are dropped.
+    async fn run_tool(&self, step: &Step, call: &ToolCall, inputs: Record) -> StepRun {
+        let result = self.tools.run(call, &inputs).await.and_then(|mut reply| {
+            let mut outputs = Record::new();
+            for f in &step.signature.outputs {
+                let v = reply
+                    .shift_remove(&f.name)
+                    .ok_or_else(|| format!("the reply has no output `{}`", f.name))?;
+                outputs.insert(f.name.clone(), v);
+            }
+            Ok(outputs)
+        });
+        let outputs = result.as_ref().map_or_else(|_| Record::new(), Clone::clone);
+        StepRun {
+            entry: Some(TraceEntry {
+                step: step.name.clone(),
+                inputs,
+                outputs,
+            }),
+            result: result
+                .map_err(|why| format!("step `{}` (tool `{}`): {why}", step.name, call.item)),
+            stats: CallStats::default(),
         }
     }
 }

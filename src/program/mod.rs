@@ -11,6 +11,7 @@ use crate::value::{Demo, Record};
 pub mod dspy_fields;
 pub mod exec;
 pub mod load;
+pub mod tools;
 
 /// The optimizable state of one predictor step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

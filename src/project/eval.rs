@@ -167,8 +167,13 @@ pub async fn evaluate(
     let cache = models.cache();
     let corpora = Arc::new(project.corpora(&block.program, block.cache.clone(), cache.clone())?);
     let model_set: Arc<dyn ModelSet> = models.clone();
-    let executor = Executor::with_corpora(model_set.clone(), corpora.clone());
-    let metric = MetricFn::new(metric_decl, model_set);
+    let code = crate::plugin::code_items(&plugins, &project.spec, &block.program, &block.metric)?;
+    let executor =
+        Executor::with_corpora(model_set.clone(), corpora.clone()).with_tools(code.tools);
+    let metric = match code.metric {
+        Some(scorer) => MetricFn::with_code(metric_decl, model_set, scorer),
+        None => MetricFn::new(metric_decl, model_set),
+    };
     let outcomes = run_all(
         &executor,
         &metric,
@@ -179,6 +184,7 @@ pub async fn evaluate(
     )
     .await;
     warnings.extend(super::flush_cache(cache.as_deref()));
+    warnings.extend(metric.command_warning());
     let n = outcomes.len();
     let failed = outcomes
         .iter()

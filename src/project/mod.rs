@@ -79,7 +79,13 @@ impl Project {
     /// and `options` above them.
     pub fn load(path: &Path, options: &LoadOptions) -> Result<Project, Error> {
         let config = ProjectConfig::for_spec(path)?;
+        // Tool steps are typed by their plugins' manifests: read them first.
+        let tools = match std::fs::read_to_string(path) {
+            Ok(text) => crate::plugin::tool_table(path, &text, &config.plugin_search_path),
+            Err(_) => Default::default(),
+        };
         let layers = Layers {
+            tools: Some(&tools),
             config: Some(&config),
             overrides: &options.overrides,
             seed: options.seed,

@@ -13,9 +13,9 @@ use crate::lm::cache::ResponseCache;
 use crate::optimize::checkpoint::{
     CHECKPOINT_JSON, Checkpoint, Fingerprint, file_sink, plugins_used,
 };
-use crate::optimize::runtime::{load_data, prepare_with};
+use crate::optimize::runtime::{load_data, prepare_with_code};
 use crate::optimize::{EventSink, OptimizeInput, OptimizeOutput, RunOptions};
-use crate::plugin::{PluginHost, resolve_strategies};
+use crate::plugin::{PluginHost, code_items, resolve_strategies};
 use crate::report::ReportError;
 use crate::retrieve::Corpora;
 use crate::value::Example;
@@ -86,17 +86,17 @@ impl Project {
         let book = models.usage_book();
         let models: Arc<dyn ModelSet> = Arc::new(models);
         let strategies = resolve_strategies(&decl.strategies, &plugins)?;
-        let (train, dev) = load_data(&self.spec, decl)?;
-        let mut input = prepare_with(
+        let code = code_items(&plugins, &self.spec, &decl.program, &decl.metric)?;
+        let data = load_data(&self.spec, decl)?;
+        let mut input = prepare_with_code(
             &self.spec,
             decl,
             models,
             corpora.clone(),
+            code,
             strategies,
-            train,
-            dev,
-            events,
-            warnings,
+            data,
+            (events, warnings),
         )?;
         input.usage.set_book(book);
         // run.json's `config.output` records the folder actually written

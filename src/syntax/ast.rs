@@ -198,6 +198,13 @@ pub enum ValueKind {
         /// The arguments in order.
         args: Vec<Value>,
     },
+    /// `plugin.item { key = value }`: a plugin item with its config.
+    Configured {
+        /// The item's qualified name.
+        name: Vec<Ident>,
+        /// The config entries, in source order.
+        config: Vec<Entry>,
+    },
 }
 
 impl ValueKind {
@@ -211,6 +218,7 @@ impl ValueKind {
             ValueKind::Name(_) => "a name",
             ValueKind::List(_) => "a list",
             ValueKind::Call { .. } => "a call",
+            ValueKind::Configured { .. } => "a configured item",
         }
     }
 }
@@ -370,6 +378,9 @@ pub struct StepDecl {
     pub call: ModuleCall,
     /// Where each of the step's inputs comes from.
     pub bindings: Vec<Binding>,
+    /// A `{ key = value }` block after the call that is not bindings: a
+    /// plugin tool's config.
+    pub config: Option<Vec<Entry>>,
     /// The whole step.
     pub span: Span,
 }
@@ -415,11 +426,33 @@ pub struct Binding {
 pub struct MetricItem {
     /// The metric's name.
     pub name: Ident,
-    /// The score expression.
-    pub expr: Expr,
+    /// The score expression, or the code that computes it.
+    pub body: MetricBody,
     /// A template for the feedback text given to the optimizer, with `{pred.x}`-style holes.
     pub feedback: Option<Str>,
     /// The whole item.
+    pub span: Span,
+}
+
+/// What computes a metric.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MetricBody {
+    /// An expression over `pred.x` and `gold.x`.
+    Expr(Expr),
+    /// `plugin.item(pred, gold) { .. }` or `command("program") { .. }`.
+    Code(CodeMetric),
+}
+
+/// A metric computed by code.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeMetric {
+    /// `command`, or the plugin item's qualified name.
+    pub callee: Vec<Ident>,
+    /// The arguments in order (`pred, gold`, or the command line).
+    pub args: Vec<Value>,
+    /// The `{ key = value }` config after the call.
+    pub config: Option<Vec<Entry>>,
+    /// The call and its config.
     pub span: Span,
 }
 

@@ -226,7 +226,11 @@ fn print_item(p: &mut Printer, item: &Item) {
         Item::Signature(s) => signature(p, s),
         Item::Program(pr) => program(p, pr),
         Item::Metric(m) => {
-            let head = format!("metric {} = {}", m.name.name, expr(&m.expr).0);
+            let body = match &m.body {
+                MetricBody::Expr(e) => expr(e).0,
+                MetricBody::Code(c) => code_metric(c),
+            };
+            let head = format!("metric {} = {body}", m.name.name);
             match &m.feedback {
                 None => p.line(0, head, at),
                 Some(f) => {
@@ -281,7 +285,36 @@ fn value(v: &Value, indent: usize) -> String {
                 args.iter().map(inner_value).collect::<Vec<_>>().join(", ")
             )
         }
+        ValueKind::Configured { name, config } => {
+            format!("{} {}", dotted(name), config_inline(config))
+        }
     }
+}
+
+/// A plugin item's config on one line: `{ a = 1, b { c = 2 } }`.
+fn config_inline(entries: &[Entry]) -> String {
+    if entries.is_empty() {
+        return "{}".into();
+    }
+    let parts: Vec<String> = entries
+        .iter()
+        .map(|e| match &e.value {
+            EntryValue::Value(v) => format!("{} = {}", e.key.name, inner_value(v)),
+            EntryValue::Block(inner) => format!("{} {}", e.key.name, config_inline(inner)),
+        })
+        .collect();
+    format!("{{ {} }}", parts.join(", "))
+}
+
+/// A code metric: `plugin.item(pred, gold) { .. }` or `command("..")`.
+fn code_metric(c: &CodeMetric) -> String {
+    let args: Vec<String> = c.args.iter().map(inner_value).collect();
+    let mut out = format!("{}({})", dotted(&c.callee), args.join(", "));
+    if let Some(config) = &c.config {
+        out.push(' ');
+        out.push_str(&config_inline(config));
+    }
+    out
 }
 
 /// A value inside a list or call: always on one line.
@@ -504,7 +537,11 @@ fn program(p: &mut Printer, pr: &ProgramItem) {
                         p.line(2, line, span.start);
                     }
                     ProgramEntry::Step(s) => {
-                        let head = format!("step {} = {}", s.name.name, module_call(&s.call));
+                        let mut head = format!("step {} = {}", s.name.name, module_call(&s.call));
+                        if let Some(config) = &s.config {
+                            head.push(' ');
+                            head.push_str(&config_inline(config));
+                        }
                         if s.bindings.is_empty() {
                             p.line(2, head, s.span.start);
                             continue;

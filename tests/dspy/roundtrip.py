@@ -242,14 +242,20 @@ def set_by_hand(module, rows):
 
 
 def spec_on_stub(spec, base_url, path):
-    """The spec with its `sim` model pointed at the stub and data paths made
-    absolute, written to `path`."""
+    """The spec with its `sim` model pointed at the stub and data paths (and
+    a `command("python3 script")` metric's script) made absolute, written to
+    `path`."""
     text = (REPO / spec).read_text()
     folder = (REPO / spec).parent
     block = f'model sim {{\n  provider = "openai"\n  base_url = "{base_url}"\n  model = "stub"\n}}'
     text, n = re.subn(r"model\s+sim\s*\{[^}]*\}", block, text)
     assert n == 1, f"{spec}: no `model sim` block"
     text = re.sub(r'jsonl\("([^"]+)"\)', lambda m: f'jsonl("{(folder / m.group(1)).resolve()}")', text)
+    text = re.sub(
+        r'command\("python3 ([^" ]+)"\)',
+        lambda m: f'command("python3 {(folder / m.group(1)).resolve()}")',
+        text,
+    )
     path.write_text(text)
 
 

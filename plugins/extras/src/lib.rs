@@ -4,7 +4,11 @@
 //! - `contrast_rewrite`: rewrites one predictor's instructions from the
 //!   best/worst contrast by asking the prompt model through the host;
 //! - `shuffle_demos`: reorders demos with the host's random stream (so the
-//!   order is reproducible from the run's seed).
+//!   order is reproducible from the run's seed);
+//!
+//! and, in [`code`], the tool `join` and the metric `rubric`.
+
+pub mod code;
 
 use simba_plugin_sdk::{
     Demo, Host, Level, Message, ModelRequest, Record, Strategy, StrategyReply, StrategyRequest,
@@ -44,15 +48,26 @@ fn demo_has_inputs(demo: &Demo, inputs: &Record) -> bool {
 /// demo made from that step replaces the weakest demo: the one showing the
 /// worst trajectory's inputs (it was shown, yet the program still failed
 /// there), else the oldest. A predictor with room (`max_demos`) gets the demo
-/// appended instead.
-pub struct SwapDemo;
+/// appended instead. Config: `max_swaps` (a positive integer; default: no
+/// limit) caps how many predictors one call changes, logging a warning when
+/// it leaves some unchanged.
+pub struct SwapDemo {
+    max_swaps: Option<usize>,
+}
 
 impl Strategy for SwapDemo {
-    fn new(_config: &serde_json::Value) -> Result<Self, String> {
-        Ok(SwapDemo)
+    fn new(config: &serde_json::Value) -> Result<Self, String> {
+        let max_swaps = match config.get("max_swaps") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(n) if n > 0 => Some(n as usize),
+                _ => return Err(format!("`max_swaps` must be a positive integer, got {v}")),
+            },
+        };
+        Ok(SwapDemo { max_swaps })
     }
 
-    fn apply(&self, request: StrategyRequest, _host: &Host) -> Result<StrategyReply, String> {
+    fn apply(&self, request: StrategyRequest, host: &Host) -> Result<StrategyReply, String> {
         let (best, worst) = match best_and_worst(&request.bucket) {
             Ok(pair) => pair,
             Err(reason) => return Ok(StrategyReply::Skipped { reason }),
@@ -60,13 +75,19 @@ impl Strategy for SwapDemo {
         let cap = request.max_demos.unwrap_or(4) as usize;
         let mut program = request.program;
         let mut changed = Vec::new();
+        let mut held_back = 0;
         for step in &best.trace {
             if step.outputs.is_empty() {
                 continue;
             }
+            let at_limit = self.max_swaps.is_some_and(|max| changed.len() >= max);
             let Some(pred) = program.predictor_mut(&step.step) else {
                 continue;
             };
+            if at_limit {
+                held_back += 1;
+                continue;
+            }
             let mut fields = step.inputs.clone();
             fields.extend(step.outputs.clone());
             let demo = Demo {
@@ -89,6 +110,15 @@ impl Strategy for SwapDemo {
                 pred.demos[weakest] = demo;
             }
             changed.push(step.step.clone());
+        }
+        if held_back > 0 {
+            host.log(
+                Level::Warn,
+                &format!(
+                    "swap_demo: max_swaps = {} left {held_back} step(s) unchanged",
+                    changed.len()
+                ),
+            );
         }
         if changed.is_empty() {
             return Ok(StrategyReply::Skipped {
@@ -236,4 +266,6 @@ export_plugin! {
         "shuffle_demos" => ShuffleDemos,
     ],
     models: [],
+    tools: ["join" => code::Join],
+    metrics: ["rubric" => code::Rubric],
 }

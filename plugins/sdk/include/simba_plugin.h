@@ -1,5 +1,5 @@
 /*
- * simba_plugin.h - the simba-run plugin ABI, version 1.0.
+ * simba_plugin.h - the simba-run plugin ABI, version 1.1.
  *
  * Mirrors plugins/sdk/src/abi.rs field for field. A plugin is a shared
  * library exporting one symbol:
@@ -34,13 +34,16 @@ extern "C" {
 #endif
 
 #define SIMBA_ABI_MAJOR 1
-#define SIMBA_ABI_MINOR 0
+#define SIMBA_ABI_MINOR 1
 
 #define SIMBA_STATUS_OK 0
 #define SIMBA_STATUS_ERROR 1
 
 #define SIMBA_KIND_STRATEGY 1
 #define SIMBA_KIND_MODEL 2
+/* ABI 1.1: tool and metric items (listed under "tools" and "metrics" in the manifest). */
+#define SIMBA_KIND_TOOL 3
+#define SIMBA_KIND_METRIC 4
 
 #define SIMBA_LOG_ERROR 1
 #define SIMBA_LOG_WARN 2
@@ -73,15 +76,18 @@ typedef struct SimbaPluginTable {
     size_t size; /* sizeof(SimbaPluginTable) as the plugin knows it */
     uint32_t abi_major;
     uint32_t abi_minor;
-    /* JSON manifest: {"name","version","strategies":[..],"models":[..],"features":[..]} */
+    /* JSON manifest: {"name","version","strategies":[..],"models":[..],"features":[..],
+     * "tools":[{"name","inputs":[{"name","type"}..],"outputs":[..]}..],"metrics":[..]} */
     int32_t (*manifest)(SimbaBuffer *out);
     /* Create an instance of item `item` (kind SIMBA_KIND_*) from a JSON config
      * object; on OK *out_instance is set (and *out may be empty). */
     int32_t (*create)(uint32_t kind, const uint8_t *item, size_t item_len,
                       const uint8_t *config, size_t config_len,
                       void **out_instance, SimbaBuffer *out);
-    /* Run an instance on a JSON StrategyRequest or ModelRequest; on OK *out
-     * holds the JSON StrategyReply or ModelReply. */
+    /* Run an instance on a JSON StrategyRequest, ModelRequest, ToolRequest
+     * ({"inputs":{..}}) or MetricRequest ({"pred":{..},"gold":{..}}); on OK *out
+     * holds the JSON StrategyReply, ModelReply, ToolReply ({"outputs":{..}}) or
+     * MetricScore ({"score":0.5,"feedback":".."}). */
     int32_t (*call)(void *instance, const uint8_t *request, size_t request_len,
                     const SimbaHost *host, SimbaBuffer *out);
     /* Release an instance. */

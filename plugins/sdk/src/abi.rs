@@ -13,7 +13,7 @@ use std::ffi::c_void;
 pub const ABI_MAJOR: u32 = 1;
 /// ABI minor version: additions only; a host accepts a newer minor and uses
 /// the table's `size` to know which fields exist.
-pub const ABI_MINOR: u32 = 0;
+pub const ABI_MINOR: u32 = 1;
 /// The one symbol a plugin exports: `const SimbaPluginTable *simba_plugin_entry(void)`.
 pub const ENTRY_SYMBOL: &str = "simba_plugin_entry";
 
@@ -26,6 +26,10 @@ pub const STATUS_ERROR: i32 = 1;
 pub const KIND_STRATEGY: u32 = 1;
 /// `kind` argument of `create`: a model item.
 pub const KIND_MODEL: u32 = 2;
+/// `kind` argument of `create`: a tool item (ABI 1.1).
+pub const KIND_TOOL: u32 = 3;
+/// `kind` argument of `create`: a metric item (ABI 1.1).
+pub const KIND_METRIC: u32 = 4;
 
 /// Log levels of the host `log` callback.
 pub const LOG_ERROR: u32 = 1;

@@ -6,15 +6,29 @@
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crate::abi::{KIND_MODEL, KIND_STRATEGY, STATUS_ERROR, STATUS_OK, SimbaBuffer, SimbaHost};
+use crate::abi::{
+    KIND_METRIC, KIND_MODEL, KIND_STRATEGY, KIND_TOOL, STATUS_ERROR, STATUS_OK, SimbaBuffer,
+    SimbaHost,
+};
 use crate::host::Host;
-use crate::types::{Manifest, ModelReply, ModelRequest, StrategyRequest};
-use crate::{Model, Strategy};
+use crate::types::{
+    Manifest, MetricRequest, ModelReply, ModelRequest, StrategyRequest, ToolReply, ToolRequest,
+    ToolSpec,
+};
+use crate::{Metric, Model, Strategy, Tool};
 
 /// Builds a boxed strategy from its JSON config.
 pub type StrategyFactory = fn(&serde_json::Value) -> Result<Box<dyn Strategy>, String>;
 /// Builds a boxed model from its JSON config.
 pub type ModelFactory = fn(&serde_json::Value) -> Result<Box<dyn Model>, String>;
+
+/// Builds a boxed tool from its JSON config.
+pub type ToolFactory = fn(&serde_json::Value) -> Result<Box<dyn Tool>, String>;
+/// Builds a boxed metric from its JSON config.
+pub type MetricFactory = fn(&serde_json::Value) -> Result<Box<dyn Metric>, String>;
+
+/// A tool's name, factory and typed fields.
+pub type ToolEntry = (&'static str, ToolFactory, fn() -> ToolSpec);
 
 /// A plugin's static description, made by [`crate::export_plugin!`].
 pub struct PluginDef {
@@ -22,11 +36,29 @@ pub struct PluginDef {
     pub version: &'static str,
     pub strategies: &'static [(&'static str, StrategyFactory)],
     pub models: &'static [(&'static str, ModelFactory)],
+    pub tools: &'static [ToolEntry],
+    pub metrics: &'static [(&'static str, MetricFactory)],
 }
 
 enum Instance {
     Strategy(Box<dyn Strategy>),
     Model(Box<dyn Model>),
+    Tool(Box<dyn Tool>),
+    Metric(Box<dyn Metric>),
+}
+
+/// The factory named `item` in `items`, or an error naming the kind.
+fn find<'a, T>(
+    def: &PluginDef,
+    items: &'a [(&'static str, T)],
+    kind: &str,
+    item: &str,
+) -> Result<&'a T, String> {
+    items
+        .iter()
+        .find(|(n, _)| *n == item)
+        .map(|(_, make)| make)
+        .ok_or_else(|| format!("plugin `{}` has no {kind} `{item}`", def.name))
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -76,6 +108,15 @@ pub unsafe fn manifest(def: &PluginDef, out: *mut SimbaBuffer) -> i32 {
                 strategies: def.strategies.iter().map(|(n, _)| n.to_string()).collect(),
                 models: def.models.iter().map(|(n, _)| n.to_string()).collect(),
                 features: Vec::new(),
+                tools: def
+                    .tools
+                    .iter()
+                    .map(|(n, _, sig)| ToolSpec {
+                        name: n.to_string(),
+                        ..sig()
+                    })
+                    .collect(),
+                metrics: def.metrics.iter().map(|(n, _)| n.to_string()).collect(),
             };
             serde_json::to_vec(&m).map_err(|e| e.to_string())
         })
@@ -109,20 +150,18 @@ pub unsafe fn create(
             };
             let instance = match kind {
                 KIND_STRATEGY => {
-                    let (_, make) = def
-                        .strategies
+                    Instance::Strategy(find(def, def.strategies, "strategy", item)?(&config)?)
+                }
+                KIND_MODEL => Instance::Model(find(def, def.models, "model", item)?(&config)?),
+                KIND_TOOL => {
+                    let (_, make, _) = def
+                        .tools
                         .iter()
-                        .find(|(n, _)| *n == item)
-                        .ok_or_else(|| format!("plugin `{}` has no strategy `{item}`", def.name))?;
-                    Instance::Strategy(make(&config)?)
+                        .find(|(n, _, _)| *n == item)
+                        .ok_or_else(|| format!("plugin `{}` has no tool `{item}`", def.name))?;
+                    Instance::Tool(make(&config)?)
                 }
-                KIND_MODEL => {
-                    let (_, make) =
-                        def.models.iter().find(|(n, _)| *n == item).ok_or_else(|| {
-                            format!("plugin `{}` has no model `{item}`", def.name)
-                        })?;
-                    Instance::Model(make(&config)?)
-                }
+                KIND_METRIC => Instance::Metric(find(def, def.metrics, "metric", item)?(&config)?),
                 other => return Err(format!("unknown item kind {other}")),
             };
             if out_instance.is_null() {
@@ -164,6 +203,18 @@ pub unsafe fn call(
                         .map_err(|e| format!("malformed model request: {e}"))?;
                     let reply: ModelReply = m.complete(req, &host).into();
                     serde_json::to_vec(&reply).map_err(|e| e.to_string())
+                }
+                Instance::Tool(t) => {
+                    let req: ToolRequest = serde_json::from_slice(raw)
+                        .map_err(|e| format!("malformed tool request: {e}"))?;
+                    let outputs = t.run(req.inputs, &host)?;
+                    serde_json::to_vec(&ToolReply { outputs }).map_err(|e| e.to_string())
+                }
+                Instance::Metric(m) => {
+                    let req: MetricRequest = serde_json::from_slice(raw)
+                        .map_err(|e| format!("malformed metric request: {e}"))?;
+                    let score = m.score(req, &host)?;
+                    serde_json::to_vec(&score).map_err(|e| e.to_string())
                 }
             }
         })

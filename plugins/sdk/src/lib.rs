@@ -64,6 +64,41 @@ pub trait Model: Send + Sync + 'static {
     fn complete(&self, request: ModelRequest, host: &Host) -> Result<ModelResponse, ModelError>;
 }
 
+/// A tool: a program step that runs code instead of an LM
+/// (`step x = plugin.item(a = ..)`). It is never optimized; its fields are
+/// typed by [`Tool::signature`], which the manifest lists and `check` uses.
+/// Instances may be called from several threads at once.
+pub trait Tool: Send + Sync + 'static {
+    /// Builds the tool from its JSON config (the `{ .. }` after the step's
+    /// call; `{}` when none).
+    fn new(config: &serde_json::Value) -> Result<Self, String>
+    where
+        Self: Sized;
+
+    /// The tool's typed inputs and outputs (`name` is filled in by the
+    /// export; leave it empty).
+    fn signature() -> ToolSpec
+    where
+        Self: Sized;
+
+    /// Runs the tool on the step's inputs; returns every output.
+    fn run(&self, inputs: Record, host: &Host) -> Result<Record, String>;
+}
+
+/// A metric written in code (`metric m = plugin.item(pred, gold) { .. }`):
+/// scores a prediction against its gold example, with optional feedback for
+/// strategies. Instances may be called from several threads at once.
+pub trait Metric: Send + Sync + 'static {
+    /// Builds the metric from its JSON config (`{}` when none).
+    fn new(config: &serde_json::Value) -> Result<Self, String>
+    where
+        Self: Sized;
+
+    /// Scores one prediction. An `Err` is a failed metric call: the
+    /// prediction scores 0 with the message as feedback.
+    fn score(&self, request: MetricRequest, host: &Host) -> Result<MetricScore, String>;
+}
+
 /// Exports the plugin: generates the `simba_plugin_entry` symbol and the
 /// entry table whose functions all run inside `catch_unwind`.
 ///
@@ -72,6 +107,8 @@ pub trait Model: Send + Sync + 'static {
 ///     name: "extras",
 ///     strategies: ["swap_demo" => SwapDemo, "shuffle_demos" => ShuffleDemos],
 ///     models: ["replay" => Replay],
+///     tools: ["lookup" => Lookup],       // optional
+///     metrics: ["rubric" => Rubric],     // optional
 /// }
 /// ```
 /// The version is the crate's `CARGO_PKG_VERSION`.
@@ -80,11 +117,13 @@ macro_rules! export_plugin {
     (
         name: $name:expr,
         strategies: [$($sname:literal => $sty:ty),* $(,)?],
-        models: [$($mname:literal => $mty:ty),* $(,)?] $(,)?
+        models: [$($mname:literal => $mty:ty),* $(,)?]
+        $(, tools: [$($tname:literal => $tty:ty),* $(,)?])?
+        $(, metrics: [$($xname:literal => $xty:ty),* $(,)?])? $(,)?
     ) => {
         const _: () = {
             use $crate::abi::{SimbaBuffer, SimbaHost, SimbaPluginTable};
-            use $crate::export::{ModelFactory, PluginDef, StrategyFactory};
+            use $crate::export::{MetricFactory, ModelFactory, PluginDef, StrategyFactory, ToolFactory};
             use ::std::ffi::c_void;
 
             static DEF: PluginDef = PluginDef {
@@ -104,6 +143,21 @@ macro_rules! export_plugin {
                             .map(|m| Box::new(m) as Box<dyn $crate::Model>)
                     }) as ModelFactory,
                 )),*],
+                tools: &[$($((
+                    $tname,
+                    (|c: &$crate::__serde_json::Value| {
+                        <$tty as $crate::Tool>::new(c)
+                            .map(|t| Box::new(t) as Box<dyn $crate::Tool>)
+                    }) as ToolFactory,
+                    <$tty as $crate::Tool>::signature as fn() -> $crate::ToolSpec,
+                )),*)?],
+                metrics: &[$($((
+                    $xname,
+                    (|c: &$crate::__serde_json::Value| {
+                        <$xty as $crate::Metric>::new(c)
+                            .map(|m| Box::new(m) as Box<dyn $crate::Metric>)
+                    }) as MetricFactory,
+                )),*)?],
             };
 
             unsafe extern "C" fn manifest(out: *mut SimbaBuffer) -> i32 {

@@ -23,6 +23,69 @@ pub struct Manifest {
     /// Optional capabilities, free-form.
     #[serde(default)]
     pub features: Vec<String>,
+    /// Tool items, usable as `step x = NAME.item(..)` (ABI 1.1).
+    #[serde(default)]
+    pub tools: Vec<ToolSpec>,
+    /// Metric items, usable as `metric m = NAME.item(pred, gold)` (ABI 1.1).
+    #[serde(default)]
+    pub metrics: Vec<String>,
+}
+
+// ---------------------------------------------------------------- tools
+
+/// A tool item with its typed fields: what `check` type-checks a tool step
+/// against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// The item name.
+    pub name: String,
+    /// The inputs a step binds, in order.
+    #[serde(default)]
+    pub inputs: Vec<FieldSpec>,
+    /// The outputs later steps read, in order.
+    #[serde(default)]
+    pub outputs: Vec<FieldSpec>,
+}
+
+impl FieldSpec {
+    /// A field without a description.
+    pub fn new(name: &str, ty: &str) -> Self {
+        FieldSpec {
+            name: name.to_string(),
+            ty: ty.to_string(),
+            description: None,
+        }
+    }
+}
+
+/// A tool call: the step's bound inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolRequest {
+    pub inputs: Record,
+}
+
+/// A tool's answer: every output of its manifest entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolReply {
+    pub outputs: Record,
+}
+
+// ---------------------------------------------------------------- metrics
+
+/// A metric call: the program's outputs and the gold example's fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRequest {
+    pub pred: Record,
+    pub gold: Record,
+}
+
+/// A metric's verdict: a score (usually in [0, 1]) and optional feedback,
+/// which reaches strategies like a spec metric's `feedback "..."`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricScore {
+    pub score: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
 }
 
 // ---------------------------------------------------------------- strategies

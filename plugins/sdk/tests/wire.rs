@@ -108,3 +108,42 @@ fn buffers_round_trip() {
     assert!(e.ptr.is_null());
     unsafe { e.free() };
 }
+
+#[test]
+fn a_manifest_from_abi_1_0_reads_with_no_tools_or_metrics() {
+    let old: Manifest = serde_json::from_value(json!({
+        "name": "old", "version": "1.0.0", "strategies": ["s"], "models": [], "features": []
+    }))
+    .unwrap();
+    assert!(old.tools.is_empty() && old.metrics.is_empty());
+    let new: Manifest = serde_json::from_value(json!({
+        "name": "new", "version": "1.1.0",
+        "tools": [{"name": "join", "inputs": [{"name": "a", "type": "string"}],
+                   "outputs": [{"name": "text", "type": "list<string>"}]}],
+        "metrics": ["rubric"]
+    }))
+    .unwrap();
+    assert_eq!(new.tools[0].outputs[0].ty, "list<string>");
+    assert_eq!(new.metrics, ["rubric"]);
+}
+
+#[test]
+fn metric_scores_leave_out_missing_feedback() {
+    let s = MetricScore {
+        score: 0.5,
+        feedback: None,
+    };
+    assert_eq!(serde_json::to_value(&s).unwrap(), json!({"score": 0.5}));
+    let back: MetricScore = serde_json::from_value(json!({"score": 1, "feedback": "ok"})).unwrap();
+    assert_eq!(back.feedback.as_deref(), Some("ok"));
+    let req: MetricRequest =
+        serde_json::from_value(json!({"pred": {"answer": "a"}, "gold": {"answer": "b"}})).unwrap();
+    assert_eq!(req.gold["answer"], "b");
+    let reply = ToolReply {
+        outputs: serde_json::from_value(json!({"text": "x"})).unwrap(),
+    };
+    assert_eq!(
+        serde_json::to_value(&reply).unwrap(),
+        json!({"outputs": {"text": "x"}})
+    );
+}

@@ -101,10 +101,15 @@ fn explicit_bindings<'s>(ctx: &mut Ctx, st: &'s StepInfo) -> IndexMap<&'s str, &
                 .unwrap_or_else(|| format!("its inputs: {}", listing(names())));
             let mut d = Diagnostic::error(
                 b.field.span,
-                format!(
-                    "signature `{}` has no input `{}`",
-                    st.sig.name, b.field.name
-                ),
+                match st.module {
+                    ModuleKind::Tool(_) => {
+                        format!("tool `{}` has no input `{}`", st.sig.name, b.field.name)
+                    }
+                    _ => format!(
+                        "signature `{}` has no input `{}`",
+                        st.sig.name, b.field.name
+                    ),
+                },
             )
             .label(if outputs_have {
                 "an output, not an input"
@@ -268,11 +273,20 @@ impl Binder<'_, '_> {
                     format!("input `{}` of step `{step_name}` is not bound", target.name),
                 )
                 .label("unbound input")
-                .help(format!(
-                    "bind it (`{{ {n} = input.x }}` or `{{ {n} = STEP.FIELD }}`) or declare `in {n}: {}`",
-                    target.ty,
-                    n = target.name
-                )),
+                .help(match &st.module {
+                    ModuleKind::Tool(call) => format!(
+                        "bind it in the call (`{}.{}({n} = STEP.FIELD)`) or declare `in {n}: {}`",
+                        call.item.plugin,
+                        call.item.item,
+                        target.ty,
+                        n = target.name
+                    ),
+                    _ => format!(
+                        "bind it (`{{ {n} = input.x }}` or `{{ {n} = STEP.FIELD }}`) or declare `in {n}: {}`",
+                        target.ty,
+                        n = target.name
+                    ),
+                }),
             );
             return None;
         };

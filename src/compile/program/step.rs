@@ -3,6 +3,7 @@
 use super::super::{Ctx, Kind};
 use super::assignable;
 use super::search::{SEARCH_MODULE, search_step};
+use super::tool::tool_step;
 use crate::ir::{Field, FieldType, ModuleKind, REASONING_FIELD, Signature};
 use crate::syntax::ast::{Binding, Ident, Span, StepDecl, ValueKind, dotted, dotted_span};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
@@ -56,8 +57,13 @@ pub(super) fn outputs_by_name(fields: Vec<Field>) -> IndexMap<String, Field> {
 /// Checks a step's call and its `lm`; None (with diagnostics) when it is unusable.
 pub(super) fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'a>> {
     if matches!(s.call.module.as_slice(), [one] if one.name == SEARCH_MODULE) {
+        no_config(ctx, s)?;
         return search_step(ctx, s);
     }
+    if let [plugin, item] = s.call.module.as_slice() {
+        return tool_step(ctx, s, plugin, item);
+    }
+    no_config(ctx, s)?;
     let module = module_kind(ctx, &s.call.module)?;
     if let Some(arg) = s.call.named.first() {
         ctx.d.push(
@@ -101,8 +107,26 @@ pub(super) fn step_info<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo<'
     })
 }
 
-/// `predict` or `chain_of_thought` (`search` is handled by `search.rs`);
-/// plugin tool steps are reserved.
+/// A `{ .. }` after a built-in module must hold bindings (`field = source`);
+/// only plugin tools take a config.
+fn no_config(ctx: &mut Ctx, s: &StepDecl) -> Option<()> {
+    let Some(entries) = &s.config else {
+        return Some(());
+    };
+    let at = entries.first().map_or(s.span, |e| e.span);
+    ctx.d.push(
+        Diagnostic::error(
+            at,
+            "the braces after a module hold bindings `field = source`",
+        )
+        .label("not a binding")
+        .help("bind inputs as `{ question = input.question }`; only plugin tools take a config"),
+    );
+    None
+}
+
+/// `predict` or `chain_of_thought` (`search` is handled by `search.rs`,
+/// plugin tools by `tool.rs`).
 fn module_kind(ctx: &mut Ctx, m: &[Ident]) -> Option<ModuleKind> {
     match m {
         [one] if one.name == "predict" => Some(ModuleKind::Predict),
@@ -118,19 +142,6 @@ fn module_kind(ctx: &mut Ctx, m: &[Ident]) -> Option<ModuleKind> {
                             }),
                     ),
             );
-            None
-        }
-        [plugin, _] => {
-            if ctx.resolve(plugin, Kind::Plugin) {
-                ctx.d.push(
-                    Diagnostic::error(
-                        dotted_span(m),
-                        format!("plugin tool steps (`{}`) are not supported yet", dotted(m)),
-                    )
-                    .label("reserved for a later version")
-                    .help("steps can be `predict(Signature)` or `chain_of_thought(Signature)`"),
-                );
-            }
             None
         }
         _ => {

@@ -172,7 +172,11 @@ fn judges<'e>(e: &'e MetricExpr, out: &mut BTreeSet<&'e str>) {
             judges(b, out);
         }
         MetricExpr::Call(_, args) => args.iter().for_each(|a| judges(a, out)),
-        MetricExpr::Number(_) | MetricExpr::Str(_) | MetricExpr::Bool(_) | MetricExpr::Ref(..) => {}
+        MetricExpr::Number(_)
+        | MetricExpr::Str(_)
+        | MetricExpr::Bool(_)
+        | MetricExpr::Ref(..)
+        | MetricExpr::Code(_) => {}
     }
 }
 

@@ -288,7 +288,7 @@ impl Run {
 
     /// Announce the end and assemble every artifact.
     pub fn into_output(
-        self,
+        mut self,
         stop: StopReason,
         history: History,
         finished: Finished,
@@ -297,6 +297,14 @@ impl Run {
         let usage = self.report.usage.snapshot();
         let valset_rows = self.held_out_rows();
         let duration_ms = history.started.elapsed().as_millis() as u64;
+        let mut late = self.tools.evaluator.warnings();
+        late.extend(super::strategy_warnings(&history.trials));
+        for message in late {
+            self.report.events.emit(Event::Warning {
+                message: message.clone(),
+            });
+            self.report.warnings.push(message);
+        }
         let Finished {
             best,
             candidates,

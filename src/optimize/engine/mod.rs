@@ -24,10 +24,13 @@ mod budget;
 mod candidates;
 mod evaluate;
 mod finish;
+mod no_candidate;
 mod race;
 mod run;
 mod sample;
 mod wave;
+
+pub use no_candidate::strategy_warnings;
 
 use indexmap::IndexMap;
 use run::Run;

@@ -171,11 +171,16 @@ impl Builder {
                 Item::Program(ProgramItem { name, body, span })
             }
             Rule::metric_item => {
-                let expr = self.expr(k.next().expect("expr"));
+                let b = k.next().expect("metric body");
+                let body = if b.as_rule() == Rule::code_metric {
+                    MetricBody::Code(self.code_metric(b))
+                } else {
+                    MetricBody::Expr(self.expr(b))
+                };
                 let feedback = k.next().map(|s| self.string(s));
                 Item::Metric(MetricItem {
                     name,
-                    expr,
+                    body,
                     feedback,
                     span,
                 })
@@ -229,6 +234,37 @@ impl Builder {
         Entry { key, value, span }
     }
 
+    fn code_metric(&mut self, p: Pair<'_, Rule>) -> CodeMetric {
+        let span = self.span(&p);
+        let mut k = kids(p).into_iter();
+        let callee = k.next().expect("callee");
+        let callee_span = self.span(&callee);
+        let inner = callee.into_inner().next().expect("callee kind");
+        let callee = if inner.as_rule() == Rule::plugin_qname {
+            inner.into_inner().map(|i| self.ident(i)).collect()
+        } else {
+            vec![Ident {
+                name: inner.as_str().to_string(),
+                span: callee_span,
+            }]
+        };
+        let mut args = Vec::new();
+        let mut config = None;
+        for c in k {
+            if c.as_rule() == Rule::block {
+                config = Some(self.block(c));
+            } else {
+                args.push(self.value(c));
+            }
+        }
+        CodeMetric {
+            callee,
+            args,
+            config,
+            span,
+        }
+    }
+
     pub fn value(&mut self, p: Pair<'_, Rule>) -> Value {
         let span = self.span(&p);
         let inner = p.into_inner().next().expect("value kind");
@@ -247,6 +283,12 @@ impl Builder {
             Rule::boolean => ValueKind::Bool(inner.as_str() == "true"),
             Rule::string => ValueKind::Str(self.string(inner).value),
             Rule::qname => ValueKind::Name(self.qname(inner)),
+            Rule::configured => {
+                let mut k = kids(inner).into_iter();
+                let name = self.qname(k.next().expect("configured name"));
+                let config = self.block(k.next().expect("configured block"));
+                ValueKind::Configured { name, config }
+            }
             other => unreachable!("not a value rule: {other:?}"),
         };
         Value { kind, span }
@@ -423,8 +465,13 @@ impl Builder {
                 let mut k = k.into_iter();
                 let name = self.ident(k.next().expect("step name"));
                 let call = self.module_call(k.next().expect("module"));
-                let bindings = k
-                    .next()
+                let after = k.next();
+                let config = match &after {
+                    Some(b) if b.as_rule() == Rule::block => Some(self.block(b.clone())),
+                    _ => None,
+                };
+                let bindings = after
+                    .filter(|b| b.as_rule() == Rule::bindings)
                     .map(|b| {
                         kids(b)
                             .into_iter()
@@ -446,6 +493,7 @@ impl Builder {
                     name,
                     call,
                     bindings,
+                    config,
                     span,
                 })
             }

@@ -200,7 +200,7 @@ fn reduce(operands: &mut Vec<Operand>, pending: &mut Vec<Pending>) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use crate::syntax::ast::{Expr, Item};
+    use crate::syntax::ast::{Expr, Item, MetricBody, MetricItem};
     use crate::syntax::nesting::MAX_DEPTH;
 
     /// The metric's expression written back with every node parenthesised.
@@ -221,7 +221,10 @@ mod tests {
         }
         let parsed = crate::syntax::parse(&format!("metric m = {src}")).expect(src);
         match &parsed.file.items[0] {
-            Item::Metric(m) => show(&m.expr),
+            Item::Metric(MetricItem {
+                body: MetricBody::Expr(e),
+                ..
+            }) => show(e),
             other => panic!("{other:?}"),
         }
     }
@@ -255,8 +258,8 @@ mod tests {
         let Item::Metric(m) = &parsed.file.items[0] else {
             panic!()
         };
-        let Expr::Unary(_, inner, span) = &m.expr else {
-            panic!("{:?}", m.expr)
+        let MetricBody::Expr(Expr::Unary(_, inner, span)) = &m.body else {
+            panic!("{:?}", m.body)
         };
         assert_eq!(&src[span.start..span.end], "not pred.a + 1");
         assert_eq!(&src[inner.span().start..inner.span().end], "pred.a + 1");

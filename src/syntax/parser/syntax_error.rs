@@ -21,7 +21,10 @@ fn describe(rule: Rule) -> Option<&'static str> {
         number => "a number",
         duration => "a duration such as `30s`",
         boolean => "`true` or `false`",
-        value | list | call => "a value (string, number, duration, name, list or call)",
+        value | list | call | configured => {
+            "a value (string, number, duration, name, list or call)"
+        }
+        code_metric | code_callee | plugin_qname | kw_command => "a metric expression",
         assign => "`=`",
         lbrace => "`{`",
         rbrace => "`}`",

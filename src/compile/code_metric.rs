@@ -1,0 +1,120 @@
+//! `metric m = plugin.item(pred, gold) { .. }` and
+//! `metric m = command("program args") { timeout = 30s }` -> [`CodeMetric`].
+
+use super::{Ctx, Kind};
+use crate::ir::{CodeMetric, CommandMetric, DEFAULT_COMMAND_TIMEOUT, PluginItem};
+use crate::syntax::ast::{self, MetricItem, ValueKind, dotted};
+use crate::syntax::diagnostic::Diagnostic;
+
+/// The keys a `command` metric's config takes.
+const COMMAND_KEYS: [&str; 1] = ["timeout"];
+
+/// The code metric `code` of `item`, or `None` after a diagnostic.
+pub(super) fn compile(
+    ctx: &mut Ctx,
+    item: &MetricItem,
+    code: &ast::CodeMetric,
+) -> Option<CodeMetric> {
+    if let Some(f) = &item.feedback {
+        ctx.d.push(
+            Diagnostic::error(f.span, "a metric written as code gives its own feedback")
+                .label("not allowed here")
+                .help("return the feedback from the plugin or the command instead"),
+        );
+        return None;
+    }
+    match code.callee.as_slice() {
+        [c] if c.name == "command" => command(ctx, code).map(CodeMetric::Command),
+        [plugin, name] => {
+            let config = code
+                .config
+                .as_ref()
+                .map(|c| ctx.d.item_config(c))
+                .unwrap_or_default();
+            let args_ok = pred_gold(ctx, code);
+            (ctx.resolve(plugin, Kind::Plugin) && args_ok).then(|| {
+                CodeMetric::Plugin(PluginItem {
+                    plugin: plugin.name.clone(),
+                    item: name.name.clone(),
+                    config,
+                })
+            })
+        }
+        _ => {
+            ctx.d.push(
+                Diagnostic::error(
+                    code.span,
+                    format!("`{}` is not a metric", dotted(&code.callee)),
+                )
+                .label("expected `plugin.item(pred, gold)` or `command(\"..\")`"),
+            );
+            None
+        }
+    }
+}
+
+/// A plugin metric's arguments: exactly `pred, gold`.
+fn pred_gold(ctx: &mut Ctx, code: &ast::CodeMetric) -> bool {
+    let names: Vec<Option<String>> = code
+        .args
+        .iter()
+        .map(|a| match &a.kind {
+            ValueKind::Name(p) => Some(dotted(p)),
+            _ => None,
+        })
+        .collect();
+    if names == [Some("pred".to_string()), Some("gold".to_string())] {
+        return true;
+    }
+    ctx.d.push(
+        Diagnostic::error(code.span, "a plugin metric is called as `plugin.item(pred, gold)`")
+            .label("expected the arguments `pred, gold`")
+            .help("the plugin receives the whole prediction and gold example; choose fields in its config"),
+    );
+    false
+}
+
+fn command(ctx: &mut Ctx, code: &ast::CodeMetric) -> Option<CommandMetric> {
+    let line = match code.args.as_slice() {
+        [v] => match &v.kind {
+            ValueKind::Str(s) if !s.trim().is_empty() => Some((s.clone(), v.span)),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some((line, span)) = line else {
+        ctx.d.push(
+            Diagnostic::error(code.span, "`command` takes one string: the command line")
+                .label("expected `command(\"program args\")`")
+                .help("e.g. `command(\"python3 metrics/score.py\")`; the program runs in the spec's folder"),
+        );
+        return None;
+    };
+    let Some(argv) = shlex::split(&line).filter(|a| !a.is_empty()) else {
+        ctx.d.push(
+            Diagnostic::error(span, "cannot split this command line into arguments")
+                .label("unbalanced quotes or a trailing backslash")
+                .help("arguments are split like a POSIX shell does, without running a shell"),
+        );
+        return None;
+    };
+    let mut timeout = DEFAULT_COMMAND_TIMEOUT;
+    for e in ctx.d.unique(code.config.as_deref().unwrap_or_default()) {
+        if !COMMAND_KEYS.contains(&e.key.name.as_str()) {
+            ctx.d
+                .unknown_key(&e.key, "a `command` metric", &COMMAND_KEYS);
+            continue;
+        }
+        if let Some(v) = ctx.d.plain(e)
+            && let Some(t) = ctx.d.duration(v, "timeout", false)
+        {
+            timeout = t;
+        }
+    }
+    Some(CommandMetric {
+        command: line,
+        argv,
+        dir: ctx.base_dir.clone(),
+        timeout,
+    })
+}

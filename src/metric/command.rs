@@ -1,0 +1,298 @@
+//! `command("program args")` metrics: a long-lived child process speaking
+//! JSON lines. Each call writes `{"pred": {..}, "gold": {..}}` and reads one
+//! line back, `{"score": 0.5, "feedback": ".."}`.
+//!
+//! One process serves one call at a time; concurrent calls each take an
+//! idle process or start a new one, so there are at most as many processes
+//! as concurrent scorings (one per worker). A call that crashes the process,
+//! outlives the timeout or gets a malformed line fails (the caller scores 0
+//! with the message as feedback) and the process is killed; the next call
+//! starts a fresh one. The process's stderr goes to the log (tracing target
+//! [`COMMAND_TARGET`], info level), escaped.
+
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinHandle;
+
+use super::Score;
+use crate::ir::CommandMetric;
+use crate::printable::escape_controls;
+use crate::value::Record;
+
+/// The tracing target of a metric command's stderr lines.
+pub const COMMAND_TARGET: &str = "command";
+
+/// The longest reply line read (a longer one is malformed).
+const MAX_LINE: u64 = 1 << 20;
+
+/// How long a crashed process's stderr is waited for, to quote its last line.
+const STDERR_GRACE: Duration = Duration::from_millis(500);
+
+/// What a command metric did over a run.
+#[derive(Debug, Default)]
+pub struct CommandStats {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    starts: AtomicU64,
+}
+
+impl CommandStats {
+    /// Calls made (answered or failed).
+    pub fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+    /// Calls that failed: crash, timeout, malformed reply, or no process.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+    /// Processes started (the first of each worker, then every restart).
+    pub fn starts(&self) -> u64 {
+        self.starts.load(Ordering::Relaxed)
+    }
+}
+
+/// One running process.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    last_stderr: Arc<Mutex<String>>,
+    stderr_task: JoinHandle<()>,
+}
+
+/// A `command` metric: its processes and counters.
+pub struct CommandScorer {
+    spec: CommandMetric,
+    idle: Mutex<Vec<Worker>>,
+    stats: Arc<CommandStats>,
+}
+
+impl CommandScorer {
+    /// A scorer for `spec`; no process starts before the first call.
+    pub fn new(spec: CommandMetric) -> Self {
+        Self {
+            spec,
+            idle: Mutex::new(Vec::new()),
+            stats: Arc::default(),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &CommandStats {
+        &self.stats
+    }
+
+    /// `python3 score.py`, as the spec wrote it.
+    pub fn command(&self) -> &str {
+        &self.spec.command
+    }
+
+    /// Scores one prediction; `Err` names the program and says what failed.
+    pub async fn score(&self, gold: &Record, pred: &Record) -> Result<Score, String> {
+        self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        let result = self.call(gold, pred).await;
+        if result.is_err() {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        result.map_err(|e| format!("metric command `{}`: {e}", self.spec.command))
+    }
+
+    async fn call(&self, gold: &Record, pred: &Record) -> Result<Score, String> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut worker = match idle {
+            Some(w) => w,
+            None => self.spawn()?,
+        };
+        let line = serde_json::json!({ "pred": pred, "gold": gold }).to_string() + "\n";
+        match tokio::time::timeout(self.spec.timeout, exchange(&mut worker, &line)).await {
+            Ok(Ok(score)) => {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(worker);
+                Ok(score)
+            }
+            Ok(Err(Failure::Malformed(why))) => {
+                let _ = worker.child.start_kill();
+                Err(format!("{why}; the process was restarted"))
+            }
+            Ok(Err(Failure::Gone)) => Err(crashed(worker).await),
+            Err(_) => {
+                let _ = worker.child.start_kill();
+                Err(format!(
+                    "no answer within {:?} (the timeout); the process was killed and restarted",
+                    self.spec.timeout
+                ))
+            }
+        }
+    }
+
+    fn spawn(&self) -> Result<Worker, String> {
+        let (program, args) = self
+            .spec
+            .argv
+            .split_first()
+            .ok_or("the command line is empty")?;
+        let mut child = Command::new(program)
+            .args(args)
+            .current_dir(&self.spec.dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "cannot start `{program}` in {}: {e}",
+                    self.spec.dir.display()
+                )
+            })?;
+        self.stats.starts.fetch_add(1, Ordering::Relaxed);
+        let stdin = child.stdin.take().ok_or("no stdin pipe")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("no stdout pipe")?);
+        let stderr = child.stderr.take().ok_or("no stderr pipe")?;
+        let last_stderr = Arc::new(Mutex::new(String::new()));
+        let stderr_task = tokio::spawn(forward_stderr(
+            stderr,
+            self.spec.command.clone(),
+            last_stderr.clone(),
+        ));
+        Ok(Worker {
+            child,
+            stdin,
+            stdout,
+            last_stderr,
+            stderr_task,
+        })
+    }
+}
+
+/// Why an exchange failed.
+enum Failure {
+    /// The process closed its pipes (it exited or crashed).
+    Gone,
+    /// It answered something that is not a score line.
+    Malformed(String),
+}
+
+async fn exchange(worker: &mut Worker, line: &str) -> Result<Score, Failure> {
+    if worker.stdin.write_all(line.as_bytes()).await.is_err() || worker.stdin.flush().await.is_err()
+    {
+        return Err(Failure::Gone);
+    }
+    let mut reply = String::new();
+    let read = (&mut worker.stdout)
+        .take(MAX_LINE)
+        .read_line(&mut reply)
+        .await
+        .map_err(|e| Failure::Malformed(format!("the reply is not UTF-8 text: {e}")))?;
+    if read == 0 {
+        return Err(Failure::Gone);
+    }
+    parse_reply(&reply).map_err(Failure::Malformed)
+}
+
+/// One reply line as a score.
+pub(crate) fn parse_reply(line: &str) -> Result<Score, String> {
+    #[derive(serde::Deserialize)]
+    struct Reply {
+        score: f64,
+        #[serde(default)]
+        feedback: Option<String>,
+    }
+    let shown = || {
+        let t = line.trim_end();
+        let cut: String = t.chars().take(120).collect();
+        let more = if cut.len() < t.len() { "..." } else { "" };
+        escape_controls(&cut).into_owned() + more
+    };
+    if !line.ends_with('\n') {
+        return Err(format!(
+            "the reply line `{}` is too long or unterminated",
+            shown()
+        ));
+    }
+    let reply: Reply = serde_json::from_str(line).map_err(|e| {
+        format!(
+            "malformed reply line `{}` ({e}); expected {{\"score\": <number>, \"feedback\": \"..\"}}",
+            shown()
+        )
+    })?;
+    if !reply.score.is_finite() {
+        return Err(format!("the score in `{}` is not a finite number", shown()));
+    }
+    Ok(Score {
+        value: reply.score,
+        feedback: reply.feedback,
+    })
+}
+
+/// The message for a process that went away mid-call, with its exit status
+/// and last stderr line.
+async fn crashed(mut worker: Worker) -> String {
+    let status = match tokio::time::timeout(STDERR_GRACE, worker.child.wait()).await {
+        Ok(Ok(s)) => s.to_string(),
+        _ => {
+            let _ = worker.child.start_kill();
+            "closed its output".to_string()
+        }
+    };
+    let _ = tokio::time::timeout(STDERR_GRACE, &mut worker.stderr_task).await;
+    let last = worker
+        .last_stderr
+        .lock()
+        .map(|l| l.clone())
+        .unwrap_or_default();
+    let tail = if last.is_empty() {
+        String::new()
+    } else {
+        format!("; last stderr line: {last}")
+    };
+    format!("the process stopped without answering ({status}){tail}; it will be restarted")
+}
+
+/// Every stderr line to the log; the last one kept for crash messages.
+async fn forward_stderr(
+    stderr: tokio::process::ChildStderr,
+    command: String,
+    last: Arc<Mutex<String>>,
+) {
+    let mut lines = BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let line = escape_controls(&line).into_owned();
+        tracing::info!(target: COMMAND_TARGET, command = %command, "{line}");
+        if let Ok(mut l) = last.lock() {
+            *l = line;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_line_gives_score_and_feedback() {
+        let s = parse_reply("{\"score\": 0.5, \"feedback\": \"close\"}\n").unwrap();
+        assert_eq!(s.value, 0.5);
+        assert_eq!(s.feedback.as_deref(), Some("close"));
+        let s = parse_reply("{\"score\": 1}\n").unwrap();
+        assert_eq!((s.value, s.feedback), (1.0, None));
+    }
+
+    #[test]
+    fn a_malformed_line_is_quoted_escaped() {
+        let e = parse_reply("oops \u{1b}[2J\n").unwrap_err();
+        assert!(
+            e.starts_with("malformed reply line `oops \\u{1b}[2J`"),
+            "{e}"
+        );
+        let e = parse_reply("{\"feedback\": \"x\"}\n").unwrap_err();
+        assert!(e.contains("missing field `score`"), "{e}");
+    }
+}

@@ -1,0 +1,202 @@
+//! `command(..)` metrics: a Python script speaking JSON lines, scored
+//! through `MetricFn` the way a run scores predictions. Covers answers with
+//! feedback, a crash mid-run (the call fails naming the program, the next
+//! call restarts it), a hang (the per-call timeout), and a malformed line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use simba_run::ir::{CodeMetric, CommandMetric, MetricDecl, MetricExpr};
+use simba_run::lm::{Models, ModelsOptions};
+use simba_run::metric::MetricFn;
+use simba_run::value::{Example, Record};
+
+fn metric(mode: &str, timeout: Duration) -> MetricFn {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/metric_support");
+    let command = format!("python3 score.py {mode}");
+    let decl = MetricDecl {
+        name: "py".into(),
+        expr: MetricExpr::Code(CodeMetric::Command(CommandMetric {
+            argv: command.split_whitespace().map(str::to_string).collect(),
+            command,
+            dir,
+            timeout,
+        })),
+        feedback: None,
+    };
+    MetricFn::new(
+        decl,
+        Arc::new(Models::new(ModelsOptions { cache_dir: None })),
+    )
+}
+
+fn record(answer: &str) -> Record {
+    let mut r = Record::new();
+    r.insert("answer".into(), answer.into());
+    r
+}
+
+fn gold(answer: &str) -> Example {
+    Example {
+        fields: record(answer),
+        input_keys: vec![],
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_command_metric_returns_scores_and_feedback_from_one_process() {
+    let m = metric("ok", Duration::from_secs(10));
+    rt().block_on(async {
+        let hit = m.try_score(&gold("Paris"), &record("paris")).await.unwrap();
+        assert_eq!((hit.value, hit.feedback), (1.0, None));
+        let miss = m.try_score(&gold("Paris"), &record("Rome")).await.unwrap();
+        assert_eq!(miss.value, 0.0);
+        assert_eq!(miss.feedback.as_deref(), Some("expected paris, got rome"));
+    });
+    let stats = m.command_stats().unwrap();
+    assert_eq!((stats.calls(), stats.failures(), stats.starts()), (2, 0, 1));
+    assert_eq!(m.command_warning(), None);
+}
+
+#[test]
+fn a_crash_fails_that_call_naming_the_program_and_the_next_call_restarts_it() {
+    let m = metric("crash", Duration::from_secs(10));
+    rt().block_on(async {
+        assert_eq!(
+            m.try_score(&gold("a"), &record("a")).await.unwrap().value,
+            1.0
+        );
+        let err = m.try_score(&gold("a"), &record("a")).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("metric command `python3 score.py crash`"),
+            "{text}"
+        );
+        assert!(text.contains("exit status: 3"), "{text}");
+        assert!(text.contains("giving up on request 2"), "{text}");
+        // A fresh process answers the next call.
+        assert_eq!(
+            m.try_score(&gold("a"), &record("b")).await.unwrap().value,
+            0.0
+        );
+    });
+    let stats = m.command_stats().unwrap();
+    assert_eq!((stats.calls(), stats.failures(), stats.starts()), (3, 1, 2));
+    assert_eq!(
+        m.command_warning().unwrap(),
+        "metric `py` (command `python3 score.py crash`): 1 of 3 calls failed and scored 0; the program was started 2 times"
+    );
+}
+
+#[test]
+fn a_hanging_call_fails_at_the_timeout_and_the_process_is_replaced() {
+    let m = metric("hang", Duration::from_secs(1));
+    rt().block_on(async {
+        m.try_score(&gold("a"), &record("a")).await.unwrap();
+        let err = m.try_score(&gold("a"), &record("a")).await.unwrap_err();
+        assert!(err.to_string().contains("no answer within 1s"), "{err}");
+        assert!(err.to_string().contains("python3 score.py hang"), "{err}");
+        assert_eq!(
+            m.try_score(&gold("a"), &record("a")).await.unwrap().value,
+            1.0
+        );
+    });
+    assert_eq!(m.command_stats().unwrap().starts(), 2);
+}
+
+#[test]
+fn a_malformed_reply_is_a_clear_error_naming_the_program() {
+    let m = metric("garbage", Duration::from_secs(10));
+    rt().block_on(async {
+        let err = m.try_score(&gold("a"), &record("a")).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "metric `py` could not be computed: metric command `python3 score.py garbage`: \
+             malformed reply line `not json at all` (expected ident at line 1 column 2); \
+             expected {\"score\": <number>, \"feedback\": \"..\"}; the process was restarted"
+        );
+        // The restarted process's first line is garbage again: still an error, never a hang.
+        assert!(m.try_score(&gold("a"), &record("a")).await.is_err());
+    });
+    assert_eq!(m.command_stats().unwrap().failures(), 2);
+}
+
+#[test]
+fn a_missing_program_fails_every_call_with_its_name() {
+    let decl = MetricDecl {
+        name: "py".into(),
+        expr: MetricExpr::Code(CodeMetric::Command(CommandMetric {
+            command: "no-such-program-xyz".into(),
+            argv: vec!["no-such-program-xyz".into()],
+            dir: std::env::temp_dir(),
+            timeout: Duration::from_secs(1),
+        })),
+        feedback: None,
+    };
+    let m = MetricFn::new(
+        decl,
+        Arc::new(Models::new(ModelsOptions { cache_dir: None })),
+    );
+    let err = rt()
+        .block_on(m.try_score(&gold("a"), &record("a")))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot start `no-such-program-xyz`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_reports_a_command_metric_whose_program_is_not_found() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.jsonl"),
+        "{\"question\": \"q\", \"answer\": \"a\"}\n",
+    )
+    .unwrap();
+    let spec = dir.path().join("spec.simba");
+    let write = |metric: &str| {
+        std::fs::write(
+            &spec,
+            format!(
+                "model m {{ provider = \"sim\" oracle = d }}\n\
+                 dataset d {{ train = jsonl(\"t.jsonl\") inputs = [question] }}\n\
+                 signature A = \"question -> answer\"\n\
+                 program p = predict(A)\n\
+                 metric ok = {metric}\n\
+                 optimize p with simba {{ trainset = d.train metric = ok }}\n"
+            ),
+        )
+        .unwrap();
+    };
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+            .arg("check")
+            .arg(&spec)
+            .output()
+            .unwrap()
+    };
+    write("command(\"no-such-program-xyz --flag\")");
+    let out = check();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "error: metric ok: the program `no-such-program-xyz` of `command(\"no-such-program-xyz --flag\")` is not found on PATH"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    write("command(\"./score.sh\")");
+    assert_eq!(check().status.code(), Some(1));
+    std::fs::write(dir.path().join("score.sh"), "#!/bin/sh\n").unwrap();
+    assert_eq!(check().status.code(), Some(0));
+}

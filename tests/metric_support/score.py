@@ -1,0 +1,34 @@
+"""A command metric for the tests: exact match of `answer`, with feedback.
+
+Behaviour switches on argv[1]: `ok` answers every line; `crash` exits with
+status 3 on its 2nd request; `crash_once` does so on its 3rd request unless
+`crashed.flag` exists in its folder (it creates it), so one run crashes once;
+`hang` sleeps on its 2nd request; `garbage` answers its 1st request with a
+line that is not JSON.
+"""
+import json
+import os
+import sys
+import time
+
+mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
+seen = 0
+for line in sys.stdin:
+    seen += 1
+    if mode == "crash" and seen == 2:
+        print("giving up on request 2", file=sys.stderr, flush=True)
+        sys.exit(3)
+    if mode == "crash_once" and seen == 3 and not os.path.exists("crashed.flag"):
+        open("crashed.flag", "w").close()
+        sys.exit(3)
+    if mode == "hang" and seen == 2:
+        time.sleep(30)
+    if mode == "garbage" and seen == 1:
+        print("not json at all", flush=True)
+        continue
+    req = json.loads(line)
+    pred = str(req["pred"].get("answer", "")).strip().lower()
+    gold = str(req["gold"].get("answer", "")).strip().lower()
+    score = 1.0 if pred == gold else 0.0
+    feedback = None if score else f"expected {gold}, got {pred}"
+    print(json.dumps({"score": score, "feedback": feedback}), flush=True)
