@@ -39,10 +39,12 @@ for _ in $(seq 120); do
 done
 
 # eval --json: one line per row on stdout, the summary (with LM calls) on stderr.
+# Extra arguments go to eval (e.g. --program FILE).
 score() {
   local spec="$1" out err
+  shift
   out="$(mktemp)"; err="$(mktemp)"
-  "$bin" eval "$spec" --split dev --json --no-cache >"$out" 2>"$err" || true
+  "$bin" eval "$spec" --split dev --json --no-cache "$@" >"$out" 2>"$err" || true
   python3 - "$out" "$err" <<'PY'
 import json, re, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -59,5 +61,11 @@ echo "model: $gguf"
 printf '%-10s %-12s %s\n' task path result
 printf '%-10s %-12s %s\n' topic in-process "$(score "$root/examples/local/local.simba")"
 printf '%-10s %-12s %s\n' topic server "$(score "$root/benches/local_vs_server/topic.server.simba")"
+# A program the model does answer with: two demos (a food and a travel
+# review from the trainset), the same file on both paths.
+demos="$root/benches/local_vs_server/topic-2demos.program.json"
+printf '%-10s %-12s %s\n' topic+demos in-process "$(score "$root/examples/local/local.simba" --program "$demos")"
+printf '%-10s %-12s %s\n' topic+demos server "$(score "$root/benches/local_vs_server/topic.server.simba" --program "$demos")"
+printf '%-10s %-12s %s\n' topic+demos server,rp=1 "$(score "$root/benches/local_vs_server/topic.server.norepeat.simba" --program "$demos")"
 printf '%-10s %-12s %s\n' sentiment in-process "$(score "$root/benches/local_vs_server/sentiment.simba")"
 printf '%-10s %-12s %s\n' sentiment server "$(score "$root/benches/local_vs_server/sentiment.server.simba")"
