@@ -178,23 +178,37 @@ fn check_reports_a_command_metric_whose_program_is_not_found() {
         )
         .unwrap();
     };
-    let check = || {
+    let simba = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
-            .arg("check")
+            .args(args)
             .arg(&spec)
+            .current_dir(dir.path())
             .output()
             .unwrap()
     };
+    let check = || simba(&["check"]);
     write("command(\"no-such-program-xyz --flag\")");
+    let missing = "error: metric ok: the program `no-such-program-xyz` of \
+                   `command(\"no-such-program-xyz --flag\")` is not found on PATH";
     let out = check();
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains(
-            "error: metric ok: the program `no-such-program-xyz` of `command(\"no-such-program-xyz --flag\")` is not found on PATH"
-        ),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(missing), "{stderr}");
+    assert!(stderr.contains("spec.simba has 1 error"), "{stderr}");
+    // No "ok" summary before the error.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    // A run and eval refuse it before any LM call, with the same line.
+    for args in [&["--json"][..], &["eval"][..]] {
+        let out = simba(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&missing["error: ".len()..]),
+            "{args:?}: {stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("lm_call"));
+    }
+    assert!(!dir.path().join("out/p/trials.jsonl").exists());
     write("command(\"./score.sh\")");
     assert_eq!(check().status.code(), Some(1));
     std::fs::write(dir.path().join("score.sh"), "#!/bin/sh\n").unwrap();

@@ -13,19 +13,21 @@ pub fn run(args: CheckArgs) -> i32 {
             for w in &project.warnings {
                 err!("{}", escape_controls(w));
             }
-            out!("{}", summary(&project.spec));
             let mut problems = super::check_plugins::check_plugins(&project);
-            problems.extend(command_programs(&project.spec));
+            problems.extend(crate::metric::command::missing_programs(&project.spec));
+            if problems.is_empty() {
+                out!("{}", summary(&project.spec));
+                return exit::OK;
+            }
             for p in &problems {
                 // Each problem is an `error: ..` line or a rendered
                 // diagnostic, plugin text already escaped.
                 errln!("{p}");
             }
-            if problems.is_empty() {
-                exit::OK
-            } else {
-                exit::INPUT
-            }
+            let count = problems.len();
+            let s = if count == 1 { "" } else { "s" };
+            errln!("error: {} has {count} error{s}", args.spec.display());
+            exit::INPUT
         }
         Err(Error::Spec(LoadError::Invalid { rendered, count })) => {
             err!("{rendered}");
@@ -108,40 +110,4 @@ pub fn summary(spec: &Spec) -> String {
         ));
     }
     out
-}
-
-/// A `command` metric whose program cannot be found: `check` says so rather
-/// than every call of the run failing. A name without a slash is looked up on
-/// `PATH`; a path is relative to the spec's folder, where the program runs.
-fn command_programs(spec: &Spec) -> Vec<String> {
-    use crate::ir::{CodeMetric, MetricExpr};
-    let mut problems = Vec::new();
-    for m in spec.metrics.values() {
-        let MetricExpr::Code(CodeMetric::Command(c)) = &m.expr else {
-            continue;
-        };
-        let Some(program) = c.argv.first() else {
-            continue;
-        };
-        let found = if program.contains('/') {
-            c.dir.join(program).is_file()
-        } else {
-            std::env::var_os("PATH")
-                .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
-        };
-        if !found {
-            let place = if program.contains('/') {
-                format!("in {}", c.dir.display())
-            } else {
-                "on PATH".to_string()
-            };
-            problems.push(format!(
-                "error: metric {}: the program `{}` of `command({:?})` is not found {place}",
-                m.name,
-                escape_controls(program),
-                c.command
-            ));
-        }
-    }
-    problems
 }

@@ -24,6 +24,43 @@ use crate::ir::CommandMetric;
 use crate::printable::escape_controls;
 use crate::value::Record;
 
+/// Each `command` metric whose program cannot be found, as an `error: ..`
+/// line: `check`, a run and `eval` say so before the first LM call rather
+/// than every metric call failing. A name without a slash is looked up on
+/// `PATH`; a path is relative to the spec's folder, where the program runs.
+pub fn missing_programs(spec: &crate::ir::Spec) -> Vec<String> {
+    use crate::ir::{CodeMetric, MetricExpr};
+    let mut problems = Vec::new();
+    for m in spec.metrics.values() {
+        let MetricExpr::Code(CodeMetric::Command(c)) = &m.expr else {
+            continue;
+        };
+        let Some(program) = c.argv.first() else {
+            continue;
+        };
+        let found = if program.contains('/') {
+            c.dir.join(program).is_file()
+        } else {
+            std::env::var_os("PATH")
+                .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
+        };
+        if !found {
+            let place = if program.contains('/') {
+                format!("in {}", c.dir.display())
+            } else {
+                "on PATH".to_string()
+            };
+            problems.push(format!(
+                "error: metric {}: the program `{}` of `command({:?})` is not found {place}",
+                m.name,
+                escape_controls(program),
+                c.command
+            ));
+        }
+    }
+    problems
+}
+
 /// The tracing target of a metric command's stderr lines.
 pub const COMMAND_TARGET: &str = "command";
 

@@ -20,7 +20,7 @@
 //!   arithmetic, a bad regex, a failed judge call) scores 0 with feedback
 //!   saying why.
 
-mod command;
+pub mod command;
 mod expr;
 mod judge;
 pub mod normalize;
