@@ -67,6 +67,9 @@ pub const COMMAND_TARGET: &str = "command";
 /// The longest reply line read (a longer one is malformed).
 const MAX_LINE: u64 = 1 << 20;
 
+/// The longest stderr line kept from a metric program, in bytes.
+const STDERR_LINE_MAX: usize = 8 * 1024;
+
 /// How long a crashed process's stderr is waited for, to quote its last line.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
 
@@ -294,24 +297,76 @@ async fn crashed(mut worker: Worker) -> String {
 }
 
 /// Every stderr line to the log; the last one kept for crash messages.
-async fn forward_stderr(
-    stderr: tokio::process::ChildStderr,
+async fn forward_stderr<R: tokio::io::AsyncRead + Unpin>(
+    stderr: R,
     command: String,
     last: Arc<Mutex<String>>,
 ) {
-    let mut lines = BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let line = escape_controls(&line).into_owned();
-        tracing::info!(target: COMMAND_TARGET, command = %command, "{line}");
-        if let Ok(mut l) = last.lock() {
-            *l = line;
+    let mut reader = BufReader::new(stderr);
+    let mut line: Vec<u8> = Vec::new();
+    let mut cut = 0usize;
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok(b) if !b.is_empty() => b,
+            _ => break,
+        };
+        let newline = buf.iter().position(|&b| b == b'\n');
+        let chunk = &buf[..newline.unwrap_or(buf.len())];
+        // Only the first STDERR_LINE_MAX bytes of a line are kept: a script
+        // writing without newlines must not grow this process's memory.
+        let room = STDERR_LINE_MAX.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        cut += chunk.len().saturating_sub(room);
+        let used = newline.map_or(buf.len(), |i| i + 1);
+        reader.consume(used);
+        if newline.is_some() {
+            log_stderr_line(&line, cut, &command, &last);
+            line.clear();
+            cut = 0;
         }
+    }
+    if !line.is_empty() || cut > 0 {
+        log_stderr_line(&line, cut, &command, &last);
+    }
+}
+
+/// One line of a metric program's stderr to the log, escaped, with how much
+/// of it was cut; the last one is kept for a failed call's message.
+fn log_stderr_line(bytes: &[u8], cut: usize, command: &str, last: &Mutex<String>) {
+    let text = String::from_utf8_lossy(bytes);
+    let mut line = escape_controls(text.trim_end_matches('\r')).into_owned();
+    if cut > 0 {
+        line.push_str(&format!(" [.. {cut} more bytes]"));
+    }
+    tracing::info!(target: COMMAND_TARGET, command = %command, "{line}");
+    if let Ok(mut l) = last.lock() {
+        *l = line;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stderr_line_without_end_is_kept_to_its_first_bytes() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let last = Arc::new(Mutex::new(String::new()));
+        let mut input = vec![b'x'; 3 << 20];
+        input.extend_from_slice(b"\nnext\r\n");
+        input.extend_from_slice(&vec![b'y'; 100_000]);
+        rt.block_on(forward_stderr(&input[..], "p".into(), last.clone()));
+        let kept = last.lock().unwrap().clone();
+        assert_eq!(
+            kept,
+            format!("{} [.. {} more bytes]", "y".repeat(8192), 100_000 - 8192)
+        );
+        let last2 = Arc::new(Mutex::new(String::new()));
+        rt.block_on(forward_stderr(&b"a\r\nb\n"[..], "p".into(), last2.clone()));
+        assert_eq!(*last2.lock().unwrap(), "b");
+    }
 
     #[test]
     fn a_reply_line_gives_score_and_feedback() {
