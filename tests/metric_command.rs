@@ -67,6 +67,25 @@ fn a_command_metric_returns_scores_and_feedback_from_one_process() {
 }
 
 #[test]
+fn a_score_beyond_1e12_is_a_failed_call() {
+    // 1e308 is finite, but means over it overflow to infinity.
+    let m = metric("huge", Duration::from_secs(10));
+    rt().block_on(async {
+        let err = m
+            .try_score(&gold("Paris"), &record("paris"))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("returned the score 1e308, which is not a number within ±1e12"),
+            "{err}"
+        );
+        let miss = m.try_score(&gold("Paris"), &record("Rome")).await.unwrap();
+        assert_eq!(miss.value, 0.0);
+    });
+}
+
+#[test]
 fn a_crash_fails_that_call_naming_the_program_and_the_next_call_restarts_it() {
     let m = metric("crash", Duration::from_secs(10));
     rt().block_on(async {

@@ -46,6 +46,11 @@ pub trait CodeScorer: Send + Sync {
     async fn score(&self, gold: &Record, pred: &Record) -> Result<Score, String>;
 }
 
+/// The largest score magnitude a code metric may return: far beyond any
+/// real metric, and small enough that means over any dataset stay finite
+/// (a score of 1e308 made them overflow to infinity).
+pub const MAX_CODE_SCORE: f64 = 1e12;
+
 /// What scores a code metric.
 enum Code {
     Command(CommandScorer),
@@ -194,11 +199,12 @@ impl MetricFn {
                 None => Err(format!("the metric `{code}` was not loaded")),
             };
             return score.map_err(fail).and_then(|s| {
-                if s.value.is_finite() {
+                if s.value.is_finite() && s.value.abs() <= MAX_CODE_SCORE {
                     Ok(s)
                 } else {
                     Err(fail(format!(
-                        "`{code}` returned a score that is not a finite number"
+                        "`{code}` returned the score {:e}, which is not a number within ±1e12",
+                        s.value
                     )))
                 }
             });

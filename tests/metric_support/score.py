@@ -4,7 +4,8 @@ Behaviour switches on argv[1]: `ok` answers every line; `crash` exits with
 status 3 on its 2nd request; `crash_once` does so on its 3rd request unless
 `crashed.flag` exists in its folder (it creates it), so one run crashes once;
 `hang` sleeps on its 2nd request; `garbage` answers its 1st request with a
-line that is not JSON.
+line that is not JSON; `huge` scores a match 1e308 (finite, but beyond the
+accepted range).
 """
 import json
 import os
@@ -30,5 +31,7 @@ for line in sys.stdin:
     pred = str(req["pred"].get("answer", "")).strip().lower()
     gold = str(req["gold"].get("answer", "")).strip().lower()
     score = 1.0 if pred == gold else 0.0
+    if mode == "huge" and score:
+        score = 1e308
     feedback = None if score else f"expected {gold}, got {pred}"
     print(json.dumps({"score": score, "feedback": feedback}), flush=True)
