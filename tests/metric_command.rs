@@ -86,6 +86,49 @@ fn a_score_beyond_1e12_is_a_failed_call() {
 }
 
 #[test]
+fn a_grandchild_the_program_forked_goes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let support = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/metric_support");
+    std::fs::copy(support.join("score.py"), dir.path().join("score.py")).unwrap();
+    let command = "python3 score.py fork".to_string();
+    let m = MetricFn::new(
+        MetricDecl {
+            name: "py".into(),
+            expr: MetricExpr::Code(CodeMetric::Command(CommandMetric {
+                argv: command.split_whitespace().map(str::to_string).collect(),
+                command,
+                dir: dir.path().to_path_buf(),
+                timeout: Duration::from_secs(10),
+            })),
+            feedback: None,
+        },
+        Arc::new(Models::new(ModelsOptions { cache_dir: None })),
+    );
+    let hit = rt().block_on(m.try_score(&gold("Paris"), &record("paris")));
+    assert_eq!(hit.unwrap().value, 1.0);
+    let pid = std::fs::read_to_string(dir.path().join("grandchild.pid")).unwrap();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            // A killed orphan nobody reaps yet is a zombie (state Z).
+            .is_ok_and(|stat| {
+                !stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+    };
+    assert!(alive(), "the grandchild sleeps while the metric lives");
+    drop(m);
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        !alive()
+    });
+    assert!(gone, "grandchild {pid} outlived the metric");
+}
+
+#[test]
 fn a_crash_fails_that_call_naming_the_program_and_the_next_call_restarts_it() {
     let m = metric("crash", Duration::from_secs(10));
     rt().block_on(async {

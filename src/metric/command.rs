@@ -99,10 +99,29 @@ impl CommandStats {
 /// One running process.
 struct Worker {
     child: Child,
+    /// The process group spawn() made the program lead, killed as a whole
+    /// when the worker goes (see the Drop impl).
+    group: libc::pid_t,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
     last_stderr: Arc<Mutex<String>>,
     stderr_task: JoinHandle<()>,
+}
+
+impl Drop for Worker {
+    /// Kills the program's whole process group: a child it forked (one that
+    /// keeps its stdout open, or a daemon) goes with it instead of outliving
+    /// the run. The id stays the group's while any member lives; once all
+    /// have exited it could name another group only if process ids wrapped
+    /// around in the moment between their exit and this drop.
+    fn drop(&mut self) {
+        if self.group > 0 {
+            // SAFETY: killpg takes plain integers and touches no memory.
+            unsafe {
+                libc::killpg(self.group, libc::SIGKILL);
+            }
+        }
+    }
 }
 
 /// A `command` metric: its processes and counters.
@@ -185,6 +204,8 @@ impl CommandScorer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Its own process group, so whatever it forks is killed with it.
+            .process_group(0)
             .spawn()
             .map_err(|e| {
                 format!(
@@ -202,8 +223,10 @@ impl CommandScorer {
             self.spec.command.clone(),
             last_stderr.clone(),
         ));
+        let group = child.id().map_or(0, |pid| pid as libc::pid_t);
         Ok(Worker {
             child,
+            group,
             stdin,
             stdout,
             last_stderr,

@@ -5,7 +5,8 @@ status 3 on its 2nd request; `crash_once` does so on its 3rd request unless
 `crashed.flag` exists in its folder (it creates it), so one run crashes once;
 `hang` sleeps on its 2nd request; `garbage` answers its 1st request with a
 line that is not JSON; `huge` scores a match 1e308 (finite, but beyond the
-accepted range).
+accepted range); `fork` starts a grandchild sleeping 60 s on its 1st
+request, writing its pid to `grandchild.pid` (in the working folder).
 """
 import json
 import os
@@ -24,6 +25,13 @@ for line in sys.stdin:
         sys.exit(3)
     if mode == "hang" and seen == 2:
         time.sleep(30)
+    if mode == "fork" and seen == 1:
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        with open("grandchild.pid", "w") as f:
+            f.write(str(pid))
     if mode == "garbage" and seen == 1:
         print("not json at all", flush=True)
         continue
