@@ -233,14 +233,7 @@ impl OpenAiProvider {
     /// A failure to get a reply: all worth a retry.
     fn send_error(&self, url: &str, error: reqwest::Error) -> LmError {
         let e = error.without_url();
-        let message = if e.is_timeout() {
-            let limit = self.timeout.unwrap_or_default();
-            format!("no reply from {url} within the timeout of {limit:?}")
-        } else if e.is_connect() {
-            format!("cannot connect to {url}: {}", root_cause(&e))
-        } else {
-            format!("request to {url} failed: {}", error_chain(&e))
-        };
+        let message = send_failure(&e, url, self.timeout.unwrap_or_default());
         if e.is_redirect() {
             // A redirect away from the model's origin is refused the same
             // way every time: not worth a retry.
@@ -378,6 +371,19 @@ pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
         || status == StatusCode::REQUEST_TIMEOUT
         || status.is_server_error()
+}
+
+/// What went wrong sending a request to `url` (shown without secrets):
+/// a timeout after `timeout`, a refused connection with its cause, or the
+/// error with its causes. Models and remote corpora word it the same.
+pub(crate) fn send_failure(e: &reqwest::Error, url: &str, timeout: std::time::Duration) -> String {
+    if e.is_timeout() {
+        format!("no reply from {url} within the timeout of {timeout:?}")
+    } else if e.is_connect() {
+        format!("cannot connect to {url}: {}", root_cause(e))
+    } else {
+        format!("request to {url} failed: {}", error_chain(e))
+    }
 }
 
 /// An error and its causes, joined: reqwest's own message alone ("error

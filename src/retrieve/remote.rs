@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime};
 use crate::ir::RemoteCorpus;
 use crate::lm::openai::body::{Body, ERROR_BODY_BYTES, read_capped, snippet};
 use crate::lm::openai::redact::KeyRedactor;
-use crate::lm::openai::{error_chain, is_retryable_status, parse_retry_after, root_cause};
+use crate::lm::openai::{error_chain, is_retryable_status, parse_retry_after, send_failure};
 use crate::lm::{Lm, LmError, Request, Response, Usage};
 
 /// The request param carrying `k`.
@@ -115,16 +115,7 @@ impl ColbertClient {
     fn send_error(&self, error: reqwest::Error) -> LmError {
         let url = self.shown_url();
         let e = error.without_url();
-        let message = if e.is_timeout() {
-            format!(
-                "no reply from {url} within the timeout of {:?}",
-                self.timeout
-            )
-        } else if e.is_connect() {
-            format!("cannot connect to {url}: {}", root_cause(&e))
-        } else {
-            format!("request to {url} failed: {}", error_chain(&e))
-        };
+        let message = send_failure(&e, &url, self.timeout);
         if e.is_redirect() {
             // Refused the same way every time: not worth a retry.
             return self.fatal(message);
