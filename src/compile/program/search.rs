@@ -3,7 +3,7 @@
 //! binding like `{ query = .. }`, and `k` is checked here.
 
 use super::super::{Ctx, Kind};
-use super::step::{StepInfo, outputs_by_name};
+use super::step::{StepInfo, outputs_by_name, source_binding};
 use crate::ir::defaults::{SEARCH_K, SEARCH_MAX_K};
 use crate::ir::{ModuleKind, SEARCH_QUERY_FIELD, SearchCall, search_signature};
 use crate::syntax::ast::{Binding, StepDecl, ValueKind};
@@ -29,26 +29,14 @@ pub(super) fn search_step<'a>(ctx: &mut Ctx, s: &'a StepDecl) -> Option<StepInfo
                     .int(&arg.value, "k", 1, SEARCH_MAX_K as i128)
                     .map(|n| n as usize);
             }
-            SEARCH_QUERY_FIELD => match &arg.value.kind {
-                ValueKind::Name(parts) => bindings.push(Binding {
-                    field: arg.name.clone(),
-                    source: parts.clone(),
-                    span: arg.span,
-                }),
-                other => {
-                    ctx.d.push(
-                        Diagnostic::error(
-                            arg.value.span,
-                            format!(
-                                "`query` expects a source such as `step.field`, found {}",
-                                other.describe()
-                            ),
-                        )
-                        .label("not a source")
-                        .help("write `query = input.question` or `query = STEP.FIELD`"),
-                    );
-                    ok = false;
-                }
+            SEARCH_QUERY_FIELD => match source_binding(
+                ctx,
+                arg,
+                "`query` expects",
+                "write `query = input.question` or `query = STEP.FIELD`",
+            ) {
+                Some(b) => bindings.push(b),
+                None => ok = false,
             },
             other => {
                 ctx.d.push(

@@ -49,6 +49,37 @@ impl StepInfo<'_> {
     }
 }
 
+/// A named call argument as a binding of its field to a source such as
+/// `step.field`; anything else is an error at the value, saying what the
+/// argument expects (`expects`) and how to write it (`help`).
+pub(super) fn source_binding(
+    ctx: &mut Ctx,
+    arg: &crate::syntax::ast::NamedArg,
+    expects: &str,
+    help: &str,
+) -> Option<Binding> {
+    match &arg.value.kind {
+        ValueKind::Name(parts) => Some(Binding {
+            field: arg.name.clone(),
+            source: parts.clone(),
+            span: arg.span,
+        }),
+        other => {
+            ctx.d.push(
+                Diagnostic::error(
+                    arg.value.span,
+                    format!(
+                        "{expects} a source such as `step.field`, found {}",
+                        other.describe()
+                    ),
+                )
+                .label("not a source")
+                .help(help.to_string()),
+            );
+            None
+        }
+    }
+}
 /// A step's outputs keyed by name (bindings look them up one by one).
 pub(super) fn outputs_by_name(fields: Vec<Field>) -> IndexMap<String, Field> {
     fields.into_iter().map(|f| (f.name.clone(), f)).collect()

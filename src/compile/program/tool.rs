@@ -4,9 +4,9 @@
 //! call are the tool's config, not bindings.
 
 use super::super::{Ctx, Kind, ToolFields};
-use super::step::{StepInfo, outputs_by_name};
+use super::step::{StepInfo, outputs_by_name, source_binding};
 use crate::ir::{Field, FieldType, ItemConfig, ModuleKind, PluginItem, Signature, ToolCall};
-use crate::syntax::ast::{Binding, Ident, StepDecl, ValueKind, dotted, dotted_span};
+use crate::syntax::ast::{Ident, StepDecl, dotted, dotted_span};
 use crate::syntax::diagnostic::Diagnostic;
 
 /// Checks a plugin tool step; None (with diagnostics) when it is unusable.
@@ -55,26 +55,14 @@ pub(super) fn tool_step<'a>(
     }
     let mut bindings = Vec::new();
     for arg in &s.call.named {
-        match &arg.value.kind {
-            ValueKind::Name(parts) => bindings.push(Binding {
-                field: arg.name.clone(),
-                source: parts.clone(),
-                span: arg.span,
-            }),
-            other => {
-                ctx.d.push(
-                    Diagnostic::error(
-                        arg.value.span,
-                        format!(
-                            "a tool input is bound to a source such as `step.field`, found {}",
-                            other.describe()
-                        ),
-                    )
-                    .label("not a source")
-                    .help("constants belong in the tool's `{ .. }` config"),
-                );
-                ok = false;
-            }
+        match source_binding(
+            ctx,
+            arg,
+            "a tool input is bound to",
+            "constants belong in the tool's `{ .. }` config",
+        ) {
+            Some(b) => bindings.push(b),
+            None => ok = false,
         }
     }
     let config = config(ctx, s);
