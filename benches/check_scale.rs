@@ -1,7 +1,8 @@
 //! `check` on generated specs of 10k and 50k items: parse, compile and render
 //! every diagnostic, as `simba-run check` does (target: 50k items under 2 s).
 //! Both a valid spec (one unused-signature warning per group) and one where
-//! every program misspells its signature (an error with a suggestion each).
+//! every program misspells its signature (an error with a suggestion each);
+//! and a spec holding one 4 MB string value.
 
 #[path = "../tests/spec_gen/mod.rs"]
 mod spec_gen;
@@ -42,6 +43,16 @@ fn bench(c: &mut Criterion) {
             });
         }
     }
+    // One 4 MB string value, 100 lists deep, on one line (was 12 s in a
+    // debug build: a rule call per character, and a rescan of the line per
+    // enclosing pair).
+    let big = format!(
+        "model big {{ provider = openai  model = \"x\"  params {{ x = {}\"{}\"{} }} }}\n",
+        "[".repeat(100),
+        "ab#\\\"c ".repeat(500_000),
+        "]".repeat(100),
+    );
+    group.bench_function("string_4mb", |b| b.iter(|| check(black_box(&big))));
     group.finish();
 }
 

@@ -307,3 +307,49 @@ fn thousands_of_unknown_names_get_short_help() {
         rendered.len()
     );
 }
+
+#[test]
+fn a_4_mb_string_deep_in_lists_on_one_line_parses_to_its_value() {
+    // Once 12 s in a debug build (a rule call per character of a string,
+    // then every enclosing pair scanning the whole line for a trailing
+    // comment); benches/check_scale.rs times it. The value must survive
+    // intact: escapes, `#` and quotes inside the string are not comments.
+    use simba_run::syntax::ast::{EntryValue, Item, ValueKind};
+    let chunk = "ab#\\\"c\\\\d ";
+    let want_chunk = "ab#\"c\\d ";
+    let n = 4_000_000 / chunk.len();
+    let depth = 100;
+    let src = format!(
+        "model big {{ provider = openai  model = \"x\"  params {{ x = {}\"{}\"{} }} }} # \"end\n",
+        "[".repeat(depth),
+        chunk.repeat(n),
+        "]".repeat(depth),
+    );
+    let parsed = simba_run::syntax::parse(&src).expect("the spec parses");
+    let Item::Model(m) = &parsed.file.items[0] else {
+        panic!("a model item")
+    };
+    assert_eq!(
+        &src[m.span.start..m.span.end],
+        src.split(" # ").next().unwrap()
+    );
+    let EntryValue::Block(params) = &m.entries[2].value else {
+        panic!("a params block")
+    };
+    let EntryValue::Value(mut v) = params[0].value.clone() else {
+        panic!("a value")
+    };
+    for _ in 0..depth {
+        let ValueKind::List(mut items) = v.kind else {
+            panic!("a list")
+        };
+        assert_eq!(items.len(), 1);
+        v = items.remove(0);
+    }
+    let ValueKind::Str(text) = v.kind else {
+        panic!("a string")
+    };
+    assert_eq!(text.len(), want_chunk.len() * n);
+    assert!(text == want_chunk.repeat(n));
+    assert_eq!(parsed.comments.len(), 1);
+}

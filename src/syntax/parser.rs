@@ -13,6 +13,7 @@ use super::lex::{self, Comment};
 use super::nesting;
 use build::Builder;
 use pest::Parser as _;
+use std::sync::Arc;
 use syntax_error::syntax_error;
 
 /// The pest parser generated from `grammar/simba.pest`.
@@ -48,7 +49,8 @@ pub struct Parsed {
 pub fn parse(src: &str) -> Result<Parsed, Vec<Diagnostic>> {
     let comments = lex::scan(src).map_err(|d| vec![d])?;
     let depth = nesting::check(src, 0, 0).map_err(|d| vec![d])?;
-    let (items, diags) = nesting::on_stack_for(depth, || parse_items(src));
+    let (items, diags) =
+        nesting::on_stack_for(depth, || parse_items(src, &comment_ranges(&comments)));
     if diags.is_empty() {
         Ok(Parsed {
             file: File { items },
@@ -60,8 +62,16 @@ pub fn parse(src: &str) -> Result<Parsed, Vec<Diagnostic>> {
 }
 
 /// The items of `src`, and every syntax error (see [`parse`]).
-fn parse_items(src: &str) -> (Vec<Item>, Vec<Diagnostic>) {
-    one_item_at_a_time(src).unwrap_or_else(|| whole_file(src))
+fn parse_items(src: &str, comments: &Arc<[(usize, usize)]>) -> (Vec<Item>, Vec<Diagnostic>) {
+    one_item_at_a_time(src, comments).unwrap_or_else(|| whole_file(src, comments))
+}
+
+/// The byte ranges of `comments`, for the builder's spans.
+fn comment_ranges(comments: &[Comment]) -> Arc<[(usize, usize)]> {
+    comments
+        .iter()
+        .map(|c| (c.start, c.start + c.text.len()))
+        .collect()
 }
 
 /// Parses `src` one item at a time: the same items as parsing the whole
@@ -69,12 +79,16 @@ fn parse_items(src: &str) -> (Vec<Item>, Vec<Diagnostic>) {
 /// queue (some 40 bytes per token, about 20 per byte of spec) for one item
 /// only. `None` at the first syntax error: [`whole_file`] then reports it
 /// with exactly the words a whole-file parse has for it.
-fn one_item_at_a_time(src: &str) -> Option<(Vec<Item>, Vec<Diagnostic>)> {
+fn one_item_at_a_time(
+    src: &str,
+    comments: &Arc<[(usize, usize)]>,
+) -> Option<(Vec<Item>, Vec<Diagnostic>)> {
     let mut items = Vec::new();
     let mut b = Builder {
         base: 0,
         src_id: 0,
         diags: Vec::new(),
+        comments: Some(comments.clone()),
     };
     loop {
         let rest = &src[b.base..];
@@ -91,7 +105,7 @@ fn one_item_at_a_time(src: &str) -> Option<(Vec<Item>, Vec<Diagnostic>)> {
 
 /// Parses the whole file at once; after an error, carries on from the next
 /// line that starts with an item keyword.
-fn whole_file(src: &str) -> (Vec<Item>, Vec<Diagnostic>) {
+fn whole_file(src: &str, comments: &Arc<[(usize, usize)]>) -> (Vec<Item>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut items = Vec::new();
     let mut base = 0;
@@ -102,6 +116,7 @@ fn whole_file(src: &str) -> (Vec<Item>, Vec<Diagnostic>) {
                     base,
                     src_id: 0,
                     diags: Vec::new(),
+                    comments: Some(comments.clone()),
                 };
                 let file = b.file(pairs.next().expect("file rule"));
                 items.extend(file.items);
@@ -138,6 +153,7 @@ fn override_value(full: &str, start: usize, src_id: u16) -> Result<Value, Diagno
         base: start,
         src_id,
         diags: Vec::new(),
+        comments: None,
     };
     let pair = pairs
         .next()
@@ -223,17 +239,43 @@ mod tests {
         ];
         let specs = valid_specs().into_iter().chain(extra.map(String::from));
         for src in specs {
-            let whole = whole_file(&src);
-            assert_eq!(one_item_at_a_time(&src), Some(whole), "{src}");
+            let c = ranges(&src);
+            let whole = whole_file(&src, &c);
+            assert_eq!(one_item_at_a_time(&src, &c), Some(whole), "{src}");
         }
+    }
+
+    fn ranges(src: &str) -> Arc<[(usize, usize)]> {
+        comment_ranges(&lex::scan(src).unwrap())
+    }
+
+    #[test]
+    fn a_trailing_comment_with_quotes_and_hashes_is_cut_from_the_span() {
+        let src = "program p {\n  step a = predict(S) # say \"x # y\"\n  # more\n\n  step b = predict(T)  # c\n}\n";
+        let parsed = parse(src).unwrap();
+        let Item::Program(p) = &parsed.file.items[0] else {
+            panic!("a program item")
+        };
+        let ProgramBody::Block(entries) = &p.body else {
+            panic!("a block body")
+        };
+        let spans: Vec<&str> = entries
+            .iter()
+            .filter_map(|e| match e {
+                ProgramEntry::Step(s) => Some(&src[s.span.start..s.span.end]),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(spans, ["step a = predict(S)", "step b = predict(T)"]);
     }
 
     #[test]
     fn a_syntax_error_falls_back_to_the_whole_file_parse() {
         let src = "metric m = 1 +\nmodle x { }\nmetric n = 2\n";
-        assert_eq!(one_item_at_a_time(src), None);
-        let (_, diags) = parse_items(src);
-        assert_eq!(diags, whole_file(src).1);
+        let c = ranges(src);
+        assert_eq!(one_item_at_a_time(src, &c), None);
+        let (_, diags) = parse_items(src, &c);
+        assert_eq!(diags, whole_file(src, &c).1);
         assert!(!diags.is_empty());
     }
 

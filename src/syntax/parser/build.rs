@@ -37,6 +37,24 @@ fn comment_start(line: &str) -> Option<usize> {
     None
 }
 
+/// The length of `text` (starting at byte `start` of the source) without
+/// trailing whitespace and the comments of `comments` (byte ranges in the
+/// source, sorted, each ending where its line's text ends). A binary search
+/// per comment cut: unlike [`content_len`], the cost does not grow with the
+/// length of the pair's last line, which every pair enclosing a long string
+/// would otherwise scan again.
+fn len_without_comments(text: &str, start: usize, comments: &[(usize, usize)]) -> usize {
+    let mut t = text.trim_end();
+    loop {
+        let end = start + t.len();
+        let last = comments.partition_point(|&(s, _)| s < end).checked_sub(1);
+        match last.map(|i| comments[i]) {
+            Some((s, e)) if s >= start && e == end => t = t[..s - start].trim_end(),
+            _ => return t.len(),
+        }
+    }
+}
+
 /// Builds the AST from pest pairs, collecting non-fatal errors (bad escapes, ...).
 pub(super) struct Builder {
     /// Offset of the parsed text within the whole source.
@@ -45,6 +63,10 @@ pub(super) struct Builder {
     pub src_id: u16,
     /// Errors found while building.
     pub diags: Vec<Diagnostic>,
+    /// The source's comments as byte ranges (see [`len_without_comments`]),
+    /// when the builder parses the whole source; `None` for small texts
+    /// (an override value, a one-line signature), scanned instead.
+    pub comments: Option<std::sync::Arc<[(usize, usize)]>>,
 }
 
 fn is_noise(rule: Rule) -> bool {
@@ -89,7 +111,10 @@ impl Builder {
     /// includes them when a rule ends with an optional part that was absent).
     pub(super) fn span(&self, p: &Pair<'_, Rule>) -> Span {
         let s = p.as_span();
-        let len = content_len(p.as_str());
+        let len = match &self.comments {
+            Some(c) => len_without_comments(p.as_str(), self.base + s.start(), c),
+            None => content_len(p.as_str()),
+        };
         Span {
             start: self.base + s.start(),
             end: self.base + s.start() + len,
@@ -373,6 +398,7 @@ impl Builder {
             base: s.span.start + 1,
             src_id: self.src_id,
             diags: Vec::new(),
+            comments: None,
         };
         let mut fields = Vec::new();
         let top = pairs.into_iter().next().expect("sig_line");
