@@ -7,11 +7,18 @@
 //! earlier text, BEL rings. A hostile server could use them to forge or hide
 //! lines of an error message. Escaping them at the boundaries where outside
 //! text is printed keeps every byte visible and inert.
+//!
+//! Bidirectional formatting characters are escaped too: Unicode does not
+//! class them as controls, but a terminal honours them, so a U+202E
+//! (right-to-left override) in a plugin's message or a spec string can show
+//! the rest of an error line reversed (the "Trojan Source" trick).
 
 use std::borrow::Cow;
 
 /// `text` with every control character (C0, DEL and C1) except newline and
-/// tab written out as its Rust escape (`\u{1b}`, `\r`, `\u{7}`, `\u{9b}`).
+/// tab, and every bidirectional formatting character (see [`BIDI_CONTROLS`]),
+/// written out as its Rust escape (`\u{1b}`, `\r`, `\u{7}`, `\u{9b}`,
+/// `\u{202e}`).
 /// Newlines and tabs stay: multi-line messages (diagnostics, notes) are
 /// normal and move the cursor only in the expected way. Borrows when there
 /// is nothing to escape, which is nearly always.
@@ -30,9 +37,18 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// A control character a terminal could act on.
+/// The bidirectional formatting characters: embeddings and overrides
+/// (U+202A-U+202E), isolates (U+2066-U+2069), and the marks U+200E, U+200F
+/// and U+061C. Each can reorder how the text around it is shown.
+pub const BIDI_CONTROLS: [char; 12] = [
+    '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}',
+    '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}',
+];
+
+/// A character a terminal could act on: a control character, or one that
+/// reorders the display of the text around it.
 fn needs_escape(c: char) -> bool {
-    c.is_control() && c != '\n' && c != '\t'
+    (c.is_control() && c != '\n' && c != '\t') || BIDI_CONTROLS.contains(&c)
 }
 
 #[cfg(test)]
@@ -64,6 +80,20 @@ mod tests {
                 assert!(!out.chars().any(char::is_control), "{c:?} -> {out:?}");
             }
         }
+    }
+
+    #[test]
+    fn every_bidi_control_is_escaped_as_its_code_point() {
+        for c in BIDI_CONTROLS {
+            let want = format!("a\\u{{{:x}}}b", c as u32);
+            assert_eq!(escape_controls(&format!("a{c}b")), want);
+        }
+        assert_eq!(
+            escape_controls("exit \u{202e}0 tixe\u{2069}"),
+            "exit \\u{202e}0 tixe\\u{2069}"
+        );
+        // Letters of right-to-left scripts are text, not controls.
+        assert_eq!(escape_controls("שלום مرحبا"), "שלום مرحبا");
     }
 
     #[test]
