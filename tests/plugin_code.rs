@@ -134,9 +134,20 @@ fn a_tool_step_and_a_plugin_metric_run_in_a_short_optimization() {
         "[append_demo]",
     );
     let check = ok(simba().arg("check").arg(&spec).output().unwrap());
+    // Enough to write the step from: typed fields, the call, the config keys.
     let listing = text(&check.stdout);
-    assert!(listing.contains("tools: extras.join"), "{listing}");
-    assert!(listing.contains("metrics: extras.rubric"), "{listing}");
+    for line in [
+        "  tools:\n    extras.join(a: string, b: string) -> text: string\n",
+        "      use: step NAME = extras.join(a = <string>, b = <string>), outputs read as NAME.text\n",
+        "      config separator: string - put between the two inputs (default \" | \")\n",
+        "  metrics:\n    extras.rubric(pred, gold)\n      config field: string - ",
+        "    extras.swap_demo\n      config max_swaps: int - how many predictors",
+        "    extras.shuffle_demos\n      config: none\n",
+        "    faulty.echo_config(question: string) -> config: json\n",
+        "    faulty.panics\n      config: not declared (any `{ .. }` is passed as JSON)\n",
+    ] {
+        assert!(listing.contains(line), "{line:?} in\n{listing}");
+    }
 
     ok(simba().arg(&spec).arg("--quiet").output().unwrap());
     let run = run_json(&dir.path().join("out"));
@@ -362,4 +373,43 @@ fn a_tool_step_of_a_plugin_that_does_not_load_is_an_error_saying_why() {
         stderr.contains("the plugin did not load: plugin `gone`: no library at"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_misspelt_or_mistyped_config_key_fails_check_and_the_run_at_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = write_spec(
+        dir.path(),
+        TWO_STEPS,
+        "extras.rubric(pred, gold) { threshold = \"high\" }",
+        "[append_demo, extras.swap_demo { max_swap = 2 }, extras.shuffle_demos { seed = 1 }]",
+    );
+    let at = |key: &str| {
+        let src = std::fs::read_to_string(&spec).unwrap();
+        let line = src.lines().position(|l| l.contains(key)).unwrap();
+        let col = src.lines().nth(line).unwrap().find(key).unwrap();
+        format!("code.simba:{}:{}]", line + 1, col + 1)
+    };
+    let expected = [
+        "unknown key `max_swap` in the config of `extras.swap_demo`".to_string(),
+        "help: did you mean `max_swaps`?".into(),
+        at("max_swap = 2"),
+        "unknown key `seed` in the config of `extras.shuffle_demos`".into(),
+        "help: `extras.shuffle_demos` takes no config".into(),
+        "`threshold` takes float, found a string".into(),
+        "help: `threshold`: the share of gold words, in [0, 1], that scores 1 (default 1)".into(),
+        at("\"high\""),
+    ];
+    let check = simba().arg("check").arg(&spec).output().unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let run = simba().arg(&spec).output().unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert!(text(&check.stderr).contains("has 3 errors"));
+    for out in [check, run] {
+        let stderr = text(&out.stderr);
+        for e in &expected {
+            assert!(stderr.contains(e.as_str()), "{e} in\n{stderr}");
+        }
+    }
+    assert!(!dir.path().join("out").exists());
 }

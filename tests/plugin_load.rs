@@ -26,9 +26,10 @@ fn extras_loads_and_lists_what_it_provides() {
     assert_eq!(m.tools[0].name, "join");
     let text = listing[0].to_string();
     assert!(
-        text.contains("extras.swap_demo, extras.contrast_rewrite, extras.shuffle_demos"),
+        text.contains("  strategies:\n    extras.swap_demo\n      config max_swaps: int - "),
         "{text}"
     );
+    assert!(text.contains("    extras.contrast_rewrite\n"), "{text}");
     assert!(text.contains("models: -"), "{text}");
 }
 

@@ -130,7 +130,7 @@ fn a_spec_with_plugins_runs_and_logs_plugin_attempts_in_trials_jsonl() {
         }
     }
     let listing: Vec<String> = host.listings().iter().map(|l| l.to_string()).collect();
-    assert!(listing[2].contains("models: rp.replay"), "{listing:?}");
+    assert!(listing[2].contains("models:\n    rp.replay"), "{listing:?}");
 
     // The models: sim from the registry, `recorded` from the plugin host.
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -230,7 +230,7 @@ fn the_cli_runs_a_spec_with_plugins_and_check_lists_them() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("extras.swap_demo"), "{stdout}");
-    assert!(stdout.contains("models: rp.replay"), "{stdout}");
+    assert!(stdout.contains("models:\n    rp.replay"), "{stdout}");
 
     // The whole command: plugin strategies resolved from the spec, plugin
     // model in the registry, attempts in the trial log.

@@ -29,7 +29,7 @@ pub(super) fn compile(
             let config = code
                 .config
                 .as_ref()
-                .map(|c| ctx.d.item_config(c))
+                .map(|c| ctx.plugin_config(&code.callee, "metric", c))
                 .unwrap_or_default();
             let args_ok = pred_gold(ctx, code);
             (ctx.resolve(plugin, Kind::Plugin) && args_ok).then(|| {

@@ -19,6 +19,7 @@ mod model;
 mod names;
 mod optimize;
 mod overrides;
+mod plugin_config;
 mod program;
 mod signature;
 pub mod values;
@@ -27,6 +28,7 @@ pub use crate::syntax::diagnostic::{Diagnostic, Severity, Sources, Style};
 /// The keys an optimize block and its `stop { }` block accept.
 pub use metric_range::metric_bounds;
 pub use optimize::{KEYS as OPTIMIZE_KEYS, STOP_KEYS};
+pub use plugin_config::{ConfigKeySpec, ConfigType};
 
 use crate::config::ProjectConfig;
 use crate::ir::{PluginDecl, Spec};
@@ -111,6 +113,9 @@ pub struct ToolTable {
     pub loaded: Vec<String>,
     /// Plugins that did not load, with why.
     pub failed: IndexMap<String, String>,
+    /// Declared config keys by `(plugin, kind, item)`, kind being
+    /// `strategy`, `tool` or `metric`; an item absent here is unchecked.
+    pub config_keys: IndexMap<(String, String, String), Vec<ConfigKeySpec>>,
 }
 
 impl<'a> Layers<'a> {

@@ -619,7 +619,7 @@ fn strategy(ctx: &mut Ctx, i: &Value) -> Option<StrategyRef> {
                 })
         }
         ValueKind::Configured { name: p, config } if p.len() == 2 => {
-            let config = ctx.d.item_config(config);
+            let config = ctx.plugin_config(p, "strategy", config);
             ctx.resolve(&p[0], Kind::Plugin)
                 .then(|| StrategyRef::Plugin {
                     plugin: p[0].name.clone(),

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use simba_plugin_sdk::Manifest;
+
+pub use super::listing::PluginListing;
 use simba_plugin_sdk::abi::{KIND_METRIC, KIND_MODEL, KIND_STRATEGY, KIND_TOOL};
 use tokio::sync::Semaphore;
 
@@ -20,50 +22,6 @@ use crate::lm::Lm;
 /// Separate caps keep a strategy that waits on a plugin model from holding
 /// the permit that model needs.
 const DEFAULT_MAX_CALLS: usize = 64;
-
-/// What one plugin provides (for `simba-run check`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PluginListing {
-    /// The spec's name for the plugin.
-    pub name: String,
-    /// The library file loaded.
-    pub path: PathBuf,
-    /// The ABI version the plugin was built against.
-    pub abi: (u32, u32),
-    /// The strategies and models the plugin says it provides.
-    pub manifest: Manifest,
-}
-
-impl std::fmt::Display for PluginListing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |items: &[String]| {
-            if items.is_empty() {
-                "-".to_string()
-            } else {
-                items
-                    .iter()
-                    .map(|i| format!("{}.{i}", self.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        };
-        let tools: Vec<String> = self.manifest.tools.iter().map(|t| t.name.clone()).collect();
-        write!(
-            f,
-            "plugin {} ({} {}, ABI {}.{}) at {}\n  strategies: {}\n  models: {}\n  tools: {}\n  metrics: {}",
-            self.name,
-            self.manifest.name,
-            self.manifest.version,
-            self.abi.0,
-            self.abi.1,
-            self.path.display(),
-            list(&self.manifest.strategies),
-            list(&self.manifest.models),
-            list(&tools),
-            list(&self.manifest.metrics),
-        )
-    }
-}
 
 /// The plugins of a spec, loaded and version-checked. Cheap to clone; the
 /// libraries stay loaded for the life of the process.

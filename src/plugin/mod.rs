@@ -14,6 +14,7 @@ mod error;
 mod glue;
 mod host;
 mod library;
+mod listing;
 mod model;
 mod setup;
 mod strategy;

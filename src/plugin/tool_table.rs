@@ -1,18 +1,19 @@
 //! The manifests of a spec's plugins, read before the spec compiles, so
-//! tool steps can be typed: the compiler never loads a library itself.
+//! tool steps can be typed and item configs checked against their declared
+//! keys: the compiler never loads a library itself.
 
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
 use super::PluginHost;
-use crate::compile::{ToolFields, ToolTable};
+use crate::compile::{ConfigKeySpec, ToolFields, ToolTable};
 use crate::ir::PluginDecl;
-use crate::syntax::ast::{Item, ProgramBody, ProgramEntry};
+use crate::syntax::ast::Item;
 
-/// The tools of every plugin that `source` (the spec at `spec_path`) calls
-/// in a tool step; plugins without tool steps are not loaded here. A spec
-/// that does not parse gives an empty table (its compile reports why).
+/// The tools and declared config keys of every plugin `source` (the spec
+/// at `spec_path`) declares. A spec that does not parse gives an empty
+/// table (its compile reports why).
 pub fn tool_table(spec_path: &Path, source: &str, search_path: &[PathBuf]) -> ToolTable {
     let Ok(parsed) = crate::syntax::parse(source) else {
         return ToolTable::default();
@@ -33,21 +34,9 @@ pub fn tool_table(spec_path: &Path, source: &str, search_path: &[PathBuf]) -> To
             );
         }
     }
-    let mut needed: IndexMap<String, PluginDecl> = IndexMap::new();
-    for item in &parsed.file.items {
-        let Item::Program(p) = item else { continue };
-        let ProgramBody::Block(entries) = &p.body else {
-            continue;
-        };
-        for e in entries {
-            if let ProgramEntry::Step(s) = e
-                && let [plugin, _] = s.call.module.as_slice()
-                && let Some(decl) = declared.get(&plugin.name)
-            {
-                needed.insert(plugin.name.clone(), decl.clone());
-            }
-        }
-    }
+    // Every declared plugin: besides tool steps, any strategy, tool or
+    // metric may carry a config checked against the keys it declares.
+    let needed = declared;
     let mut table = ToolTable::default();
     if needed.is_empty() {
         return table;
@@ -76,6 +65,20 @@ pub fn tool_table(spec_path: &Path, source: &str, search_path: &[PathBuf]) -> To
                     outputs: fields(&t.outputs),
                 },
             );
+        }
+        for c in &manifest.config {
+            let keys = c
+                .keys
+                .iter()
+                .map(|k| ConfigKeySpec {
+                    name: k.name.clone(),
+                    ty: k.ty.clone(),
+                    doc: k.doc.clone(),
+                })
+                .collect();
+            table
+                .config_keys
+                .insert((name.clone(), c.kind.clone(), c.item.clone()), keys);
         }
     }
     table

@@ -1,7 +1,7 @@
 //! Code items of the extras plugin: the tool `join` and the metric `rubric`.
 
 use simba_plugin_sdk::{
-    FieldSpec, Host, Level, Metric, MetricRequest, MetricScore, Record, Tool, ToolSpec,
+    ConfigKey, FieldSpec, Host, Level, Metric, MetricRequest, MetricScore, Record, Tool, ToolSpec,
 };
 
 /// The string form of a field (missing: empty).
@@ -40,6 +40,14 @@ impl Tool for Join {
             Some(other) => return Err(format!("`separator` must be a string, got {other}")),
         };
         Ok(Join { separator })
+    }
+
+    fn config_keys() -> Option<Vec<ConfigKey>> {
+        Some(vec![ConfigKey::new(
+            "separator",
+            "string",
+            "put between the two inputs (default \" | \")",
+        )])
     }
 
     fn signature() -> ToolSpec {
@@ -87,6 +95,21 @@ impl Metric for Rubric {
             Some(other) => return Err(format!("`field` must be a string, got {other}")),
         };
         Ok(Rubric { field, threshold })
+    }
+
+    fn config_keys() -> Option<Vec<ConfigKey>> {
+        Some(vec![
+            ConfigKey::new(
+                "field",
+                "string",
+                "the gold and predicted field compared (default `answer`)",
+            ),
+            ConfigKey::new(
+                "threshold",
+                "float",
+                "the share of gold words, in [0, 1], that scores 1 (default 1)",
+            ),
+        ])
     }
 
     fn score(&self, request: MetricRequest, host: &Host) -> Result<MetricScore, String> {

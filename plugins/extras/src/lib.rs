@@ -11,8 +11,8 @@
 pub mod code;
 
 use simba_plugin_sdk::{
-    Demo, Host, Level, Message, ModelRequest, Record, Strategy, StrategyReply, StrategyRequest,
-    TraceStep, Trajectory, export_plugin,
+    ConfigKey, Demo, Host, Level, Message, ModelRequest, Record, Strategy, StrategyReply,
+    StrategyRequest, TraceStep, Trajectory, export_plugin,
 };
 
 /// The bucket's best and worst trajectories, or a skip reason when there is
@@ -65,6 +65,14 @@ impl Strategy for SwapDemo {
             },
         };
         Ok(SwapDemo { max_swaps })
+    }
+
+    fn config_keys() -> Option<Vec<ConfigKey>> {
+        Some(vec![ConfigKey::new(
+            "max_swaps",
+            "int",
+            "how many predictors one call may change (a positive integer; default: all)",
+        )])
     }
 
     fn apply(&self, request: StrategyRequest, host: &Host) -> Result<StrategyReply, String> {
@@ -156,6 +164,21 @@ impl Strategy for ContrastRewrite {
         })
     }
 
+    fn config_keys() -> Option<Vec<ConfigKey>> {
+        Some(vec![
+            ConfigKey::new(
+                "predictor",
+                "string",
+                "the step whose instructions are rewritten (default: the first in the best trace)",
+            ),
+            ConfigKey::new(
+                "model",
+                "string",
+                "the model asked for the rewrite (default: the run's prompt model)",
+            ),
+        ])
+    }
+
     fn apply(&self, request: StrategyRequest, host: &Host) -> Result<StrategyReply, String> {
         let (best, worst) = match best_and_worst(&request.bucket) {
             Ok(pair) => pair,
@@ -234,6 +257,10 @@ pub struct ShuffleDemos;
 impl Strategy for ShuffleDemos {
     fn new(_config: &serde_json::Value) -> Result<Self, String> {
         Ok(ShuffleDemos)
+    }
+
+    fn config_keys() -> Option<Vec<ConfigKey>> {
+        Some(Vec::new())
     }
 
     fn apply(&self, request: StrategyRequest, host: &Host) -> Result<StrategyReply, String> {

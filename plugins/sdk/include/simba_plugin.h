@@ -77,7 +77,10 @@ typedef struct SimbaPluginTable {
     uint32_t abi_major;
     uint32_t abi_minor;
     /* JSON manifest: {"name","version","strategies":[..],"models":[..],"features":[..],
-     * "tools":[{"name","inputs":[{"name","type"}..],"outputs":[..]}..],"metrics":[..]} */
+     * "tools":[{"name","inputs":[{"name","type"}..],"outputs":[..]}..],"metrics":[..],
+     * "config":[{"kind":"strategy"|"tool"|"metric","item","keys":[{"name","type","doc"}..]}..]}
+     * "config" is optional (ABI 1.1): an item listed there has its spec config checked
+     * against its keys (unknown key, wrong type) before the host calls `create`. */
     int32_t (*manifest)(SimbaBuffer *out);
     /* Create an instance of item `item` (kind SIMBA_KIND_*) from a JSON config
      * object; on OK *out_instance is set (and *out may be empty). */

@@ -12,8 +12,8 @@ use crate::abi::{
 };
 use crate::host::Host;
 use crate::types::{
-    Manifest, MetricRequest, ModelReply, ModelRequest, StrategyRequest, ToolReply, ToolRequest,
-    ToolSpec,
+    ConfigKey, ItemConfigKeys, Manifest, MetricRequest, ModelReply, ModelRequest, StrategyRequest,
+    ToolReply, ToolRequest, ToolSpec,
 };
 use crate::{Metric, Model, Strategy, Tool};
 
@@ -30,6 +30,9 @@ pub type MetricFactory = fn(&serde_json::Value) -> Result<Box<dyn Metric>, Strin
 /// A tool's name, factory and typed fields.
 pub type ToolEntry = (&'static str, ToolFactory, fn() -> ToolSpec);
 
+/// An item's declared config keys (`None`: not declared).
+pub type ConfigKeysFn = fn() -> Option<Vec<ConfigKey>>;
+
 /// A plugin's static description, made by [`crate::export_plugin!`].
 pub struct PluginDef {
     pub name: &'static str,
@@ -38,6 +41,8 @@ pub struct PluginDef {
     pub models: &'static [(&'static str, ModelFactory)],
     pub tools: &'static [ToolEntry],
     pub metrics: &'static [(&'static str, MetricFactory)],
+    /// `(kind, item, keys)` for every strategy, tool and metric.
+    pub config_keys: &'static [(&'static str, &'static str, ConfigKeysFn)],
 }
 
 enum Instance {
@@ -117,6 +122,17 @@ pub unsafe fn manifest(def: &PluginDef, out: *mut SimbaBuffer) -> i32 {
                     })
                     .collect(),
                 metrics: def.metrics.iter().map(|(n, _)| n.to_string()).collect(),
+                config: def
+                    .config_keys
+                    .iter()
+                    .filter_map(|(kind, item, keys)| {
+                        keys().map(|keys| ItemConfigKeys {
+                            kind: kind.to_string(),
+                            item: item.to_string(),
+                            keys,
+                        })
+                    })
+                    .collect(),
             };
             serde_json::to_vec(&m).map_err(|e| e.to_string())
         })

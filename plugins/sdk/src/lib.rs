@@ -46,6 +46,16 @@ pub trait Strategy: Send + Sync + 'static {
     where
         Self: Sized;
 
+    /// The config keys the strategy reads, listed in the manifest so the host
+    /// reports an unknown key or a wrong type at its place in the spec.
+    /// `None` (the default): the config is not checked by the host.
+    fn config_keys() -> Option<Vec<ConfigKey>>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Applies the strategy. Random choices must use `host.next_u64()` (or
     /// `host.below`) so the run stays reproducible from its seed.
     fn apply(&self, request: StrategyRequest, host: &Host) -> Result<StrategyReply, String>;
@@ -75,6 +85,14 @@ pub trait Tool: Send + Sync + 'static {
     where
         Self: Sized;
 
+    /// The config keys the tool reads (see [`Strategy::config_keys`]).
+    fn config_keys() -> Option<Vec<ConfigKey>>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// The tool's typed inputs and outputs (`name` is filled in by the
     /// export; leave it empty).
     fn signature() -> ToolSpec
@@ -93,6 +111,14 @@ pub trait Metric: Send + Sync + 'static {
     fn new(config: &serde_json::Value) -> Result<Self, String>
     where
         Self: Sized;
+
+    /// The config keys the metric reads (see [`Strategy::config_keys`]).
+    fn config_keys() -> Option<Vec<ConfigKey>>
+    where
+        Self: Sized,
+    {
+        None
+    }
 
     /// Scores one prediction. An `Err` is a failed metric call: the
     /// prediction scores 0 with the message as feedback.
@@ -123,7 +149,9 @@ macro_rules! export_plugin {
     ) => {
         const _: () = {
             use $crate::abi::{SimbaBuffer, SimbaHost, SimbaPluginTable};
-            use $crate::export::{MetricFactory, ModelFactory, PluginDef, StrategyFactory, ToolFactory};
+            use $crate::export::{
+                ConfigKeysFn, MetricFactory, ModelFactory, PluginDef, StrategyFactory, ToolFactory,
+            };
             use ::std::ffi::c_void;
 
             static DEF: PluginDef = PluginDef {
@@ -158,6 +186,11 @@ macro_rules! export_plugin {
                             .map(|m| Box::new(m) as Box<dyn $crate::Metric>)
                     }) as MetricFactory,
                 )),*)?],
+                config_keys: &[
+                    $(("strategy", $sname, <$sty as $crate::Strategy>::config_keys as ConfigKeysFn),)*
+                    $($(("tool", $tname, <$tty as $crate::Tool>::config_keys as ConfigKeysFn),)*)?
+                    $($(("metric", $xname, <$xty as $crate::Metric>::config_keys as ConfigKeysFn),)*)?
+                ],
             };
 
             unsafe extern "C" fn manifest(out: *mut SimbaBuffer) -> i32 {

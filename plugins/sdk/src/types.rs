@@ -29,6 +29,60 @@ pub struct Manifest {
     /// Metric items, usable as `metric m = NAME.item(pred, gold)` (ABI 1.1).
     #[serde(default)]
     pub metrics: Vec<String>,
+    /// The config keys of the items that declare them (ABI 1.1, optional:
+    /// a manifest without it still loads). The host checks a declaring
+    /// item's `{ .. }` config against its keys in `check` and before a run;
+    /// an item not listed gets its config unchecked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<ItemConfigKeys>,
+}
+
+impl Manifest {
+    /// The config keys declared for `item` of `kind` (`"strategy"`,
+    /// `"tool"` or `"metric"`); `None` when the item declares none.
+    pub fn config_keys(&self, kind: &str, item: &str) -> Option<&[ConfigKey]> {
+        self.config
+            .iter()
+            .find(|c| c.kind == kind && c.item == item)
+            .map(|c| c.keys.as_slice())
+    }
+}
+
+// ---------------------------------------------------------------- config
+
+/// The config keys one item accepts: every key its `{ .. }` block may set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemConfigKeys {
+    /// `"strategy"`, `"tool"` or `"metric"`.
+    pub kind: String,
+    /// The item name.
+    pub item: String,
+    /// Every key the item reads; an empty list means it takes no config.
+    pub keys: Vec<ConfigKey>,
+}
+
+/// One config key: its name, type and a one-line description.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigKey {
+    pub name: String,
+    /// `string`, `int`, `float` (any number), `bool`, `list<T>`, `object`
+    /// (a nested block) or `json` (any value).
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// One line for `check`'s listing and for error messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc: Option<String>,
+}
+
+impl ConfigKey {
+    /// A key of type `ty` described by `doc`.
+    pub fn new(name: &str, ty: &str, doc: &str) -> Self {
+        ConfigKey {
+            name: name.to_string(),
+            ty: ty.to_string(),
+            doc: (!doc.is_empty()).then(|| doc.to_string()),
+        }
+    }
 }
 
 // ---------------------------------------------------------------- tools

@@ -128,6 +128,30 @@ fn a_manifest_from_abi_1_0_reads_with_no_tools_or_metrics() {
 }
 
 #[test]
+fn declared_config_keys_are_optional_in_the_manifest() {
+    let old: Manifest = serde_json::from_value(json!({
+        "name": "old", "version": "1.0.0", "strategies": ["s"]
+    }))
+    .unwrap();
+    assert_eq!(old.config_keys("strategy", "s"), None);
+    assert!(!serde_json::to_string(&old).unwrap().contains("config"));
+    let new: Manifest = serde_json::from_value(json!({
+        "name": "new", "version": "1.1.0", "strategies": ["s", "t"],
+        "config": [
+            {"kind": "strategy", "item": "s",
+             "keys": [{"name": "max_swaps", "type": "int", "doc": "cap"}, {"name": "x", "type": "json"}]},
+            {"kind": "strategy", "item": "t", "keys": []}
+        ]
+    }))
+    .unwrap();
+    let keys = new.config_keys("strategy", "s").unwrap();
+    assert_eq!(keys[0], ConfigKey::new("max_swaps", "int", "cap"));
+    assert_eq!(keys[1].doc, None);
+    assert_eq!(new.config_keys("strategy", "t"), Some(&[][..]));
+    assert_eq!(new.config_keys("tool", "s"), None);
+}
+
+#[test]
 fn metric_scores_leave_out_missing_feedback() {
     let s = MetricScore {
         score: 0.5,

@@ -89,14 +89,9 @@ pub(super) fn tool_step<'a>(
 /// (the names become strings).
 fn config(ctx: &mut Ctx, s: &StepDecl) -> ItemConfig {
     if let Some(entries) = &s.config {
-        return ctx.d.item_config(entries);
+        return ctx.plugin_config(&s.call.module, "tool", entries);
     }
-    let object = s
-        .bindings
-        .iter()
-        .map(|b| (b.field.name.clone(), dotted(&b.source).into()))
-        .collect();
-    ItemConfig::new(object)
+    ctx.plugin_config_of_bindings(&s.call.module, &s.bindings)
 }
 
 /// The tool's signature from its manifest fields.

@@ -1,0 +1,231 @@
+//! A plugin item's `{ .. }` config, checked against the keys the plugin's
+//! manifest declares for that item (read before compiling, like tool
+//! fields): an unknown key gets a "did you mean", a value of the wrong type
+//! an error at the value. Items that declare no keys get their config
+//! unchecked, as JSON.
+
+use super::Ctx;
+use crate::ir::ItemConfig;
+use crate::syntax::ast::{Binding, Entry, EntryValue, Ident, Span, ValueKind, dotted_span};
+use crate::syntax::diagnostic::Diagnostic;
+use serde_json::Value as J;
+
+/// One config key a plugin item declares: `(name, type, one-line doc)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigKeySpec {
+    /// The key.
+    pub name: String,
+    /// Its type as the manifest writes it (`int`, `list<string>`, ...).
+    pub ty: String,
+    /// What it does, in one line.
+    pub doc: Option<String>,
+}
+
+/// A config key's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigType {
+    /// A string (names and durations are written as strings too).
+    String,
+    /// A whole number.
+    Int,
+    /// Any number.
+    Float,
+    /// `true` or `false`.
+    Bool,
+    /// A nested block, `{ a = 1 }`.
+    Object,
+    /// Any value.
+    Json,
+    /// A list of values of one type.
+    List(Box<ConfigType>),
+}
+
+impl ConfigType {
+    /// A manifest's type text; `None` when it is not one of the types above.
+    pub fn parse(text: &str) -> Option<ConfigType> {
+        let t = text.trim();
+        if let Some(inner) = t.strip_prefix("list<").and_then(|r| r.strip_suffix('>')) {
+            return ConfigType::parse(inner).map(|i| ConfigType::List(Box::new(i)));
+        }
+        Some(match t {
+            "string" | "str" => ConfigType::String,
+            "int" => ConfigType::Int,
+            "float" => ConfigType::Float,
+            "bool" => ConfigType::Bool,
+            "object" => ConfigType::Object,
+            "json" => ConfigType::Json,
+            _ => return None,
+        })
+    }
+
+    /// Whether the JSON `value` (as the plugin would receive it) has this type.
+    pub fn fits(&self, value: &J) -> bool {
+        match (self, value) {
+            (ConfigType::Json, _) => true,
+            (ConfigType::String, J::String(_)) => true,
+            (ConfigType::Int, J::Number(n)) => n.is_i64() || n.is_u64(),
+            (ConfigType::Float, J::Number(_)) => true,
+            (ConfigType::Bool, J::Bool(_)) => true,
+            (ConfigType::Object, J::Object(_)) => true,
+            (ConfigType::List(t), J::Array(items)) => items.iter().all(|i| t.fits(i)),
+            _ => false,
+        }
+    }
+}
+
+/// A short noun for a JSON value in messages.
+fn describe(value: &J) -> &'static str {
+    match value {
+        J::Null => "null",
+        J::Bool(_) => "a boolean",
+        J::Number(n) if n.is_i64() || n.is_u64() => "a whole number",
+        J::Number(_) => "a fractional number",
+        J::String(_) => "a string",
+        J::Array(_) => "a list",
+        J::Object(_) => "a block",
+    }
+}
+
+/// One key as written: its name, the span of its value, and the value as JSON.
+struct Written<'a> {
+    key: &'a Ident,
+    at: Span,
+    value: Option<J>,
+    /// `env(..)`: read when the plugin is built, never typed here.
+    deferred: bool,
+}
+
+impl Ctx<'_> {
+    /// The config of `plugin.item` (a `kind`: strategy, tool or metric)
+    /// written as `entries`, checked against its declared keys.
+    pub(super) fn plugin_config(
+        &mut self,
+        name: &[Ident],
+        kind: &str,
+        entries: &[Entry],
+    ) -> ItemConfig {
+        let config = self.d.item_config(entries);
+        let json = config.json();
+        // The first of duplicate keys (`item_config` reported the others).
+        let mut seen = std::collections::HashSet::new();
+        let written: Vec<Written> = entries
+            .iter()
+            .filter(|e| seen.insert(e.key.name.as_str()))
+            .map(|e| Written {
+                key: &e.key,
+                at: match &e.value {
+                    EntryValue::Value(v) => v.span,
+                    EntryValue::Block(_) => e.span,
+                },
+                value: json.get(&e.key.name).cloned(),
+                deferred: matches!(&e.value, EntryValue::Value(v)
+                    if matches!(&v.kind, ValueKind::Call { name, .. } if name.name == "env")),
+            })
+            .collect();
+        self.check_config_keys(name, kind, &written);
+        config
+    }
+
+    /// A tool step's `{ key = name }` braces, which parse as bindings: the
+    /// config maps each key to the name as a string.
+    pub(super) fn plugin_config_of_bindings(
+        &mut self,
+        name: &[Ident],
+        bindings: &[Binding],
+    ) -> ItemConfig {
+        let object: serde_json::Map<String, J> = bindings
+            .iter()
+            .map(|b| {
+                let text = crate::syntax::ast::dotted(&b.source);
+                (b.field.name.clone(), J::String(text))
+            })
+            .collect();
+        let written: Vec<Written> = bindings
+            .iter()
+            .map(|b| Written {
+                key: &b.field,
+                at: dotted_span(&b.source),
+                value: object.get(&b.field.name).cloned(),
+                deferred: false,
+            })
+            .collect();
+        self.check_config_keys(name, "tool", &written);
+        ItemConfig::new(object)
+    }
+
+    fn check_config_keys(&mut self, name: &[Ident], kind: &str, written: &[Written]) {
+        let [plugin, item] = name else { return };
+        let id = (plugin.name.clone(), kind.to_string(), item.name.clone());
+        let Some(keys) = self.tools.config_keys.get(&id).cloned() else {
+            return;
+        };
+        let what = format!("the config of `{}.{}`", plugin.name, item.name);
+        let known: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        for w in written {
+            let Some(key) = keys.iter().find(|k| k.name == w.key.name) else {
+                if known.is_empty() {
+                    self.d.push(
+                        Diagnostic::error(
+                            w.key.span,
+                            format!("unknown key `{}` in {what}", w.key.name),
+                        )
+                        .label("unknown key")
+                        .help(format!("`{}.{}` takes no config", plugin.name, item.name)),
+                    );
+                } else {
+                    self.d.unknown_key(w.key, &what, &known);
+                }
+                continue;
+            };
+            let Some(ty) = ConfigType::parse(&key.ty) else {
+                self.d.push(
+                    Diagnostic::error(
+                        w.key.span,
+                        format!(
+                            "plugin `{}` declares `{}` with an unknown type `{}`",
+                            plugin.name, key.name, key.ty
+                        ),
+                    )
+                    .label("unusable manifest")
+                    .help(
+                        "config key types are string, int, float, bool, object, json or list<..>",
+                    ),
+                );
+                continue;
+            };
+            match &w.value {
+                Some(v) if !w.deferred && !ty.fits(v) => {
+                    let mut d = Diagnostic::error(
+                        w.at,
+                        format!("`{}` takes {}, found {}", key.name, key.ty, describe(v)),
+                    )
+                    .label(format!("expected {}", key.ty));
+                    if let Some(doc) = &key.doc {
+                        d = d.help(format!("`{}`: {doc}", key.name));
+                    }
+                    self.d.push(d);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn types_parse_and_fit_json_values() {
+        let list = ConfigType::parse("list<int>").unwrap();
+        assert!(list.fits(&json!([1, 2])));
+        assert!(!list.fits(&json!([1, 2.5])));
+        assert!(!list.fits(&json!("1")));
+        assert!(ConfigType::Float.fits(&json!(2)));
+        assert!(!ConfigType::Int.fits(&json!(2.5)));
+        assert!(ConfigType::Object.fits(&json!({"a": {"b": 1}})));
+        assert!(ConfigType::Json.fits(&json!(null)));
+        assert_eq!(ConfigType::parse("tensor"), None);
+    }
+}
