@@ -413,3 +413,71 @@ fn a_misspelt_or_mistyped_config_key_fails_check_and_the_run_at_the_key() {
     }
     assert!(!dir.path().join("out").exists());
 }
+
+/// `simba-run eval --json` of a program whose first step is
+/// `faulty.misbehaves { mode = MODE }`: the error of every example.
+fn misbehaving_tool_errors(mode: &str, call_timeout: Option<&str>) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let program = "program qa {
+  lm = sim
+  in question: string
+  step t = faulty.misbehaves(question = input.question) { mode = \"MODE\" }
+  step answer = predict(Answer)
+  out answer = answer.answer
+  out items = t.items
+}"
+    .replace("MODE", mode);
+    let spec = write_spec(
+        dir.path(),
+        &program,
+        "exact_match(pred.answer, gold.answer)",
+        "[append_demo]",
+    );
+    if let Some(t) = call_timeout {
+        std::fs::write(
+            dir.path().join("simba.toml"),
+            format!("[plugins]\ncall_timeout = {t}\n"),
+        )
+        .unwrap();
+    }
+    let out = simba()
+        .arg("eval")
+        .arg(&spec)
+        .arg("--json")
+        .output()
+        .unwrap();
+    // Every execution failing is a failed evaluation (exit 3), yet each
+    // example is still reported.
+    let want = if mode == "ok" { 0 } else { 3 };
+    assert_eq!(out.status.code(), Some(want), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|l| l["error"].as_str().unwrap_or("no error").to_string())
+        .collect()
+}
+
+#[test]
+fn a_tool_reply_of_the_wrong_type_or_over_1_mib_fails_that_execution() {
+    let wrong = misbehaving_tool_errors("wrong_type", None);
+    assert_eq!(wrong.len(), 15);
+    let want = "step `t` (tool `faulty.misbehaves`): output `items` is not the declared list<string>: \"one item\"";
+    assert!(wrong.iter().all(|e| e == want), "{wrong:?}");
+    let huge = misbehaving_tool_errors("huge", None);
+    assert!(
+        huge.iter().all(|e| e.ends_with(
+            "`misbehaves` sent a malformed reply: the reply is 2103319 bytes, over the 1048576-byte (1 MiB) limit"
+        )),
+        "{huge:?}"
+    );
+    let fine = misbehaving_tool_errors("ok", None);
+    assert!(fine.iter().all(|e| e == "no error"), "{fine:?}");
+}
+
+#[test]
+fn a_tool_call_that_hangs_fails_its_execution_after_the_call_timeout() {
+    let errors = misbehaving_tool_errors("hang", Some("0.2"));
+    assert_eq!(errors.len(), 15);
+    let want = "step `t` (tool `faulty.misbehaves`): plugin `faulty`: `misbehaves` failed: no reply within 200ms (the call's thread is abandoned)";
+    assert!(errors.iter().all(|e| e == want), "{errors:?}");
+}

@@ -11,7 +11,8 @@
 //!   the provider's model id, for `--dry-run` costs and `stop.max_cost`.
 //!
 //! - `[plugins] search_path`: more folders to look for a plugin library's
-//!   file name in (relative to the simba.toml's folder).
+//!   file name in (relative to the simba.toml's folder); `[plugins]
+//!   call_timeout`: seconds one plugin tool or metric call may take.
 //!
 //! Unknown tables and keys outside `[defaults]` are errors naming the file
 //! and line; unknown keys inside it are compile diagnostics.
@@ -60,6 +61,8 @@ struct Raw {
 struct RawPlugins {
     #[serde(default)]
     search_path: Vec<PathBuf>,
+    #[serde(default)]
+    call_timeout: Option<f64>,
 }
 
 /// One `[defaults]` setting with its place in the file.
@@ -91,6 +94,9 @@ pub struct ProjectConfig {
     pub prices: IndexMap<String, Price>,
     /// `[plugins] search_path`, each folder resolved against the file's folder.
     pub plugin_search_path: Vec<PathBuf>,
+    /// `[plugins] call_timeout`: seconds one plugin tool or metric call may
+    /// take (None: the host's default).
+    pub plugin_call_timeout: Option<std::time::Duration>,
 }
 
 /// Why simba.toml could not be used.
@@ -153,7 +159,19 @@ impl ProjectConfig {
         // the keys expected.
         let raw: Raw = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         let dir = path.parent().unwrap_or(Path::new("."));
+        let plugin_call_timeout = match raw.plugins.call_timeout {
+            None => None,
+            Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 => {
+                Some(std::time::Duration::from_secs_f64(secs))
+            }
+            Some(secs) => {
+                return Err(invalid(format!(
+                    "[plugins] call_timeout must be a number of seconds above 0 and at most 86400, got {secs}"
+                )));
+            }
+        };
         Ok(Self {
+            plugin_call_timeout,
             path: Some(path.to_path_buf()),
             text: text.to_string(),
             defaults: spanned_defaults(text, &raw.defaults),

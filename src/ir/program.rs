@@ -44,6 +44,24 @@ impl std::fmt::Display for FieldType {
     }
 }
 
+impl FieldType {
+    /// Whether the JSON `value` has this type (a plugin tool's reply is
+    /// checked with it: an `int` is a whole number, a `float` any number,
+    /// an enum one of its labels).
+    pub fn fits(&self, value: &serde_json::Value) -> bool {
+        use serde_json::Value as J;
+        match (self, value) {
+            (FieldType::Json, _) => true,
+            (FieldType::String, J::String(_)) | (FieldType::Bool, J::Bool(_)) => true,
+            (FieldType::Int, J::Number(n)) => n.is_i64() || n.is_u64(),
+            (FieldType::Float, J::Number(_)) => true,
+            (FieldType::Enum(labels), J::String(s)) => labels.contains(s),
+            (FieldType::List(t), J::Array(items)) => items.iter().all(|i| t.fits(i)),
+            _ => false,
+        }
+    }
+}
+
 /// One input or output field of a signature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Field {

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use simba_plugin_sdk::Manifest;
@@ -11,7 +12,7 @@ use simba_plugin_sdk::abi::{KIND_METRIC, KIND_MODEL, KIND_STRATEGY, KIND_TOOL};
 use tokio::sync::Semaphore;
 
 use super::PluginError;
-use super::code::{PluginMetric, PluginTool};
+use super::code::{DEFAULT_CALL_TIMEOUT, PluginMetric, PluginTool};
 use super::library::{Instance, Library};
 use super::model::PluginModel;
 use super::strategy::PluginStrategy;
@@ -31,6 +32,7 @@ pub struct PluginHost {
     strategy_permits: Arc<Semaphore>,
     model_permits: Arc<Semaphore>,
     code_permits: Arc<Semaphore>,
+    call_timeout: Duration,
     spec_dir: Option<PathBuf>,
 }
 
@@ -49,6 +51,7 @@ impl PluginHost {
             strategy_permits: Arc::new(Semaphore::new(DEFAULT_MAX_CALLS)),
             model_permits: Arc::new(Semaphore::new(DEFAULT_MAX_CALLS)),
             code_permits: Arc::new(Semaphore::new(DEFAULT_MAX_CALLS)),
+            call_timeout: DEFAULT_CALL_TIMEOUT,
             spec_dir: None,
         }
     }
@@ -100,6 +103,12 @@ impl PluginHost {
     /// one), so they can resolve relative paths like the spec does.
     pub fn with_spec_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spec_dir = Some(dir.into());
+        self
+    }
+
+    /// Bounds each tool and metric call (default [`DEFAULT_CALL_TIMEOUT`]).
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
         self
     }
 
@@ -196,6 +205,7 @@ impl PluginHost {
         Ok(PluginMetric {
             instance: Arc::new(self.create(KIND_METRIC, what)?),
             permits: self.code_permits.clone(),
+            timeout: self.call_timeout,
         })
     }
 
@@ -205,6 +215,7 @@ impl PluginHost {
         Ok(PluginTool {
             instance: Arc::new(self.create(KIND_TOOL, what)?),
             permits: self.code_permits.clone(),
+            timeout: self.call_timeout,
         })
     }
 

@@ -21,7 +21,9 @@ mod strategy;
 mod tool_table;
 
 pub use callbacks::{CallStats, PLUGIN_TARGET};
-pub use code::{PluginMetric, PluginTool, PluginTools, code_items};
+pub use code::{
+    DEFAULT_CALL_TIMEOUT, MAX_CODE_REPLY_BYTES, PluginMetric, PluginTool, PluginTools, code_items,
+};
 pub use error::PluginError;
 pub use glue::{apply_program, resolve_strategies};
 pub use host::{PluginHost, PluginListing};

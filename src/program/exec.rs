@@ -375,7 +375,8 @@ impl Executor {
 
 impl Executor {
     /// A plugin tool step, traced like any step. The reply must hold every
-    /// output the tool's manifest declares; other keys are dropped.
+    /// output the tool's manifest declares, each of its declared type;
+    /// other keys are dropped.
     async fn run_tool(&self, step: &Step, call: &ToolCall, inputs: Record) -> StepRun {
         let result = self.tools.run(call, &inputs).await.and_then(|mut reply| {
             let mut outputs = Record::new();
@@ -383,6 +384,14 @@ impl Executor {
                 let v = reply
                     .shift_remove(&f.name)
                     .ok_or_else(|| format!("the reply has no output `{}`", f.name))?;
+                if !f.ty.fits(&v) {
+                    return Err(format!(
+                        "output `{}` is not the declared {}: {}",
+                        f.name,
+                        f.ty,
+                        preview(&v)
+                    ));
+                }
                 outputs.insert(f.name.clone(), v);
             }
             Ok(outputs)
@@ -398,6 +407,15 @@ impl Executor {
                 .map_err(|why| format!("step `{}` (tool `{}`): {why}", step.name, call.item)),
             stats: CallStats::default(),
         }
+    }
+}
+
+/// The start of a value's JSON, for a message.
+fn preview(v: &serde_json::Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
     }
 }
 

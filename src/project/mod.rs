@@ -216,10 +216,11 @@ impl Project {
     /// simba.toml's `[plugins] search_path`). Keep the host alive while
     /// anything it provides may be called.
     pub fn plugins(&self) -> Result<PluginHost, Error> {
-        Ok(crate::plugin::load_plugins(
-            &self.spec,
-            &self.config.plugin_search_path,
-        )?)
+        let host = crate::plugin::load_plugins(&self.spec, &self.config.plugin_search_path)?;
+        Ok(match self.config.plugin_call_timeout {
+            Some(t) => host.with_call_timeout(t),
+            None => host,
+        })
     }
 
     /// The corpora program `program`'s `search` steps call. A local
