@@ -481,3 +481,37 @@ fn a_tool_call_that_hangs_fails_its_execution_after_the_call_timeout() {
     let want = "step `t` (tool `faulty.misbehaves`): plugin `faulty`: `misbehaves` failed: no reply within 200ms (the call's thread is abandoned)";
     assert!(errors.iter().all(|e| e == want), "{errors:?}");
 }
+
+#[test]
+fn nested_blocks_and_lists_of_blocks_reach_the_plugin_as_nested_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = "program qa {
+  lm = sim
+  in question: string
+  step c = faulty.echo_config(question = input.question) {
+    a = { b = 1, c = [{ d = \"x\" }, { d = \"y\", e = {} }] }
+    f { g = true }
+  }
+  step answer = predict(Answer)
+  out answer = answer.answer
+  out config = c.config
+}";
+    let spec = write_spec(
+        dir.path(),
+        program,
+        "exact_match(pred.answer, gold.answer)",
+        "[append_demo]",
+    );
+    let out = ok(simba()
+        .arg("eval")
+        .arg(&spec)
+        .arg("--json")
+        .output()
+        .unwrap());
+    let first: serde_json::Value =
+        serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!(
+        first["prediction"]["config"],
+        serde_json::json!({"a": {"b": 1, "c": [{"d": "x"}, {"d": "y", "e": {}}]}, "f": {"g": true}})
+    );
+}

@@ -195,6 +195,13 @@ fn deep_values_blocks_and_types_are_rejected_too() {
         "}".repeat(n)
     );
     check_rejects(&with_item(&blocks), BRACKETS);
+    // Blocks as values (`a = { a = [{ .. }] }`) count like any bracket.
+    let values = format!(
+        "model deep {{ provider = \"sim\" params {{ {}x = 1{} }} }}",
+        "a = [{ ".repeat(n / 2),
+        " }]".repeat(n / 2)
+    );
+    check_rejects(&with_item(&values), BRACKETS);
     let ty = format!(
         "signature Deep {{ in x: {}string{} out y: string }}",
         "list<".repeat(n),

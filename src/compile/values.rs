@@ -281,8 +281,9 @@ impl Diags {
                 }
                 Setting::Literal(s) => J::String(s),
             },
+            ValueKind::Block(entries) => J::Object(self.json_block(entries).into_iter().collect()),
             ValueKind::Configured { .. } => {
-                self.wrong(v, key, "a string, number, boolean or list");
+                self.wrong(v, key, "a string, number, boolean, list or block");
                 return None;
             }
             ValueKind::Call { name, .. } => {

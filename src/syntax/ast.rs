@@ -205,6 +205,8 @@ pub enum ValueKind {
         /// The config entries, in source order.
         config: Vec<Entry>,
     },
+    /// `{ key = value }` as a value: a nested block (`a = { b = 1 }`, `[{ b = 1 }]`).
+    Block(Vec<Entry>),
 }
 
 impl ValueKind {
@@ -219,6 +221,7 @@ impl ValueKind {
             ValueKind::List(_) => "a list",
             ValueKind::Call { .. } => "a call",
             ValueKind::Configured { .. } => "a configured item",
+            ValueKind::Block(_) => "a block",
         }
     }
 }

@@ -288,6 +288,7 @@ fn value(v: &Value, indent: usize) -> String {
         ValueKind::Configured { name, config } => {
             format!("{} {}", dotted(name), config_inline(config))
         }
+        ValueKind::Block(entries) => config_inline(entries),
     }
 }
 

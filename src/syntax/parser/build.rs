@@ -314,6 +314,7 @@ impl Builder {
                 let config = self.block(k.next().expect("configured block"));
                 ValueKind::Configured { name, config }
             }
+            Rule::block => ValueKind::Block(self.block(inner)),
             other => unreachable!("not a value rule: {other:?}"),
         };
         Value { kind, span }
