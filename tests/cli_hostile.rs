@@ -192,7 +192,9 @@ fn a_data_value_in_an_error_is_printed_escaped() {
 fn control_characters_in_a_spec_excerpt_are_escaped() {
     let dir = tempfile::tempdir().unwrap();
     let spec = dir.path().join("evil.simba");
-    let attack = "\x1b]0;PWNED\x07\x1b[2J\0";
+    // A right-to-left override and isolate too: not controls to Unicode,
+    // yet a terminal would show the rest of the line reversed.
+    let attack = "\x1b]0;PWNED\x07\x1b[2J\0\u{202e}1 = bogus\u{2066}";
     // An unknown setting (a compile error) and an unclosed string (a parse
     // error), each on a line carrying the attack.
     std::fs::write(
@@ -215,7 +217,7 @@ fn control_characters_in_a_spec_excerpt_are_escaped() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
-            stderr.contains("\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{0}"),
+            stderr.contains("\\u{1b}]0;PWNED\\u{7}\\u{1b}[2J\\u{0}\\u{202e}1 = bogus\\u{2066}"),
             "{args:?} {path:?}: {stderr:?}"
         );
         assert!(raw_controls(&stderr).is_empty(), "{args:?}: {stderr:?}");
