@@ -557,3 +557,31 @@ fn race_needs_a_declared_range_on_a_command_metric() {
     assert_eq!(run["config"]["final_selection"], "race", "{run}");
     assert!(run["best"]["train"].is_number(), "{run}");
 }
+
+#[test]
+fn a_declared_range_is_two_finite_numbers_low_first() {
+    let compile = |config: &str| {
+        let src = format!(
+            "model m {{ provider = \"sim\" oracle = d }}\n\
+             dataset d {{ train = jsonl(\"t.jsonl\") inputs = [question] }}\n\
+             metric ok = command(\"python3 score.py\") {{ {config} }}\n"
+        );
+        simba_run::compile::compile_source(Path::new("t.simba"), &src, &[])
+            .map(|(spec, _)| spec)
+            .map_err(|d| format!("{d:?}"))
+    };
+    let spec = compile("range = [-1, 2.5]").unwrap();
+    let MetricExpr::Code(CodeMetric::Command(c)) = &spec.metrics["ok"].expr else {
+        panic!("not a command metric");
+    };
+    assert_eq!(c.range, Some(ScoreBounds { lo: -1.0, hi: 2.5 }));
+    let err = compile("range = [1, 1]").unwrap_err();
+    assert!(
+        err.contains("the low end must be below the high end"),
+        "{err}"
+    );
+    let err = compile("range = [0]").unwrap_err();
+    assert!(err.contains("`range` is a list of two numbers"), "{err}");
+    let err = compile("range = [0, \"one\"]").unwrap_err();
+    assert!(err.contains("range"), "{err}");
+}
