@@ -76,7 +76,8 @@ pub enum OptimizeError {
         /// The first execution's error.
         first_error: String,
     },
-    /// The metric could not score any prediction of a wave.
+    /// The metric could not score any prediction of a wave and had scored
+    /// none before in the run.
     #[error(
         "optimize `{program}`: metric `{metric}` failed on every example ({context}); first error: {first_error}"
     )]
