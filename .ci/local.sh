@@ -22,8 +22,9 @@ SIMBA_TEST_GGUF="$(.ci/fetch-smollm2.sh)"
 export SIMBA_TEST_GGUF
 echo "local.sh: model $SIMBA_TEST_GGUF"
 
-# The build compiles the feature-gated engine; the local:: unit tests
-# (settings, grammar, seeds) are not feature-gated and run in the default suite.
-cargo build --features local --bin simba-run
+# The local:: unit tests (settings, grammar, seeds) are not feature-gated and
+# run in the default suite. `cargo test` builds the binary the tests run with
+# the feature; a separate `cargo build` would resolve features differently and
+# compile the tree a second time.
 # The real-model tests; --test-threads=1 keeps the burst test's timing honest on 2 cores.
 cargo test --features local --test local_model -- --test-threads=1

@@ -587,3 +587,48 @@ fn every_final_candidate_is_saved_best_first() {
         assert_eq!(r.program, programs[r.candidate]);
     }
 }
+
+/// The fake's outcomes, with every metric call after the first `answered`
+/// failing (a `command` program that crashes on each call from then on).
+struct MetricBreaksAfter {
+    inner: std::sync::Arc<FakeEvaluator>,
+    answered: usize,
+    seen: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Evaluator for MetricBreaksAfter {
+    async fn run(
+        &self,
+        program: &simba_run::program::Program,
+        example: &simba_run::value::Example,
+        ov: &simba_run::program::ModelOverride,
+    ) -> Outcome {
+        let outcome = self.inner.run(program, example, ov).await;
+        let n = self.seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < self.answered {
+            return outcome;
+        }
+        let error = simba_run::metric::MetricError {
+            metric: "correct".into(),
+            reason: "the process stopped without answering".into(),
+        };
+        Outcome::failed(outcome.execution, Some(error))
+    }
+}
+
+#[test]
+fn a_metric_that_scored_once_and_then_fails_whole_waves_does_not_stop_the_run() {
+    // The first wave (4 examples x 2 sampling variants) is scored; every
+    // later metric call fails. Before, the next wave stopped the run.
+    let train = dataset(8);
+    let ev = FakeEvaluator::new(&train);
+    let mut s = setup(decl(4, 2, 2), train, ev.clone());
+    s.input.evaluator = std::sync::Arc::new(MetricBreaksAfter {
+        inner: ev,
+        answered: 8,
+        seen: Default::default(),
+    });
+    let out = run(s).unwrap();
+    assert_eq!(out.run.steps_run, 2);
+}

@@ -38,7 +38,8 @@ fn execute(args: &EvalArgs) -> Result<EvalReport, Error> {
     report
 }
 
-/// Prints the report; exit code 3 when every execution failed.
+/// Prints the report; exit code 3 when every execution failed, or the
+/// metric could not score any prediction.
 fn print_report(report: &EvalReport, json: bool) -> i32 {
     for w in &report.warnings {
         errln!("warning: {}", escape_controls(w));
@@ -60,6 +61,10 @@ fn print_report(report: &EvalReport, json: bool) -> i32 {
     let n = report.outcomes.len();
     if n > 0 && report.failed == n {
         errln!("error: every execution failed");
+        return exit::RUN_FAILED;
+    }
+    if let Some(e) = report.metric_never_scored() {
+        errln!("error: {}", escape_controls(&e));
         return exit::RUN_FAILED;
     }
     exit::OK

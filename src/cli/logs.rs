@@ -70,23 +70,29 @@ struct JsonLogs;
 struct Fields {
     message: String,
     plugin: Option<String>,
+    metric: Option<String>,
+    command: Option<String>,
+}
+
+impl Fields {
+    fn set(&mut self, field: &Field, value: String) {
+        match field.name() {
+            "message" => self.message = value,
+            "plugin" => self.plugin = Some(value),
+            "metric" => self.metric = Some(value),
+            "command" => self.command = Some(value),
+            _ => {}
+        }
+    }
 }
 
 impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        match field.name() {
-            "message" => self.message = value.to_string(),
-            "plugin" => self.plugin = Some(value.to_string()),
-            _ => {}
-        }
+        self.set(field, value.to_string());
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        match field.name() {
-            "message" => self.message = format!("{value:?}"),
-            "plugin" => self.plugin = Some(format!("{value:?}")),
-            _ => {}
-        }
+        self.set(field, format!("{value:?}"));
     }
 }
 
@@ -99,6 +105,8 @@ impl<S: tracing::Subscriber> Layer<S> for JsonLogs {
             level: meta.level().as_str().to_ascii_lowercase(),
             target: meta.target().to_string(),
             plugin: fields.plugin,
+            metric: fields.metric.map(|m| escape_controls(&m).into_owned()),
+            command: fields.command.map(|c| escape_controls(&c).into_owned()),
             message: escape_controls(&fields.message).into_owned(),
         };
         if let Ok(line) = serde_json::to_string(&event) {

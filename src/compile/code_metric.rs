@@ -2,12 +2,12 @@
 //! `metric m = command("program args") { timeout = 30s }` -> [`CodeMetric`].
 
 use super::{Ctx, Kind};
-use crate::ir::{CodeMetric, CommandMetric, DEFAULT_COMMAND_TIMEOUT, PluginItem};
-use crate::syntax::ast::{self, MetricItem, ValueKind, dotted};
+use crate::ir::{CodeMetric, CommandMetric, DEFAULT_COMMAND_TIMEOUT, PluginItem, ScoreBounds};
+use crate::syntax::ast::{self, MetricItem, Value, ValueKind, dotted};
 use crate::syntax::diagnostic::Diagnostic;
 
 /// The keys a `command` metric's config takes.
-const COMMAND_KEYS: [&str; 1] = ["timeout"];
+const COMMAND_KEYS: [&str; 2] = ["timeout", "range"];
 
 /// The code metric `code` of `item`, or `None` after a diagnostic.
 pub(super) fn compile(
@@ -99,15 +99,19 @@ fn command(ctx: &mut Ctx, code: &ast::CodeMetric) -> Option<CommandMetric> {
         return None;
     };
     let mut timeout = DEFAULT_COMMAND_TIMEOUT;
+    let mut range = None;
     for e in ctx.d.unique(code.config.as_deref().unwrap_or_default()) {
         if !COMMAND_KEYS.contains(&e.key.name.as_str()) {
             ctx.d
                 .unknown_key(&e.key, "a `command` metric", &COMMAND_KEYS);
             continue;
         }
-        if let Some(v) = ctx.d.plain(e)
-            && let Some(t) = ctx.d.duration(v, "timeout", false)
-        {
+        let Some(v) = ctx.d.plain(e) else {
+            continue;
+        };
+        if e.key.name == "range" {
+            range = score_bounds(ctx, v);
+        } else if let Some(t) = ctx.d.duration(v, "timeout", false) {
             timeout = t;
         }
     }
@@ -116,5 +120,35 @@ fn command(ctx: &mut Ctx, code: &ast::CodeMetric) -> Option<CommandMetric> {
         argv,
         dir: ctx.base_dir.clone(),
         timeout,
+        range,
     })
+}
+
+/// `range = [lo, hi]`: two finite numbers, `lo < hi`.
+fn score_bounds(ctx: &mut Ctx, v: &Value) -> Option<ScoreBounds> {
+    let items = match &v.kind {
+        ValueKind::List(items) if items.len() == 2 => items,
+        _ => {
+            ctx.d.push(
+                Diagnostic::error(v.span, "`range` is a list of two numbers")
+                    .label("expected `[lo, hi]`")
+                    .help("e.g. `range = [0, 1]`: the lowest and highest score the program gives"),
+            );
+            return None;
+        }
+    };
+    let lo = ctx.d.float(&items[0], "range");
+    let hi = ctx.d.float(&items[1], "range");
+    let (lo, hi) = (lo?, hi?);
+    if lo < hi {
+        return Some(ScoreBounds { lo, hi });
+    }
+    ctx.d.push(
+        Diagnostic::error(
+            v.span,
+            format!("`range = [{lo}, {hi}]`: the low end must be below the high end"),
+        )
+        .label("empty range"),
+    );
+    None
 }

@@ -6,7 +6,7 @@
 //! the optimizer checks scores and scales a race's differences by it, so
 //! `check`, the dry run and a run agree.
 
-use crate::ir::{BinaryOp, Builtin, MetricExpr, UnaryOp};
+use crate::ir::{BinaryOp, Builtin, CodeMetric, CommandMetric, MetricExpr, UnaryOp};
 use crate::value::parse_number;
 
 /// Any number: what a field read, or a division by a range holding 0, gives.
@@ -21,7 +21,8 @@ pub fn metric_bounds(e: &MetricExpr) -> (f64, f64) {
         MetricExpr::Number(n) => (*n, *n),
         MetricExpr::Str(s) => parse_number(s).map_or(ANY, |n| (n, n)),
         MetricExpr::Bool(_) | MetricExpr::Judge { .. } => UNIT,
-        // Code decides its own scale.
+        // Code decides its own scale, unless a command declares it.
+        MetricExpr::Code(CodeMetric::Command(CommandMetric { range: Some(r), .. })) => (r.lo, r.hi),
         MetricExpr::Ref(..) | MetricExpr::Code(_) => ANY,
         MetricExpr::Unary(UnaryOp::Neg, a) => {
             let (lo, hi) = metric_bounds(a);

@@ -5,8 +5,8 @@ use super::names::listing;
 use super::values::set;
 use super::{Ctx, Kind};
 use crate::ir::{
-    DataRef, DatasetSource, FinalSelection, OptimizeDecl, ProgramGraph, Resample, SelectOn,
-    Selection, StopRules, StrategyRef,
+    CodeMetric, DataRef, DatasetSource, FinalSelection, MetricExpr, OptimizeDecl, ProgramGraph,
+    Resample, SelectOn, Selection, StopRules, StrategyRef,
 };
 use crate::syntax::ast::{Entry, Ident, OptimizeItem, Span, Value, ValueKind, dotted};
 use crate::syntax::diagnostic::{Diagnostic, did_you_mean};
@@ -423,28 +423,31 @@ fn check_race_metric(ctx: &mut Ctx, o: &OptimizeDecl, final_span: Option<Span>, 
         return;
     }
     let name = &m.name;
-    let diagnostic = match final_span {
-        Some(span) => Diagnostic::error(
-            span,
-            format!(
-                "`final = race` needs a metric whose scores are bounded, but metric `{name}` is not"
-            ),
-        )
-        .label("races need a bounded metric")
-        .related(m.span, format!("metric `{name}` is used here")),
-        None => Diagnostic::error(
-            m.span,
-            format!(
-                "`final = race` needs a metric whose scores are bounded, but metric `{name}` is not"
-            ),
-        )
-        .label("unbounded: it reads a number or divides by a range holding 0"),
-    };
-    ctx.d.push(
-        diagnostic.help(
+    // What makes it unbounded, and how to bound it, depend on its kind.
+    let (why, help) = match &metric.expr {
+        MetricExpr::Code(CodeMetric::Command(_)) => (
+            "unbounded: the command declares no `range`",
+            "declare the scores the program gives, e.g. `command(\"..\") { range = [0, 1] }`, or use `final = full`",
+        ),
+        MetricExpr::Code(CodeMetric::Plugin(_)) => (
+            "unbounded: a plugin metric declares no score range",
+            "a plugin metric cannot be raced: use `final = full`",
+        ),
+        _ => (
+            "unbounded: it reads a number or divides by a range holding 0",
             "scale it into a range (e.g. with min/max or a comparison), or use `final = full`",
         ),
+    };
+    let title = format!(
+        "`final = race` needs a metric whose scores are bounded, but metric `{name}` is not"
     );
+    let diagnostic = match final_span {
+        Some(span) => Diagnostic::error(span, title)
+            .label("races need a bounded metric")
+            .related(m.span, format!("metric `{name}` is used here")),
+        None => Diagnostic::error(m.span, title).label(why),
+    };
+    ctx.d.push(diagnostic.help(help));
 }
 
 fn missing_for_select(ctx: &mut Ctx, span: Span, what: &str) {

@@ -88,6 +88,43 @@ pub struct CommandMetric {
     /// How long one call may take before the process is killed and the call
     /// fails.
     pub timeout: Duration,
+    /// `range = [lo, hi]`: the scores the program declares it gives (a
+    /// score outside is a failed call); `None`: unbounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<ScoreBounds>,
+}
+
+/// A code metric's declared score range, `lo < hi`, both finite.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScoreBounds {
+    /// The lowest score.
+    pub lo: f64,
+    /// The highest score.
+    pub hi: f64,
+}
+
+impl ScoreBounds {
+    /// Whether `score` lies in `[lo, hi]`.
+    pub fn contains(&self, score: f64) -> bool {
+        (self.lo..=self.hi).contains(&score)
+    }
+}
+
+impl std::fmt::Display for ScoreBounds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}, {}]", self.lo, self.hi)
+    }
+}
+
+// Bounds are finite (the compiler refuses NaN), so bitwise equality is
+// equality, which the spec's hashes need.
+impl Eq for ScoreBounds {}
+
+impl std::hash::Hash for ScoreBounds {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.lo.to_bits().hash(state);
+        self.hi.to_bits().hash(state);
+    }
 }
 
 /// What computes a metric written as code.

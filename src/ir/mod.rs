@@ -22,7 +22,9 @@ mod model;
 mod optimize;
 mod program;
 
-pub use code::{CodeMetric, CommandMetric, DEFAULT_COMMAND_TIMEOUT, ItemConfig, PluginItem};
+pub use code::{
+    CodeMetric, CommandMetric, DEFAULT_COMMAND_TIMEOUT, ItemConfig, PluginItem, ScoreBounds,
+};
 pub use corpus::{CorpusDecl, CorpusSource, LocalCorpus, RemoteCorpus};
 pub use model::{ModelDecl, Provider, Setting, SettingError};
 pub use optimize::{

@@ -4,11 +4,15 @@
 //!
 //! One process serves one call at a time; concurrent calls each take an
 //! idle process or start a new one, so there are at most as many processes
-//! as concurrent scorings (one per worker). A call that crashes the process,
-//! outlives the timeout or gets a malformed line fails (the caller scores 0
-//! with the message as feedback) and the process is killed; the next call
-//! starts a fresh one. The process's stderr goes to the log (tracing target
-//! [`COMMAND_TARGET`], info level), escaped.
+//! as concurrent scorings (one per worker). Which process serves which
+//! call depends on timing, so runs are reproducible only when the program
+//! is a pure function of each line. A call that crashes the process (or
+//! sees it exit), outlives the timeout, gets a malformed line or more than
+//! one line fails (the caller scores 0 with the message as feedback) and
+//! the process is killed; the next call starts a fresh one. The process's
+//! stderr goes to the log (tracing target [`COMMAND_TARGET`], info level),
+//! escaped, and each failed call is logged there at warn level; both name
+//! the metric and the command.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,42 +28,7 @@ use crate::ir::CommandMetric;
 use crate::printable::escape_controls;
 use crate::value::Record;
 
-/// Each `command` metric whose program cannot be found, as an `error: ..`
-/// line: `check`, a run and `eval` say so before the first LM call rather
-/// than every metric call failing. A name without a slash is looked up on
-/// `PATH`; a path is relative to the spec's folder, where the program runs.
-pub fn missing_programs(spec: &crate::ir::Spec) -> Vec<String> {
-    use crate::ir::{CodeMetric, MetricExpr};
-    let mut problems = Vec::new();
-    for m in spec.metrics.values() {
-        let MetricExpr::Code(CodeMetric::Command(c)) = &m.expr else {
-            continue;
-        };
-        let Some(program) = c.argv.first() else {
-            continue;
-        };
-        let found = if program.contains('/') {
-            c.dir.join(program).is_file()
-        } else {
-            std::env::var_os("PATH")
-                .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(program).is_file()))
-        };
-        if !found {
-            let place = if program.contains('/') {
-                format!("in {}", c.dir.display())
-            } else {
-                "on PATH".to_string()
-            };
-            problems.push(format!(
-                "error: metric {}: the program `{}` of `command({:?})` is not found {place}",
-                m.name,
-                escape_controls(program),
-                c.command
-            ));
-        }
-    }
-    problems
-}
+pub use super::command_preflight::missing_programs;
 
 /// The tracing target of a metric command's stderr lines.
 pub const COMMAND_TARGET: &str = "command";
@@ -69,6 +38,10 @@ const MAX_LINE: u64 = 1 << 20;
 
 /// The longest stderr line kept from a metric program, in bytes.
 const STDERR_LINE_MAX: usize = 8 * 1024;
+
+/// What a process's first call may take beyond `timeout`: the program's
+/// start-up (an interpreter and its imports), paid once per process.
+const STARTUP_GRACE: Duration = Duration::from_secs(10);
 
 /// How long a crashed process's stderr is waited for, to quote its last line.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
@@ -106,6 +79,8 @@ struct Worker {
     stdout: BufReader<ChildStdout>,
     last_stderr: Arc<Mutex<String>>,
     stderr_task: JoinHandle<()>,
+    /// Whether it has answered a call (so it has started).
+    answered: bool,
 }
 
 impl Drop for Worker {
@@ -126,15 +101,19 @@ impl Drop for Worker {
 
 /// A `command` metric: its processes and counters.
 pub struct CommandScorer {
+    /// The metric's name in the spec, for log lines.
+    metric: String,
     spec: CommandMetric,
     idle: Mutex<Vec<Worker>>,
     stats: Arc<CommandStats>,
 }
 
 impl CommandScorer {
-    /// A scorer for `spec`; no process starts before the first call.
-    pub fn new(spec: CommandMetric) -> Self {
+    /// A scorer for metric `metric` computed by `spec`; no process starts
+    /// before the first call.
+    pub fn new(metric: &str, spec: CommandMetric) -> Self {
         Self {
+            metric: metric.to_string(),
             spec,
             idle: Mutex::new(Vec::new()),
             stats: Arc::default(),
@@ -154,22 +133,56 @@ impl CommandScorer {
     /// Scores one prediction; `Err` names the program and says what failed.
     pub async fn score(&self, gold: &Record, pred: &Record) -> Result<Score, String> {
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        let result = self.call(gold, pred).await;
-        if result.is_err() {
+        let result = self
+            .call(gold, pred)
+            .await
+            .and_then(|s| match self.spec.range {
+                Some(r) if !r.contains(s.value) => Err(format!(
+                    "the score {} is outside the metric's declared range {r}",
+                    s.value
+                )),
+                _ => Ok(s),
+            });
+        result.map_err(|e| {
             self.stats.failures.fetch_add(1, Ordering::Relaxed);
-        }
-        result.map_err(|e| format!("metric command `{}`: {e}", self.spec.command))
+            tracing::warn!(
+                target: COMMAND_TARGET,
+                metric = %self.metric,
+                command = %self.spec.command,
+                "failed call: {e}"
+            );
+            format!("metric command `{}`: {e}", self.spec.command)
+        })
     }
 
     async fn call(&self, gold: &Record, pred: &Record) -> Result<Score, String> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut worker = match idle {
-            Some(w) => w,
+            Some(mut w) => {
+                // Output waiting before the request is written is left over
+                // from the last reply: a second line for the same request.
+                if unread_output(&w.stdout) {
+                    let _ = w.child.start_kill();
+                    return Err(EXTRA_LINE.into());
+                }
+                w
+            }
             None => self.spawn()?,
         };
+        // A fresh process's first call also waits for the program to start
+        // (Python's imports), which `timeout` is not meant to bound.
+        let (limit, startup) = if worker.answered {
+            (self.spec.timeout, String::new())
+        } else {
+            (
+                self.spec.timeout + STARTUP_GRACE,
+                format!(" plus {STARTUP_GRACE:?} for the program to start"),
+            )
+        };
         let line = serde_json::json!({ "pred": pred, "gold": gold }).to_string() + "\n";
-        match tokio::time::timeout(self.spec.timeout, exchange(&mut worker, &line)).await {
+        match tokio::time::timeout(limit, exchange(&mut worker, &line)).await {
             Ok(Ok(score)) => {
+                worker.answered = true;
                 self.idle
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -180,11 +193,12 @@ impl CommandScorer {
                 let _ = worker.child.start_kill();
                 Err(format!("{why}; the process was restarted"))
             }
-            Ok(Err(Failure::Gone)) => Err(crashed(worker).await),
+            Ok(Err(Failure::Gone)) => Err(crashed(worker, None).await),
+            Ok(Err(Failure::Exited(status))) => Err(crashed(worker, Some(status)).await),
             Err(_) => {
                 let _ = worker.child.start_kill();
                 Err(format!(
-                    "no answer within {:?} (the timeout); the process was killed and restarted",
+                    "no answer within {:?} (the timeout){startup}; the process was killed and restarted",
                     self.spec.timeout
                 ))
             }
@@ -204,6 +218,9 @@ impl CommandScorer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
+            // Python buffers a pipe's output in blocks: a script that
+            // forgets `flush=True` would never answer and time out.
+            .env("PYTHONUNBUFFERED", "1")
             // Its own process group, so whatever it forks is killed with it.
             .process_group(0)
             .spawn()
@@ -220,7 +237,10 @@ impl CommandScorer {
         let last_stderr = Arc::new(Mutex::new(String::new()));
         let stderr_task = tokio::spawn(forward_stderr(
             stderr,
-            self.spec.command.clone(),
+            Names {
+                metric: self.metric.clone(),
+                command: self.spec.command.clone(),
+            },
             last_stderr.clone(),
         ));
         let group = child.id().map_or(0, |pid| pid as libc::pid_t);
@@ -231,17 +251,25 @@ impl CommandScorer {
             stdout,
             last_stderr,
             stderr_task,
+            answered: false,
         })
     }
 }
 
 /// Why an exchange failed.
 enum Failure {
-    /// The process closed its pipes (it exited or crashed).
+    /// The process closed its output (it exited or crashed).
     Gone,
-    /// It answered something that is not a score line.
+    /// The process exited while its output stayed open (a child it forked
+    /// holds it).
+    Exited(std::process::ExitStatus),
+    /// It answered something that is not one score line.
     Malformed(String),
 }
+
+/// The message of a reply with more lines than requests.
+const EXTRA_LINE: &str = "the program answered more than one line for one request \
+     (it must answer exactly one line per request); the process was restarted";
 
 async fn exchange(worker: &mut Worker, line: &str) -> Result<Score, Failure> {
     if worker.stdin.write_all(line.as_bytes()).await.is_err() || worker.stdin.flush().await.is_err()
@@ -249,15 +277,44 @@ async fn exchange(worker: &mut Worker, line: &str) -> Result<Score, Failure> {
         return Err(Failure::Gone);
     }
     let mut reply = String::new();
-    let read = (&mut worker.stdout)
-        .take(MAX_LINE)
-        .read_line(&mut reply)
-        .await
-        .map_err(|e| Failure::Malformed(format!("the reply is not UTF-8 text: {e}")))?;
+    let mut limited = (&mut worker.stdout).take(MAX_LINE);
+    let read = tokio::select! {
+        // A reply that arrived with the exit still counts.
+        biased;
+        read = limited.read_line(&mut reply) => read,
+        status = worker.child.wait() => {
+            return Err(match status {
+                Ok(status) => Failure::Exited(status),
+                Err(_) => Failure::Gone,
+            });
+        }
+    };
+    let read = read.map_err(|e| Failure::Malformed(format!("the reply is not UTF-8 text: {e}")))?;
     if read == 0 {
         return Err(Failure::Gone);
     }
-    parse_reply(&reply).map_err(Failure::Malformed)
+    let score = parse_reply(&reply).map_err(Failure::Malformed)?;
+    // One request, one line: more bytes already here are a second answer,
+    // which the next request would otherwise take for its own.
+    if unread_output(&worker.stdout) {
+        return Err(Failure::Malformed(EXTRA_LINE.into()));
+    }
+    Ok(score)
+}
+
+/// Whether the program has written output not yet taken as a reply: in
+/// the reader's buffer, or waiting in the pipe (asked of the kernel, so the
+/// answer does not depend on when the runtime last polled the pipe).
+fn unread_output(stdout: &BufReader<ChildStdout>) -> bool {
+    use std::os::fd::AsRawFd;
+    if !stdout.buffer().is_empty() {
+        return true;
+    }
+    let mut waiting: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points
+    // at a live local; the descriptor is the open pipe `stdout` owns.
+    let ok = unsafe { libc::ioctl(stdout.get_ref().as_raw_fd(), libc::FIONREAD, &mut waiting) };
+    ok == 0 && waiting > 0
 }
 
 /// One reply line as a score.
@@ -296,9 +353,14 @@ pub(crate) fn parse_reply(line: &str) -> Result<Score, String> {
 }
 
 /// The message for a process that went away mid-call, with its exit status
-/// and last stderr line.
-async fn crashed(mut worker: Worker) -> String {
-    let status = match tokio::time::timeout(STDERR_GRACE, worker.child.wait()).await {
+/// (`exited`: already known) and last stderr line. Dropping the worker then
+/// kills its process group, so a child holding the output open goes too.
+async fn crashed(mut worker: Worker, exited: Option<std::process::ExitStatus>) -> String {
+    let status = match exited {
+        Some(s) => Ok(Ok(s)),
+        None => tokio::time::timeout(STDERR_GRACE, worker.child.wait()).await,
+    };
+    let status = match status {
         Ok(Ok(s)) => s.to_string(),
         _ => {
             let _ = worker.child.start_kill();
@@ -319,10 +381,16 @@ async fn crashed(mut worker: Worker) -> String {
     format!("the process stopped without answering ({status}){tail}; it will be restarted")
 }
 
+/// Which metric and program a log line comes from.
+struct Names {
+    metric: String,
+    command: String,
+}
+
 /// Every stderr line to the log; the last one kept for crash messages.
 async fn forward_stderr<R: tokio::io::AsyncRead + Unpin>(
     stderr: R,
-    command: String,
+    names: Names,
     last: Arc<Mutex<String>>,
 ) {
     let mut reader = BufReader::new(stderr);
@@ -343,25 +411,30 @@ async fn forward_stderr<R: tokio::io::AsyncRead + Unpin>(
         let used = newline.map_or(buf.len(), |i| i + 1);
         reader.consume(used);
         if newline.is_some() {
-            log_stderr_line(&line, cut, &command, &last);
+            log_stderr_line(&line, cut, &names, &last);
             line.clear();
             cut = 0;
         }
     }
     if !line.is_empty() || cut > 0 {
-        log_stderr_line(&line, cut, &command, &last);
+        log_stderr_line(&line, cut, &names, &last);
     }
 }
 
 /// One line of a metric program's stderr to the log, escaped, with how much
 /// of it was cut; the last one is kept for a failed call's message.
-fn log_stderr_line(bytes: &[u8], cut: usize, command: &str, last: &Mutex<String>) {
+fn log_stderr_line(bytes: &[u8], cut: usize, names: &Names, last: &Mutex<String>) {
     let text = String::from_utf8_lossy(bytes);
     let mut line = escape_controls(text.trim_end_matches('\r')).into_owned();
     if cut > 0 {
         line.push_str(&format!(" [.. {cut} more bytes]"));
     }
-    tracing::info!(target: COMMAND_TARGET, command = %command, "{line}");
+    tracing::info!(
+        target: COMMAND_TARGET,
+        metric = %names.metric,
+        command = %names.command,
+        "{line}"
+    );
     if let Ok(mut l) = last.lock() {
         *l = line;
     }
@@ -370,6 +443,13 @@ fn log_stderr_line(bytes: &[u8], cut: usize, command: &str, last: &Mutex<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names() -> Names {
+        Names {
+            metric: "m".into(),
+            command: "p".into(),
+        }
+    }
 
     #[test]
     fn a_stderr_line_without_end_is_kept_to_its_first_bytes() {
@@ -380,14 +460,14 @@ mod tests {
         let mut input = vec![b'x'; 3 << 20];
         input.extend_from_slice(b"\nnext\r\n");
         input.extend_from_slice(&vec![b'y'; 100_000]);
-        rt.block_on(forward_stderr(&input[..], "p".into(), last.clone()));
+        rt.block_on(forward_stderr(&input[..], names(), last.clone()));
         let kept = last.lock().unwrap().clone();
         assert_eq!(
             kept,
             format!("{} [.. {} more bytes]", "y".repeat(8192), 100_000 - 8192)
         );
         let last2 = Arc::new(Mutex::new(String::new()));
-        rt.block_on(forward_stderr(&b"a\r\nb\n"[..], "p".into(), last2.clone()));
+        rt.block_on(forward_stderr(&b"a\r\nb\n"[..], names(), last2.clone()));
         assert_eq!(*last2.lock().unwrap(), "b");
     }
 

@@ -21,6 +21,7 @@
 //!   saying why.
 
 pub mod command;
+mod command_preflight;
 mod expr;
 mod judge;
 pub mod normalize;
@@ -117,7 +118,7 @@ impl MetricFn {
         let regexes = expr::RegexCache::from_expr(&decl.expr);
         let code = match &decl.expr {
             MetricExpr::Code(CodeMetric::Command(c)) => {
-                Some(Code::Command(CommandScorer::new(c.clone())))
+                Some(Code::Command(CommandScorer::new(&decl.name, c.clone())))
             }
             _ => None,
         };

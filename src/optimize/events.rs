@@ -135,6 +135,12 @@ pub enum Event {
         target: String,
         /// The plugin that logged it, for plugin messages.
         plugin: Option<String>,
+        /// The metric, for a `command` metric's stderr lines and failed calls.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metric: Option<String>,
+        /// The command line as written, for a `command` metric's lines.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
         /// The message, control characters escaped.
         message: String,
     },

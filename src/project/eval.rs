@@ -9,7 +9,7 @@ use super::{Error, Project};
 use crate::ir::{DataRef, OptimizeDecl};
 use crate::lm::ModelSet;
 use crate::lm::usage::ModelUsage;
-use crate::metric::{MetricFn, Score};
+use crate::metric::{MetricError, MetricFn, Score};
 use crate::program::exec::Executor;
 use crate::program::load::read_program_json;
 use crate::program::{Execution, ModelOverride, Program};
@@ -36,6 +36,10 @@ pub struct Outcome {
     pub execution: Execution,
     /// The metric's score of it.
     pub score: Score,
+    /// Why the metric could not score the prediction (the score is then 0
+    /// with this as feedback); `None` when it scored, or when there was no
+    /// prediction to score.
+    pub metric_error: Option<MetricError>,
 }
 
 /// What an eval found.
@@ -55,6 +59,8 @@ pub struct EvalReport {
     pub mean: f64,
     /// Executions that produced no prediction.
     pub failed: usize,
+    /// Predictions the metric could not score (each scored 0).
+    pub metric_failed: usize,
     /// The registry's LM usage over the whole eval.
     pub usage: ModelUsage,
     /// What the saved program holds but the eval does not use (a saved
@@ -64,6 +70,22 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
+    /// The error when the metric could not score any prediction (and there
+    /// was at least one): the run would stop on such a wave, so `eval`
+    /// fails too.
+    pub fn metric_never_scored(&self) -> Option<String> {
+        let scored = self.outcomes.len() - self.failed;
+        (scored > 0 && self.metric_failed == scored).then(|| {
+            let first = self
+                .outcomes
+                .iter()
+                .find_map(|o| o.metric_error.as_ref())
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            format!("every metric call failed ({scored} of {scored}); the first: {first}")
+        })
+    }
+
     /// Score line, failures count and LM usage.
     pub fn summary(&self) -> String {
         format!(
@@ -185,12 +207,21 @@ pub async fn evaluate(
     )
     .await;
     warnings.extend(super::flush_cache(cache.as_deref()));
-    warnings.extend(metric.command_warning());
     let n = outcomes.len();
     let failed = outcomes
         .iter()
         .filter(|o| o.execution.prediction.is_none())
         .count();
+    let metric_failed = outcomes.iter().filter(|o| o.metric_error.is_some()).count();
+    match metric.command_warning() {
+        Some(w) => warnings.push(w),
+        None if metric_failed > 0 => warnings.push(format!(
+            "metric `{}`: {metric_failed} of {} predictions could not be scored and scored 0",
+            metric.name(),
+            n - failed
+        )),
+        None => {}
+    }
     let mean = if n == 0 {
         0.0
     } else {
@@ -204,6 +235,7 @@ pub async fn evaluate(
         outcomes,
         mean,
         failed,
+        metric_failed,
         usage: models.usage().total,
         warnings,
     })
@@ -228,12 +260,22 @@ async fn run_all(
             let done = &done;
             async move {
                 let execution = executor.run(program, &ex.inputs(), ov).await;
-                let score = metric.score(ex, execution.prediction.as_ref()).await;
+                let (score, metric_error) = match &execution.prediction {
+                    None => (Score::no_prediction(), None),
+                    Some(pred) => match metric.try_score(ex, pred).await {
+                        Ok(score) => (score, None),
+                        Err(e) => (e.to_score(), Some(e)),
+                    },
+                };
                 let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
                 d.0 += 1;
                 d.1 += score.value;
                 progress(d.0, examples.len(), d.1 / d.0 as f64);
-                Outcome { execution, score }
+                Outcome {
+                    execution,
+                    score,
+                    metric_error,
+                }
             }
         })
         .buffered(concurrency.max(1))

@@ -76,7 +76,8 @@ pub enum OptimizeError {
         /// The first execution's error.
         first_error: String,
     },
-    /// The metric could not score any prediction of a wave.
+    /// The metric could not score any prediction of a wave and had scored
+    /// none before in the run.
     #[error(
         "optimize `{program}`: metric `{metric}` failed on every example ({context}); first error: {first_error}"
     )]
@@ -291,6 +292,14 @@ impl Run {
         history.step_requests = cp.step_requests;
         // Stop rules may change on resume: the new ones apply from the next step.
         history.convergence = cp.convergence.resumed(&self.decl.stop);
+        // The finished steps' waves were scored (a wave the metric scored
+        // none of would have stopped the run), so a resumed run treats a
+        // later wave's failures as the uninterrupted run would.
+        if cp.steps_done > 0 {
+            self.report
+                .metric_scored
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         self.report.events.emit(Event::Warning {
             message: format!(
                 "optimize `{}`: resuming after step {} from the checkpoint",

@@ -112,6 +112,10 @@ pub(super) struct Reporting {
     pub spec_path: Option<PathBuf>,
     /// Every warning, for run.json.
     pub warnings: Vec<String>,
+    /// Whether the metric has scored any prediction of this run: once it
+    /// has, a wave it scored none of (a `command` program crashing on each
+    /// call in flight) scores them 0 rather than failing the run.
+    pub metric_scored: std::sync::atomic::AtomicBool,
 }
 
 impl Run {
@@ -179,6 +183,7 @@ impl Run {
                 events: input.events,
                 spec_path: input.spec_path,
                 warnings,
+                metric_scored: std::sync::atomic::AtomicBool::new(false),
             },
             resume_check: ResumeCheck {
                 fingerprint,
@@ -288,7 +293,7 @@ fn check_config(input: &OptimizeInput) -> Result<(), OptimizeError> {
         && input.score_range.finite_bounds().is_none()
     {
         Some(format!(
-            "`final = race` needs a metric whose scores are bounded, but metric `{}` can score {}; scale it into a range (e.g. with min/max or a comparison) or use `final = full`",
+            "`final = race` needs a metric whose scores are bounded, but metric `{}` can score {}; bound it (min/max or a comparison in an expression, `range = [lo, hi]` on a command) or use `final = full`",
             decl.metric,
             input.score_range.describe()
         ))

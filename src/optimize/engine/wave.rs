@@ -171,7 +171,9 @@ impl Run {
     }
 
     /// Fail the run when no execution of a wave succeeded, or when the metric
-    /// could not score any successful one.
+    /// could not score any successful one and has scored nothing yet in this
+    /// run (a metric that worked once and then failed a whole wave, such as a
+    /// `command` program crashing, fails those calls only: they score 0).
     pub(super) fn check_wave(
         &self,
         outcomes: &[Outcome],
@@ -191,7 +193,10 @@ impl Run {
             .iter()
             .filter(|o| o.execution.error.is_none())
             .collect();
-        if ran.iter().all(|o| o.metric_error.is_some()) {
+        let scored = &self.report.metric_scored;
+        if ran.iter().any(|o| o.metric_error.is_none()) {
+            scored.store(true, std::sync::atomic::Ordering::Relaxed);
+        } else if !scored.load(std::sync::atomic::Ordering::Relaxed) {
             return Err(OptimizeError::MetricFailed {
                 program: self.decl.program.clone(),
                 metric: self.decl.metric.clone(),
