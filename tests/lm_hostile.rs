@@ -313,6 +313,13 @@ optimize qa with simba {
 /// the origin of the model's base_url, and the call fails naming the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_never_follows_a_redirect_off_its_origin() {
+    // Plain http:// takes the direct client; reqwest (https, proxies) the
+    // same rule.
+    redirect_refused(true).await;
+    redirect_refused(false).await;
+}
+
+async fn redirect_refused(direct: bool) {
     let foreign = Redirector::start(None).await;
     let origin = Redirector::start(Some(format!("{}/steal?token=s3cret", foreign.url))).await;
     // `/hop/chat/completions` -> `/next/...` on the same origin (followed),
@@ -322,6 +329,11 @@ async fn a_model_never_follows_a_redirect_off_its_origin() {
     d.retries = 2;
     d.timeout = Duration::from_secs(20);
     let provider = OpenAiProvider::new(&d).unwrap();
+    let provider = if direct {
+        provider
+    } else {
+        provider.without_direct()
+    };
     let err = provider.complete(&ask("hostile", "q")).await.unwrap_err();
     assert!(matches!(err, LmError::Fatal { .. }), "not retried: {err:?}");
     let text = err.to_string();

@@ -14,6 +14,7 @@
 //! escaped (`crate::printable`).
 
 pub mod body;
+pub mod direct;
 pub mod redact;
 pub mod redirect;
 mod wire;
@@ -23,10 +24,13 @@ use crate::ir::ModelDecl;
 use crate::ir::defaults::MAX_RESPONSE_BYTES as DEFAULT_MAX_RESPONSE_BYTES;
 use async_trait::async_trait;
 use body::{Body, ERROR_BODY_BYTES, read_capped, snippet};
+use direct::{DirectClient, DirectError, Limits};
 use redact::KeyRedactor;
 use reqwest::StatusCode;
 use reqwest::Url;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 use wire::{ChatBody, Reply};
@@ -65,6 +69,9 @@ pub struct OpenAiProvider {
     /// The largest reply body read, in bytes.
     max_response_bytes: u64,
     client: reqwest::Client,
+    /// The client for plain `http://` endpoints when no proxy is set
+    /// (`openai/direct.rs`); `None` sends everything through `client`.
+    direct: Option<DirectClient>,
     /// Round-robin position over `endpoints`.
     next: AtomicUsize,
 }
@@ -129,6 +136,14 @@ impl OpenAiProvider {
         self
     }
 
+    /// Sends every request through reqwest, the path of `https://` servers
+    /// and proxied setups, even to a plain `http://` server: lets tests hold
+    /// the two paths to the same behaviour.
+    pub fn without_direct(mut self) -> Self {
+        self.direct = None;
+        self
+    }
+
     /// Builds the provider from resolved values, with the default
     /// `concurrency`'s worth of idle connections per server.
     pub fn from_parts(
@@ -174,11 +189,20 @@ impl OpenAiProvider {
             headers.insert(AUTHORIZATION, value);
         }
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let direct = endpoints
+            .iter()
+            .any(|(url, _)| direct::use_direct(url))
+            .then(|| {
+                let mut headers = headers.clone();
+                headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+                headers.insert(ACCEPT, HeaderValue::from_static("*/*"));
+                DirectClient::new(headers, idle)
+            });
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .pool_max_idle_per_host(idle.max(1))
             .redirect(redirect::same_origin_only())
-            .user_agent(concat!("simba-run/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT_VALUE)
             .build()
             .map_err(|e| ModelError::Client {
                 model: item.into(),
@@ -195,6 +219,7 @@ impl OpenAiProvider {
             timeout: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             client,
+            direct,
             next: AtomicUsize::new(0),
         })
     }
@@ -270,7 +295,18 @@ impl OpenAiProvider {
             Ok(body) => body,
             Err(e) => return self.send_error(url, e),
         };
-        let message = format!("{url} answered HTTP {status}: {}", self.quote(&body));
+        self.status_failure(url, status, retry_after_ms, &body)
+    }
+
+    /// The error for a non-2xx `status` with the start of its `body`.
+    fn status_failure(
+        &self,
+        url: &str,
+        status: StatusCode,
+        retry_after_ms: Option<u64>,
+        body: &Body,
+    ) -> LmError {
+        let message = format!("{url} answered HTTP {status}: {}", self.quote(body));
         if is_retryable_status(status) {
             self.transient(message, retry_after_ms)
         } else {
@@ -283,23 +319,86 @@ impl OpenAiProvider {
     /// reading when its `Content-Length` says so, else once that many bytes
     /// have arrived.
     async fn reply_body(&self, url: &str, answer: reqwest::Response) -> Result<Body, LmError> {
+        self.announced_size(url, answer.content_length())?;
+        let body = read_capped(answer, self.max_response_bytes)
+            .await
+            .map_err(|e| self.send_error(url, e))?;
+        self.read_size(url, &body)?;
+        Ok(body)
+    }
+
+    /// Refuses a reply announced longer than `max_response_bytes`.
+    fn announced_size(&self, url: &str, announced: Option<u64>) -> Result<(), LmError> {
         let limit = self.max_response_bytes;
-        if let Some(announced) = answer.content_length().filter(|n| *n > limit) {
+        if let Some(announced) = announced.filter(|n| *n > limit) {
             return Err(self.fatal(format!(
                 "{url} announced a reply of {announced} bytes, over max_response_bytes = {limit}; \
                  not read (raise max_response_bytes in the model block if replies are that large)"
             )));
         }
-        let body = read_capped(answer, limit)
-            .await
-            .map_err(|e| self.send_error(url, e))?;
+        Ok(())
+    }
+
+    /// Refuses a reply whose reading stopped at `max_response_bytes`.
+    fn read_size(&self, url: &str, body: &Body) -> Result<(), LmError> {
+        let limit = self.max_response_bytes;
         if body.over_limit {
             return Err(self.fatal(format!(
                 "{url} sent a reply of more than max_response_bytes = {limit} bytes; \
                  reading stopped there (raise max_response_bytes in the model block if replies are that large)"
             )));
         }
-        Ok(body)
+        Ok(())
+    }
+
+    /// One attempt through the direct client: the same checks and the same
+    /// messages as through reqwest.
+    async fn complete_direct(
+        &self,
+        direct: &DirectClient,
+        endpoint: &Url,
+        url: &str,
+        request: &Request,
+    ) -> Result<Response, LmError> {
+        let limits = Limits {
+            reply: self.max_response_bytes,
+            error: ERROR_BODY_BYTES.min(self.max_response_bytes),
+        };
+        let exchange = direct.post(endpoint, self.body(request).into(), limits);
+        let exchange = match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, exchange)
+                .await
+                .map_err(|_| self.transient(timeout_message(url, limit), None))?,
+            None => exchange.await,
+        };
+        let exchange = exchange.map_err(|e| self.direct_error(url, e))?;
+        if !exchange.status.is_success() {
+            let retry_after_ms = exchange
+                .retry_after
+                .as_deref()
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+            return Err(self.status_failure(url, exchange.status, retry_after_ms, &exchange.body));
+        }
+        self.announced_size(url, exchange.announced)?;
+        self.read_size(url, &exchange.body)?;
+        self.parse_reply(url, &exchange.body)
+    }
+
+    /// The direct client's failures, worded as [`send_failure`] words
+    /// reqwest's.
+    fn direct_error(&self, url: &str, error: DirectError) -> LmError {
+        match error {
+            DirectError::Connect(cause) => {
+                self.transient(format!("cannot connect to {url}: {cause}"), None)
+            }
+            // Refused the same way every time: not worth a retry.
+            DirectError::Redirect(reason) => self.fatal(format!(
+                "request to {url} failed: error following redirect: {reason}"
+            )),
+            DirectError::Failed(chain) => {
+                self.transient(format!("request to {url} failed: {chain}"), None)
+            }
+        }
     }
 
     /// The completion in a successful body. Reply text that echoes the key
@@ -353,6 +452,12 @@ impl OpenAiProvider {
 impl super::Lm for OpenAiProvider {
     async fn complete(&self, request: &Request) -> Result<Response, LmError> {
         let (endpoint, url) = self.pick_endpoint();
+        // `direct` is only there when no proxy is set (checked once).
+        if let Some(direct) = &self.direct
+            && endpoint.scheme() == "http"
+        {
+            return self.complete_direct(direct, endpoint, url, request).await;
+        }
         let mut post = self.client.post(endpoint.clone()).body(self.body(request));
         if let Some(limit) = self.timeout {
             post = post.timeout(limit);
@@ -378,13 +483,21 @@ pub(crate) fn is_retryable_status(status: StatusCode) -> bool {
 /// error with its causes. Models and remote corpora word it the same.
 pub(crate) fn send_failure(e: &reqwest::Error, url: &str, timeout: std::time::Duration) -> String {
     if e.is_timeout() {
-        format!("no reply from {url} within the timeout of {timeout:?}")
+        timeout_message(url, timeout)
     } else if e.is_connect() {
         format!("cannot connect to {url}: {}", root_cause(e))
     } else {
         format!("request to {url} failed: {}", error_chain(e))
     }
 }
+
+/// The message of an attempt cut off after `timeout`.
+fn timeout_message(url: &str, timeout: Duration) -> String {
+    format!("no reply from {url} within the timeout of {timeout:?}")
+}
+
+/// The user agent every model request carries.
+const USER_AGENT_VALUE: &str = concat!("simba-run/", env!("CARGO_PKG_VERSION"));
 
 /// An error and its causes, joined: reqwest's own message alone ("error
 /// sending request") hides the useful part ("Connection refused").

@@ -36,17 +36,23 @@ fn decide(attempt: Attempt) -> reqwest::redirect::Action {
     let next = attempt.url().clone();
     let hops = attempt.previous().len();
     match first {
-        Some(first) if first.origin() != next.origin() => attempt.error(RedirectRefused(format!(
-            "redirected to another origin, {}: not followed, so the API key \
-             never leaves {}",
-            shown_origin(&next),
-            shown_origin(&first)
-        ))),
+        Some(first) if first.origin() != next.origin() => {
+            attempt.error(RedirectRefused(refusal(&first, &next)))
+        }
         _ if hops > MAX_HOPS => {
             attempt.error(RedirectRefused(format!("more than {MAX_HOPS} redirects")))
         }
         _ => attempt.follow(),
     }
+}
+
+/// Why a hop from `first`'s origin to `next` is not followed.
+pub fn refusal(first: &Url, next: &Url) -> String {
+    format!(
+        "redirected to another origin, {}: not followed, so the API key never leaves {}",
+        shown_origin(next),
+        shown_origin(first)
+    )
 }
 
 /// `scheme://host:port` of `url`, nothing else.
