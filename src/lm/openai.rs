@@ -231,8 +231,13 @@ impl OpenAiProvider {
             model_id: &self.model_id,
             request,
         };
+        // Sized once for the usual case (the messages plus a little JSON)
+        // instead of growing through several copies.
+        let text: usize = request.messages.iter().map(|m| m.content.len() + 32).sum();
+        let mut out = Vec::with_capacity(text + 256);
         // Strings, numbers and JSON values only: nothing that can fail.
-        serde_json::to_vec(&body).expect("a request body serializes")
+        serde_json::to_writer(&mut out, &body).expect("a request body serializes");
+        out
     }
 
     fn pick_endpoint(&self) -> &(Url, String) {

@@ -48,7 +48,9 @@ pub fn use_direct(url: &Url) -> bool {
 /// One open connection: the handle requests go through and the state
 /// machine that must be polled for them to move.
 struct Conn {
-    origin: String,
+    /// What the `Host` header says, `host[:port]` as in the URL: with the
+    /// scheme always `http`, it also names the connection's origin.
+    host: HeaderValue,
     sender: SendRequest<Full<Bytes>>,
     conn: Connection<Io, Full<Bytes>>,
 }
@@ -116,7 +118,8 @@ impl DirectClient {
     ) -> Result<Exchange, DirectError> {
         let mut method = Method::POST;
         let mut body = Some(body);
-        let mut at = url.clone();
+        // Borrowed until a redirect: no copy of the URL per request.
+        let mut at = std::borrow::Cow::Borrowed(url);
         for hop in 0..=MAX_HOPS {
             let (exchange, location) = self.send(&at, &method, body.clone(), limits).await?;
             let Some(next) = location.and_then(|l| at.join(&l).ok()) else {
@@ -136,7 +139,7 @@ impl DirectClient {
                 method = Method::GET;
                 body = None;
             }
-            at = next;
+            at = std::borrow::Cow::Owned(next);
         }
         Err(DirectError::Redirect(format!(
             "more than {MAX_HOPS} redirects"
@@ -152,15 +155,15 @@ impl DirectClient {
         body: Option<Bytes>,
         limits: Limits,
     ) -> Result<(Exchange, Option<String>), DirectError> {
-        let origin = url.origin().ascii_serialization();
-        if let Some(conn) = self.checkout(&origin) {
+        let host = host_header(url)?;
+        if let Some(conn) = self.checkout(&host) {
             match self.exchange(conn, url, method, body.clone(), limits).await {
                 Err(Retry::Unsent) => {}
                 Err(Retry::No(e)) => return Err(e),
                 Ok(answer) => return Ok(answer),
             }
         }
-        let conn = connect(url, origin).await?;
+        let conn = connect(url, host).await?;
         match self.exchange(conn, url, method, body, limits).await {
             Err(Retry::Unsent) => Err(DirectError::Failed(
                 "the connection closed before the request was sent".into(),
@@ -170,10 +173,10 @@ impl DirectClient {
         }
     }
 
-    /// An idle connection to `origin` that is still open.
-    fn checkout(&self, origin: &str) -> Option<Conn> {
+    /// An idle connection to `host` that is still open.
+    fn checkout(&self, host: &HeaderValue) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        while let Some(i) = idle.iter().rposition(|c| c.origin == origin) {
+        while let Some(i) = idle.iter().rposition(|c| c.host == host) {
             let mut conn = idle.swap_remove(i);
             // One poll without waiting: a connection the server closed
             // while idle finishes here instead of failing the request.
@@ -203,7 +206,7 @@ impl DirectClient {
         body: Option<Bytes>,
         limits: Limits,
     ) -> Result<(Exchange, Option<String>), Retry> {
-        let request = self.request(url, method, body)?;
+        let request = self.request(url, method, body, conn.host.clone())?;
         let Conn {
             sender, conn: io, ..
         } = &mut conn;
@@ -237,6 +240,7 @@ impl DirectClient {
         url: &Url,
         method: &Method,
         body: Option<Bytes>,
+        host: HeaderValue,
     ) -> Result<hyper::Request<Full<Bytes>>, Retry> {
         let bad = || Retry::No(DirectError::Failed(format!("cannot send to {url}")));
         // Origin form (`/v1/chat/completions?..`) and the Host header: the
@@ -245,11 +249,6 @@ impl DirectClient {
             Some(query) => format!("{}?{query}", url.path()),
             None => url.path().to_string(),
         };
-        let host = url.host_str().unwrap_or_default();
-        let host = match url.port() {
-            Some(port) => HeaderValue::from_str(&format!("{host}:{port}")),
-            None => HeaderValue::from_str(host),
-        };
         let mut request = hyper::Request::builder()
             .method(method.clone())
             .uri(target)
@@ -257,7 +256,7 @@ impl DirectClient {
             .map_err(|_| bad())?;
         let headers = request.headers_mut();
         headers.clone_from(&self.headers);
-        headers.insert(HOST, host.map_err(|_| bad())?);
+        headers.insert(HOST, host);
         Ok(request)
     }
 }
@@ -285,12 +284,22 @@ impl From<Retry> for DirectError {
     }
 }
 
-async fn connect(url: &Url, origin: String) -> Result<Conn, DirectError> {
+/// The `Host` header for `url` (`host[:port]`, as the URL spells it).
+fn host_header(url: &Url) -> Result<HeaderValue, DirectError> {
     let host = url.host_str().unwrap_or_default();
+    let value = match url.port() {
+        Some(port) => HeaderValue::from_str(&format!("{host}:{port}")),
+        None => HeaderValue::from_str(host),
+    };
+    value.map_err(|_| DirectError::Failed(format!("cannot send to {url}")))
+}
+
+async fn connect(url: &Url, host: HeaderValue) -> Result<Conn, DirectError> {
+    let name = url.host_str().unwrap_or_default();
     // An IPv6 literal comes bracketed in URLs, bare to the resolver.
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = name.trim_start_matches('[').trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(80);
-    let stream = TcpStream::connect((host, port))
+    let stream = TcpStream::connect((name, port))
         .await
         .map_err(|e| DirectError::Connect(e.to_string()))?;
     // Requests are written whole: Nagle's delay would only hold them back.
@@ -300,11 +309,7 @@ async fn connect(url: &Url, origin: String) -> Result<Conn, DirectError> {
     let (sender, conn) = handshake(TokioIo::new(stream))
         .await
         .map_err(|e| DirectError::Failed(super::error_chain(&e)))?;
-    Ok(Conn {
-        origin,
-        sender,
-        conn,
-    })
+    Ok(Conn { host, sender, conn })
 }
 
 /// Runs `work` while polling `conn`, which moves the bytes `work` waits
