@@ -55,10 +55,10 @@ fn env_in_a_pass_through_key_is_kept_for_the_provider_to_read() {
     )
     .unwrap();
     let extra = &spec.models["m"].extra;
-    assert_eq!(extra["path"], serde_json::json!({"env": "SIMBA_GGUF"}));
+    assert_eq!(extra["path"], serde_json::json!({"$env": "SIMBA_GGUF"}));
     assert_eq!(
         extra["tokenizer"],
-        serde_json::json!({"env": "T", "default": "x"})
+        serde_json::json!({"$env": "T", "default": "x"})
     );
     let err = compile("model m { provider = \"local\" path = env(1) }").unwrap_err();
     assert!(err.contains("env"), "{err}");

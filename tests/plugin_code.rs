@@ -491,6 +491,8 @@ fn nested_blocks_and_lists_of_blocks_reach_the_plugin_as_nested_json() {
   step c = faulty.echo_config(question = input.question) {
     a = { b = 1, c = [{ d = \"x\" }, { d = \"y\", e = {} }] }
     f { g = true }
+    h = env(\"SIMBA_TEST_CONFIG_VALUE\")
+    i = { j = env(\"SIMBA_TEST_CONFIG_UNSET\", \"fallback\") }
   }
   step answer = predict(Answer)
   out answer = answer.answer
@@ -502,16 +504,38 @@ fn nested_blocks_and_lists_of_blocks_reach_the_plugin_as_nested_json() {
         "exact_match(pred.answer, gold.answer)",
         "[append_demo]",
     );
+    // env(..) values are read when the item is built, at any depth (before,
+    // the plugin got `{"env": NAME}` objects).
     let out = ok(simba()
         .arg("eval")
         .arg(&spec)
         .arg("--json")
+        .env("SIMBA_TEST_CONFIG_VALUE", "from the environment")
+        .env_remove("SIMBA_TEST_CONFIG_UNSET")
         .output()
         .unwrap());
     let first: serde_json::Value =
         serde_json::from_str(text(&out.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(
         first["prediction"]["config"],
-        serde_json::json!({"a": {"b": 1, "c": [{"d": "x"}, {"d": "y", "e": {}}]}, "f": {"g": true}})
+        serde_json::json!({
+            "a": {"b": 1, "c": [{"d": "x"}, {"d": "y", "e": {}}]},
+            "f": {"g": true},
+            "h": "from the environment",
+            "i": {"j": "fallback"}
+        })
+    );
+    // An unset variable without a default fails creating the item, naming it.
+    let out = simba()
+        .arg("check")
+        .arg(&spec)
+        .env_remove("SIMBA_TEST_CONFIG_VALUE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("`SIMBA_TEST_CONFIG_VALUE` is not set"),
+        "{}",
+        text(&out.stderr)
     );
 }

@@ -13,8 +13,7 @@ pub fn run(args: CheckArgs) -> i32 {
             for w in &project.warnings {
                 err!("{}", escape_controls(w));
             }
-            let mut problems = super::check_plugins::check_plugins(&project);
-            problems.extend(crate::metric::command::missing_programs(&project.spec));
+            let problems = super::check_plugins::check_plugins(&project);
             if problems.is_empty() {
                 out!("{}", summary(&project.spec));
                 return exit::OK;

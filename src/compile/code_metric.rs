@@ -115,6 +115,15 @@ fn command(ctx: &mut Ctx, code: &ast::CodeMetric) -> Option<CommandMetric> {
             timeout = t;
         }
     }
+    // Checked here, not only when the first call fails: `check` and every
+    // command report it at the command string, before any LM call.
+    for problem in super::command_preflight::problems(&argv, &ctx.base_dir) {
+        ctx.d.push(
+            Diagnostic::error(span, problem)
+                .label("this command cannot run")
+                .help("the program runs in the spec's folder; a bare name is looked up on PATH"),
+        );
+    }
     Some(CommandMetric {
         command: line,
         argv,

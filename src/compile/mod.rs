@@ -10,6 +10,7 @@
 //! | `model.rs`, `dataset.rs`, `corpus.rs`, `signature.rs`, `program.rs`, `metric.rs`, `optimize.rs` | one lowering per item kind |
 
 mod code_metric;
+mod command_preflight;
 mod corpus;
 mod dataset;
 mod defaults;

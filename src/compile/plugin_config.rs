@@ -73,12 +73,30 @@ impl ConfigType {
     }
 }
 
+/// The deepest a config value may nest (blocks and lists): a plugin reads
+/// its config with a JSON parser, and serde_json stops at 128 levels, so a
+/// deeper value would reach `new()` as a parse failure instead of a config.
+pub const MAX_CONFIG_DEPTH: usize = 64;
+
+/// How many blocks and lists `value` nests (a scalar is 0).
+fn depth(value: &J) -> usize {
+    match value {
+        J::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        J::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// A short noun for a JSON value in messages.
 fn describe(value: &J) -> &'static str {
     match value {
         J::Null => "null",
         J::Bool(_) => "a boolean",
         J::Number(n) if n.is_i64() || n.is_u64() => "a whole number",
+        // Written whole but past 64 bits, it was read as a float.
+        J::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => {
+            "a whole number outside the 64-bit range"
+        }
         J::Number(_) => "a fractional number",
         J::String(_) => "a string",
         J::Array(_) => "a list",
@@ -123,6 +141,24 @@ impl Ctx<'_> {
             })
             .collect();
         self.check_config_keys(name, kind, &written);
+        for w in &written {
+            if w.value
+                .as_ref()
+                .is_some_and(|v| depth(v) > MAX_CONFIG_DEPTH)
+            {
+                self.d.push(
+                    Diagnostic::error(
+                        w.at,
+                        format!(
+                            "`{}` nests more than {MAX_CONFIG_DEPTH} levels deep",
+                            w.key.name
+                        ),
+                    )
+                    .label("too deep for a plugin config")
+                    .help("JSON readers (serde_json's included) refuse deeper values; flatten it"),
+                );
+            }
+        }
         config
     }
 
@@ -227,5 +263,26 @@ mod tests {
         assert!(ConfigType::Object.fits(&json!({"a": {"b": 1}})));
         assert!(ConfigType::Json.fits(&json!(null)));
         assert_eq!(ConfigType::parse("tensor"), None);
+    }
+
+    #[test]
+    fn a_huge_whole_number_is_not_called_fractional() {
+        assert_eq!(
+            describe(&json!(1e23)),
+            "a whole number outside the 64-bit range"
+        );
+        assert_eq!(describe(&json!(2.5)), "a fractional number");
+        assert_eq!(describe(&json!(7)), "a whole number");
+    }
+
+    #[test]
+    fn depth_counts_blocks_and_lists() {
+        assert_eq!(depth(&json!(1)), 0);
+        assert_eq!(depth(&json!({"a": [1, {"b": {}}]})), 4);
+        let mut deep = json!(1);
+        for _ in 0..=MAX_CONFIG_DEPTH {
+            deep = json!({ "a": deep });
+        }
+        assert_eq!(depth(&deep), MAX_CONFIG_DEPTH + 1);
     }
 }

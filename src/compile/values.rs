@@ -268,12 +268,12 @@ impl Diags {
                 J::Array(out)
             }
             // Pass-through keys (plugin and local model settings) carry an
-            // env() as `{"env": NAME, "default": ..}`: read by the provider
+            // env() as `{"$env": NAME, "default": ..}` (ir::ENV_KEY): read by the provider or the plugin host
             // when it is built, never at compile time (LANGUAGE.md, env()).
             ValueKind::Call { name, .. } if name.name == "env" => match self.setting(v, key)? {
                 Setting::Env { var, default } => {
                     let mut obj = serde_json::Map::new();
-                    obj.insert("env".into(), J::String(var));
+                    obj.insert(crate::ir::ENV_KEY.into(), J::String(var));
                     if let Some(d) = default {
                         obj.insert("default".into(), J::String(d));
                     }
@@ -390,23 +390,7 @@ fn valid_env_name(s: &str) -> bool {
     !s.is_empty() && !s.contains('=') && !s.contains('\0')
 }
 
-/// `250ms`, `30s`, `1.5m`, `2h` -> Duration.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let clean = text.replace('_', "");
-    let (num, unit) = if let Some(n) = clean.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = clean.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = clean.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = clean.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        return None;
-    };
-    let secs = num.parse::<f64>().ok()? * unit;
-    Duration::try_from_secs_f64(secs).ok()
-}
+pub use crate::syntax::lex::parse_duration;
 
 /// Stores a setting that was read successfully; a bad value (already
 /// reported) leaves the default in place.

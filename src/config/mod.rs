@@ -62,7 +62,16 @@ struct RawPlugins {
     #[serde(default)]
     search_path: Vec<PathBuf>,
     #[serde(default)]
-    call_timeout: Option<f64>,
+    call_timeout: Option<Seconds>,
+}
+
+/// A time in simba.toml: a number of seconds (`30`, `0.5`) or a duration
+/// as the spec writes it (`"30s"`, `"2m"`, `"250ms"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Number(f64),
+    Text(String),
 }
 
 /// One `[defaults]` setting with its place in the file.
@@ -161,13 +170,28 @@ impl ProjectConfig {
         let dir = path.parent().unwrap_or(Path::new("."));
         let plugin_call_timeout = match raw.plugins.call_timeout {
             None => None,
-            Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 => {
-                Some(std::time::Duration::from_secs_f64(secs))
-            }
-            Some(secs) => {
-                return Err(invalid(format!(
-                    "[plugins] call_timeout must be a number of seconds above 0 and at most 86400, got {secs}"
-                )));
+            Some(given) => {
+                let secs = match &given {
+                    Seconds::Number(n) => Some(*n),
+                    Seconds::Text(t) => {
+                        crate::syntax::lex::parse_duration(t.trim()).map(|d| d.as_secs_f64())
+                    }
+                };
+                match secs {
+                    Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 => {
+                        Some(std::time::Duration::from_secs_f64(secs))
+                    }
+                    _ => {
+                        let shown = match given {
+                            Seconds::Number(n) => n.to_string(),
+                            Seconds::Text(t) => format!("{t:?}"),
+                        };
+                        return Err(invalid(format!(
+                            "[plugins] call_timeout must be above 0 and at most 24h: a number of \
+                             seconds (`30`) or a duration (`\"30s\"`, `\"2m\"`), got {shown}"
+                        )));
+                    }
+                }
             }
         };
         Ok(Self {
@@ -245,6 +269,23 @@ mod tests {
 
     fn parse(text: &str) -> Result<ProjectConfig, ConfigError> {
         ProjectConfig::parse(text, Path::new("/p/simba.toml"))
+    }
+
+    #[test]
+    fn call_timeout_takes_seconds_or_a_duration() {
+        let timeout = |v: &str| {
+            parse(&format!("[plugins]\ncall_timeout = {v}\n")).map(|c| c.plugin_call_timeout)
+        };
+        let secs = |s: f64| Some(std::time::Duration::from_secs_f64(s));
+        assert_eq!(timeout("30").unwrap(), secs(30.0));
+        assert_eq!(timeout("0.5").unwrap(), secs(0.5));
+        assert_eq!(timeout("\"30s\"").unwrap(), secs(30.0));
+        assert_eq!(timeout("\"2m\"").unwrap(), secs(120.0));
+        assert_eq!(timeout("\"250ms\"").unwrap(), secs(0.25));
+        for bad in ["0", "\"soon\"", "\"25h\"", "-1"] {
+            let err = timeout(bad).unwrap_err().to_string();
+            assert!(err.contains("call_timeout must be above 0"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub enum DataError {
         found: &'static str,
     },
     /// A row lacks one of the dataset's declared input fields.
-    #[error("{}:{line}: the row has no input field `{field}`", path.display())]
+    #[error("{}:{line}: the row has no field `{field}`, which every row must have", path.display())]
     MissingField {
         /// The data file.
         path: PathBuf,

@@ -66,7 +66,7 @@ fn missing_input_field_names_file_line_and_field() {
     let err = read_file(&DataFile::Jsonl(p), &inputs(&["q"])).unwrap_err();
     assert!(
         err.to_string()
-            .ends_with("m.jsonl:2: the row has no input field `q`"),
+            .ends_with("m.jsonl:2: the row has no field `q`, which every row must have"),
         "{err}"
     );
 
@@ -74,7 +74,7 @@ fn missing_input_field_names_file_line_and_field() {
     let err = read_file(&DataFile::Csv(p), &inputs(&["q"])).unwrap_err();
     assert!(
         err.to_string()
-            .ends_with("m.csv:2: the row has no input field `q`"),
+            .ends_with("m.csv:2: the row has no field `q`, which every row must have"),
         "{err}"
     );
 }

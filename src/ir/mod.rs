@@ -26,7 +26,7 @@ pub use code::{
     CodeMetric, CommandMetric, DEFAULT_COMMAND_TIMEOUT, ItemConfig, PluginItem, ScoreBounds,
 };
 pub use corpus::{CorpusDecl, CorpusSource, LocalCorpus, RemoteCorpus};
-pub use model::{ModelDecl, Provider, Setting, SettingError};
+pub use model::{ENV_KEY, ModelDecl, Provider, Setting, SettingError, resolve_env_values};
 pub use optimize::{
     FinalSelection, OptimizeDecl, Resample, SelectOn, Selection, StopRules, StrategyRef,
 };

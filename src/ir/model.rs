@@ -48,6 +48,61 @@ impl Setting {
     }
 }
 
+/// The key of the JSON object that stands for an `env(..)` value in a
+/// pass-through config (plugin items, local and plugin model settings):
+/// `{"$env": NAME, "default": ..}`. Spec keys are identifiers, so no block
+/// written in a spec can hold this key: the object is always an `env(..)`.
+pub const ENV_KEY: &str = "$env";
+
+impl Setting {
+    /// The setting a pass-through JSON value stands for: a string is a
+    /// literal, an [`ENV_KEY`] object an `env(..)`; anything else is not one.
+    pub fn from_json(value: &serde_json::Value) -> Option<Setting> {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => Some(Setting::Literal(s.clone())),
+            Value::Object(map) => {
+                let Some(Value::String(var)) = map.get(ENV_KEY) else {
+                    return None;
+                };
+                let default = map.get("default").and_then(Value::as_str).map(String::from);
+                Some(Setting::Env {
+                    var: var.clone(),
+                    default,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `value` with every `env(..)` in it (at any depth) replaced by the
+/// variable's value, as a plugin receives its config: read when the item is
+/// built, never at compile time, so no artifact holds it.
+pub fn resolve_env_values(value: &serde_json::Value) -> Result<serde_json::Value, SettingError> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::Object(map) if map.contains_key(ENV_KEY) => match Setting::from_json(value) {
+            Some(setting) => Value::String(setting.resolve()?),
+            None => value.clone(),
+        },
+        Value::Object(map) => {
+            let mut out = serde_json::Map::with_capacity(map.len());
+            for (k, v) in map {
+                out.insert(k.clone(), resolve_env_values(v)?);
+            }
+            Value::Object(out)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(resolve_env_values)
+                .collect::<Result<_, _>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
 /// Why a [`Setting`] has no value. Names the variable only.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingError {

@@ -67,23 +67,10 @@ fn bad(decl: &ModelDecl, message: String) -> ModelError {
     }
 }
 
-/// A setting written as a plain string, a `Setting` (as the compiler stores
-/// `env()` values), or an `{"env": NAME, "default": ..}` object.
+/// A setting written as a plain string, an `env(..)` object (as the
+/// compiler stores one, `ir::ENV_KEY`), or a serialized `Setting`.
 fn setting_of(value: &Value) -> Option<Setting> {
-    match value {
-        Value::String(s) => Some(Setting::Literal(s.clone())),
-        Value::Object(map) => {
-            if let Some(Value::String(var)) = map.get("env") {
-                let default = map.get("default").and_then(Value::as_str).map(String::from);
-                return Some(Setting::Env {
-                    var: var.clone(),
-                    default,
-                });
-            }
-            serde_json::from_value::<Setting>(value.clone()).ok()
-        }
-        _ => None,
-    }
+    Setting::from_json(value).or_else(|| serde_json::from_value::<Setting>(value.clone()).ok())
 }
 
 /// A key of the item (`extra`) or, failing that, of its `params`.
@@ -307,7 +294,7 @@ mod tests {
     fn env_path_in_both_encodings() {
         // SAFETY of set_var: test-only variable names no other test reads.
         unsafe { std::env::set_var("SIMBA_LOCAL_TEST_PATH_A", "/abs/a.gguf") };
-        let d = decl(serde_json::json!({"path": {"env": "SIMBA_LOCAL_TEST_PATH_A"}}));
+        let d = decl(serde_json::json!({"path": {"$env": "SIMBA_LOCAL_TEST_PATH_A"}}));
         let s = LocalSettings::from_decl(&d, Path::new("/x")).unwrap();
         assert_eq!(s.path, PathBuf::from("/abs/a.gguf"));
         let d = decl(
@@ -315,7 +302,7 @@ mod tests {
         );
         let s = LocalSettings::from_decl(&d, Path::new("/x")).unwrap();
         assert_eq!(s.path, PathBuf::from("/x/b.gguf"));
-        let d = decl(serde_json::json!({"path": {"env": "SIMBA_LOCAL_TEST_UNSET_B"}}));
+        let d = decl(serde_json::json!({"path": {"$env": "SIMBA_LOCAL_TEST_UNSET_B"}}));
         let e = LocalSettings::from_decl(&d, Path::new("/x"))
             .unwrap_err()
             .to_string();

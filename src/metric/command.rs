@@ -28,8 +28,6 @@ use crate::ir::CommandMetric;
 use crate::printable::escape_controls;
 use crate::value::Record;
 
-pub use super::command_preflight::missing_programs;
-
 /// The tracing target of a metric command's stderr lines.
 pub const COMMAND_TARGET: &str = "command";
 
@@ -163,7 +161,7 @@ impl CommandScorer {
                 // from the last reply: a second line for the same request.
                 if unread_output(&w.stdout) {
                     let _ = w.child.start_kill();
-                    return Err(EXTRA_LINE.into());
+                    return Err(format!("{EXTRA_LINE}; the process was restarted"));
                 }
                 w
             }
@@ -269,7 +267,7 @@ enum Failure {
 
 /// The message of a reply with more lines than requests.
 const EXTRA_LINE: &str = "the program answered more than one line for one request \
-     (it must answer exactly one line per request); the process was restarted";
+     (it must answer exactly one line per request)";
 
 async fn exchange(worker: &mut Worker, line: &str) -> Result<Score, Failure> {
     if worker.stdin.write_all(line.as_bytes()).await.is_err() || worker.stdin.flush().await.is_err()
@@ -334,6 +332,14 @@ pub(crate) fn parse_reply(line: &str) -> Result<Score, String> {
     if !line.ends_with('\n') {
         return Err(format!(
             "the reply line `{}` is too long or unterminated",
+            shown()
+        ));
+    }
+    // serde reads a struct from a JSON array too (`[0.5, "x"]`); only the
+    // documented object is a reply.
+    if !line.trim_start().starts_with('{') {
+        return Err(format!(
+            "malformed reply line `{}` (not a JSON object); expected {{\"score\": <number>, \"feedback\": \"..\"}}",
             shown()
         ));
     }
@@ -489,5 +495,10 @@ mod tests {
         );
         let e = parse_reply("{\"feedback\": \"x\"}\n").unwrap_err();
         assert!(e.contains("missing field `score`"), "{e}");
+        // Before, serde took the array for the struct: score 0.25.
+        for line in ["[0.25, \"array feedback\"]\n", "[1]\n"] {
+            let e = parse_reply(line).unwrap_err();
+            assert!(e.contains("not a JSON object"), "{e}");
+        }
     }
 }

@@ -21,7 +21,6 @@
 //!   saying why.
 
 pub mod command;
-mod command_preflight;
 mod expr;
 mod judge;
 pub mod normalize;

@@ -134,6 +134,7 @@ pub enum Event {
         /// The tracing target: `plugin`, `command`, or an engine module.
         target: String,
         /// The plugin that logged it, for plugin messages.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         plugin: Option<String>,
         /// The metric, for a `command` metric's stderr lines and failed calls.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -190,13 +190,14 @@ impl PluginHost {
 
     fn create(&self, kind: u32, what: &PluginItem) -> Result<Instance, PluginError> {
         let lib = self.library(&what.plugin)?;
-        Instance::create(lib, kind, &what.item, &what.config.json()).map_err(|message| {
-            PluginError::Create {
-                plugin: what.plugin.clone(),
-                item: what.item.clone(),
-                message,
-            }
-        })
+        let create_error = |message| PluginError::Create {
+            plugin: what.plugin.clone(),
+            item: what.item.clone(),
+            message,
+        };
+        let config = crate::ir::resolve_env_values(&what.config.json())
+            .map_err(|e| create_error(format!("its config: {e}")))?;
+        Instance::create(lib, kind, &what.item, &config).map_err(create_error)
     }
 
     /// An instance of the metric `what` (its config handed to the plugin).
@@ -229,13 +230,14 @@ impl PluginHost {
     ) -> Result<PluginStrategy, PluginError> {
         self.check_strategy(plugin, item)?;
         let lib = self.library(plugin)?;
-        let instance = Instance::create(lib, KIND_STRATEGY, item, config).map_err(|message| {
-            PluginError::Create {
-                plugin: plugin.to_string(),
-                item: item.to_string(),
-                message,
-            }
-        })?;
+        let create_error = |message| PluginError::Create {
+            plugin: plugin.to_string(),
+            item: item.to_string(),
+            message,
+        };
+        let config = crate::ir::resolve_env_values(config)
+            .map_err(|e| create_error(format!("its config: {e}")))?;
+        let instance = Instance::create(lib, KIND_STRATEGY, item, &config).map_err(create_error)?;
         Ok(PluginStrategy {
             instance: Arc::new(instance),
             permits: self.strategy_permits.clone(),
@@ -259,14 +261,19 @@ impl PluginHost {
                 .entry("spec_dir")
                 .or_insert_with(|| dir.display().to_string().into());
         }
-        let instance =
-            Instance::create(lib, KIND_MODEL, item, &config.into()).map_err(|message| {
-                PluginError::Create {
-                    plugin: plugin.to_string(),
-                    item: item.to_string(),
-                    message,
-                }
+        let config =
+            crate::ir::resolve_env_values(&config.into()).map_err(|e| PluginError::Create {
+                plugin: plugin.to_string(),
+                item: item.to_string(),
+                message: format!("model `{}`: {e}", decl.name),
             })?;
+        let instance = Instance::create(lib, KIND_MODEL, item, &config).map_err(|message| {
+            PluginError::Create {
+                plugin: plugin.to_string(),
+                item: item.to_string(),
+                message,
+            }
+        })?;
         Ok(Arc::new(PluginModel {
             model: decl.name.clone(),
             instance: Arc::new(instance),

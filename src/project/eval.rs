@@ -189,7 +189,6 @@ pub async fn evaluate(
     let cache = models.cache();
     let corpora = Arc::new(project.corpora(&block.program, block.cache.clone(), cache.clone())?);
     let model_set: Arc<dyn ModelSet> = models.clone();
-    super::run::missing_command_programs(&project.spec)?;
     let code = crate::plugin::code_items(&plugins, &project.spec, &block.program, &block.metric)?;
     let executor =
         Executor::with_corpora(model_set.clone(), corpora.clone()).with_tools(code.tools);

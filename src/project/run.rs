@@ -66,7 +66,6 @@ impl Project {
         // Before anything is built or called: a folder that cannot take the
         // artifacts, or that another run is writing, fails the run now.
         let lock = OutputLock::acquire(&setup.out_dir)?;
-        missing_command_programs(&self.spec)?;
         let cache_dir = if setup.no_cache {
             None
         } else {
@@ -189,18 +188,4 @@ pub fn write_outputs(
     output.write(out_dir)?;
     let _ = std::fs::remove_file(out_dir.join(CHECKPOINT_JSON));
     Ok(crate::report::write_report(out_dir).err())
-}
-
-/// A `command` metric whose program is not there fails the run before any
-/// LM call is paid for, as `check` reports it (exit 1).
-pub(crate) fn missing_command_programs(spec: &crate::ir::Spec) -> Result<(), Error> {
-    let missing = crate::metric::command::missing_programs(spec);
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let lines: Vec<&str> = missing
-        .iter()
-        .map(|m| m.strip_prefix("error: ").unwrap_or(m))
-        .collect();
-    Err(Error::Input(lines.join("\n")))
 }

@@ -256,6 +256,25 @@ pub fn triple_quote(value: &str, indent: &str) -> Option<String> {
     (dedent(body) == value).then_some(text)
 }
 
+/// A duration literal, `250ms`, `30s`, `1.5m`, `2h` (`_` allowed between
+/// digits), as a Duration. simba.toml reads durations the same way.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let clean = text.replace('_', "");
+    let (num, unit) = if let Some(n) = clean.strip_suffix("ms") {
+        (n, 0.001)
+    } else if let Some(n) = clean.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = clean.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = clean.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        return None;
+    };
+    let secs = num.parse::<f64>().ok()? * unit;
+    std::time::Duration::try_from_secs_f64(secs).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
