@@ -23,7 +23,14 @@ pub(super) fn problems(argv: &[String], dir: &Path) -> Vec<String> {
             escape_controls(program)
         ));
     }
-    for arg in args.iter().filter(|a| names_script(a)) {
+    // An argument after `-c` or `-e` is code for the interpreter, not a file.
+    let code_flag = |i: usize| i > 0 && matches!(args[i - 1].as_str(), "-c" | "-e");
+    let scripts = args
+        .iter()
+        .enumerate()
+        .filter(|(i, a)| !code_flag(*i) && names_script(a))
+        .map(|(_, a)| a);
+    for arg in scripts {
         if !dir.join(arg).exists() {
             out.push(format!(
                 "the script `{}` is not found in {}",
@@ -40,10 +47,13 @@ const SCRIPT_EXTENSIONS: [&str; 12] = [
     "py", "js", "mjs", "cjs", "ts", "rb", "pl", "sh", "php", "lua", "R", "jl",
 ];
 
-/// Whether a command-line argument names a script file (`score.py`), not
-/// an option (`-c`) or a value.
+/// Whether a command-line argument names a local script file
+/// (`score.py`), not an option (`-c`), a URL (`https://../x.ts`) or a
+/// piece of shell code (`'python3 score.py'` given to `sh -c`).
 fn names_script(arg: &str) -> bool {
     !arg.starts_with('-')
+        && !arg.contains("://")
+        && !arg.chars().any(char::is_whitespace)
         && Path::new(arg)
             .extension()
             .and_then(|e| e.to_str())
@@ -121,6 +131,18 @@ mod tests {
         assert!(!names_script("-u"));
         assert!(!names_script("strict"));
         assert!(!names_script("data.json"));
+        assert!(!names_script("python3 metrics/score.py"));
+        assert!(!names_script("https://example.com/score.ts"));
+    }
+
+    #[test]
+    fn code_given_to_a_shell_is_not_a_missing_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let argv = |line: &str| shlex::split(line).unwrap();
+        // Before, `sh -c '..'` was refused as a missing script.
+        assert!(problems(&argv("sh -c 'python3 nothere.py'"), dir.path()).is_empty());
+        assert!(problems(&argv("sh -c nothere.py"), dir.path()).is_empty());
+        assert_eq!(problems(&argv("python3 nothere.py"), dir.path()).len(), 1);
     }
 
     #[test]

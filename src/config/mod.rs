@@ -72,6 +72,9 @@ struct RawPlugins {
 enum Seconds {
     Number(f64),
     Text(String),
+    /// Anything else (a boolean, a list): refused with the message below
+    /// rather than serde's "did not match any variant".
+    Other(toml::Value),
 }
 
 /// One `[defaults]` setting with its place in the file.
@@ -171,23 +174,24 @@ impl ProjectConfig {
         let plugin_call_timeout = match raw.plugins.call_timeout {
             None => None,
             Some(given) => {
-                let secs = match &given {
-                    Seconds::Number(n) => Some(*n),
-                    Seconds::Text(t) => {
-                        crate::syntax::lex::parse_duration(t.trim()).map(|d| d.as_secs_f64())
-                    }
+                let duration = match &given {
+                    Seconds::Number(n) => std::time::Duration::try_from_secs_f64(*n).ok(),
+                    Seconds::Text(t) => crate::syntax::lex::parse_duration(t.trim()),
+                    Seconds::Other(_) => None,
                 };
-                match secs {
-                    Some(secs) if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 => {
-                        Some(std::time::Duration::from_secs_f64(secs))
-                    }
+                // Judged as the duration it becomes: 1e-10 rounds to nothing.
+                let min = std::time::Duration::from_millis(1);
+                let max = std::time::Duration::from_secs(86_400);
+                match duration {
+                    Some(d) if d >= min && d <= max => Some(d),
                     _ => {
                         let shown = match given {
                             Seconds::Number(n) => n.to_string(),
                             Seconds::Text(t) => format!("{t:?}"),
+                            Seconds::Other(v) => v.to_string(),
                         };
                         return Err(invalid(format!(
-                            "[plugins] call_timeout must be above 0 and at most 24h: a number of \
+                            "[plugins] call_timeout must be from 1 ms to 24h: a number of \
                              seconds (`30`) or a duration (`\"30s\"`, `\"2m\"`), got {shown}"
                         )));
                     }
@@ -282,9 +286,12 @@ mod tests {
         assert_eq!(timeout("\"30s\"").unwrap(), secs(30.0));
         assert_eq!(timeout("\"2m\"").unwrap(), secs(120.0));
         assert_eq!(timeout("\"250ms\"").unwrap(), secs(0.25));
-        for bad in ["0", "\"soon\"", "\"25h\"", "-1"] {
+        for bad in ["0", "\"soon\"", "\"25h\"", "-1", "1e-10", "true", "[30]"] {
             let err = timeout(bad).unwrap_err().to_string();
-            assert!(err.contains("call_timeout must be above 0"), "{bad}: {err}");
+            assert!(
+                err.contains("call_timeout must be from 1 ms"),
+                "{bad}: {err}"
+            );
         }
     }
 
