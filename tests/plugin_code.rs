@@ -533,9 +533,11 @@ fn nested_blocks_and_lists_of_blocks_reach_the_plugin_as_nested_json() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
     assert!(
-        text(&out.stderr).contains("`SIMBA_TEST_CONFIG_VALUE` is not set"),
-        "{}",
-        text(&out.stderr)
+        stderr.contains("`SIMBA_TEST_CONFIG_VALUE` is not set")
+            && stderr.contains("cannot build the config of `faulty.echo_config`")
+            && !stderr.contains("rejected"),
+        "{stderr}"
     );
 }

@@ -99,6 +99,15 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
                     .trim_end()
                     .to_string()
             }
+            (PluginError::ConfigEnv { message, .. }, Some(span)) => {
+                let d = Diagnostic::error(span, format!("cannot build the config of `{what}`"))
+                    .label(crate::printable::escape_controls(message).into_owned())
+                    .help("set the variable, or give `env(\"NAME\", \"default\")` a default");
+                let sources = sources_for(&spec.path, &project.source, &[]);
+                render_all(&[d], &sources, Style::Plain)
+                    .trim_end()
+                    .to_string()
+            }
             _ => format!("error: {who}: {e}"),
         });
     }

@@ -107,6 +107,17 @@ pub enum PluginError {
         /// The plugin's own message.
         message: String,
     },
+    /// An `env(..)` in the item's config has no value (simba-run's
+    /// refusal, before the plugin sees the config).
+    #[error("plugin `{plugin}`: cannot create `{item}`: its config: {message}")]
+    ConfigEnv {
+        /// The plugin's name in the spec.
+        plugin: String,
+        /// The item being created.
+        item: String,
+        /// Which variable, and why (never its value).
+        message: String,
+    },
     /// The call returned an error (or panicked; the message says so).
     #[error("plugin `{plugin}`: `{item}` failed: {message}")]
     Call {
@@ -143,6 +154,7 @@ impl PluginError {
             | PluginError::UnknownPlugin { plugin }
             | PluginError::UnknownItem { plugin, .. }
             | PluginError::Create { plugin, .. }
+            | PluginError::ConfigEnv { plugin, .. }
             | PluginError::Call { plugin, .. }
             | PluginError::BadReply { plugin, .. } => Some(plugin),
             PluginError::NotAPluginModel { .. } => None,

@@ -195,8 +195,13 @@ impl PluginHost {
             item: what.item.clone(),
             message,
         };
-        let config = crate::ir::resolve_env_values(&what.config.json())
-            .map_err(|e| create_error(format!("its config: {e}")))?;
+        let config = crate::ir::resolve_env_values(&what.config.json()).map_err(|e| {
+            PluginError::ConfigEnv {
+                plugin: what.plugin.clone(),
+                item: what.item.clone(),
+                message: e.to_string(),
+            }
+        })?;
         Instance::create(lib, kind, &what.item, &config).map_err(create_error)
     }
 
@@ -235,8 +240,11 @@ impl PluginHost {
             item: item.to_string(),
             message,
         };
-        let config = crate::ir::resolve_env_values(config)
-            .map_err(|e| create_error(format!("its config: {e}")))?;
+        let config = crate::ir::resolve_env_values(config).map_err(|e| PluginError::ConfigEnv {
+            plugin: plugin.to_string(),
+            item: item.to_string(),
+            message: e.to_string(),
+        })?;
         let instance = Instance::create(lib, KIND_STRATEGY, item, &config).map_err(create_error)?;
         Ok(PluginStrategy {
             instance: Arc::new(instance),
@@ -262,7 +270,7 @@ impl PluginHost {
                 .or_insert_with(|| dir.display().to_string().into());
         }
         let config =
-            crate::ir::resolve_env_values(&config.into()).map_err(|e| PluginError::Create {
+            crate::ir::resolve_env_values(&config.into()).map_err(|e| PluginError::ConfigEnv {
                 plugin: plugin.to_string(),
                 item: item.to_string(),
                 message: format!("model `{}`: {e}", decl.name),
