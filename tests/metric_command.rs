@@ -92,13 +92,17 @@ fn a_score_beyond_1e12_is_a_failed_call() {
             .await
             .unwrap_err();
         assert!(
-            err.to_string()
-                .contains("returned the score 1e308, which is not a number within ±1e12"),
+            err.to_string().contains(
+                "metric command `python3 score.py huge`: the score 1e308 is not a number within ±1e12"
+            ),
             "{err}"
         );
         let miss = m.try_score(&gold("Paris"), &record("Rome")).await.unwrap();
         assert_eq!(miss.value, 0.0);
     });
+    // Counted like any failed call (before, the run's warning left it out).
+    let stats = m.command_stats().unwrap();
+    assert_eq!((stats.calls(), stats.failures()), (2, 1));
 }
 
 #[test]

@@ -135,6 +135,12 @@ impl CommandScorer {
             .call(gold, pred)
             .await
             .and_then(|s| match self.spec.range {
+                // Checked here too (not only by the metric layer) so it is
+                // worded and counted like every other failed call.
+                _ if s.value.abs() > super::MAX_CODE_SCORE => Err(format!(
+                    "the score {:e} is not a number within ±1e12",
+                    s.value
+                )),
                 Some(r) if !r.contains(s.value) => Err(format!(
                     "the score {} is outside the metric's declared range {r}",
                     s.value
@@ -384,7 +390,7 @@ async fn crashed(mut worker: Worker, exited: Option<std::process::ExitStatus>) -
     } else {
         format!("; last stderr line: {last}")
     };
-    format!("the process stopped without answering ({status}){tail}; it will be restarted")
+    format!("the process stopped without answering ({status}){tail}; the process was restarted")
 }
 
 /// Which metric and program a log line comes from.
