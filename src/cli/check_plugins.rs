@@ -88,21 +88,25 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
     for (who, what, made) in uses {
         let Err(e) = made else { continue };
         let span = parsed.as_ref().and_then(|p| item_span(&p.file, &what));
-        problems.push(match (&e, span) {
-            (PluginError::Create { message, .. }, Some(span)) => {
-                let d =
-                    Diagnostic::error(span, format!("plugin `{}` rejected `{what}`", what.plugin))
-                        .label(crate::printable::escape_controls(message).into_owned())
-                        .help("the `{ .. }` after the item is handed to the plugin as its config");
-                let sources = sources_for(&spec.path, &project.source, &[]);
-                render_all(&[d], &sources, Style::Plain)
-                    .trim_end()
-                    .to_string()
-            }
-            (PluginError::ConfigEnv { message, .. }, Some(span)) => {
-                let d = Diagnostic::error(span, format!("cannot build the config of `{what}`"))
+        // A refusal with a place in the spec is drawn at the item.
+        let drawn = match &e {
+            PluginError::Create { message, .. } => Some((
+                format!("plugin `{}` rejected `{what}`", what.plugin),
+                message,
+                "the `{ .. }` after the item is handed to the plugin as its config",
+            )),
+            PluginError::ConfigEnv { message, .. } => Some((
+                format!("cannot build the config of `{what}`"),
+                message,
+                "set the variable, or give `env(\"NAME\", \"default\")` a default",
+            )),
+            _ => None,
+        };
+        problems.push(match (drawn, span) {
+            (Some((title, message, help)), Some(span)) => {
+                let d = Diagnostic::error(span, title)
                     .label(crate::printable::escape_controls(message).into_owned())
-                    .help("set the variable, or give `env(\"NAME\", \"default\")` a default");
+                    .help(help);
                 let sources = sources_for(&spec.path, &project.source, &[]);
                 render_all(&[d], &sources, Style::Plain)
                     .trim_end()

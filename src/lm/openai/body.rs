@@ -25,9 +25,30 @@ pub struct Body {
 }
 
 impl Body {
+    /// An empty body with room for `announced` bytes (at most `limit`).
+    pub fn with_room(announced: Option<usize>, limit: usize) -> Self {
+        Body {
+            bytes: Vec::with_capacity(announced.unwrap_or(0).min(limit)),
+            over_limit: false,
+        }
+    }
+
     /// Nothing but whitespace (or nothing at all).
     pub fn is_blank(&self) -> bool {
         self.bytes.iter().all(u8::is_ascii_whitespace)
+    }
+
+    /// Appends `chunk` up to `limit` bytes in all; `false` (and
+    /// `over_limit` set) when the chunk did not fit, so reading stops.
+    pub fn push_capped(&mut self, chunk: &[u8], limit: usize) -> bool {
+        let room = limit - self.bytes.len();
+        if chunk.len() > room {
+            self.bytes.extend_from_slice(&chunk[..room]);
+            self.over_limit = true;
+            return false;
+        }
+        self.bytes.extend_from_slice(chunk);
+        true
     }
 }
 
@@ -39,18 +60,11 @@ pub async fn read_capped(mut response: reqwest::Response, limit: u64) -> reqwest
     let announced = response
         .content_length()
         .and_then(|n| usize::try_from(n).ok());
-    let mut body = Body {
-        bytes: Vec::with_capacity(announced.unwrap_or(0).min(limit)),
-        over_limit: false,
-    };
+    let mut body = Body::with_room(announced, limit);
     while let Some(chunk) = response.chunk().await? {
-        let room = limit - body.bytes.len();
-        if chunk.len() > room {
-            body.bytes.extend_from_slice(&chunk[..room]);
-            body.over_limit = true;
+        if !body.push_capped(&chunk, limit) {
             break;
         }
-        body.bytes.extend_from_slice(&chunk);
     }
     Ok(body)
 }

@@ -376,23 +376,16 @@ async fn read_capped(
     announced: Option<u64>,
 ) -> Result<Body, DirectError> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let sized = announced.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
-    let mut out = Body {
-        bytes: Vec::with_capacity(sized.min(limit)),
-        over_limit: false,
-    };
+    let announced = announced.and_then(|n| usize::try_from(n).ok());
+    let mut out = Body::with_room(announced, limit);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| DirectError::Failed(super::error_chain(&e)))?;
         let Ok(chunk) = frame.into_data() else {
             continue;
         };
-        let room = limit - out.bytes.len();
-        if chunk.len() > room {
-            out.bytes.extend_from_slice(&chunk[..room]);
-            out.over_limit = true;
+        if !out.push_capped(&chunk, limit) {
             break;
         }
-        out.bytes.extend_from_slice(&chunk);
     }
     Ok(out)
 }
