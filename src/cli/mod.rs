@@ -213,13 +213,17 @@ fn report_failure(e: &Error) -> i32 {
     e.exit_code()
 }
 
-/// The async runtime a run or an eval drives the engine on: one worker
-/// thread per core. A run spawns the engine onto it as a task (see
-/// `run.rs`), so the tasks carrying its HTTP connections run on the same
-/// workers, mostly woken from the engine's own worker without a thread
-/// hand-off, while another worker can take over when the engine's is busy.
+/// The async runtime a run or an eval drives the engine on: one thread,
+/// the caller's. The engine is one task whose LM calls run concurrently
+/// inside it, and the direct HTTP client drives its connections in that
+/// task too, so more worker threads gave no parallelism, only hand-offs:
+/// each reply read by the worker that held the I/O driver woke the
+/// engine's (a futex call and a context switch each). On one thread the
+/// engine polls the sockets itself: 5% less CPU per LM call against an
+/// instant local server (benches/http_run.sh). What blocks (plugin calls,
+/// the local model, the cache writer) has threads of its own.
 fn engine_runtime() -> Result<tokio::runtime::Runtime, Error> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Run(format!("cannot start the async runtime: {e}")))

@@ -152,10 +152,9 @@ impl Block<'_> {
         // this block is done.
         let _plugins = prepared.plugins;
         let _lock = prepared.lock;
-        // The engine runs as a task on the runtime's workers, not as the
-        // future `block_on` drives on this thread: every reply would
-        // otherwise wake this thread from a worker, and every request a
-        // worker from this thread (a futex call and a context switch each).
+        // A task of its own (on this thread: the runtime is single-threaded),
+        // so an interrupt can abort it and still wait for its drop, which
+        // commits the cache's queued answers.
         let mut engine = rt.spawn(optimize_with(prepared.input, prepared.options));
         let result = rt.block_on(async {
             tokio::select! {
