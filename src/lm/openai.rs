@@ -15,6 +15,7 @@
 
 pub mod body;
 pub mod direct;
+pub mod h1;
 pub mod redact;
 pub mod redirect;
 mod wire;
@@ -369,7 +370,8 @@ impl OpenAiProvider {
             reply: self.max_response_bytes,
             error: ERROR_BODY_BYTES.min(self.max_response_bytes),
         };
-        let exchange = direct.post(endpoint, self.body(request).into(), limits);
+        let body = self.body(request);
+        let exchange = direct.post(endpoint, &body, limits);
         let exchange = match self.timeout {
             Some(limit) => tokio::time::timeout(limit, exchange)
                 .await

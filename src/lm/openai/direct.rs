@@ -1,38 +1,36 @@
 //! A plain-HTTP/1.1 keep-alive client for `http://` model servers (a local
-//! vLLM, llama.cpp or Ollama), on hyper's connection-level API.
+//! vLLM, llama.cpp or Ollama): requests written whole in one write, replies
+//! framed by [`super::h1`] (httparse for the head).
 //!
-//! Why not reqwest here: reqwest runs each connection as a task of its own,
-//! so every request crosses threads twice (the caller hands the request to
-//! the connection task, which hands the reply back), and goes through
-//! reqwest's and hyper-util's layers (pool checkout, URL re-parsing, tower
-//! services). Against a local server that answers at once, that was most of
-//! simba-run's CPU time per LM call. Here the connection is driven inside
-//! the task that sends the request: one task, no hand-offs.
+//! Why not reqwest, or hyper's own client, here: against a local server
+//! that answers at once, the client is most of simba-run's CPU time per LM
+//! call. reqwest runs each connection as a task of its own (two thread
+//! hand-offs per request, and its pool, URL and tower layers); hyper's
+//! connection API still passes each request and each body frame through
+//! channels and a dispatcher. Measured at 16 requests in flight on a
+//! 2-core machine, hyper's path cost 35 µs of CPU per request and this one
+//! 19 µs, most of that the kernel's loopback TCP (see docs/cache.md).
 //!
-//! It does only what a model call needs, the same way the reqwest client
-//! does it: a pool of at most `max_idle` idle connections per origin (the
+//! It does only what a model call needs, the way the reqwest client does
+//! it: a pool of at most `max_idle` idle connections per origin (the
 //! model's `concurrency`, so steady traffic never opens new ones), TCP
-//! no-delay, same-origin redirects only ([`super::redirect`]), a body cap,
-//! and the caller's headers (key marked sensitive, user agent). `https://`
-//! URLs and setups with a proxy variable stay on reqwest
-//! ([`use_direct`] decides).
+//! no-delay, same-origin redirects only ([`super::redirect`]), body caps,
+//! and the caller's headers (key, user agent). `https://` URLs and setups
+//! with a proxy variable stay on reqwest ([`use_direct`] decides).
 
 use super::body::Body;
+use super::h1::{self, BodyDecoder, Framing, Head};
 use super::redirect::{MAX_HOPS, refusal};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{Connection, SendRequest, handshake};
-use hyper::header::{CONTENT_LENGTH, HOST, HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
-use hyper::{Method, StatusCode};
-use hyper_util::rt::TokioIo;
-use reqwest::Url;
-use std::future::{Future, poll_fn};
-use std::pin::pin;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode, Url};
+use std::io;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-type Io = TokioIo<TcpStream>;
+/// Room made in the read buffer before each read.
+const READ_ROOM: usize = 16 * 1024;
 
 /// Whether requests to `url` go through [`DirectClient`]: plain `http://`
 /// with no proxy variable set (reqwest honours those; this client does not).
@@ -45,14 +43,12 @@ pub fn use_direct(url: &Url) -> bool {
             .all(|v| std::env::var_os(v).is_none_or(|v| v.is_empty()))
 }
 
-/// One open connection: the handle requests go through and the state
-/// machine that must be polled for them to move.
+/// One open connection and the origin it leads to.
 struct Conn {
     /// What the `Host` header says, `host[:port]` as in the URL: with the
     /// scheme always `http`, it also names the connection's origin.
-    host: HeaderValue,
-    sender: SendRequest<Full<Bytes>>,
-    conn: Connection<Io, Full<Bytes>>,
+    host: String,
+    stream: TcpStream,
 }
 
 /// What a server answered, with the body read up to a limit.
@@ -75,7 +71,7 @@ pub enum DirectError {
     Connect(String),
     /// A redirect that was not followed: the reason.
     Redirect(String),
-    /// The exchange broke off: the error and its causes.
+    /// The exchange broke off: what happened.
     Failed(String),
 }
 
@@ -91,7 +87,9 @@ pub struct Limits {
 /// Plain-HTTP/1.1 client with keep-alive, driving each connection in the
 /// calling task.
 pub struct DirectClient {
-    headers: HeaderMap,
+    /// The header lines every request carries, written out once
+    /// (`name: value\r\n` each). Holds the key: never shown.
+    fixed: Vec<u8>,
     max_idle: usize,
     idle: Mutex<Vec<Conn>>,
 }
@@ -100,8 +98,16 @@ impl DirectClient {
     /// A client sending `headers` with every request and keeping at most
     /// `max_idle` connections open between requests.
     pub fn new(headers: HeaderMap, max_idle: usize) -> Self {
+        let mut fixed = Vec::new();
+        for (name, value) in &headers {
+            // Names and values are checked by `HeaderMap`: no line breaks.
+            fixed.extend_from_slice(name.as_str().as_bytes());
+            fixed.extend_from_slice(b": ");
+            fixed.extend_from_slice(value.as_bytes());
+            fixed.extend_from_slice(b"\r\n");
+        }
         Self {
-            headers,
+            fixed,
             max_idle: max_idle.max(1),
             idle: Mutex::new(Vec::new()),
         }
@@ -113,7 +119,7 @@ impl DirectClient {
     pub async fn post(
         &self,
         url: &Url,
-        body: Bytes,
+        body: &[u8],
         limits: Limits,
     ) -> Result<Exchange, DirectError> {
         let mut method = Method::POST;
@@ -121,7 +127,7 @@ impl DirectClient {
         // Borrowed until a redirect: no copy of the URL per request.
         let mut at = std::borrow::Cow::Borrowed(url);
         for hop in 0..=MAX_HOPS {
-            let (exchange, location) = self.send(&at, &method, body.clone(), limits).await?;
+            let (exchange, location) = self.send(&at, &method, body, limits).await?;
             let Some(next) = location.and_then(|l| at.join(&l).ok()) else {
                 return Ok(exchange);
             };
@@ -147,26 +153,28 @@ impl DirectClient {
     }
 
     /// One request on a pooled or new connection. A pooled connection that
-    /// the server closed before the request went out is replaced once.
+    /// turns out closed (the server dropped it while idle, or as the
+    /// request went out, before answering anything) is replaced once.
     async fn send(
         &self,
         url: &Url,
         method: &Method,
-        body: Option<Bytes>,
+        body: Option<&[u8]>,
         limits: Limits,
     ) -> Result<(Exchange, Option<String>), DirectError> {
         let host = host_header(url)?;
+        let request = self.request(url, method, body, &host)?;
         if let Some(conn) = self.checkout(&host) {
-            match self.exchange(conn, url, method, body.clone(), limits).await {
+            match self.exchange(conn, &request, true, limits).await {
                 Err(Retry::Unsent) => {}
                 Err(Retry::No(e)) => return Err(e),
                 Ok(answer) => return Ok(answer),
             }
         }
         let conn = connect(url, host).await?;
-        match self.exchange(conn, url, method, body, limits).await {
+        match self.exchange(conn, &request, false, limits).await {
             Err(Retry::Unsent) => Err(DirectError::Failed(
-                "the connection closed before the request was sent".into(),
+                "the server closed the connection without answering".into(),
             )),
             Err(Retry::No(e)) => Err(e),
             Ok(answer) => Ok(answer),
@@ -174,15 +182,11 @@ impl DirectClient {
     }
 
     /// An idle connection to `host` that is still open.
-    fn checkout(&self, host: &HeaderValue) -> Option<Conn> {
+    fn checkout(&self, host: &str) -> Option<Conn> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(i) = idle.iter().rposition(|c| c.host == host) {
-            let mut conn = idle.swap_remove(i);
-            // One poll without waiting: a connection the server closed
-            // while idle finishes here instead of failing the request.
-            let closed =
-                futures::FutureExt::now_or_never(poll_fn(|cx| conn.conn.poll_without_shutdown(cx)));
-            if closed.is_none() && !conn.sender.is_closed() {
+            let conn = idle.swap_remove(i);
+            if still_open(&conn.stream) {
                 return Some(conn);
             }
         }
@@ -196,76 +200,125 @@ impl DirectClient {
         }
     }
 
-    /// Sends the request and reads the answer on `conn`, returning the
+    /// Sends `request` and reads the answer on `conn`, returning the
     /// connection to the pool when it can carry another request.
     async fn exchange(
         &self,
         mut conn: Conn,
-        url: &Url,
-        method: &Method,
-        body: Option<Bytes>,
+        request: &[u8],
+        reused: bool,
         limits: Limits,
     ) -> Result<(Exchange, Option<String>), Retry> {
-        let request = self.request(url, method, body, conn.host.clone())?;
-        let Conn {
-            sender, conn: io, ..
-        } = &mut conn;
-        let (answer, finished) = driven(io, async {
-            let response = sender.send_request(request).await.map_err(|e| {
-                if e.is_canceled() {
-                    Retry::Unsent
-                } else {
-                    Retry::No(DirectError::Failed(super::error_chain(&e)))
-                }
-            })?;
-            Ok::<_, Retry>(read_answer(response, limits).await?)
-        })
-        .await;
-        let answer = answer?;
-        // Kept for the next request only if it was read to the end and the
-        // connection, polled once more to take in that end, wants another
-        // (never waited for: at worst a connection is not reused).
-        let whole = !answer.0.body.over_limit && answer.1.is_none();
-        if whole && !finished {
-            let done = futures::FutureExt::now_or_never(poll_fn(|cx| io.poll_without_shutdown(cx)));
-            if done.is_none() && sender.is_ready() {
-                self.checkin(conn);
-            }
+        // Nothing answered on a reused connection: it was closed under us.
+        let unanswered = |e: DirectError| if reused { Retry::Unsent } else { Retry::No(e) };
+        if let Err(e) = conn.stream.write_all(request).await {
+            return Err(unanswered(failed("sending the request failed", &e)));
         }
-        Ok(answer)
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_ROOM);
+        let (head, used) = loop {
+            if let Some(parsed) = h1::parse_head(&buf).map_err(DirectError::Failed)? {
+                break parsed;
+            }
+            match read_more(&mut conn.stream, &mut buf).await {
+                Ok(0) if buf.is_empty() => {
+                    return Err(unanswered(DirectError::Failed(
+                        "the server closed the connection without answering".into(),
+                    )));
+                }
+                Ok(0) => {
+                    return Err(Retry::No(DirectError::Failed(
+                        "the connection closed in the middle of the response head".into(),
+                    )));
+                }
+                Ok(_) => {}
+                Err(e) if buf.is_empty() => {
+                    return Err(unanswered(failed("reading the response failed", &e)));
+                }
+                Err(e) => return Err(Retry::No(failed("reading the response failed", &e))),
+            }
+        };
+        let location = head
+            .status
+            .is_redirection()
+            .then(|| head.location.clone())
+            .flatten();
+        let limit = if head.status.is_success() {
+            limits.reply
+        } else {
+            limits.error
+        };
+        let mut exchange = Exchange {
+            status: head.status,
+            retry_after: head.retry_after.clone(),
+            announced: head.content_length,
+            body: Body::default(),
+        };
+        let announced_over =
+            head.status.is_success() && head.content_length.is_some_and(|n| n > limit);
+        if location.is_some() || announced_over {
+            // Not read: the connection is dropped instead.
+            exchange.body.over_limit = location.is_none();
+            return Ok((exchange, location));
+        }
+        let whole = read_body(
+            &mut conn.stream,
+            &head,
+            buf,
+            used,
+            limit,
+            &mut exchange.body,
+        )
+        .await
+        .map_err(Retry::No)?;
+        if whole && head.keep_alive {
+            self.checkin(conn);
+        }
+        Ok((exchange, location))
     }
 
+    /// The request's bytes: request line, headers and body.
     fn request(
         &self,
         url: &Url,
         method: &Method,
-        body: Option<Bytes>,
-        host: HeaderValue,
-    ) -> Result<hyper::Request<Full<Bytes>>, Retry> {
-        let bad = || Retry::No(DirectError::Failed(format!("cannot send to {url}")));
-        // Origin form (`/v1/chat/completions?..`) and the Host header: the
-        // connection-level API adds neither.
-        let target = match url.query() {
-            Some(query) => format!("{}?{query}", url.path()),
-            None => url.path().to_string(),
-        };
-        let mut request = hyper::Request::builder()
-            .method(method.clone())
-            .uri(target)
-            .body(Full::new(body.unwrap_or_default()))
-            .map_err(|_| bad())?;
-        let headers = request.headers_mut();
-        headers.clone_from(&self.headers);
-        headers.insert(HOST, host);
-        Ok(request)
+        body: Option<&[u8]>,
+        host: &str,
+    ) -> Result<Vec<u8>, DirectError> {
+        let path = url.path();
+        let query = url.query();
+        // `Url` percent-encodes both; refused anyway if either could break
+        // the request line.
+        let unsafe_byte = |s: &str| s.bytes().any(|b| b <= b' ' || b == 0x7f);
+        if unsafe_byte(path) || query.is_some_and(unsafe_byte) {
+            return Err(DirectError::Failed(format!("cannot send to {url}")));
+        }
+        let body = body.unwrap_or_default();
+        let mut out = Vec::with_capacity(160 + self.fixed.len() + body.len());
+        out.extend_from_slice(method.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(path.as_bytes());
+        if let Some(query) = query {
+            out.push(b'?');
+            out.extend_from_slice(query.as_bytes());
+        }
+        out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+        out.extend_from_slice(host.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.fixed);
+        if *method != Method::GET {
+            out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(body);
+        Ok(out)
     }
 }
 
 /// Whether a failed exchange may go again on a new connection.
 enum Retry {
-    /// The request never left: the pooled connection was already closed.
+    /// The server answered nothing on a reused connection: it had closed it.
     Unsent,
-    /// It did (or the failure is not about the connection).
+    /// Anything else.
     No(DirectError),
 }
 
@@ -275,26 +328,94 @@ impl From<DirectError> for Retry {
     }
 }
 
-impl From<Retry> for DirectError {
-    fn from(r: Retry) -> Self {
-        match r {
-            Retry::Unsent => DirectError::Failed("the connection closed".into()),
-            Retry::No(e) => e,
+fn failed(what: &str, e: &io::Error) -> DirectError {
+    DirectError::Failed(format!("{what}: {e}"))
+}
+
+/// Whether an idle connection is still open: the server has neither closed
+/// it nor sent anything unasked (either way it is not used again). Costs a
+/// read attempt only when the socket reads as ready.
+fn still_open(stream: &TcpStream) -> bool {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match stream.poll_read_ready(&mut cx) {
+        Poll::Pending => true,
+        Poll::Ready(Err(_)) => false,
+        Poll::Ready(Ok(())) => {
+            let mut probe = [0u8; 1];
+            matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        }
+    }
+}
+
+/// Reads what is there into `buf`'s spare room (made first).
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    if buf.capacity() - buf.len() < READ_ROOM / 4 {
+        buf.reserve(READ_ROOM);
+    }
+    stream.read_buf(buf).await
+}
+
+/// Reads the body that follows the head (`buf[used..]` already holds its
+/// start) into `out`, up to `limit` bytes. `true` when the whole body was
+/// read and nothing more came: the connection may carry another request.
+async fn read_body(
+    stream: &mut TcpStream,
+    head: &Head,
+    mut buf: Vec<u8>,
+    used: usize,
+    limit: u64,
+    out: &mut Body,
+) -> Result<bool, DirectError> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let announced = match head.framing {
+        Framing::Length(n) => usize::try_from(n).ok(),
+        _ => None,
+    };
+    *out = Body::with_room(announced, limit);
+    let mut decoder = BodyDecoder::new(head.framing);
+    let mut full = false;
+    let mut at = used;
+    loop {
+        let mut sink = |chunk: &[u8]| {
+            full = !out.push_capped(chunk, limit);
+            !full
+        };
+        at += decoder
+            .decode(&buf[at..], &mut sink)
+            .map_err(DirectError::Failed)?;
+        if full {
+            return Ok(false);
+        }
+        if decoder.is_done() {
+            // Bytes past the end of the body were never asked for.
+            return Ok(at == buf.len());
+        }
+        buf.drain(..at);
+        at = 0;
+        let read = read_more(stream, &mut buf)
+            .await
+            .map_err(|e| failed("reading the response body failed", &e))?;
+        if read == 0 {
+            decoder.finish_at_close().map_err(DirectError::Failed)?;
+            return Ok(false);
         }
     }
 }
 
 /// The `Host` header for `url` (`host[:port]`, as the URL spells it).
-fn host_header(url: &Url) -> Result<HeaderValue, DirectError> {
+fn host_header(url: &Url) -> Result<String, DirectError> {
     let host = url.host_str().unwrap_or_default();
     let value = match url.port() {
-        Some(port) => HeaderValue::from_str(&format!("{host}:{port}")),
-        None => HeaderValue::from_str(host),
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
     };
-    value.map_err(|_| DirectError::Failed(format!("cannot send to {url}")))
+    if value.is_empty() || value.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Err(DirectError::Failed(format!("cannot send to {url}")));
+    }
+    Ok(value)
 }
 
-async fn connect(url: &Url, host: HeaderValue) -> Result<Conn, DirectError> {
+async fn connect(url: &Url, host: String) -> Result<Conn, DirectError> {
     let name = url.host_str().unwrap_or_default();
     // An IPv6 literal comes bracketed in URLs, bare to the resolver.
     let name = name.trim_start_matches('[').trim_end_matches(']');
@@ -306,88 +427,7 @@ async fn connect(url: &Url, host: HeaderValue) -> Result<Conn, DirectError> {
     stream
         .set_nodelay(true)
         .map_err(|e| DirectError::Connect(e.to_string()))?;
-    let (sender, conn) = handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| DirectError::Failed(super::error_chain(&e)))?;
-    Ok(Conn { host, sender, conn })
-}
-
-/// Runs `work` while polling `conn`, which moves the bytes `work` waits
-/// for: the connection needs no task of its own. Also tells whether the
-/// connection finished (closed) meanwhile: it must not be polled again.
-async fn driven<T>(
-    conn: &mut Connection<Io, Full<Bytes>>,
-    work: impl Future<Output = T>,
-) -> (T, bool) {
-    let mut work = pin!(work);
-    let mut finished = false;
-    let out = poll_fn(|cx| {
-        // The connection first: what it reads is then ready for `work`.
-        if !finished && conn.poll_without_shutdown(cx).is_ready() {
-            finished = true;
-        }
-        work.as_mut().poll(cx)
-    })
-    .await;
-    (out, finished)
-}
-
-/// Status, headers and capped body of `response`, with the `Location` of a
-/// redirect. A success announcing more than its limit is not read.
-async fn read_answer(
-    response: hyper::Response<Incoming>,
-    limits: Limits,
-) -> Result<(Exchange, Option<String>), DirectError> {
-    let status = response.status();
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let retry_after = header(RETRY_AFTER);
-    let announced = header(CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
-    let location = status.is_redirection().then(|| header(LOCATION)).flatten();
-    let limit = if status.is_success() {
-        limits.reply
-    } else {
-        limits.error
-    };
-    let mut exchange = Exchange {
-        status,
-        retry_after,
-        announced,
-        body: Body::default(),
-    };
-    if location.is_some() || (status.is_success() && announced.is_some_and(|n| n > limit)) {
-        // Not read: the connection is dropped instead.
-        exchange.body.over_limit = location.is_none();
-        return Ok((exchange, location));
-    }
-    exchange.body = read_capped(response.into_body(), limit, announced).await?;
-    Ok((exchange, location))
-}
-
-/// [`super::body::read_capped`] for a hyper body.
-async fn read_capped(
-    mut body: Incoming,
-    limit: u64,
-    announced: Option<u64>,
-) -> Result<Body, DirectError> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let announced = announced.and_then(|n| usize::try_from(n).ok());
-    let mut out = Body::with_room(announced, limit);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| DirectError::Failed(super::error_chain(&e)))?;
-        let Ok(chunk) = frame.into_data() else {
-            continue;
-        };
-        if !out.push_capped(&chunk, limit) {
-            break;
-        }
-    }
-    Ok(out)
+    Ok(Conn { host, stream })
 }
 
 #[cfg(test)]

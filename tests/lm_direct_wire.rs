@@ -1,0 +1,244 @@
+//! The direct client (plain `http://` models) against servers that frame
+//! their replies every way HTTP/1.1 allows, or close connections under it:
+//! raw bytes scripted per request, and a count of connections opened.
+
+mod lm_support;
+
+use lm_support::ask;
+use simba_run::lm::openai::OpenAiProvider;
+use simba_run::lm::{Lm, LmError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+const CONTENT: &str = "[[ ## answer ## ]]\\nok";
+
+fn json_reply() -> String {
+    format!(r#"{{"choices":[{{"message":{{"content":"{CONTENT}"}}}}]}}"#)
+}
+
+/// One scripted answer: the raw bytes written back, and whether the server
+/// closes the connection after writing them.
+struct Answer {
+    bytes: Vec<u8>,
+    close: bool,
+}
+
+fn answer(bytes: impl Into<Vec<u8>>, close: bool) -> Answer {
+    Answer {
+        bytes: bytes.into(),
+        close,
+    }
+}
+
+/// A server answering its n-th request (over all connections) with
+/// `script(n)`; returns its URL and the count of connections accepted.
+async fn serve(
+    script: impl Fn(usize) -> Answer + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(AtomicUsize::new(0));
+    let script = Arc::new(script);
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        loop {
+            let (socket, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            let (script, requests) = (script.clone(), requests.clone());
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut read = BufReader::new(read);
+                loop {
+                    let mut length = 0;
+                    loop {
+                        let mut line = String::new();
+                        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    read.read_exact(&mut body).await.unwrap();
+                    let n = requests.fetch_add(1, Ordering::SeqCst);
+                    let Answer { bytes, close } = script(n);
+                    if write.write_all(&bytes).await.is_err() || close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+fn provider(url: &str) -> OpenAiProvider {
+    OpenAiProvider::from_parts("m", "gpt-x", &[url.to_string()], None).unwrap()
+}
+
+async fn ask_n(provider: &OpenAiProvider, n: usize) -> Vec<Result<String, LmError>> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(
+            provider
+                .complete(&ask("m", &format!("q{i}")))
+                .await
+                .map(|r| r.text),
+        );
+    }
+    out
+}
+
+fn with_length(head: &str, body: &str) -> String {
+    format!("{head}\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+}
+
+fn chunked(body: &str, piece: usize) -> String {
+    let mut out = String::from("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+    for part in body.as_bytes().chunks(piece) {
+        out.push_str(&format!("{:x};ext=1\r\n", part.len()));
+        out.push_str(std::str::from_utf8(part).unwrap());
+        out.push_str("\r\n");
+    }
+    out.push_str("0\r\nx-trailer: 1\r\n\r\n");
+    out
+}
+
+#[tokio::test]
+async fn chunked_replies_are_read_and_the_connection_kept() {
+    let (url, accepted) = serve(|_| answer(chunked(&json_reply(), 7), false)).await;
+    for text in ask_n(&provider(&url), 3).await {
+        assert_eq!(text.unwrap(), "[[ ## answer ## ]]\nok");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "one kept-alive connection"
+    );
+}
+
+#[tokio::test]
+async fn interim_heads_are_skipped() {
+    let (url, _) = serve(|_| {
+        let mut bytes = "HTTP/1.1 100 Continue\r\n\r\n".to_string();
+        bytes.push_str(&with_length("HTTP/1.1 200 OK", &json_reply()));
+        answer(bytes, false)
+    })
+    .await;
+    assert_eq!(
+        ask_n(&provider(&url), 1).await[0].as_deref().unwrap(),
+        "[[ ## answer ## ]]\nok"
+    );
+}
+
+#[tokio::test]
+async fn a_connection_closed_after_each_reply_is_replaced_not_failed() {
+    // The server closes every connection after its reply without saying so
+    // (no `Connection: close`): each pooled connection is found closed and
+    // a new one opened, with no failed call.
+    let (url, accepted) =
+        serve(|_| answer(with_length("HTTP/1.1 200 OK", &json_reply()), true)).await;
+    let provider = provider(&url);
+    for _ in 0..3 {
+        // Time for the close to arrive, as between real calls.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(ask_n(&provider, 1).await[0].is_ok());
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_reused_connection_closed_before_answering_is_tried_once_more() {
+    // Request 1 (the second) reaches the kept connection, which the server
+    // then closes without a byte: a keep-alive race. It goes again on a new
+    // connection, once; the call succeeds.
+    let (url, accepted) = serve(|n| match n {
+        1 => answer(Vec::new(), true),
+        _ => answer(with_length("HTTP/1.1 200 OK", &json_reply()), false),
+    })
+    .await;
+    let results = ask_n(&provider(&url), 2).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn connection_close_and_http10_replies_are_not_reused() {
+    let (url, accepted) = serve(|n| {
+        let reply = json_reply();
+        let bytes = if n % 2 == 0 {
+            format!(
+                "HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{reply}",
+                reply.len()
+            )
+        } else {
+            // HTTP/1.0 with no length: the body runs to the close.
+            format!("HTTP/1.0 200 OK\r\ncontent-type: application/json\r\n\r\n{reply}")
+        };
+        answer(bytes, true)
+    })
+    .await;
+    for text in ask_n(&provider(&url), 4).await {
+        assert_eq!(text.unwrap(), "[[ ## answer ## ]]\nok");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn broken_framing_fails_the_call_with_the_reason() {
+    let reply = json_reply();
+    let cases = [
+        (
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{}",
+                reply.len() + 10,
+                reply
+            ),
+            "10 bytes before the end of the body",
+        ),
+        (
+            format!("HTTP/1.1 200 OK\r\ncontent-length: 5\r\ncontent-length: 6\r\n\r\n{reply}"),
+            "conflicting Content-Length",
+        ),
+        (
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n".to_string(),
+            "invalid chunk size",
+        ),
+        (
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nabc".to_string(),
+            "before the last chunk",
+        ),
+        (
+            "HTTP/1.1 2000 OK\r\n\r\n".to_string(),
+            "malformed response head",
+        ),
+    ];
+    for (bytes, reason) in cases {
+        let (url, _) = serve(move |_| answer(bytes.clone(), true)).await;
+        let err = ask_n(&provider(&url), 1).await.remove(0).unwrap_err();
+        assert!(err.to_string().contains(reason), "{reason}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn bytes_after_the_body_retire_the_connection() {
+    // A reply followed by bytes nobody asked for: the connection is not
+    // reused (they would be read as the next reply).
+    let (url, accepted) = serve(|_| {
+        let mut bytes = with_length("HTTP/1.1 200 OK", &json_reply());
+        bytes.push_str("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+        answer(bytes, false)
+    })
+    .await;
+    for text in ask_n(&provider(&url), 2).await {
+        assert_eq!(text.unwrap(), "[[ ## answer ## ]]\nok");
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+}
