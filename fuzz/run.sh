@@ -12,7 +12,7 @@ secs=${1:?usage: fuzz/run.sh SECONDS [TARGET...]}
 shift
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(spec reply dataset artifacts plugin_payload checkpoint)
+    targets=(spec reply dataset artifacts plugin_payload checkpoint h1_response)
 fi
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$PWD/target}

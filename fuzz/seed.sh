@@ -123,6 +123,22 @@ for json in \
     seed checkpoint /tmp/seed-checkpoint
 done
 rm -f /tmp/seed-checkpoint
-for t in spec reply dataset artifacts plugin_payload checkpoint; do
+# HTTP/1.1 responses for the direct client (the first byte is the read size).
+i=0
+for resp in \
+    'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 52\r\n\r\n{"choices":[{"message":{"content":"[[ ## a ## ]]"}}]}' \
+    'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n4;x=1\r\nWiki\r\n5\r\npedia\r\n0\r\nX-T: 1\r\n\r\n' \
+    'HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 429 Too Many Requests\r\nretry-after: 3\r\ncontent-length: 4\r\n\r\nbusy' \
+    'HTTP/1.0 200 OK\r\nconnection: keep-alive\r\n\r\nuntil the close' \
+    'HTTP/1.1 302 Found\r\nlocation: /v1/other\r\ncontent-length: 0\r\n\r\n' \
+    'HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n3\nabc\n0\n\n'; do
+    printf "$resp" >/tmp/seed-h1
+    seed h1_response /tmp/seed-h1 "\\x0$((i % 8))"
+    i=$((i + 1))
+done
+rm -f /tmp/seed-h1
+
+for t in spec reply dataset artifacts plugin_payload checkpoint h1_response; do
     echo "$t: $(ls "$corpus/$t" | wc -l) seeds"
 done
+
