@@ -5,7 +5,7 @@
 mod lm_support;
 
 use lm_support::ask;
-use simba_run::lm::openai::OpenAiProvider;
+use simba_run::lm::openai::{ApiKey, OpenAiProvider};
 use simba_run::lm::{Lm, LmError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,22 +32,30 @@ fn answer(bytes: impl Into<Vec<u8>>, close: bool) -> Answer {
     }
 }
 
+/// What a scripted server counts.
+struct Served {
+    url: String,
+    /// Connections accepted.
+    accepted: Arc<AtomicUsize>,
+    /// Requests read in full.
+    requests: Arc<AtomicUsize>,
+}
+
 /// A server answering its n-th request (over all connections) with
-/// `script(n)`; returns its URL and the count of connections accepted.
-async fn serve(
-    script: impl Fn(usize) -> Answer + Send + Sync + 'static,
-) -> (String, Arc<AtomicUsize>) {
+/// `script(n)`.
+async fn serve(script: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Served {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1", listener.local_addr().unwrap());
     let accepted = Arc::new(AtomicUsize::new(0));
     let requests = Arc::new(AtomicUsize::new(0));
     let script = Arc::new(script);
     let count = accepted.clone();
+    let counted = requests.clone();
     tokio::spawn(async move {
         loop {
             let (socket, _) = listener.accept().await.unwrap();
             count.fetch_add(1, Ordering::SeqCst);
-            let (script, requests) = (script.clone(), requests.clone());
+            let (script, requests) = (script.clone(), counted.clone());
             tokio::spawn(async move {
                 let (read, mut write) = socket.into_split();
                 let mut read = BufReader::new(read);
@@ -76,11 +84,21 @@ async fn serve(
             });
         }
     });
-    (url, accepted)
+    Served {
+        url,
+        accepted,
+        requests,
+    }
 }
 
 fn provider(url: &str) -> OpenAiProvider {
     OpenAiProvider::from_parts("m", "gpt-x", &[url.to_string()], None).unwrap()
+}
+
+const KEY: &str = "sk-wire-test-9a8b7c6d5e4f";
+
+fn keyed_provider(url: &str) -> OpenAiProvider {
+    OpenAiProvider::from_parts("m", "gpt-x", &[url.to_string()], Some(ApiKey::new(KEY))).unwrap()
 }
 
 async fn ask_n(provider: &OpenAiProvider, n: usize) -> Vec<Result<String, LmError>> {
@@ -113,12 +131,12 @@ fn chunked(body: &str, piece: usize) -> String {
 
 #[tokio::test]
 async fn chunked_replies_are_read_and_the_connection_kept() {
-    let (url, accepted) = serve(|_| answer(chunked(&json_reply(), 7), false)).await;
-    for text in ask_n(&provider(&url), 3).await {
+    let served = serve(|_| answer(chunked(&json_reply(), 7), false)).await;
+    for text in ask_n(&provider(&served.url), 3).await {
         assert_eq!(text.unwrap(), "[[ ## answer ## ]]\nok");
     }
     assert_eq!(
-        accepted.load(Ordering::SeqCst),
+        served.accepted.load(Ordering::SeqCst),
         1,
         "one kept-alive connection"
     );
@@ -126,14 +144,16 @@ async fn chunked_replies_are_read_and_the_connection_kept() {
 
 #[tokio::test]
 async fn interim_heads_are_skipped() {
-    let (url, _) = serve(|_| {
+    let served = serve(|_| {
         let mut bytes = "HTTP/1.1 100 Continue\r\n\r\n".to_string();
         bytes.push_str(&with_length("HTTP/1.1 200 OK", &json_reply()));
         answer(bytes, false)
     })
     .await;
     assert_eq!(
-        ask_n(&provider(&url), 1).await[0].as_deref().unwrap(),
+        ask_n(&provider(&served.url), 1).await[0]
+            .as_deref()
+            .unwrap(),
         "[[ ## answer ## ]]\nok"
     );
 }
@@ -143,35 +163,81 @@ async fn a_connection_closed_after_each_reply_is_replaced_not_failed() {
     // The server closes every connection after its reply without saying so
     // (no `Connection: close`): each pooled connection is found closed and
     // a new one opened, with no failed call.
-    let (url, accepted) =
-        serve(|_| answer(with_length("HTTP/1.1 200 OK", &json_reply()), true)).await;
-    let provider = provider(&url);
+    let served = serve(|_| answer(with_length("HTTP/1.1 200 OK", &json_reply()), true)).await;
+    let provider = provider(&served.url);
     for _ in 0..3 {
         // Time for the close to arrive, as between real calls.
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(ask_n(&provider, 1).await[0].is_ok());
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    assert_eq!(served.accepted.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]
-async fn a_reused_connection_closed_before_answering_is_tried_once_more() {
-    // Request 1 (the second) reaches the kept connection, which the server
-    // then closes without a byte: a keep-alive race. It goes again on a new
-    // connection, once; the call succeeds.
-    let (url, accepted) = serve(|n| match n {
+async fn a_request_the_server_took_is_not_sent_again_by_the_client() {
+    // Request 1 (the second) reaches the kept connection and is read whole;
+    // the server then closes without a byte. It may have done the work: the
+    // call fails (the model's `retries` decide about another try, and count
+    // it) instead of the client quietly sending it again.
+    let served = serve(|n| match n {
         1 => answer(Vec::new(), true),
         _ => answer(with_length("HTTP/1.1 200 OK", &json_reply()), false),
     })
     .await;
-    let results = ask_n(&provider(&url), 2).await;
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
-    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    let results = ask_n(&provider(&served.url), 2).await;
+    assert!(results[0].is_ok());
+    let err = results[1].as_ref().unwrap_err().to_string();
+    assert!(
+        err.contains("closed the connection without answering"),
+        "{err}"
+    );
+    assert_eq!(served.requests.load(Ordering::SeqCst), 2, "sent once each");
+}
+
+#[tokio::test]
+async fn only_redirect_statuses_are_followed_and_other_hosts_are_not_named() {
+    // A 304 or 300 with a Location is an answer, not a redirect.
+    for status in ["304 Not Modified", "300 Multiple Choices"] {
+        let served = serve(move |_| {
+            answer(
+                format!("HTTP/1.1 {status}\r\nlocation: /v1/next\r\ncontent-length: 0\r\n\r\n"),
+                false,
+            )
+        })
+        .await;
+        let err = ask_n(&provider(&served.url), 1)
+            .await
+            .remove(0)
+            .unwrap_err();
+        assert!(err.to_string().contains(&status[..3]), "{err}");
+        assert_eq!(
+            served.requests.load(Ordering::SeqCst),
+            1,
+            "{status}: not followed"
+        );
+    }
+    // A host that spells the key (upper-cased: URLs lowercase hosts, past
+    // the redactor's reach) is not repeated in the error.
+    let served = serve(|_| {
+        let to = format!("http://{}.evil.test/x", KEY.to_uppercase());
+        answer(
+            format!("HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\n\r\n"),
+            false,
+        )
+    })
+    .await;
+    let err = ask_n(&keyed_provider(&served.url), 1)
+        .await
+        .remove(0)
+        .unwrap_err();
+    let text = err.to_string().to_lowercase();
+    assert!(!text.contains(&KEY[3..15]), "{text}");
+    assert!(text.contains("another host"), "{text}");
 }
 
 #[tokio::test]
 async fn connection_close_and_http10_replies_are_not_reused() {
-    let (url, accepted) = serve(|n| {
+    let served = serve(|n| {
         let reply = json_reply();
         let bytes = if n % 2 == 0 {
             format!(
@@ -185,10 +251,10 @@ async fn connection_close_and_http10_replies_are_not_reused() {
         answer(bytes, true)
     })
     .await;
-    for text in ask_n(&provider(&url), 4).await {
+    for text in ask_n(&provider(&served.url), 4).await {
         assert_eq!(text.unwrap(), "[[ ## answer ## ]]\nok");
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    assert_eq!(served.accepted.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]
@@ -221,8 +287,11 @@ async fn broken_framing_fails_the_call_with_the_reason() {
         ),
     ];
     for (bytes, reason) in cases {
-        let (url, _) = serve(move |_| answer(bytes.clone(), true)).await;
-        let err = ask_n(&provider(&url), 1).await.remove(0).unwrap_err();
+        let served = serve(move |_| answer(bytes.clone(), true)).await;
+        let err = ask_n(&provider(&served.url), 1)
+            .await
+            .remove(0)
+            .unwrap_err();
         assert!(err.to_string().contains(reason), "{reason}: {err}");
     }
 }
@@ -231,14 +300,14 @@ async fn broken_framing_fails_the_call_with_the_reason() {
 async fn bytes_after_the_body_retire_the_connection() {
     // A reply followed by bytes nobody asked for: the connection is not
     // reused (they would be read as the next reply).
-    let (url, accepted) = serve(|_| {
+    let served = serve(|_| {
         let mut bytes = with_length("HTTP/1.1 200 OK", &json_reply());
         bytes.push_str("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
         answer(bytes, false)
     })
     .await;
-    for text in ask_n(&provider(&url), 2).await {
+    for text in ask_n(&provider(&served.url), 2).await {
         assert_eq!(text.unwrap(), "[[ ## answer ## ]]\nok");
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    assert_eq!(served.accepted.load(Ordering::SeqCst), 2);
 }

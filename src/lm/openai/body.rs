@@ -15,6 +15,11 @@ pub const SNIPPET_CHARS: usize = 400;
 /// The most read of an error body (an error message quotes only its start).
 pub const ERROR_BODY_BYTES: u64 = 64 * 1024;
 
+/// The most room made for a body before its bytes arrive. A limit raised
+/// toward `u64::MAX` with a matching `Content-Length` used to ask the
+/// allocator for all of it at once (a panic or an abort).
+pub const PREALLOCATED_MAX: usize = 1024 * 1024;
+
 /// A body read up to a limit.
 #[derive(Debug, Default)]
 pub struct Body {
@@ -25,10 +30,13 @@ pub struct Body {
 }
 
 impl Body {
-    /// An empty body with room for `announced` bytes (at most `limit`).
+    /// An empty body with room for `announced` bytes (at most `limit`, and
+    /// at most [`PREALLOCATED_MAX`]: a server's word sizes only the start,
+    /// the rest grows as bytes really arrive).
     pub fn with_room(announced: Option<usize>, limit: usize) -> Self {
+        let room = announced.unwrap_or(0).min(limit).min(PREALLOCATED_MAX);
         Body {
-            bytes: Vec::with_capacity(announced.unwrap_or(0).min(limit)),
+            bytes: Vec::with_capacity(room),
             over_limit: false,
         }
     }
@@ -174,6 +182,14 @@ fn hex4(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_announced_length_sizes_only_the_start() {
+        let body = Body::with_room(Some(usize::MAX - 1), usize::MAX);
+        assert!(body.bytes.capacity() <= PREALLOCATED_MAX);
+        let body = Body::with_room(Some(300), 8 << 20);
+        assert!(body.bytes.capacity() >= 300);
+    }
 
     fn body(text: &str) -> Body {
         Body {

@@ -153,8 +153,8 @@ impl DirectClient {
     }
 
     /// One request on a pooled or new connection. A pooled connection that
-    /// turns out closed (the server dropped it while idle, or as the
-    /// request went out, before answering anything) is replaced once.
+    /// turns out closed (the server dropped it while idle, so the request
+    /// cannot be written) is replaced once.
     async fn send(
         &self,
         url: &Url,
@@ -174,7 +174,7 @@ impl DirectClient {
         let conn = connect(url, host).await?;
         match self.exchange(conn, &request, false, limits).await {
             Err(Retry::Unsent) => Err(DirectError::Failed(
-                "the server closed the connection without answering".into(),
+                "the connection closed before the request was sent".into(),
             )),
             Err(Retry::No(e)) => Err(e),
             Ok(answer) => Ok(answer),
@@ -209,37 +209,15 @@ impl DirectClient {
         reused: bool,
         limits: Limits,
     ) -> Result<(Exchange, Option<String>), Retry> {
-        // Nothing answered on a reused connection: it was closed under us.
-        let unanswered = |e: DirectError| if reused { Retry::Unsent } else { Retry::No(e) };
+        // Only a request that could not be written goes again by itself:
+        // once it is out, the server may be working on it, and whether to
+        // send it again is the model's `retries` to decide (and count).
         if let Err(e) = conn.stream.write_all(request).await {
-            return Err(unanswered(failed("sending the request failed", &e)));
+            let e = failed("sending the request failed", &e);
+            return Err(if reused { Retry::Unsent } else { Retry::No(e) });
         }
-        let mut buf: Vec<u8> = Vec::with_capacity(READ_ROOM);
-        let (head, used) = loop {
-            if let Some(parsed) = h1::parse_head(&buf).map_err(DirectError::Failed)? {
-                break parsed;
-            }
-            match read_more(&mut conn.stream, &mut buf).await {
-                Ok(0) if buf.is_empty() => {
-                    return Err(unanswered(DirectError::Failed(
-                        "the server closed the connection without answering".into(),
-                    )));
-                }
-                Ok(0) => {
-                    return Err(Retry::No(DirectError::Failed(
-                        "the connection closed in the middle of the response head".into(),
-                    )));
-                }
-                Ok(_) => {}
-                Err(e) if buf.is_empty() => {
-                    return Err(unanswered(failed("reading the response failed", &e)));
-                }
-                Err(e) => return Err(Retry::No(failed("reading the response failed", &e))),
-            }
-        };
-        let location = head
-            .status
-            .is_redirection()
+        let (head, buf, used) = read_head(&mut conn.stream).await?;
+        let location = is_followed(head.status)
             .then(|| head.location.clone())
             .flatten();
         let limit = if head.status.is_success() {
@@ -316,7 +294,8 @@ impl DirectClient {
 
 /// Whether a failed exchange may go again on a new connection.
 enum Retry {
-    /// The server answered nothing on a reused connection: it had closed it.
+    /// The request could not be written on a reused connection: the
+    /// server had closed it.
     Unsent,
     /// Anything else.
     No(DirectError),
@@ -345,6 +324,46 @@ fn still_open(stream: &TcpStream) -> bool {
             matches!(stream.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
         }
     }
+}
+
+/// Reads the response head, returning it with the bytes read so far and
+/// where the body starts in them. Heads are parsed again only once a blank
+/// line has arrived since the last try: a head dripped a byte at a time
+/// costs one parse, not one per byte.
+async fn read_head(stream: &mut TcpStream) -> Result<(Head, Vec<u8>, usize), DirectError> {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_ROOM);
+    let mut scanned: usize = 0;
+    loop {
+        // From 2 bytes back: a blank line may straddle two reads.
+        let fresh = &buf[scanned.saturating_sub(2)..];
+        let blank_line = fresh.windows(2).any(|w| w == b"\n\n" || w == b"\n\r");
+        if (blank_line || buf.len() > h1::MAX_HEAD_BYTES)
+            && let Some((head, used)) = h1::parse_head(&buf).map_err(DirectError::Failed)?
+        {
+            return Ok((head, buf, used));
+        }
+        scanned = buf.len();
+        match read_more(stream, &mut buf).await {
+            Ok(0) if buf.is_empty() => {
+                return Err(DirectError::Failed(
+                    "the server closed the connection without answering".into(),
+                ));
+            }
+            Ok(0) => {
+                return Err(DirectError::Failed(
+                    "the connection closed in the middle of the response head".into(),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(failed("reading the response failed", &e)),
+        }
+    }
+}
+
+/// The redirects followed (reqwest's set): 300, 304, 305 and 306 are
+/// answers, whatever `Location` they carry.
+fn is_followed(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 301 | 302 | 303 | 307 | 308)
 }
 
 /// Reads what is there into `buf`'s spare room (made first).

@@ -19,6 +19,13 @@ const MAX_HEADERS: usize = 128;
 const MAX_CHUNK_LINE: usize = 4 * 1024;
 /// The longest trailer section after the last chunk.
 const MAX_TRAILERS: usize = 64 * 1024;
+/// All chunk extensions of a body together (hyper's bound): without it,
+/// 1-byte chunks with long extensions hold a call, and a CPU, until the
+/// timeout while the body cap counts only the data.
+const MAX_EXTENSIONS: usize = 16 * 1024;
+/// Interim (`1xx`) heads before the response: each makes the whole head be
+/// parsed again when more arrives, so their number is bounded too.
+const MAX_INTERIM: usize = 32;
 
 /// What the head of a response says about it.
 #[derive(Debug)]
@@ -53,7 +60,7 @@ pub enum Framing {
 /// are skipped (`101`, an upgrade never asked for, is refused).
 pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
     let mut at = 0;
-    loop {
+    for _ in 0..=MAX_INTERIM {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut response = httparse::Response::new(&mut headers);
         let used = match response.parse(&buf[at..]) {
@@ -81,6 +88,9 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
         let head = read_headers(status, http10, response.headers)?;
         return Ok(Some((head, at)));
     }
+    Err(format!(
+        "the server sent more than {MAX_INTERIM} interim (1xx) responses"
+    ))
 }
 
 fn read_headers(
@@ -191,6 +201,8 @@ fn visible(value: &[u8]) -> Option<String> {
 #[derive(Debug)]
 pub struct BodyDecoder {
     state: State,
+    /// Chunk-extension bytes seen so far.
+    extensions: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +230,10 @@ impl BodyDecoder {
             Framing::Chunked => State::ChunkSize,
             Framing::UntilClose => State::UntilClose,
         };
-        BodyDecoder { state }
+        BodyDecoder {
+            state,
+            extensions: 0,
+        }
     }
 
     /// The whole body has been decoded.
@@ -269,7 +284,11 @@ impl BodyDecoder {
                         return Ok(at);
                     };
                     at += used;
-                    let size = chunk_size(line)?;
+                    let (size, extension) = chunk_size(line)?;
+                    self.extensions += extension;
+                    if self.extensions > MAX_EXTENSIONS {
+                        return Err("the chunk extensions of the response are too long".into());
+                    }
                     self.state = if size == 0 {
                         State::Trailers(0)
                     } else {
@@ -336,8 +355,9 @@ fn line<'a>(input: &'a [u8], max: usize, what: &str) -> Result<Option<(&'a [u8],
     Ok(Some((line, end + 1)))
 }
 
-/// The size of a chunk-size line (hex digits, then optional extensions).
-fn chunk_size(line: &[u8]) -> Result<u64, String> {
+/// The size of a chunk-size line (hex digits, then optional extensions),
+/// and the length of its extensions.
+fn chunk_size(line: &[u8]) -> Result<(u64, usize), String> {
     let digits = line
         .iter()
         .position(|b| !b.is_ascii_hexdigit())
@@ -349,7 +369,8 @@ fn chunk_size(line: &[u8]) -> Result<u64, String> {
         return Err(bad());
     }
     let hex = std::str::from_utf8(&line[..digits]).map_err(|_| bad())?;
-    u64::from_str_radix(hex, 16).map_err(|_| bad())
+    let size = u64::from_str_radix(hex, 16).map_err(|_| bad())?;
+    Ok((size, line.len() - digits))
 }
 
 #[cfg(test)]
@@ -407,6 +428,9 @@ mod tests {
         assert_eq!(h.retry_after.as_deref(), Some("7"));
         let err = parse_head(b"HTTP/1.1 101 Switching Protocols\r\n\r\n").unwrap_err();
         assert!(err.contains("101"), "{err}");
+        let flood = "HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM + 1);
+        let err = parse_head(flood.as_bytes()).unwrap_err();
+        assert!(err.contains("interim"), "{err}");
     }
 
     #[test]
@@ -497,6 +521,16 @@ mod tests {
         }
         let long = vec![b'1'; MAX_CHUNK_LINE + 10];
         assert!(decode(Framing::Chunked, &long, 64).is_err());
+        // 1-byte chunks, each with a long extension: refused at 16 KiB of
+        // extensions, not read until the timeout.
+        let mut chunks = Vec::new();
+        for _ in 0..10 {
+            chunks.extend_from_slice(b"1;");
+            chunks.extend(std::iter::repeat_n(b'x', 4000));
+            chunks.extend_from_slice(b"\r\na\r\n");
+        }
+        let err = decode(Framing::Chunked, &chunks, 4096).unwrap_err();
+        assert!(err.contains("extensions"), "{err}");
         let mut trailers = b"0\r\n".to_vec();
         while trailers.len() < MAX_TRAILERS + 100 {
             trailers.extend_from_slice(b"X-T: 1\r\n");

@@ -46,11 +46,18 @@ fn decide(attempt: Attempt) -> reqwest::redirect::Action {
     }
 }
 
-/// Why a hop from `first`'s origin to `next` is not followed.
+/// Why a hop from `first`'s origin to `next` is not followed. The other
+/// origin is named only when its host is the first's (another scheme or
+/// port): the server picks the host it redirects to and could spell the
+/// key there, where the redactor would miss it (hosts are lowercased).
 pub fn refusal(first: &Url, next: &Url) -> String {
+    let target = if next.host_str() == first.host_str() {
+        shown_origin(next)
+    } else {
+        "another host (not shown: the server chose it)".to_string()
+    };
     format!(
-        "redirected to another origin, {}: not followed, so the API key never leaves {}",
-        shown_origin(next),
+        "redirected to another origin, {target}: not followed, so the API key never leaves {}",
         shown_origin(first)
     )
 }
@@ -74,5 +81,22 @@ mod tests {
         assert_eq!(shown_origin(&url), "https://evil.example:443");
         let url = Url::parse("http://127.0.0.1:18083/v1/chat").unwrap();
         assert_eq!(shown_origin(&url), "http://127.0.0.1:18083");
+    }
+
+    #[test]
+    fn another_host_is_not_named() {
+        let first = Url::parse("http://127.0.0.1:8081/v1/chat/completions").unwrap();
+        // A host spelling the key, upper-cased so no redactor would find it
+        // once the URL parser lowercases it.
+        let next = Url::parse("http://SK-SECRET-0123456789.evil.test/x").unwrap();
+        let text = refusal(&first, &next);
+        assert!(!text.to_lowercase().contains("secret-0123"), "{text}");
+        assert!(text.contains("another host"), "{text}");
+        assert!(
+            text.ends_with("never leaves http://127.0.0.1:8081"),
+            "{text}"
+        );
+        let other_port = Url::parse("http://127.0.0.1:9999/x").unwrap();
+        assert!(refusal(&first, &other_port).contains("http://127.0.0.1:9999"));
     }
 }
