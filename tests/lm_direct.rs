@@ -4,11 +4,11 @@
 
 mod lm_support;
 
-use lm_support::ask;
+use lm_support::{ask, read_raw_request};
 use simba_run::lm::Lm;
 use simba_run::lm::openai::{ApiKey, OpenAiProvider};
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 const KEY: &str = "sk-direct-test-0b5e7c21";
@@ -32,23 +32,9 @@ async fn start() -> (String, Heads) {
                 let (read, mut write) = socket.into_split();
                 let mut read = BufReader::new(read);
                 loop {
-                    let mut head = String::new();
-                    loop {
-                        let mut line = String::new();
-                        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        head.push_str(&line);
-                    }
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length: "))
-                        .map_or(0, |v| v.trim().parse().unwrap());
-                    let mut body = vec![0; length];
-                    read.read_exact(&mut body).await.unwrap();
+                    let Some(head) = read_raw_request(&mut read).await else {
+                        return;
+                    };
                     kept.0.lock().unwrap().push((n, head));
                     let answer = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{REPLY}",

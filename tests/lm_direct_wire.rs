@@ -4,12 +4,12 @@
 
 mod lm_support;
 
-use lm_support::ask;
+use lm_support::{ask, read_raw_request};
 use simba_run::lm::openai::{ApiKey, OpenAiProvider};
 use simba_run::lm::{Lm, LmError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 const CONTENT: &str = "[[ ## answer ## ]]\\nok";
@@ -60,21 +60,9 @@ async fn serve(script: impl Fn(usize) -> Answer + Send + Sync + 'static) -> Serv
                 let (read, mut write) = socket.into_split();
                 let mut read = BufReader::new(read);
                 loop {
-                    let mut length = 0;
-                    loop {
-                        let mut line = String::new();
-                        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                            length = v.trim().parse().unwrap();
-                        }
+                    if read_raw_request(&mut read).await.is_none() {
+                        return;
                     }
-                    let mut body = vec![0; length];
-                    read.read_exact(&mut body).await.unwrap();
                     let n = requests.fetch_add(1, Ordering::SeqCst);
                     let Answer { bytes, close } = script(n);
                     if write.write_all(&bytes).await.is_err() || close {

@@ -219,3 +219,31 @@ pub fn ask(model: &str, question: &str) -> Request {
         params: IndexMap::new(),
     }
 }
+
+/// Reads one HTTP/1.1 request from a raw connection: its head (request
+/// line and headers, without the blank line) and, by its Content-Length,
+/// its body, which is skipped. `None` once the client closed.
+pub async fn read_raw_request<R>(read: &mut R) -> Option<String>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut head = String::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        if line == "\r\n" {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+        head.push_str(&line);
+    }
+    let mut body = vec![0; length];
+    read.read_exact(&mut body).await.unwrap();
+    Some(head)
+}
