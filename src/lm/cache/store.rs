@@ -85,7 +85,7 @@ impl ResponseCache {
             .filter(|s| !s.failed.load(Ordering::Relaxed))?;
         let shared = store.writer.as_ref().map(Writer::shared);
         let found = match shared {
-            Some(s) => match s.pending(key) {
+            Some(s) => match s.stored(key) {
                 Some(entry) => Some(entry.response()),
                 None => match s.at_opening(key) {
                     Some(answer) => Some(answer.response()),

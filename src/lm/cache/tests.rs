@@ -72,6 +72,24 @@ fn an_answer_is_found_at_once_and_after_reopening_with_its_hits_counted() {
 }
 
 #[test]
+fn an_answer_this_run_stored_is_served_from_memory_after_its_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    cache.flush();
+    // The row is gone from the database: only memory can still answer.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    assert_eq!(conn.execute("DELETE FROM responses", []).unwrap(), 1);
+    assert_eq!(cache.get(&key("q")).unwrap().text, "Paris");
+    // An answer over the memory budget is read back from the database.
+    let long = "x".repeat(16 << 20);
+    cache.put(key("long"), &scope(), &answer(&long));
+    cache.flush();
+    conn.execute("DELETE FROM responses", []).unwrap();
+    assert!(cache.get(&key("long")).is_none());
+}
+
+#[test]
 fn a_damaged_database_is_left_alone_and_the_cache_is_off_with_one_warning() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = b"this is not a database, just some bytes ".repeat(200);

@@ -3,7 +3,8 @@
 //!
 //! Callers never wait for it. An answer handed over stays in the shared
 //! `pending` map until its batch is committed, so the process itself finds
-//! it at once; other processes find it after the commit. Hits are only
+//! it at once, and is then kept in memory (up to a budget) so a repeat
+//! costs no read; other processes find it after the commit. Hits are only
 //! counted in memory (a lookup sends nothing) and written with the next
 //! batch of answers, or at the flush that ends the run.
 
@@ -29,6 +30,12 @@ const LINGER: Duration = Duration::from_millis(20);
 /// The most messages one transaction takes.
 const MAX_BATCH: usize = 2048;
 
+/// Answer text this process keeps in memory after committing it, so a
+/// repeated request in the same run costs no database read (a read takes
+/// file locks and, after each commit, rereads pages). Past this the
+/// database answers.
+const KEPT_BYTES: usize = 16 << 20;
+
 /// An answer on its way to the database.
 #[derive(Debug)]
 pub(super) struct Entry {
@@ -53,6 +60,8 @@ impl Entry {
 pub(super) struct Shared {
     /// Answers handed to the writer and not yet committed, by key.
     pending: Mutex<HashMap<CacheKey, Arc<Entry>>>,
+    /// Answers this process stored and committed, up to [`KEPT_BYTES`].
+    kept: Mutex<Kept>,
     /// Hits not yet written, by key.
     hits: Mutex<HashMap<CacheKey, i64>>,
     /// The keys the database held when it was opened, and those stored
@@ -91,9 +100,11 @@ impl Shared {
         self.foreign.load(Ordering::Relaxed) || lock(&self.known).contains(key)
     }
 
-    /// The answer to `key` waiting for its batch, if any.
-    pub(super) fn pending(&self, key: &CacheKey) -> Option<Arc<Entry>> {
-        lock(&self.pending).get(key).cloned()
+    /// The answer to `key` this process stored, if it waits for its batch
+    /// or is kept in memory.
+    pub(super) fn stored(&self, key: &CacheKey) -> Option<Arc<Entry>> {
+        let pending = lock(&self.pending).get(key).cloned();
+        pending.or_else(|| lock(&self.kept).answers.get(key).cloned())
     }
 
     /// Counts a hit on `key` (written with the next batch).
@@ -109,6 +120,24 @@ impl Shared {
 /// A poisoned lock still holds consistent maps (every update is one insert).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Committed answers kept in memory, and their text's size.
+#[derive(Default)]
+struct Kept {
+    answers: HashMap<CacheKey, Arc<Entry>>,
+    bytes: usize,
+}
+
+impl Kept {
+    /// Keeps `entry` while the budget lasts.
+    fn keep(&mut self, key: CacheKey, entry: &Arc<Entry>) {
+        let size = entry.text.len();
+        if self.bytes + size <= KEPT_BYTES && !self.answers.contains_key(&key) {
+            self.bytes += size;
+            self.answers.insert(key, entry.clone());
+        }
+    }
 }
 
 enum Msg {
@@ -262,14 +291,19 @@ impl Job {
                     Vec::new()
                 }
             };
-            // Committed or given up: either way no longer pending. Only the
-            // very entry this batch carried goes (a newer one stays).
+            // Committed or given up: either way no longer pending, and kept
+            // in memory while the budget lasts (this run answers the same
+            // either way). Only the very entry this batch carried goes (a
+            // newer one stays).
+            let mut kept = lock(&self.shared.kept);
             let mut pending = lock(&self.shared.pending);
             for (key, entry) in &stored {
                 if pending.get(key).is_some_and(|p| Arc::ptr_eq(p, entry)) {
                     pending.remove(key);
+                    kept.keep(*key, entry);
                 }
             }
+            drop(kept);
             // A hit on an answer whose batch is still to come waits for it.
             let mut later = lock(&self.shared.hits);
             for (key, n) in unmatched {
