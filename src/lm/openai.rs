@@ -3,7 +3,7 @@
 //!
 //! One attempt per call: retries and concurrency caps are the layers around
 //! it. It applies the model's `timeout` itself, so a timeout names the URL
-//! that did not answer (the registry's timeout layer is only a backstop).
+//! that did not answer (the registry adds no timeout layer of its own).
 //! Errors name the model item and the URL, never the key.
 //!
 //! Everything the server sends is untrusted: a reply body is read up to the
@@ -228,17 +228,11 @@ impl OpenAiProvider {
     /// The JSON body sent for `request`, written straight from it. The
     /// rollout id is left out: it only distinguishes cache entries.
     pub fn body(&self, request: &Request) -> Vec<u8> {
-        let body = ChatBody {
+        ChatBody {
             model_id: &self.model_id,
             request,
-        };
-        // Sized once for the usual case (the messages plus a little JSON)
-        // instead of growing through several copies.
-        let text: usize = request.messages.iter().map(|m| m.content.len() + 32).sum();
-        let mut out = Vec::with_capacity(text + 256);
-        // Strings, numbers and JSON values only: nothing that can fail.
-        serde_json::to_writer(&mut out, &body).expect("a request body serializes");
-        out
+        }
+        .to_bytes()
     }
 
     fn pick_endpoint(&self) -> &(Url, String) {

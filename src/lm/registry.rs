@@ -9,8 +9,9 @@
 //! 4. [`ConcurrencyCap`]: at most `concurrency` requests in flight;
 //! 5. [`Gated`]: the optional gate (budgets), asked before every attempt;
 //! 6. [`CountAttempts`]: counts each request sent and its tokens;
-//! 7. [`Timeout`]: the model's `timeout` per request (a backstop for
-//!    `openai`, which enforces it itself and names the URL);
+//! 7. [`Timeout`]: the model's `timeout` per request (not for `openai`,
+//!    which enforces it itself around the whole exchange, body included,
+//!    and names the URL: a second timer per request would only cost);
 //! 8. the provider.
 
 use super::cache::{CacheScope, Cached, ResponseCache};
@@ -24,12 +25,7 @@ use crate::ir::{ModelDecl, Provider, Spec};
 use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Semaphore;
-
-/// Extra time the timeout layer gives providers that enforce the model's
-/// timeout themselves.
-const BACKSTOP_GRACE: Duration = Duration::from_millis(500);
 
 /// How [`Models`] is set up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -197,13 +193,10 @@ impl Models {
     /// The layer stack of one entry (see the module docs for the order).
     fn wrap(&self, entry: &Parts) -> Arc<dyn Lm> {
         let decl = &entry.decl;
-        // An openai provider times out by itself, naming the URL; the layer
-        // is then only a backstop and waits a little longer.
-        let limit = match decl.provider {
-            Provider::OpenAi => decl.timeout + BACKSTOP_GRACE,
-            _ => decl.timeout,
+        let mut lm: Arc<dyn Lm> = match decl.provider {
+            Provider::OpenAi => entry.provider.clone(),
+            _ => Arc::new(Timeout::new(entry.provider.clone(), decl.timeout)),
         };
-        let mut lm: Arc<dyn Lm> = Arc::new(Timeout::new(entry.provider.clone(), limit));
         lm = Arc::new(CountAttempts::new(lm, entry.counter.clone()));
         if let Some(gate) = &self.gate {
             lm = Arc::new(Gated::new(lm, gate.clone()));
