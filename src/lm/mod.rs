@@ -162,6 +162,7 @@ pub trait ModelSet: Send + Sync {
 pub mod cache;
 mod error;
 pub mod gate;
+pub(crate) mod json_out;
 pub mod limit;
 pub mod openai;
 pub mod registry;

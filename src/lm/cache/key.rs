@@ -2,17 +2,18 @@
 //! change an answer (model item, provider, provider model id, messages,
 //! temperature, max_tokens, seed, rollout id, response format, params).
 //!
-//! The JSON is streamed straight into the hasher, never built as a value or
-//! a buffer, and the key is kept as its 32 raw bytes (the database stores
-//! those; hex is only for people).
+//! The JSON is written by hand in one buffer (the fields in a fixed order,
+//! as compact serde_json would write them, so the recipe is a plain one),
+//! never built as a value, and the key is kept as its 32 raw bytes (the
+//! database stores those; hex is only for people).
 
-use crate::lm::{Message, Request, ResponseFormat};
+use crate::lm::Request;
+use crate::lm::json_out::{ObjectOut, push_messages, push_str, push_value};
 use indexmap::IndexMap;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::io::Write;
 
 /// Bumped when the key recipe changes, so old entries simply stop matching.
 const FORMAT_VERSION: u32 = 1;
@@ -33,27 +34,22 @@ pub struct CacheKey([u8; 32]);
 impl CacheKey {
     /// The key of `request` sent to the model `scope` describes.
     pub fn of(scope: &CacheScope, request: &Request) -> Self {
-        let described = KeyFields {
-            version: FORMAT_VERSION,
-            model: &request.model,
-            provider: &scope.provider,
-            model_id: &scope.model_id,
-            messages: &request.messages,
-            temperature: request.temperature,
-            max_tokens: request.max_tokens,
-            seed: request.seed,
-            rollout_id: request.rollout_id,
-            response_format: request.response_format,
-            params: CanonicalParams(&request.params),
-        };
-        // serde_json writes in small pieces (a quote, a key, an escaped
-        // run); a buffer hands them to the hasher in large blocks.
-        let mut hasher = std::io::BufWriter::with_capacity(4096, HashWriter(Sha256::new()));
-        serde_json::to_writer(&mut hasher, &described).expect("a request serializes");
-        let Ok(hasher) = hasher.into_inner() else {
-            unreachable!("writing into a hasher cannot fail")
-        };
-        Self(hasher.0.finalize().into())
+        let text: usize = request.messages.iter().map(|m| m.content.len() + 32).sum();
+        let mut json = Vec::with_capacity(text + 256);
+        let mut fields = ObjectOut::open(&mut json);
+        push_value(fields.key("version"), &FORMAT_VERSION);
+        push_str(fields.key("model"), &request.model);
+        push_str(fields.key("provider"), &scope.provider);
+        push_str(fields.key("model_id"), &scope.model_id);
+        push_messages(fields.key("messages"), &request.messages);
+        push_value(fields.key("temperature"), &request.temperature);
+        push_value(fields.key("max_tokens"), &request.max_tokens);
+        push_value(fields.key("seed"), &request.seed);
+        push_value(fields.key("rollout_id"), &request.rollout_id);
+        push_value(fields.key("response_format"), &request.response_format);
+        push_value(fields.key("params"), &CanonicalParams(&request.params));
+        fields.close();
+        Self(Sha256::digest(&json).into())
     }
 
     /// A key from its raw bytes (as the database stores them).
@@ -82,23 +78,6 @@ impl std::fmt::Display for CacheKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_hex())
     }
-}
-
-/// Everything that keys an entry, in a fixed field order (the canonical
-/// form: only `params` holds free-form JSON, and it is sorted).
-#[derive(Serialize)]
-struct KeyFields<'a> {
-    version: u32,
-    model: &'a str,
-    provider: &'a str,
-    model_id: &'a str,
-    messages: &'a [Message],
-    temperature: f64,
-    max_tokens: Option<u32>,
-    seed: Option<u64>,
-    rollout_id: Option<u64>,
-    response_format: ResponseFormat,
-    params: CanonicalParams<'a>,
 }
 
 /// Params with every object's keys sorted, so the key does not depend on
@@ -144,22 +123,10 @@ impl Serialize for Sorted<'_> {
     }
 }
 
-/// Feeds serialized bytes straight into the hash.
-struct HashWriter(Sha256);
-
-impl Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lm::{Message, ResponseFormat};
 
     fn scope() -> CacheScope {
         CacheScope {
@@ -232,6 +199,65 @@ mod tests {
             .insert("b".into(), serde_json::json!({"x": 2, "y": 1}));
         b.params.insert("a".into(), 1.into());
         assert_eq!(CacheKey::of(&scope(), &a), CacheKey::of(&scope(), &b));
+    }
+
+    /// The recipe as serde_json writes it: the hand-written JSON must hash
+    /// to the same keys, or every user's cache is orphaned.
+    #[derive(Serialize)]
+    struct Recipe<'a> {
+        version: u32,
+        model: &'a str,
+        provider: &'a str,
+        model_id: &'a str,
+        messages: &'a [Message],
+        temperature: f64,
+        max_tokens: Option<u32>,
+        seed: Option<u64>,
+        rollout_id: Option<u64>,
+        response_format: ResponseFormat,
+        params: CanonicalParams<'a>,
+    }
+
+    fn by_serde(scope: &CacheScope, r: &Request) -> CacheKey {
+        let recipe = Recipe {
+            version: FORMAT_VERSION,
+            model: &r.model,
+            provider: &scope.provider,
+            model_id: &scope.model_id,
+            messages: &r.messages,
+            temperature: r.temperature,
+            max_tokens: r.max_tokens,
+            seed: r.seed,
+            rollout_id: r.rollout_id,
+            response_format: r.response_format,
+            params: CanonicalParams(&r.params),
+        };
+        CacheKey(Sha256::digest(serde_json::to_vec(&recipe).unwrap()).into())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_key_is_the_hash_of_the_recipe_as_serde_json_writes_it(
+            system in "(?s).{0,60}",
+            user in "[\\x00-\\x7f\u{e9}]{0,60}",
+            temperature in -2.0f64..2.0,
+            max_tokens in proptest::option::of(0u32..5000),
+            seed in proptest::option::of(proptest::num::u64::ANY),
+            json in proptest::bool::ANY,
+            param in "[a-z\"]{0,6}",
+        ) {
+            let mut r = request();
+            r.messages = vec![Message::system(system), Message::user(user)];
+            r.temperature = temperature;
+            r.max_tokens = max_tokens;
+            r.seed = seed;
+            r.rollout_id = seed.map(|s| s / 3);
+            if json {
+                r.response_format = ResponseFormat::JsonObject;
+            }
+            r.params.insert(param.clone(), serde_json::json!({"z": [param, 1.5], "a": null}));
+            proptest::prop_assert_eq!(CacheKey::of(&scope(), &r), by_serde(&scope(), &r));
+        }
     }
 
     #[test]

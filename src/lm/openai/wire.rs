@@ -4,11 +4,11 @@
 //! two things kept from it (the first choice's text and the token counts),
 //! skipping everything else.
 
+use crate::lm::json_out::{ObjectOut, push_messages, push_str, push_value};
 use crate::lm::{Request, ResponseFormat};
 use indexmap::IndexMap;
+use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
-use serde::ser::{SerializeMap, Serializer};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -21,47 +21,43 @@ pub struct ChatBody<'a> {
     pub request: &'a Request,
 }
 
-/// `{"type": "json_object"}`.
-#[derive(Serialize)]
-struct JsonObjectFormat {
-    #[serde(rename = "type")]
-    kind: &'static str,
-}
-
-impl Serialize for ChatBody<'_> {
-    /// The fields in a fixed order, then the model's `params`. A param that
-    /// names a field replaces it (as `params` always could), so each key is
-    /// written once.
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl ChatBody<'_> {
+    /// The body's JSON: the fields in a fixed order, then the model's
+    /// `params`. A param that names a field replaces it (as `params`
+    /// always could), so each key is written once.
+    pub fn to_bytes(&self) -> Vec<u8> {
         let r = self.request;
         let params: &IndexMap<String, Value> = &r.params;
-        let mut map = serializer.serialize_map(None)?;
+        // Sized once for the usual case (the messages plus a little JSON)
+        // instead of growing through several copies.
+        let text: usize = r.messages.iter().map(|m| m.content.len() + 32).sum();
+        let mut out = Vec::with_capacity(text + 256);
+        let mut body = ObjectOut::open(&mut out);
         let free = |key: &str| !params.contains_key(key);
         if free("model") {
-            map.serialize_entry("model", self.model_id)?;
+            push_str(body.key("model"), self.model_id);
         }
         if free("messages") {
-            map.serialize_entry("messages", &r.messages)?;
+            push_messages(body.key("messages"), &r.messages);
         }
         if free("temperature") {
-            map.serialize_entry("temperature", &r.temperature)?;
+            push_value(body.key("temperature"), &r.temperature);
         }
         if let Some(max_tokens) = r.max_tokens.filter(|_| free("max_tokens")) {
-            map.serialize_entry("max_tokens", &max_tokens)?;
+            push_value(body.key("max_tokens"), &max_tokens);
         }
         if let Some(seed) = r.seed.filter(|_| free("seed")) {
-            map.serialize_entry("seed", &seed)?;
+            push_value(body.key("seed"), &seed);
         }
         if r.response_format == ResponseFormat::JsonObject && free("response_format") {
-            let format = JsonObjectFormat {
-                kind: "json_object",
-            };
-            map.serialize_entry("response_format", &format)?;
+            body.key("response_format")
+                .extend_from_slice(br#"{"type":"json_object"}"#);
         }
         for (key, value) in params {
-            map.serialize_entry(key, value)?;
+            push_value(body.key(key), value);
         }
-        map.end()
+        body.close();
+        out
     }
 }
 
@@ -201,11 +197,11 @@ mod tests {
     }
 
     fn body(request: &Request) -> serde_json::Value {
-        let bytes = serde_json::to_vec(&ChatBody {
+        let bytes = ChatBody {
             model_id: "gpt-x",
             request,
-        })
-        .unwrap();
+        }
+        .to_bytes();
         serde_json::from_slice(&bytes).unwrap()
     }
 
@@ -238,11 +234,11 @@ mod tests {
     #[test]
     fn a_param_naming_a_field_replaces_it_once() {
         let r = request(serde_json::json!({"temperature": 1.5, "seed": null}));
-        let bytes = serde_json::to_vec(&ChatBody {
+        let bytes = ChatBody {
             model_id: "gpt-x",
             request: &r,
-        })
-        .unwrap();
+        }
+        .to_bytes();
         let text = String::from_utf8(bytes).unwrap();
         assert_eq!(text.matches("\"temperature\"").count(), 1, "{text}");
         assert_eq!(text.matches("\"seed\"").count(), 1, "{text}");
