@@ -1,6 +1,7 @@
 //! Writing prompts: the system message, demos as user/assistant pairs, and the
 //! user message of the real inputs, in the chat (field-marker) or JSON format.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 
 use serde_json::Value;
@@ -184,6 +185,63 @@ fn demo_reply(format: Format, spec: &PredictSpec<'_>, fields: &Record) -> String
     }
 }
 
+/// System messages formatted lately, most recent last.
+///
+/// A SIMBA step sends the same system message (one predictor, one
+/// instruction text) for every example of a batch; writing it again each
+/// time was a tenth of a call's CPU. Entries are matched on their whole
+/// content, so a hit is always the text that would have been written.
+struct RecentSystems(Vec<RecentSystem>);
+
+struct RecentSystem {
+    format: Format,
+    instructions: String,
+    inputs: Vec<Field>,
+    outputs: Vec<Field>,
+    text: String,
+}
+
+/// Enough for the candidates of one step, each with a few predictors.
+const RECENT_SYSTEMS: usize = 16;
+
+thread_local! {
+    static RECENT: RefCell<RecentSystems> = const { RefCell::new(RecentSystems(Vec::new())) };
+}
+
+impl RecentSystems {
+    fn text(&mut self, format: Format, spec: &PredictSpec<'_>) -> String {
+        let same = |r: &RecentSystem| {
+            r.format == format
+                && r.instructions == spec.instructions
+                && r.inputs == spec.inputs
+                && r.outputs == spec.outputs
+        };
+        if let Some(i) = self.0.iter().rposition(same) {
+            let hit = self.0.remove(i);
+            let text = hit.text.clone();
+            self.0.push(hit);
+            return text;
+        }
+        let text = system_message(format, spec);
+        if self.0.len() == RECENT_SYSTEMS {
+            self.0.remove(0);
+        }
+        self.0.push(RecentSystem {
+            format,
+            instructions: spec.instructions.to_string(),
+            inputs: spec.inputs.to_vec(),
+            outputs: spec.outputs.to_vec(),
+            text: text.clone(),
+        });
+        text
+    }
+}
+
+/// The system message of `spec` in `format`.
+fn system_text(format: Format, spec: &PredictSpec<'_>) -> String {
+    RECENT.with(|recent| recent.borrow_mut().text(format, spec))
+}
+
 /// The messages of one predictor call. Demos lacking every input or every
 /// output field are left out (they show nothing of the task); the others show
 /// the fields they have.
@@ -194,7 +252,7 @@ pub fn format_messages(
     inputs: &Record,
 ) -> Vec<Message> {
     let mut messages = Vec::with_capacity(2 + 2 * demos.len());
-    messages.push(Message::system(system_message(format, spec)));
+    messages.push(Message::system(system_text(format, spec)));
     for demo in demos {
         let has = |fs: &[Field]| {
             fs.iter()
@@ -218,4 +276,56 @@ pub fn format_messages(
     push_reply_cue(&mut user, format, spec);
     messages.push(Message::user(user));
     messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::FieldType;
+
+    fn field(name: &str, description: Option<&str>) -> Field {
+        Field {
+            name: name.into(),
+            ty: FieldType::String,
+            description: description.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_remembered_system_message_is_the_one_its_spec_writes() {
+        let inputs = [field("question", None)];
+        let outputs = [field("answer", Some("short"))];
+        let described = [field("answer", Some("long"))];
+        let specs = [
+            (Format::Chat, "Answer.", &outputs[..]),
+            (Format::Chat, "Answer briefly.", &outputs[..]),
+            (Format::Json, "Answer.", &outputs[..]),
+            (Format::Chat, "Answer.", &described[..]),
+        ];
+        // Each spec twice, interleaved, and more specs than are remembered.
+        for round in 0..2 {
+            for (i, (format, instructions, outputs)) in specs.iter().enumerate() {
+                let spec = PredictSpec {
+                    instructions,
+                    inputs: &inputs,
+                    outputs,
+                };
+                let text = system_text(*format, &spec);
+                assert_eq!(
+                    text,
+                    system_message(*format, &spec),
+                    "spec {i}, round {round}"
+                );
+            }
+            for n in 0..RECENT_SYSTEMS {
+                let instructions = format!("filler {n}");
+                let spec = PredictSpec {
+                    instructions: &instructions,
+                    inputs: &inputs,
+                    outputs: &outputs,
+                };
+                assert!(system_text(Format::Chat, &spec).ends_with(&instructions));
+            }
+        }
+    }
 }
