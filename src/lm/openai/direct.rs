@@ -284,7 +284,9 @@ impl DirectClient {
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(&self.fixed);
         if *method != Method::GET {
-            out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+            out.extend_from_slice(b"content-length: ");
+            out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
+            out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
         out.extend_from_slice(body);
@@ -424,10 +426,13 @@ async fn read_body(
 /// The `Host` header for `url` (`host[:port]`, as the URL spells it).
 fn host_header(url: &Url) -> Result<String, DirectError> {
     let host = url.host_str().unwrap_or_default();
-    let value = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    };
+    // Built per request, so without the formatting machinery.
+    let mut value = String::with_capacity(host.len() + 6);
+    value.push_str(host);
+    if let Some(port) = url.port() {
+        value.push(':');
+        value.push_str(itoa::Buffer::new().format(port));
+    }
     if value.is_empty() || value.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(DirectError::Failed(format!("cannot send to {url}")));
     }
