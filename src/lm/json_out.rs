@@ -57,6 +57,24 @@ fn push_escaped(out: &mut Vec<u8>, block: &[u8; 16], len: usize, mut found: u32)
     }
 }
 
+/// Where the first byte from `from` on that a JSON string cannot hold as
+/// it is (`"`, `\\` or a control character) is; `bytes.len()` if none is.
+/// Readers use it to step over a string's plain runs sixteen bytes at a
+/// time.
+pub fn find_special(bytes: &[u8], mut from: usize) -> usize {
+    while let Some(block) = bytes.get(from..from + 16) {
+        let found = escapes_in(block.try_into().expect("sixteen bytes"));
+        if found != 0 {
+            return from + found.trailing_zeros() as usize;
+        }
+        from += 16;
+    }
+    let rest = bytes.get(from..).unwrap_or_default();
+    rest.iter()
+        .position(|&b| escape_of(b).is_some())
+        .map_or(bytes.len(), |i| from + i)
+}
+
 /// `messages` as serde_json writes a list of them:
 /// `[{"role":"…","content":"…"},…]`.
 pub fn push_messages(out: &mut Vec<u8>, messages: &[Message]) {
@@ -234,6 +252,23 @@ mod tests {
                 assert_eq!(escapes_in_words(&block), expected, "{block:?}");
             }
         }
+    }
+
+    #[test]
+    fn the_first_special_byte_is_found_in_blocks_and_in_the_tail() {
+        let text = format!(
+            "{}\"{}\\{}\n",
+            "a".repeat(20),
+            "b".repeat(3),
+            "c".repeat(30)
+        );
+        let bytes = text.as_bytes();
+        assert_eq!(find_special(bytes, 0), 20);
+        assert_eq!(find_special(bytes, 21), 24);
+        assert_eq!(find_special(bytes, 25), 55);
+        assert_eq!(find_special(bytes, 56), 56);
+        assert_eq!(find_special(b"plain", 0), 5);
+        assert_eq!(find_special(b"plain", 9), 5);
     }
 
     #[test]

@@ -419,7 +419,7 @@ impl OpenAiProvider {
                 self.quote(body)
             ))
         };
-        let reply: Reply = serde_json::from_slice(&body.bytes).map_err(|e| {
+        let reply = Reply::read(&body.bytes).map_err(|e| {
             if e.is_data() {
                 // JSON, but not shaped like a completion.
                 return no_content();

@@ -12,6 +12,8 @@ use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde_json::Value;
 use std::borrow::Cow;
 
+mod plain;
+
 /// The body of one `/chat/completions` request.
 pub struct ChatBody<'a> {
     /// The provider's model id.
@@ -73,6 +75,15 @@ pub struct Reply<'a> {
 }
 
 impl<'a> Reply<'a> {
+    /// Reads a successful body: the plain shape servers send without serde
+    /// (`wire/plain.rs`), anything else through serde, with its errors.
+    pub fn read(body: &'a [u8]) -> Result<Self, serde_json::Error> {
+        match plain::read(body) {
+            Some(reply) => Ok(reply),
+            None => serde_json::from_slice(body),
+        }
+    }
+
     /// The first choice's text; `None` when it has none (no choices, or a
     /// null content).
     pub fn text(&self) -> Option<&str> {
