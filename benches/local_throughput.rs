@@ -101,7 +101,7 @@ impl Task {
             inputs: &self.inputs,
             outputs: &self.outputs,
         };
-        let mut record = Record::new();
+        let mut record = Record::default();
         record.insert("text".into(), Value::String(text.into()));
         let demos: &[Demo] = if with_demos { &self.demos } else { &[] };
         let mut params = IndexMap::new();

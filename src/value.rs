@@ -8,7 +8,11 @@ use serde::{Deserialize, Serialize};
 
 /// Field values by name: an example, a step's inputs or outputs, a prediction.
 /// Values are JSON so every field type of a signature fits.
-pub type Record = IndexMap<String, serde_json::Value>;
+///
+/// Hashed with FxHash: records are built and read on every call, and their
+/// keys are a signature's few field names (order is insertion order, so the
+/// hasher changes nothing a run writes).
+pub type Record = IndexMap<String, serde_json::Value, rustc_hash::FxBuildHasher>;
 
 /// One dataset row: all its fields, and which of them the program sees.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

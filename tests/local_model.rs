@@ -237,7 +237,7 @@ async fn grammar_makes_every_reply_parse_in_one_call() {
     .iter()
     .enumerate()
     {
-        let mut inputs = Record::new();
+        let mut inputs = Record::default();
         inputs.insert("review".into(), Value::String(review.to_string()));
         let mut t = template.clone();
         t.temperature = if i == 1 { 1.0 } else { 0.0 };

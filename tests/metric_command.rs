@@ -48,7 +48,7 @@ fn scratch() -> tempfile::TempDir {
 }
 
 fn record(answer: &str) -> Record {
-    let mut r = Record::new();
+    let mut r = Record::default();
     r.insert("answer".into(), answer.into());
     r
 }

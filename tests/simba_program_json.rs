@@ -81,7 +81,7 @@ fn graph() -> Arc<ProgramGraph> {
 
 fn optimized() -> Program {
     let mut p = Program::baseline(graph());
-    let mut fields = Record::new();
+    let mut fields = Record::default();
     fields.insert("question".into(), json!("Which river flows through Cairo?"));
     fields.insert("search_query".into(), json!("river Cairo"));
     p.predictors["query"].demos.push(Demo {

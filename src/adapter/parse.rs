@@ -45,7 +45,7 @@ pub(crate) fn sections(text: &str) -> Vec<(&str, &str)> {
 
 fn parse_chat(outputs: &[Field], text: &str) -> Result<Record, ParseError> {
     let secs = sections(text);
-    let mut record = Record::with_capacity(outputs.len());
+    let mut record = Record::with_capacity_and_hasher(outputs.len(), Default::default());
     for f in outputs {
         // The first section of a name wins: later repeats are usually the
         // model continuing with an invented next turn.
@@ -89,7 +89,7 @@ pub(crate) fn json_object(text: &str) -> Result<serde_json::Map<String, Value>, 
 
 fn parse_json(outputs: &[Field], text: &str) -> Result<Record, ParseError> {
     let map = json_object(text)?;
-    let mut record = Record::with_capacity(outputs.len());
+    let mut record = Record::with_capacity_and_hasher(outputs.len(), Default::default());
     for f in outputs {
         let v = map
             .get(&f.name)

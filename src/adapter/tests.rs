@@ -474,9 +474,15 @@ fn answer_spec(outs: &[Field]) -> PredictSpec<'_> {
 async fn predict_uses_chat_first() {
     let outs = out1("answer", FieldType::Int);
     let lm = scripted(vec![Ok("[[ ## answer ## ]]\n4\n[[ ## completed ## ]]")]);
-    let p = predict(&lm, &template(), &answer_spec(&outs), &[], &Record::new())
-        .await
-        .unwrap();
+    let p = predict(
+        &lm,
+        &template(),
+        &answer_spec(&outs),
+        &[],
+        &Record::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(p.outputs, rec(&[("answer", json!(4))]));
     assert_eq!(p.lm_calls, 1);
     assert_eq!(p.usage.total(), 13);
@@ -491,9 +497,15 @@ async fn predict_uses_chat_first() {
 async fn predict_retries_in_json_mode() {
     let outs = out1("answer", FieldType::Int);
     let lm = scripted(vec![Ok("The answer is 4."), Ok("{\"answer\": 4}")]);
-    let p = predict(&lm, &template(), &answer_spec(&outs), &[], &Record::new())
-        .await
-        .unwrap();
+    let p = predict(
+        &lm,
+        &template(),
+        &answer_spec(&outs),
+        &[],
+        &Record::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(p.outputs, rec(&[("answer", json!(4))]));
     assert_eq!(p.lm_calls, 2);
     assert_eq!(p.usage.prompt_tokens, 20);
@@ -513,9 +525,15 @@ async fn predict_retries_in_json_mode() {
 async fn predict_reports_both_parse_failures_and_lm_errors() {
     let outs = out1("answer", FieldType::Int);
     let lm = scripted(vec![Ok("four"), Ok("{\"answer\": \"four\"}")]);
-    let err = predict(&lm, &template(), &answer_spec(&outs), &[], &Record::new())
-        .await
-        .unwrap_err();
+    let err = predict(
+        &lm,
+        &template(),
+        &answer_spec(&outs),
+        &[],
+        &Record::default(),
+    )
+    .await
+    .unwrap_err();
     match &err {
         PredictError::Parse { chat, json } => {
             assert!(matches!(chat, ParseError::MissingField { .. }));
@@ -530,9 +548,15 @@ async fn predict_reports_both_parse_failures_and_lm_errors() {
         message: "401 unauthorized".into(),
     };
     let lm = scripted(vec![Err(fatal.clone())]);
-    let err = predict(&lm, &template(), &answer_spec(&outs), &[], &Record::new())
-        .await
-        .unwrap_err();
+    let err = predict(
+        &lm,
+        &template(),
+        &answer_spec(&outs),
+        &[],
+        &Record::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err, PredictError::Lm(fatal));
     assert_eq!(
         err.to_string(),
@@ -585,7 +609,7 @@ mod props {
             let want: Record = fields.iter().skip(1).map(|(k, v)| (k.clone(), v.clone())).collect();
             let d = Demo { fields, augmented: false };
             for format in [Format::Chat, Format::Json] {
-                let msgs = format_messages(format, &spec, std::slice::from_ref(&d), &Record::new());
+                let msgs = format_messages(format, &spec, std::slice::from_ref(&d), &Record::default());
                 let got = parse_reply(format, &outs, &msgs[2].content).unwrap();
                 prop_assert_eq!(&got, &want);
                 let view = read_prompt(&msgs).unwrap();

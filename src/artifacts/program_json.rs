@@ -100,7 +100,7 @@ fn signature_json(step: &Step, state: &PredictorState) -> SignatureJson {
 /// A demo as DSPy stores it: `augmented` first when set (DSPy builds the
 /// demo as `Example(augmented=True, **inputs, **outputs)`), then its fields.
 pub fn demo_json(demo: &crate::value::Demo) -> Record {
-    let mut r = Record::new();
+    let mut r = Record::default();
     if demo.augmented {
         r.insert("augmented".into(), serde_json::Value::Bool(true));
     }
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn augmented_comes_first_in_a_saved_demo() {
-        let mut fields = Record::new();
+        let mut fields = Record::default();
         fields.insert("question".into(), serde_json::json!("q"));
         fields.insert("answer".into(), serde_json::json!("a"));
         let demo = crate::value::Demo {

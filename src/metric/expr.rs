@@ -357,7 +357,7 @@ mod tests {
     }
 
     fn eval(e: &MetricExpr) -> Result<Val, EvalError> {
-        let record = Record::new();
+        let record = Record::default();
         let regexes = RegexCache::from_expr(e);
         let ctx = Ctx {
             gold: &record,

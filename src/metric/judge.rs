@@ -32,7 +32,7 @@ pub async fn judge(
         ty: FieldType::String,
         description: Some("what to judge".into()),
     }];
-    let mut inputs = Record::new();
+    let mut inputs = Record::default();
     inputs.insert("question".into(), question.into());
     for (i, v) in values.iter().enumerate() {
         let name = format!("value_{}", i + 1);

@@ -318,7 +318,7 @@ impl Executor {
                 entry: Some(TraceEntry {
                     step: step.name.clone(),
                     inputs,
-                    outputs: Record::new(),
+                    outputs: Record::default(),
                 }),
                 result: Err(format!("step `{}` (model `{model}`): {e}", step.name)),
                 stats,
@@ -335,7 +335,7 @@ impl Executor {
             entry: Some(TraceEntry {
                 step: step.name.clone(),
                 inputs,
-                outputs: Record::new(),
+                outputs: Record::default(),
             }),
             result: Err(format!(
                 "step `{}` (corpus `{}`): {why}",
@@ -353,7 +353,7 @@ impl Executor {
         };
         match corpus.search(&query, call.k).await {
             Ok(passages) => {
-                let mut outputs = Record::new();
+                let mut outputs = Record::default();
                 outputs.insert(
                     SEARCH_RESULT_FIELD.into(),
                     serde_json::Value::from(passages),
@@ -379,7 +379,7 @@ impl Executor {
     /// other keys are dropped.
     async fn run_tool(&self, step: &Step, call: &ToolCall, inputs: Record) -> StepRun {
         let result = self.tools.run(call, &inputs).await.and_then(|mut reply| {
-            let mut outputs = Record::new();
+            let mut outputs = Record::default();
             for f in &step.signature.outputs {
                 let v = reply
                     .shift_remove(&f.name)
@@ -396,7 +396,9 @@ impl Executor {
             }
             Ok(outputs)
         });
-        let outputs = result.as_ref().map_or_else(|_| Record::new(), Clone::clone);
+        let outputs = result
+            .as_ref()
+            .map_or_else(|_| Record::default(), Clone::clone);
         StepRun {
             entry: Some(TraceEntry {
                 step: step.name.clone(),

@@ -60,7 +60,7 @@ pub const TOPICS: [&str; 3] = ["rivers", "planets", "painters"];
 pub fn dataset(n: usize) -> Vec<Example> {
     (0..n)
         .map(|i| {
-            let mut fields = Record::new();
+            let mut fields = Record::default();
             fields.insert("question".into(), json!(format!("question {i}")));
             fields.insert("topic".into(), json!(TOPICS[i % 3]));
             fields.insert("answer".into(), json!(format!("answer {i}")));
@@ -193,7 +193,7 @@ impl Evaluator for FakeEvaluator {
         } else {
             "wrong".into()
         };
-        let mut outputs = Record::new();
+        let mut outputs = Record::default();
         outputs.insert("answer".into(), json!(answer));
         let execution = Execution {
             prediction: Some(outputs.clone()),
@@ -245,7 +245,7 @@ impl FieldPredictor for FakeAdvisor {
         assert_eq!(outputs[1].name, "advice");
         let q = values["example_inputs"]["question"].as_str().unwrap();
         let topic = &self.topics[q];
-        let mut r = Record::new();
+        let mut r = Record::default();
         r.insert("analysis".into(), json!("the worse run guessed"));
         r.insert(
             "advice".into(),

@@ -211,7 +211,7 @@ pub fn feedback_values(ctx: &StrategyContext<'_>, program: &Program) -> Record {
         .filter(|(k, _)| !ex.input_keys.contains(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let mut r = Record::new();
+    let mut r = Record::default();
     r.insert(
         "program".into(),
         Value::String(program.graph.spec_text.clone()),

@@ -51,9 +51,9 @@ fn program(steps: &[&str]) -> Program {
 }
 
 fn traj(score: f64, step: &str, q: &str, a: &str) -> Trajectory {
-    let mut inputs = Record::new();
+    let mut inputs = Record::default();
     inputs.insert("question".into(), json!(q));
-    let mut outputs = Record::new();
+    let mut outputs = Record::default();
     outputs.insert("answer".into(), json!(a));
     Trajectory {
         program: 0,
@@ -75,7 +75,7 @@ fn traj(score: f64, step: &str, q: &str, a: &str) -> Trajectory {
 }
 
 fn bucket(scores: &[f64]) -> Bucket {
-    let mut fields = Record::new();
+    let mut fields = Record::default();
     fields.insert("question".into(), json!("q1"));
     fields.insert("answer".into(), json!("gold"));
     fields.insert("topic".into(), json!("rivers"));
@@ -374,7 +374,7 @@ fn feedback_request_fields_and_blanking() {
 
 #[test]
 fn demo_type_is_dspy_shaped() {
-    let mut f = Record::new();
+    let mut f = Record::default();
     f.insert("q".into(), json!("x"));
     let d = crate::artifacts::demo_json(&Demo {
         fields: f,
