@@ -17,13 +17,13 @@ pub fn normalize(text: &str) -> String {
             out.truncate(start.saturating_sub(1));
         }
     };
-    for c in text.chars().flat_map(char::to_lowercase) {
+    let mut push = |c: char, out: &mut String| {
         if is_punctuation(c) {
-            continue;
+            return;
         }
         if c.is_whitespace() {
-            end_word(&mut out, &mut word);
-            continue;
+            end_word(out, &mut word);
+            return;
         }
         if word.is_none() {
             if !out.is_empty() {
@@ -32,6 +32,14 @@ pub fn normalize(text: &str) -> String {
             word = Some(out.len());
         }
         out.push(c);
+    };
+    for c in text.chars() {
+        // ASCII lowercases to one character, without the general tables.
+        if c.is_ascii() {
+            push(c.to_ascii_lowercase(), &mut out);
+        } else {
+            c.to_lowercase().for_each(|lower| push(lower, &mut out));
+        }
     }
     end_word(&mut out, &mut word);
     out
