@@ -81,6 +81,18 @@ fn an_answer_this_run_stored_is_served_from_memory_after_its_commit() {
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
     assert_eq!(conn.execute("DELETE FROM responses", []).unwrap(), 1);
     assert_eq!(cache.get(&key("q")).unwrap().text, "Paris");
+    // Two answers to one key in one batch: the database keeps the first,
+    // and so does memory (the run goes on reading what a rerun will).
+    cache.put(key("twice"), &scope(), &answer("first"));
+    cache.put(key("twice"), &scope(), &answer("second"));
+    cache.flush();
+    assert_eq!(cache.get(&key("twice")).unwrap().text, "first");
+    let stored: String = conn
+        .query_row("SELECT text FROM responses", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(stored, "first");
+    conn.execute("DELETE FROM responses", []).unwrap();
+    assert_eq!(cache.get(&key("twice")).unwrap().text, "first");
     // An answer over the memory budget is read back from the database.
     let long = "x".repeat(16 << 20);
     cache.put(key("long"), &scope(), &answer(&long));

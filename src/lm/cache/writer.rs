@@ -30,11 +30,15 @@ const LINGER: Duration = Duration::from_millis(20);
 /// The most messages one transaction takes.
 const MAX_BATCH: usize = 2048;
 
-/// Answer text this process keeps in memory after committing it, so a
-/// repeated request in the same run costs no database read (a read takes
-/// file locks and, after each commit, rereads pages). Past this the
-/// database answers.
+/// How much of the answers it committed (text and overhead) this process
+/// keeps in memory, so a repeated request in the same run costs no
+/// database read (a read takes file locks and, after each commit, rereads
+/// pages). Past this the database answers.
 const KEPT_BYTES: usize = 16 << 20;
+
+/// What keeping an answer costs besides its text (key, counts, the map's
+/// slot and the allocation), so empty answers count too.
+const KEPT_OVERHEAD: usize = 128;
 
 /// An answer on its way to the database.
 #[derive(Debug)]
@@ -132,7 +136,7 @@ struct Kept {
 impl Kept {
     /// Keeps `entry` while the budget lasts.
     fn keep(&mut self, key: CacheKey, entry: &Arc<Entry>) {
-        let size = entry.text.len();
+        let size = entry.text.len() + KEPT_OVERHEAD;
         if self.bytes + size <= KEPT_BYTES && !self.answers.contains_key(&key) {
             self.bytes += size;
             self.answers.insert(key, entry.clone());
@@ -279,8 +283,8 @@ impl Job {
         let hits = self.shared.take_hits();
         if !stored.is_empty() || !hits.is_empty() {
             self.watch_others();
-            let unmatched = match commit(&mut self.conn, &stored, &hits, now()) {
-                Ok(unmatched) => unmatched,
+            let done = match commit(&mut self.conn, &stored, &hits, now()) {
+                Ok(done) => done,
                 Err(e) => {
                     self.notices.once(Kind::Write, || {
                         format!(
@@ -288,25 +292,28 @@ impl Job {
                             self.path.display()
                         )
                     });
-                    Vec::new()
+                    Committed::default()
                 }
             };
-            // Committed or given up: either way no longer pending, and kept
-            // in memory while the budget lasts (this run answers the same
-            // either way). Only the very entry this batch carried goes (a
-            // newer one stays).
+            // Kept in memory while the budget lasts: exactly the answers the
+            // database now holds, so the run goes on reading what a rerun
+            // will (of two answers to one key, the first inserted).
             let mut kept = lock(&self.shared.kept);
+            for ((key, entry), _) in stored.iter().zip(&done.inserted).filter(|(_, new)| **new) {
+                kept.keep(*key, entry);
+            }
+            drop(kept);
+            // Committed or given up: either way no longer pending. Only the
+            // very entry this batch carried goes (a newer one stays).
             let mut pending = lock(&self.shared.pending);
             for (key, entry) in &stored {
                 if pending.get(key).is_some_and(|p| Arc::ptr_eq(p, entry)) {
                     pending.remove(key);
-                    kept.keep(*key, entry);
                 }
             }
-            drop(kept);
             // A hit on an answer whose batch is still to come waits for it.
             let mut later = lock(&self.shared.hits);
-            for (key, n) in unmatched {
+            for (key, n) in done.unmatched {
                 if pending.contains_key(&key) {
                     *later.entry(key).or_default() += n;
                 }
@@ -332,16 +339,25 @@ impl Job {
     }
 }
 
+/// What one transaction did.
+#[derive(Default)]
+struct Committed {
+    /// For each stored answer, whether it is the one the database now holds
+    /// (false: the database already had an answer to its key).
+    inserted: Vec<bool>,
+    /// The hits whose key is not in the database (yet).
+    unmatched: Vec<(CacheKey, i64)>,
+}
+
 /// One transaction: the new answers (the first stored answer to a key
-/// wins, in this process or another), then the hit counts; the hits whose
-/// key is not in the database (yet).
+/// wins, in this process or another), then the hit counts.
 fn commit(
     conn: &mut Connection,
     stored: &[(CacheKey, Arc<Entry>)],
     hits: &HashMap<CacheKey, i64>,
     now: i64,
-) -> rusqlite::Result<Vec<(CacheKey, i64)>> {
-    let mut unmatched = Vec::new();
+) -> rusqlite::Result<Committed> {
+    let mut done = Committed::default();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut insert = tx.prepare_cached(
@@ -350,7 +366,7 @@ fn commit(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         for (key, entry) in stored {
-            insert.execute(params![
+            let rows = insert.execute(params![
                 &key.as_bytes()[..],
                 entry.scope.provider,
                 entry.scope.model_id,
@@ -359,16 +375,42 @@ fn commit(
                 entry.usage.completion_tokens as i64,
                 now,
             ])?;
+            done.inserted.push(rows == 1);
         }
         let mut hit = tx.prepare_cached(
             "UPDATE responses SET hits = hits + ?2, last_hit = ?3 WHERE key = ?1",
         )?;
         for (key, n) in hits {
             if hit.execute(params![&key.as_bytes()[..], n, now])? == 0 {
-                unmatched.push((*key, *n));
+                done.unmatched.push((*key, *n));
             }
         }
     }
     tx.commit()?;
-    Ok(unmatched)
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_answers_count_against_the_memory_budget() {
+        let entry = Arc::new(Entry {
+            scope: Arc::new(CacheScope {
+                provider: "openai".into(),
+                model_id: "m".into(),
+            }),
+            text: String::new(),
+            usage: Usage::default(),
+        });
+        let mut kept = Kept::default();
+        for i in 0..(KEPT_BYTES / KEPT_OVERHEAD + 10) {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            kept.keep(CacheKey::from_bytes(key), &entry);
+        }
+        assert_eq!(kept.answers.len(), KEPT_BYTES / KEPT_OVERHEAD);
+        assert!(kept.bytes <= KEPT_BYTES);
+    }
 }
