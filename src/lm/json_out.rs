@@ -2,8 +2,9 @@
 //! built on every LM call: the request body and the input of the cache key.
 //!
 //! Almost all of both is prompt text, and serde_json escapes a string one
-//! byte at a time. Here a string is scanned eight bytes at a time and
-//! copied in runs, which makes writing a prompt several times cheaper. The
+//! byte at a time. Here a string is scanned sixteen bytes at a time (SSE2
+//! compares on x86-64, two 8-byte words elsewhere) and copied in runs,
+//! which makes writing a prompt about twice as cheap. The
 //! output is byte for byte what serde_json writes (same escapes, lowercase
 //! `\u00xx`), so request bodies and cache keys are what they were.
 
@@ -58,7 +59,7 @@ fn push_escaped(out: &mut Vec<u8>, block: &[u8; 16], len: usize, mut found: u32)
 }
 
 /// Where the first byte from `from` on that a JSON string cannot hold as
-/// it is (`"`, `\\` or a control character) is; `bytes.len()` if none is.
+/// it is (`"`, `\` or a control character) is; `bytes.len()` if none is.
 /// Readers use it to step over a string's plain runs sixteen bytes at a
 /// time.
 pub fn find_special(bytes: &[u8], mut from: usize) -> usize {
@@ -131,7 +132,7 @@ impl<'a> ObjectOut<'a> {
 }
 
 /// Bit `i` set when byte `i` of `block` needs escaping (a control
-/// character, `"` or `\\`), found with SSE2 compares.
+/// character, `"` or `\`), found with SSE2 compares.
 #[cfg(target_arch = "x86_64")]
 fn escapes_in(block: &[u8; 16]) -> u32 {
     // SAFETY: SSE2 is part of the x86-64 baseline: every processor this

@@ -8,7 +8,7 @@
 //! [`MAX_DEPTH`], ...) gives `None`, and serde reads the body instead with
 //! its exact errors. So this path never accepts a body serde would refuse
 //! or read differently; a differential test holds it to that. Serde spent
-//! about 8,000 instructions on a 270-byte reply, a fifth of a call's own
+//! about 8,000 instructions on a 270-byte reply, an eighth of a call's own
 //! work outside the kernel.
 
 use super::{Choice, ChoiceMessage, Count, FirstChoice, Reply, ReplyUsage};
