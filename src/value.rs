@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 /// Values are JSON so every field type of a signature fits.
 ///
 /// Hashed with FxHash: records are built and read on every call, and their
-/// keys are a signature's few field names (order is insertion order, so the
-/// hasher changes nothing a run writes).
+/// keys are a signature's few field names or a dataset's columns (order is
+/// insertion order, so the hasher changes nothing a run writes). FxHash is
+/// not collision-resistant: a data file crafted against it can only slow
+/// down the run that reads it.
 pub type Record = IndexMap<String, serde_json::Value, rustc_hash::FxBuildHasher>;
 
 /// One dataset row: all its fields, and which of them the program sees.
