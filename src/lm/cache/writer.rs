@@ -129,7 +129,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Committed answers kept in memory, and their text's size.
+/// Committed answers kept in memory, and what they cost (text and overhead).
 #[derive(Default)]
 struct Kept {
     answers: HashMap<CacheKey, Arc<Entry>>,
