@@ -470,19 +470,16 @@ fn answer_spec(outs: &[Field]) -> PredictSpec<'_> {
     }
 }
 
+/// `predict` with the test template and no demos or inputs.
+async fn predict_answer(lm: &Scripted, outs: &[Field]) -> Result<Prediction, PredictError> {
+    predict(lm, &template(), &answer_spec(outs), &[], &Record::default()).await
+}
+
 #[tokio::test]
 async fn predict_uses_chat_first() {
     let outs = out1("answer", FieldType::Int);
     let lm = scripted(vec![Ok("[[ ## answer ## ]]\n4\n[[ ## completed ## ]]")]);
-    let p = predict(
-        &lm,
-        &template(),
-        &answer_spec(&outs),
-        &[],
-        &Record::default(),
-    )
-    .await
-    .unwrap();
+    let p = predict_answer(&lm, &outs).await.unwrap();
     assert_eq!(p.outputs, rec(&[("answer", json!(4))]));
     assert_eq!(p.lm_calls, 1);
     assert_eq!(p.usage.total(), 13);
@@ -497,15 +494,7 @@ async fn predict_uses_chat_first() {
 async fn predict_retries_in_json_mode() {
     let outs = out1("answer", FieldType::Int);
     let lm = scripted(vec![Ok("The answer is 4."), Ok("{\"answer\": 4}")]);
-    let p = predict(
-        &lm,
-        &template(),
-        &answer_spec(&outs),
-        &[],
-        &Record::default(),
-    )
-    .await
-    .unwrap();
+    let p = predict_answer(&lm, &outs).await.unwrap();
     assert_eq!(p.outputs, rec(&[("answer", json!(4))]));
     assert_eq!(p.lm_calls, 2);
     assert_eq!(p.usage.prompt_tokens, 20);
@@ -525,15 +514,7 @@ async fn predict_retries_in_json_mode() {
 async fn predict_reports_both_parse_failures_and_lm_errors() {
     let outs = out1("answer", FieldType::Int);
     let lm = scripted(vec![Ok("four"), Ok("{\"answer\": \"four\"}")]);
-    let err = predict(
-        &lm,
-        &template(),
-        &answer_spec(&outs),
-        &[],
-        &Record::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = predict_answer(&lm, &outs).await.unwrap_err();
     match &err {
         PredictError::Parse { chat, json } => {
             assert!(matches!(chat, ParseError::MissingField { .. }));
@@ -548,15 +529,7 @@ async fn predict_reports_both_parse_failures_and_lm_errors() {
         message: "401 unauthorized".into(),
     };
     let lm = scripted(vec![Err(fatal.clone())]);
-    let err = predict(
-        &lm,
-        &template(),
-        &answer_spec(&outs),
-        &[],
-        &Record::default(),
-    )
-    .await
-    .unwrap_err();
+    let err = predict_answer(&lm, &outs).await.unwrap_err();
     assert_eq!(err, PredictError::Lm(fatal));
     assert_eq!(
         err.to_string(),
