@@ -137,7 +137,7 @@ impl CommandScorer {
             .and_then(|s| match self.spec.range {
                 // Checked here too (not only by the metric layer) so it is
                 // worded and counted like every other failed call.
-                _ if s.value.abs() > super::MAX_CODE_SCORE => Err(format!(
+                _ if !super::code_score_fits(s.value) => Err(format!(
                     "the score {:e} is not a number within ±1e12",
                     s.value
                 )),

@@ -51,6 +51,11 @@ pub trait CodeScorer: Send + Sync {
 /// (a score of 1e308 made them overflow to infinity).
 pub const MAX_CODE_SCORE: f64 = 1e12;
 
+/// Whether a code metric's score is a number within [`MAX_CODE_SCORE`].
+pub(crate) fn code_score_fits(value: f64) -> bool {
+    value.is_finite() && value.abs() <= MAX_CODE_SCORE
+}
+
 /// What scores a code metric.
 enum Code {
     Command(CommandScorer),
@@ -199,7 +204,7 @@ impl MetricFn {
                 None => Err(format!("the metric `{code}` was not loaded")),
             };
             return score.map_err(fail).and_then(|s| {
-                if s.value.is_finite() && s.value.abs() <= MAX_CODE_SCORE {
+                if code_score_fits(s.value) {
                     Ok(s)
                 } else {
                     Err(fail(format!(
