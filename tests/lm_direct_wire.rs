@@ -89,6 +89,11 @@ fn keyed_provider(url: &str) -> OpenAiProvider {
     OpenAiProvider::from_parts("m", "gpt-x", &[url.to_string()], Some(ApiKey::new(KEY))).unwrap()
 }
 
+/// The error of one call that must fail.
+async fn first_error(provider: &OpenAiProvider) -> LmError {
+    ask_n(provider, 1).await.remove(0).unwrap_err()
+}
+
 async fn ask_n(provider: &OpenAiProvider, n: usize) -> Vec<Result<String, LmError>> {
     let mut out = Vec::new();
     for i in 0..n {
@@ -193,10 +198,7 @@ async fn only_redirect_statuses_are_followed_and_other_hosts_are_not_named() {
             )
         })
         .await;
-        let err = ask_n(&provider(&served.url), 1)
-            .await
-            .remove(0)
-            .unwrap_err();
+        let err = first_error(&provider(&served.url)).await;
         assert!(err.to_string().contains(&status[..3]), "{err}");
         assert_eq!(
             served.requests.load(Ordering::SeqCst),
@@ -214,10 +216,7 @@ async fn only_redirect_statuses_are_followed_and_other_hosts_are_not_named() {
         )
     })
     .await;
-    let err = ask_n(&keyed_provider(&served.url), 1)
-        .await
-        .remove(0)
-        .unwrap_err();
+    let err = first_error(&keyed_provider(&served.url)).await;
     let text = err.to_string().to_lowercase();
     assert!(!text.contains(&KEY[3..15]), "{text}");
     assert!(text.contains("another host"), "{text}");
@@ -276,10 +275,7 @@ async fn broken_framing_fails_the_call_with_the_reason() {
     ];
     for (bytes, reason) in cases {
         let served = serve(move |_| answer(bytes.clone(), true)).await;
-        let err = ask_n(&provider(&served.url), 1)
-            .await
-            .remove(0)
-            .unwrap_err();
+        let err = first_error(&provider(&served.url)).await;
         assert!(err.to_string().contains(reason), "{reason}: {err}");
     }
 }
