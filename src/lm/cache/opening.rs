@@ -2,10 +2,9 @@
 //! keys it never held skip it) and, when it is small, its answers too (so a
 //! warm rerun is served from memory, one read of the file in all).
 
-use super::key::CacheKey;
+use super::key::{CacheKey, KeyMap, KeySet};
 use crate::lm::{Response, Usage};
 use rusqlite::Connection;
-use std::collections::{HashMap, HashSet};
 
 /// A database up to this size (pages in use, the log included) has its
 /// answers read into memory when opened: a few milliseconds, and a hit then
@@ -37,9 +36,9 @@ pub(super) struct Opening {
     /// process since changes it.
     pub(super) version: i64,
     /// Every key.
-    pub(super) keys: HashSet<CacheKey>,
+    pub(super) keys: KeySet,
     /// Every answer, when the database is at most [`LOAD_WHOLE_BYTES`].
-    pub(super) answers: HashMap<CacheKey, Answer>,
+    pub(super) answers: KeyMap<Answer>,
 }
 
 /// The connection's `PRAGMA data_version`.
@@ -115,14 +114,14 @@ mod tests {
         let conn = Connection::open(dir.path().join(super::super::DB_FILE)).unwrap();
 
         let small = read(&conn, LOAD_WHOLE_BYTES).unwrap();
-        assert_eq!(small.keys, HashSet::from([key]));
+        assert_eq!(small.keys, KeySet::from_iter([key]));
         let answer = small.answers[&key].response();
         assert_eq!(
             (answer.text.as_str(), answer.usage, answer.cached),
             ("Paris", reply.usage, true)
         );
         let large = read(&conn, 0).unwrap();
-        assert_eq!(large.keys, HashSet::from([key]));
+        assert_eq!(large.keys, KeySet::from_iter([key]));
         assert!(large.answers.is_empty());
     }
 }

@@ -8,13 +8,12 @@
 //! counted in memory (a lookup sends nothing) and written with the next
 //! batch of answers, or at the flush that ends the run.
 
-use super::key::{CacheKey, CacheScope};
+use super::key::{CacheKey, CacheScope, KeyMap, KeySet};
 use super::notices::{Kind, Notices};
 use super::open::now;
 use super::opening::{Answer, Opening, data_version};
 use crate::lm::{Response, Usage};
 use rusqlite::{Connection, TransactionBehavior, params};
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
@@ -66,20 +65,20 @@ impl Entry {
 #[derive(Default)]
 pub(super) struct Shared {
     /// Answers handed to the writer and not yet committed, by key.
-    pending: Mutex<HashMap<CacheKey, Arc<Entry>>>,
+    pending: Mutex<KeyMap<Arc<Entry>>>,
     /// Answers this process stored and committed, up to [`KEPT_BYTES`].
     kept: Mutex<Kept>,
     /// Hits not yet written, by key.
-    hits: Mutex<HashMap<CacheKey, i64>>,
+    hits: Mutex<KeyMap<i64>>,
     /// The keys the database held when it was opened, and those stored
     /// since: a key outside them is not in the database unless another
     /// process put it there.
-    known: Mutex<HashSet<CacheKey>>,
+    known: Mutex<KeySet>,
     /// Another process has written to the database since it was opened (or
     /// its keys could not be read): every lookup asks the database.
     foreign: AtomicBool,
     /// The answers read at opening (a small database's), never changed.
-    answers: HashMap<CacheKey, Answer>,
+    answers: KeyMap<Answer>,
 }
 
 impl Shared {
@@ -119,7 +118,7 @@ impl Shared {
         *lock(&self.hits).entry(key).or_default() += 1;
     }
 
-    fn take_hits(&self) -> HashMap<CacheKey, i64> {
+    fn take_hits(&self) -> KeyMap<i64> {
         std::mem::take(&mut *lock(&self.hits))
     }
 }
@@ -132,7 +131,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Committed answers kept in memory, and what they cost (text and overhead).
 #[derive(Default)]
 struct Kept {
-    answers: HashMap<CacheKey, Arc<Entry>>,
+    answers: KeyMap<Arc<Entry>>,
     bytes: usize,
 }
 
@@ -357,7 +356,7 @@ struct Committed {
 fn commit(
     conn: &mut Connection,
     stored: &[(CacheKey, Arc<Entry>)],
-    hits: &HashMap<CacheKey, i64>,
+    hits: &KeyMap<i64>,
     now: i64,
 ) -> rusqlite::Result<Committed> {
     let mut done = Committed::default();
