@@ -92,6 +92,32 @@ struct StepRun {
     stats: CallStats,
 }
 
+/// What the steps of one execution left, by step index.
+struct Settled {
+    outputs: Vec<Option<Record>>,
+    entries: Vec<Option<TraceEntry>>,
+    errors: Vec<Option<String>>,
+    stats: CallStats,
+}
+
+impl Settled {
+    /// Records step `i`'s run; whether it succeeded.
+    fn settle(&mut self, i: usize, run: StepRun) -> bool {
+        self.stats.add(&run.stats);
+        self.entries[i] = run.entry;
+        match run.result {
+            Ok(out) => {
+                self.outputs[i] = Some(out);
+                true
+            }
+            Err(e) => {
+                self.errors[i] = Some(e);
+                false
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
     Waiting,
@@ -158,60 +184,34 @@ impl Executor {
     ) -> (Execution, CallStats) {
         let graph = &program.graph;
         let n = graph.steps.len();
-        let mut state = vec![State::Waiting; n];
-        let mut outputs: Vec<Option<Record>> = vec![None; n];
-        let mut entries: Vec<Option<TraceEntry>> = vec![None; n];
-        let mut errors: Vec<Option<String>> = vec![None; n];
-        let mut stats = CallStats::default();
-        let mut running = FuturesUnordered::new();
-
-        loop {
-            // Steps are topologically ordered, so one pass in index order
-            // settles every step whose dependencies are settled.
-            for i in 0..n {
-                if state[i] != State::Waiting {
-                    continue;
+        let mut done = Settled {
+            outputs: vec![None; n],
+            entries: vec![None; n],
+            errors: vec![None; n],
+            stats: CallStats::default(),
+        };
+        if n == 1 {
+            // Most programs are one step: nothing to schedule, so none of
+            // the concurrent machinery (a task allocation and wake-ups per
+            // execution).
+            let step = &graph.steps[0];
+            match bind(step, inputs, graph, &done.outputs) {
+                Ok(step_inputs) => {
+                    let pstate = program.predictors.get(&step.name);
+                    let run = self.run_step(step, pstate, step_inputs, ov).await;
+                    done.settle(0, run);
                 }
-                let deps = &graph.deps[i];
-                if deps.iter().any(|&d| state[d] == State::Dead) {
-                    state[i] = State::Dead;
-                    continue;
-                }
-                if !deps.iter().all(|&d| state[d] == State::Done) {
-                    continue;
-                }
-                let step = &graph.steps[i];
-                match bind(step, inputs, graph, &outputs) {
-                    Ok(step_inputs) => {
-                        state[i] = State::Running;
-                        let pstate = program.predictors.get(&step.name);
-                        running.push(async move {
-                            (i, self.run_step(step, pstate, step_inputs, ov).await)
-                        });
-                    }
-                    Err(e) => {
-                        state[i] = State::Dead;
-                        errors[i] = Some(e);
-                    }
-                }
+                Err(e) => done.errors[0] = Some(e),
             }
-            let Some((i, run)) = running.next().await else {
-                break;
-            };
-            stats.add(&run.stats);
-            entries[i] = run.entry;
-            match run.result {
-                Ok(out) => {
-                    outputs[i] = Some(out);
-                    state[i] = State::Done;
-                }
-                Err(e) => {
-                    errors[i] = Some(e);
-                    state[i] = State::Dead;
-                }
-            }
+        } else {
+            self.run_concurrently(program, inputs, ov, &mut done).await;
         }
-        drop(running);
+        let Settled {
+            outputs,
+            entries,
+            errors,
+            stats,
+        } = done;
 
         self.calls.fetch_add(stats.lm_calls, Ordering::Relaxed);
         self.cached.fetch_add(stats.cached_calls, Ordering::Relaxed);
@@ -242,6 +242,61 @@ impl Executor {
             },
         };
         (execution, stats)
+    }
+
+    /// Runs a program of several steps: each step as soon as its inputs
+    /// are settled, concurrently with the others.
+    async fn run_concurrently(
+        &self,
+        program: &Program,
+        inputs: &Record,
+        ov: &ModelOverride,
+        done: &mut Settled,
+    ) {
+        let graph = &program.graph;
+        let n = graph.steps.len();
+        let mut state = vec![State::Waiting; n];
+        let mut running = FuturesUnordered::new();
+
+        loop {
+            // Steps are topologically ordered, so one pass in index order
+            // settles every step whose dependencies are settled.
+            for i in 0..n {
+                if state[i] != State::Waiting {
+                    continue;
+                }
+                let deps = &graph.deps[i];
+                if deps.iter().any(|&d| state[d] == State::Dead) {
+                    state[i] = State::Dead;
+                    continue;
+                }
+                if !deps.iter().all(|&d| state[d] == State::Done) {
+                    continue;
+                }
+                let step = &graph.steps[i];
+                match bind(step, inputs, graph, &done.outputs) {
+                    Ok(step_inputs) => {
+                        state[i] = State::Running;
+                        let pstate = program.predictors.get(&step.name);
+                        running.push(async move {
+                            (i, self.run_step(step, pstate, step_inputs, ov).await)
+                        });
+                    }
+                    Err(e) => {
+                        state[i] = State::Dead;
+                        done.errors[i] = Some(e);
+                    }
+                }
+            }
+            let Some((i, run)) = running.next().await else {
+                break;
+            };
+            state[i] = if done.settle(i, run) {
+                State::Done
+            } else {
+                State::Dead
+            };
+        }
     }
 
     async fn run_step(
