@@ -158,7 +158,8 @@ impl Ctx<'_> {
                     }
                     Task::Judge(model, question, n) => {
                         let args = vals.split_off(vals.len() - n);
-                        let texts: Vec<String> = args.iter().map(Val::text).collect();
+                        let texts: Vec<String> =
+                            args.iter().map(|a| a.text().into_owned()).collect();
                         let score =
                             super::judge::judge(self.models, model, question, &texts).await?;
                         vals.push(Val::Num(score));

@@ -66,9 +66,13 @@ impl Val {
         }
     }
 
-    /// The text string built-ins compare.
-    pub fn text(&self) -> String {
-        self.to_string()
+    /// The text string built-ins compare (a string as it is, without a
+    /// copy: every `exact_match` call reads two).
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Val::Str(s) => std::borrow::Cow::Borrowed(s),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        }
     }
 }
 
