@@ -2,6 +2,7 @@
 //! emptying it, and dropping the entries not used for a while. Each opens
 //! the database with the same checks as a run and creates nothing.
 
+use super::hit_log;
 use super::open::{CacheError, check_files, db_files, now, old_layout_folders, open_existing};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
@@ -111,9 +112,11 @@ pub fn clear(dir: &Path) -> Result<Cleared, CacheError> {
         Ok(None) => {}
         Ok(Some(conn)) => {
             let path = db_files(dir)[0].clone();
-            cleared.entries =
-                conn.execute("DELETE FROM responses", [])
-                    .map_err(|e| super::open::classify(dir, &path, e))? as u64;
+            let failed = |e| super::open::classify(dir, &path, e);
+            cleared.entries = conn.execute("DELETE FROM responses", []).map_err(failed)? as u64;
+            if hit_log::exists(&conn).map_err(failed)? {
+                conn.execute("DELETE FROM hit_log", []).map_err(failed)?;
+            }
             compact(&conn);
         }
         Err(CacheError::Damaged { .. }) => {
@@ -134,12 +137,14 @@ pub fn clear(dir: &Path) -> Result<Cleared, CacheError> {
 
 /// Deletes the entries neither stored nor served in the last `older_than`.
 pub fn prune(dir: &Path, older_than: Duration) -> Result<Pruned, CacheError> {
-    let Some(conn) = open_existing(dir)? else {
+    let Some(mut conn) = open_existing(dir)? else {
         return Ok(Pruned::default());
     };
     let path = db_files(dir)[0].clone();
     let failed = |e| super::open::classify(dir, &path, e);
     let before = disk_bytes(dir);
+    // An entry's last use may still be in the log.
+    hit_log::fold(&mut conn).map_err(failed)?;
     let cutoff = now().saturating_sub(older_than.as_secs() as i64);
     let removed = conn
         .execute(
@@ -160,13 +165,21 @@ pub fn prune(dir: &Path, older_than: Duration) -> Result<Pruned, CacheError> {
     })
 }
 
+/// Entries, hits and last use per model, the hits not yet folded in
+/// counted too (reading does not fold: `stats` writes nothing).
 fn per_model(conn: &Connection) -> rusqlite::Result<Vec<ModelStats>> {
-    let mut query = conn.prepare(
-        "SELECT provider, model, count(*), sum(hits),
-                datetime(max(coalesce(last_hit, created)), 'unixepoch')
-         FROM responses GROUP BY provider, model
-         ORDER BY count(*) DESC, provider, model",
-    )?;
+    let logged = if hit_log::exists(conn)? {
+        "SELECT key, sum(hits) AS hits, max(at) AS at FROM hit_log GROUP BY key"
+    } else {
+        "SELECT NULL AS key, 0 AS hits, NULL AS at"
+    };
+    let mut query = conn.prepare(&format!(
+        "SELECT provider, model, count(*), sum(r.hits + coalesce(l.hits, 0)),
+                datetime(max(max(coalesce(last_hit, created), coalesce(l.at, 0))), 'unixepoch')
+         FROM responses AS r LEFT JOIN ({logged}) AS l ON l.key = r.key
+         GROUP BY provider, model
+         ORDER BY count(*) DESC, provider, model"
+    ))?;
     let rows = query.query_map([], |row| {
         Ok(ModelStats {
             provider: row.get(0)?,

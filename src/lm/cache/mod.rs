@@ -34,6 +34,7 @@
 //! is noted once.
 
 pub mod admin;
+mod hit_log;
 pub mod key;
 mod layer;
 mod notices;

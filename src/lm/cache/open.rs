@@ -270,8 +270,9 @@ enum Created {
     Refused(CacheError),
 }
 
-/// Creates the table in a new database, under the write lock so that two
-/// processes opening a new cache at once do it one after the other.
+/// Creates the tables in a new database (the hit log in an older one too),
+/// under the write lock so that two processes opening a new cache at once
+/// do it one after the other.
 fn create_schema(conn: &mut Connection, path: &Path) -> Result<(), Created> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -290,6 +291,9 @@ fn create_schema(conn: &mut Connection, path: &Path) -> Result<(), Created> {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(Created::Failed)?;
     }
+    // Also in a database an older build created.
+    tx.execute_batch(super::hit_log::SCHEMA)
+        .map_err(Created::Failed)?;
     tx.commit().map_err(Created::Failed)
 }
 

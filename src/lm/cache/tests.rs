@@ -268,3 +268,141 @@ fn another_process_answers_are_found_once_its_writes_are_seen() {
     let stats = admin::stats(dir.path()).unwrap();
     assert_eq!((stats.entries(), stats.hits()), (3, 3));
 }
+
+/// `(hits, last_hit)` of the answer to `q`, and the rows in the hit log.
+fn hit_columns(dir: &std::path::Path, q: &str) -> ((i64, Option<i64>), i64) {
+    let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
+    let row = conn
+        .query_row(
+            "SELECT hits, last_hit FROM responses WHERE key = ?1",
+            [&key(q).as_bytes()[..]],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    let logged = conn
+        .query_row("SELECT count(*) FROM hit_log", [], |row| row.get(0))
+        .unwrap();
+    (row, logged)
+}
+
+#[test]
+fn hits_are_logged_counted_by_stats_and_folded_into_their_rows_by_prune() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    cache.flush();
+    for _ in 0..3 {
+        assert!(cache.get(&key("q")).is_some());
+    }
+    cache.flush();
+    assert!(cache.get(&key("q")).is_some());
+    drop(cache);
+    // Two batches: two log rows, the answer's own row untouched.
+    assert_eq!(hit_columns(dir.path(), "q"), ((0, None), 2));
+    let stats = admin::stats(dir.path()).unwrap();
+    assert_eq!((stats.entries(), stats.hits()), (1, 4));
+    // Reading wrote nothing.
+    assert_eq!(hit_columns(dir.path(), "q").1, 2);
+
+    let year = std::time::Duration::from_secs(365 * 86_400);
+    assert_eq!(admin::prune(dir.path(), year).unwrap().removed, 0);
+    let ((hits, last_hit), logged) = hit_columns(dir.path(), "q");
+    assert_eq!((hits, logged), (4, 0));
+    assert!(
+        last_hit.is_some_and(|at| at > 1_700_000_000),
+        "{last_hit:?}"
+    );
+    let after = admin::stats(dir.path()).unwrap();
+    assert_eq!((after.hits(), &after.models), (4, &stats.models));
+}
+
+#[test]
+fn a_database_an_older_build_made_gets_the_log_and_keeps_its_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    // The schema before the hit log, as an older simba-run left it.
+    conn.execute_batch(
+        "PRAGMA journal_mode = wal;
+         CREATE TABLE responses (
+             key BLOB PRIMARY KEY, provider TEXT NOT NULL, model TEXT NOT NULL,
+             text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
+             completion_tokens INTEGER NOT NULL, created INTEGER NOT NULL,
+             last_hit INTEGER, hits INTEGER NOT NULL DEFAULT 0);
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO responses VALUES (?1, 'openai', 'gpt', 'Paris', 3, 1, 1000, 2000, 5)",
+        [&key("q").as_bytes()[..]],
+    )
+    .unwrap();
+    drop(conn);
+    // Stats before any run of this build: no log, the stored counts.
+    assert_eq!(admin::stats(dir.path()).unwrap().hits(), 5);
+
+    let cache = ResponseCache::open(dir.path());
+    assert!(cache.take_warnings().is_empty());
+    assert_eq!(cache.get(&key("q")).unwrap().text, "Paris");
+    drop(cache);
+    assert_eq!(hit_columns(dir.path(), "q"), ((5, Some(2000)), 1));
+    assert_eq!(admin::stats(dir.path()).unwrap().hits(), 6);
+    let cleared = admin::clear(dir.path()).unwrap();
+    assert_eq!(cleared.entries, 1);
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let logged: i64 = conn
+        .query_row("SELECT count(*) FROM hit_log", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(logged, 0);
+}
+
+#[test]
+fn a_run_folds_a_log_grown_past_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    drop(cache);
+    let mut conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut log = tx
+            .prepare("INSERT INTO hit_log (key, hits, at) VALUES (?1, 1, 5000)")
+            .unwrap();
+        let q = key("q");
+        let gone = key("deleted since");
+        for i in 0..super::hit_log::FOLD_AT {
+            let k = if i % 2 == 0 { &q } else { &gone };
+            log.execute([&k.as_bytes()[..]]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    drop(conn);
+    // At the limit exactly, a run leaves the log alone.
+    let cache = ResponseCache::open(dir.path());
+    cache.flush();
+    drop(cache);
+    let folded_q = super::hit_log::FOLD_AT / 2;
+    assert_eq!(
+        hit_columns(dir.path(), "q"),
+        ((0, None), super::hit_log::FOLD_AT)
+    );
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute(
+        "INSERT INTO hit_log (key, hits, at) VALUES (?1, 1, 6000)",
+        [&key("q").as_bytes()[..]],
+    )
+    .unwrap();
+    drop(conn);
+    // One row more: the writer folds it before its first batch. Hits on
+    // keys no longer stored are dropped.
+    let cache = ResponseCache::open(dir.path());
+    cache.flush();
+    drop(cache);
+    assert_eq!(
+        hit_columns(dir.path(), "q"),
+        ((folded_q + 1, Some(6000)), 0)
+    );
+    assert_eq!(
+        admin::stats(dir.path()).unwrap().hits(),
+        folded_q as u64 + 1
+    );
+}

@@ -5,8 +5,9 @@
 //! `pending` map until its batch is committed, so the process itself finds
 //! it at once, and is then kept in memory (up to a budget) so a repeat
 //! costs no read; other processes find it after the commit. Hits are only
-//! counted in memory (a lookup sends nothing) and written with the next
-//! batch of answers, or at the flush that ends the run.
+//! counted in memory (a lookup sends nothing) and appended to the hit log
+//! (`hit_log.rs`) with the next batch of answers, or at the flush that ends
+//! the run.
 
 use super::key::{CacheKey, CacheScope, KeyMap, KeySet};
 use super::notices::{Kind, Notices};
@@ -250,6 +251,18 @@ struct Job {
 
 impl Job {
     fn run(mut self, rx: Receiver<Msg>) {
+        // Here rather than at opening: the run goes on meanwhile.
+        let log_rows = super::hit_log::rows(&self.conn).unwrap_or(0);
+        if log_rows > super::hit_log::FOLD_AT
+            && let Err(e) = super::hit_log::fold(&mut self.conn)
+        {
+            self.notices.once(Kind::Write, || {
+                format!(
+                    "cannot fold the hit log of the response cache {}: {e}",
+                    self.path.display()
+                )
+            });
+        }
         let mut batch = Vec::new();
         // Ends when every sender is gone and the channel is drained.
         while let Ok(first) = rx.recv() {
@@ -313,13 +326,6 @@ impl Job {
                     pending.remove(key);
                 }
             }
-            // A hit on an answer whose batch is still to come waits for it.
-            let mut later = lock(&self.shared.hits);
-            for (key, n) in done.unmatched {
-                if pending.contains_key(&key) {
-                    *later.entry(key).or_default() += n;
-                }
-            }
         }
         for ack in acks {
             let _ = ack.send(());
@@ -347,12 +353,11 @@ struct Committed {
     /// For each stored answer, whether it is the one the database now holds
     /// (false: the database already had an answer to its key).
     inserted: Vec<bool>,
-    /// The hits whose key is not in the database (yet).
-    unmatched: Vec<(CacheKey, i64)>,
 }
 
 /// One transaction: the new answers (the first stored answer to a key
-/// wins, in this process or another), then the hit counts.
+/// wins, in this process or another), then the hit counts (to the log; a
+/// hit on an answer of a later batch finds its row when the log is folded).
 fn commit(
     conn: &mut Connection,
     stored: &[(CacheKey, Arc<Entry>)],
@@ -379,15 +384,8 @@ fn commit(
             ])?;
             done.inserted.push(rows == 1);
         }
-        let mut hit = tx.prepare_cached(
-            "UPDATE responses SET hits = hits + ?2, last_hit = ?3 WHERE key = ?1",
-        )?;
-        for (key, n) in hits {
-            if hit.execute(params![&key.as_bytes()[..], n, now])? == 0 {
-                done.unmatched.push((*key, *n));
-            }
-        }
     }
+    super::hit_log::append(&tx, hits, now)?;
     tx.commit()?;
     Ok(done)
 }
