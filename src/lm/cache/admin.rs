@@ -135,6 +135,10 @@ pub fn clear(dir: &Path) -> Result<Cleared, CacheError> {
     Ok(cleared)
 }
 
+/// A folded log of this many rows (about half a megabyte) is worth giving
+/// back to the file system even when no entry was pruned.
+const COMPACT_AFTER_LOG_ROWS: i64 = 10_000;
+
 /// Deletes the entries neither stored nor served in the last `older_than`.
 pub fn prune(dir: &Path, older_than: Duration) -> Result<Pruned, CacheError> {
     let Some(mut conn) = open_existing(dir)? else {
@@ -144,6 +148,7 @@ pub fn prune(dir: &Path, older_than: Duration) -> Result<Pruned, CacheError> {
     let failed = |e| super::open::classify(dir, &path, e);
     let before = disk_bytes(dir);
     // An entry's last use may still be in the log.
+    let logged = hit_log::rows(&conn).map_err(failed)?;
     hit_log::fold(&mut conn).map_err(failed)?;
     let cutoff = now().saturating_sub(older_than.as_secs() as i64);
     let removed = conn
@@ -155,7 +160,7 @@ pub fn prune(dir: &Path, older_than: Duration) -> Result<Pruned, CacheError> {
     let left: i64 = conn
         .query_row("SELECT count(*) FROM responses", [], |row| row.get(0))
         .map_err(failed)?;
-    if removed > 0 {
+    if removed > 0 || logged >= COMPACT_AFTER_LOG_ROWS {
         compact(&conn);
     }
     Ok(Pruned {
@@ -169,13 +174,16 @@ pub fn prune(dir: &Path, older_than: Duration) -> Result<Pruned, CacheError> {
 /// counted too (reading does not fold: `stats` writes nothing).
 fn per_model(conn: &Connection) -> rusqlite::Result<Vec<ModelStats>> {
     let logged = if hit_log::exists(conn)? {
-        "SELECT key, sum(hits) AS hits, max(at) AS at FROM hit_log GROUP BY key"
+        hit_log::LOGGED
     } else {
-        "SELECT NULL AS key, 0 AS hits, NULL AS at"
+        "SELECT NULL AS key, 0 AS n, NULL AS at"
     };
+    // total() and the float read: a count no run could have written (a
+    // tampered file) shows as a saturated number, never an error.
     let mut query = conn.prepare(&format!(
-        "SELECT provider, model, count(*), sum(r.hits + coalesce(l.hits, 0)),
-                datetime(max(max(coalesce(last_hit, created), coalesce(l.at, 0))), 'unixepoch')
+        "SELECT provider, model, count(*), total(r.hits) + total(l.n),
+                coalesce(datetime(max(max(coalesce(last_hit, created), coalesce(l.at, 0))),
+                                  'unixepoch'), '?')
          FROM responses AS r LEFT JOIN ({logged}) AS l ON l.key = r.key
          GROUP BY provider, model
          ORDER BY count(*) DESC, provider, model"
@@ -185,7 +193,7 @@ fn per_model(conn: &Connection) -> rusqlite::Result<Vec<ModelStats>> {
             provider: row.get(0)?,
             model: row.get(1)?,
             entries: row.get::<_, i64>(2)? as u64,
-            hits: row.get::<_, i64>(3)? as u64,
+            hits: row.get::<_, f64>(3)? as u64,
             last_used: row.get(4)?,
         })
     })?;

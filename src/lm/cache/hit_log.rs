@@ -7,39 +7,48 @@
 //! sixth of its instructions doing so. A log row is a key, a count and a
 //! time, appended in order. `cache stats` reads the log with the rows;
 //! `cache prune` folds it in first; a run's writer folds it when it has
-//! grown past [`FOLD_AT`] rows.
+//! grown past [`FOLD_AT`] rows. The table is part of schema version 2
+//! (`open.rs`); a version 1 database (an older build's) may lack it until a
+//! run opens it for writing.
 
 use super::key::KeyMap;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
-
-/// The log. Created beside `responses` by every simba-run that writes the
-/// database, so the schema version stays 1 and older builds, which do not
-/// know it, keep using the database (counting their hits in place).
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS hit_log (
-    key  BLOB NOT NULL,     -- an answer's key
-    hits INTEGER NOT NULL,  -- hits on it in one batch
-    at   INTEGER NOT NULL   -- unix seconds
-);
-";
 
 /// Log rows past which a run folds the log into the answers (in its
 /// writer thread, before its first batch): about 2.5 MB, some twelve warm
 /// reruns of a DSPy-default run.
 pub(super) const FOLD_AT: i64 = 50_000;
 
+/// The log summed per key, for folding and for `cache stats`. Only rows
+/// this build could have written count (a positive whole count, a whole
+/// time): the file is outside input, and a row of another shape must not
+/// spread into the answers' counts or fail every later `stats`. A key's
+/// sum stops at 10^15 instead of overflowing.
+pub(super) const LOGGED: &str = "
+    SELECT key, CAST(min(total(hits), 1e15) AS INTEGER) AS n, max(at) AS at
+    FROM hit_log
+    WHERE typeof(hits) = 'integer' AND hits > 0 AND typeof(at) = 'integer'
+    GROUP BY key";
+
 /// Log rows written by one statement.
 const ROWS_PER_INSERT: usize = 64;
 
-/// Appends one row per key of `hits`.
+/// Appends one row per key of `hits` whose answer the database holds. A
+/// hit on an answer that is gone (another process cleared the cache
+/// meanwhile) is dropped, as counting it in place would have: logged, it
+/// would count for the answer stored again later under the same key.
 pub(super) fn append(conn: &Connection, hits: &KeyMap<i64>, now: i64) -> rusqlite::Result<()> {
     let hits: Vec<_> = hits.iter().collect();
     for chunk in hits.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::from("INSERT INTO hit_log (key, hits, at) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO hit_log (key, hits, at)
+             SELECT column1, column2, column3 FROM (VALUES ",
+        );
         for i in 0..chunk.len() {
             sql.push_str(if i == 0 { "(?,?,?)" } else { ",(?,?,?)" });
         }
+        sql.push_str(") WHERE EXISTS (SELECT 1 FROM responses WHERE key = column1)");
         let mut insert = conn.prepare_cached(&sql)?;
         let values = chunk.iter().flat_map(|(key, n)| {
             [
@@ -82,14 +91,13 @@ pub(super) fn fold(conn: &mut Connection) -> rusqlite::Result<()> {
         return Ok(());
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(
+    tx.execute_batch(&format!(
         "UPDATE responses
              SET hits = responses.hits + logged.n,
                  last_hit = max(coalesce(responses.last_hit, 0), logged.at)
-             FROM (SELECT key, sum(hits) AS n, max(at) AS at FROM hit_log GROUP BY key)
-                 AS logged
+             FROM ({LOGGED}) AS logged
              WHERE responses.key = logged.key;
-         DELETE FROM hit_log;",
-    )?;
+         DELETE FROM hit_log;"
+    ))?;
     tx.commit()
 }

@@ -20,6 +20,8 @@ pub(super) enum Kind {
     OldLayout,
     /// Writing a batch of answers failed.
     Write,
+    /// Counting hits (or folding their log) failed; answers are unaffected.
+    Hits,
     /// Reading an entry failed; the cache is off from then on.
     Read,
 }

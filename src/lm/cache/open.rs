@@ -10,8 +10,11 @@ use std::time::Duration;
 pub const DB_FILE: &str = "responses.sqlite";
 
 /// `PRAGMA user_version` of the schema below; a database with a larger one
-/// was written by a newer simba-run and is left alone.
-const SCHEMA_VERSION: i64 = 1;
+/// was written by a newer simba-run and is left alone. 2: hits are logged
+/// in `hit_log` (hit_log.rs); a version 1 database is upgraded in place by
+/// adding it, and builds that only know version 1 no longer use it (they
+/// would prune entries whose last use is still in the log).
+const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for another process's write lock. Writers
 /// hold it for one batch (milliseconds), so this is only reached when a
@@ -30,6 +33,11 @@ CREATE TABLE IF NOT EXISTS responses (
     last_hit          INTEGER,           -- unix seconds; NULL until the first hit
     hits              INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS hit_log (
+    key               BLOB NOT NULL,     -- an answer's key
+    hits              INTEGER NOT NULL,  -- hits on it in one batch
+    at                INTEGER NOT NULL   -- unix seconds
+) STRICT;
 ";
 
 /// Why the cache cannot be used.
@@ -270,9 +278,9 @@ enum Created {
     Refused(CacheError),
 }
 
-/// Creates the tables in a new database (the hit log in an older one too),
-/// under the write lock so that two processes opening a new cache at once
-/// do it one after the other.
+/// Creates the tables in a new database (or adds what an older schema
+/// lacks), under the write lock so that two processes opening a new cache
+/// at once do it one after the other.
 fn create_schema(conn: &mut Connection, path: &Path) -> Result<(), Created> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -291,9 +299,6 @@ fn create_schema(conn: &mut Connection, path: &Path) -> Result<(), Created> {
         tx.pragma_update(None, "user_version", SCHEMA_VERSION)
             .map_err(Created::Failed)?;
     }
-    // Also in a database an older build created.
-    tx.execute_batch(super::hit_log::SCHEMA)
-        .map_err(Created::Failed)?;
     tx.commit().map_err(Created::Failed)
 }
 

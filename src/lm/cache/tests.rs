@@ -346,6 +346,13 @@ fn a_database_an_older_build_made_gets_the_log_and_keeps_its_counts() {
     drop(cache);
     assert_eq!(hit_columns(dir.path(), "q"), ((5, Some(2000)), 1));
     assert_eq!(admin::stats(dir.path()).unwrap().hits(), 6);
+    // Upgraded: builds that only know version 1 now leave it alone.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    drop(conn);
     let cleared = admin::clear(dir.path()).unwrap();
     assert_eq!(cleared.entries, 1);
     let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
@@ -404,5 +411,130 @@ fn a_run_folds_a_log_grown_past_its_limit() {
     assert_eq!(
         admin::stats(dir.path()).unwrap().hits(),
         folded_q as u64 + 1
+    );
+}
+
+#[test]
+fn a_hit_log_that_takes_no_rows_costs_hits_never_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    cache.put(key("first"), &scope(), &answer("Paris"));
+    drop(cache);
+    // The log replaced by something no insert fits (a foreign or damaged schema).
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE hit_log; CREATE VIEW hit_log (key, hits, at) AS SELECT 1, 2, 3;",
+    )
+    .unwrap();
+    drop(conn);
+    let cache = ResponseCache::open(dir.path());
+    // One batch holding both new answers and hits.
+    assert!(cache.get(&key("first")).is_some());
+    cache.put(key("second"), &scope(), &answer("Rome"));
+    cache.flush();
+    let warnings = cache.take_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("cannot count hits")
+            && warnings[0].contains("answers are still stored"),
+        "{warnings:?}"
+    );
+    drop(cache);
+    let again = ResponseCache::open(dir.path());
+    assert_eq!(again.get(&key("second")).unwrap().text, "Rome");
+}
+
+#[test]
+fn a_hit_on_an_answer_cleared_meanwhile_is_not_logged_for_its_successor() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    cache.flush();
+    // Another process clears the cache; this run still serves from memory.
+    assert_eq!(admin::clear(dir.path()).unwrap().entries, 1);
+    assert!(cache.get(&key("q")).is_some());
+    cache.flush();
+    drop(cache);
+    // A later run stores the answer again: it starts with no hits.
+    let later = ResponseCache::open(dir.path());
+    later.put(key("q"), &scope(), &answer("Lyon"));
+    drop(later);
+    assert_eq!(hit_columns(dir.path(), "q"), ((0, None), 0));
+    assert_eq!(admin::stats(dir.path()).unwrap().hits(), 0);
+}
+
+#[test]
+fn log_rows_no_run_writes_are_ignored_by_stats_and_fold() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    cache.flush();
+    assert!(cache.get(&key("q")).is_some());
+    drop(cache);
+    // Tampered: a log of another shape, with every kind of bad row.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE loose (key, hits, at);
+         INSERT INTO loose SELECT * FROM hit_log;
+         DROP TABLE hit_log;
+         ALTER TABLE loose RENAME TO hit_log;",
+    )
+    .unwrap();
+    let q = key("q");
+    let k = &q.as_bytes()[..];
+    for (hits, at) in [
+        ("-7", "5000"),
+        ("2.5", "5000"),
+        ("3", "'yesterday'"),
+        ("NULL", "5000"),
+        ("9223372036854775807", "5000"),
+        ("9223372036854775807", "5000"),
+    ] {
+        conn.execute(
+            &format!("INSERT INTO hit_log VALUES (?1, {hits}, {at})"),
+            [k],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    // The one real hit, and two huge counts that stop at 10^15 together.
+    let cap = 1_000_000_000_000_000u64;
+    assert_eq!(admin::stats(dir.path()).unwrap().hits(), cap);
+    let year = std::time::Duration::from_secs(365 * 86_400);
+    admin::prune(dir.path(), year).unwrap();
+    let ((hits, last_hit), logged) = hit_columns(dir.path(), "q");
+    assert_eq!((hits, logged), (cap as i64, 0));
+    assert!(
+        last_hit.is_some_and(|at| at > 1_700_000_000),
+        "{last_hit:?}"
+    );
+    assert_eq!(admin::stats(dir.path()).unwrap().hits(), cap);
+}
+
+#[test]
+fn prune_gives_back_the_space_of_a_large_folded_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    drop(cache);
+    let mut conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let tx = conn.transaction().unwrap();
+    tx.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+         INSERT INTO hit_log SELECT ?1, 1, unixepoch() FROM n",
+        [&key("q").as_bytes()[..]],
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    drop(conn);
+    let year = std::time::Duration::from_secs(365 * 86_400);
+    let pruned = admin::prune(dir.path(), year).unwrap();
+    assert_eq!((pruned.removed, pruned.left), (0, 1));
+    assert!(pruned.bytes > 100_000, "{pruned:?}");
+    let ((hits, last_hit), logged) = hit_columns(dir.path(), "q");
+    assert_eq!((hits, logged), (20_000, 0));
+    assert!(
+        last_hit.is_some_and(|at| at > 1_700_000_000),
+        "{last_hit:?}"
     );
 }

@@ -256,9 +256,9 @@ impl Job {
         if log_rows > super::hit_log::FOLD_AT
             && let Err(e) = super::hit_log::fold(&mut self.conn)
         {
-            self.notices.once(Kind::Write, || {
+            self.notices.once(Kind::Hits, || {
                 format!(
-                    "cannot fold the hit log of the response cache {}: {e}",
+                    "cannot fold the hit log of the response cache {}: {e}; answers are still stored",
                     self.path.display()
                 )
             });
@@ -295,7 +295,7 @@ impl Job {
                 Msg::Flush(ack) => acks.push(ack),
             }
         }
-        let hits = self.shared.take_hits();
+        let hits = self.hits_due(&stored);
         if !stored.is_empty() || !hits.is_empty() {
             self.watch_others();
             let done = match commit(&mut self.conn, &stored, &hits, now()) {
@@ -310,6 +310,14 @@ impl Job {
                     Committed::default()
                 }
             };
+            if let Some(e) = &done.hits_failed {
+                self.notices.once(Kind::Hits, || {
+                    format!(
+                        "cannot count hits in the response cache {}: {e}; answers are still stored",
+                        self.path.display()
+                    )
+                });
+            }
             // Kept in memory while the budget lasts: exactly the answers the
             // database now holds, so the run goes on reading what a rerun
             // will (of two answers to one key, the first inserted).
@@ -334,6 +342,33 @@ impl Job {
 }
 
 impl Job {
+    /// The hits counted so far, but those on answers still waiting for a
+    /// later batch than `stored`: they go back to wait with them, since the
+    /// log only takes hits on answers the database holds.
+    fn hits_due(&self, stored: &[(CacheKey, Arc<Entry>)]) -> KeyMap<i64> {
+        let mut hits = self.shared.take_hits();
+        let pending = lock(&self.shared.pending);
+        let mut later: Vec<CacheKey> = hits
+            .keys()
+            .filter(|key| pending.contains_key(*key))
+            .copied()
+            .collect();
+        drop(pending);
+        if !later.is_empty() {
+            let this_batch: KeySet = stored.iter().map(|(key, _)| *key).collect();
+            later.retain(|key| !this_batch.contains(key));
+        }
+        if !later.is_empty() {
+            let mut waiting = lock(&self.shared.hits);
+            for key in later {
+                if let Some(n) = hits.remove(&key) {
+                    *waiting.entry(key).or_default() += n;
+                }
+            }
+        }
+        hits
+    }
+
     /// Once another process has written to the database (or the version
     /// cannot be read), lookups stop trusting the keys known at opening.
     fn watch_others(&self) {
@@ -353,11 +388,12 @@ struct Committed {
     /// For each stored answer, whether it is the one the database now holds
     /// (false: the database already had an answer to its key).
     inserted: Vec<bool>,
+    /// Why the hits could not be logged (the answers were committed).
+    hits_failed: Option<rusqlite::Error>,
 }
 
 /// One transaction: the new answers (the first stored answer to a key
-/// wins, in this process or another), then the hit counts (to the log; a
-/// hit on an answer of a later batch finds its row when the log is folded).
+/// wins, in this process or another), then the hit counts (to the log).
 fn commit(
     conn: &mut Connection,
     stored: &[(CacheKey, Arc<Entry>)],
@@ -365,7 +401,7 @@ fn commit(
     now: i64,
 ) -> rusqlite::Result<Committed> {
     let mut done = Committed::default();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut insert = tx.prepare_cached(
             "INSERT OR IGNORE INTO responses
@@ -385,7 +421,13 @@ fn commit(
             done.inserted.push(rows == 1);
         }
     }
-    super::hit_log::append(&tx, hits, now)?;
+    // In a savepoint of their own: hits that cannot be logged (a damaged or
+    // foreign log table) never cost the batch its answers.
+    let logged = tx.savepoint().and_then(|sp| {
+        super::hit_log::append(&sp, hits, now)?;
+        sp.commit()
+    });
+    done.hits_failed = logged.err();
     tx.commit()?;
     Ok(done)
 }
