@@ -538,3 +538,33 @@ fn prune_gives_back_the_space_of_a_large_folded_log() {
         "{last_hit:?}"
     );
 }
+
+#[test]
+fn a_database_of_a_newer_schema_is_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    drop(cache);
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    conn.pragma_update(None, "user_version", 3).unwrap();
+    drop(conn);
+    let cache = ResponseCache::open(dir.path());
+    assert!(!cache.is_on());
+    assert!(cache.get(&key("q")).is_none());
+    let warnings = cache.take_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("written by a newer simba-run (schema 3)"),
+        "{warnings:?}"
+    );
+    cache.put(key("other"), &scope(), &answer("Rome"));
+    drop(cache);
+    let err = admin::stats(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("newer simba-run (schema 3)"), "{err}");
+    // Nothing was written: the answer and the version are as they were.
+    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM responses", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, 1);
+}
