@@ -269,9 +269,29 @@ fn another_process_answers_are_found_once_its_writes_are_seen() {
     assert_eq!((stats.entries(), stats.hits()), (3, 3));
 }
 
+/// A cache folder whose database holds the answer "Paris" to `q` (and
+/// nothing else), closed.
+fn folder_with_q() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = ResponseCache::open(dir.path());
+    cache.put(key("q"), &scope(), &answer("Paris"));
+    drop(cache);
+    dir
+}
+
+/// A connection of its own to the database in `dir` (another process).
+fn db(dir: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join(DB_FILE)).unwrap()
+}
+
+/// A unix time this year or later, not a test's made-up one.
+fn assert_recent(at: Option<i64>) {
+    assert!(at.is_some_and(|at| at > 1_700_000_000), "{at:?}");
+}
+
 /// `(hits, last_hit)` of the answer to `q`, and the rows in the hit log.
 fn hit_columns(dir: &std::path::Path, q: &str) -> ((i64, Option<i64>), i64) {
-    let conn = rusqlite::Connection::open(dir.join(DB_FILE)).unwrap();
+    let conn = db(dir);
     let row = conn
         .query_row(
             "SELECT hits, last_hit FROM responses WHERE key = ?1",
@@ -308,10 +328,7 @@ fn hits_are_logged_counted_by_stats_and_folded_into_their_rows_by_prune() {
     assert_eq!(admin::prune(dir.path(), year).unwrap().removed, 0);
     let ((hits, last_hit), logged) = hit_columns(dir.path(), "q");
     assert_eq!((hits, logged), (4, 0));
-    assert!(
-        last_hit.is_some_and(|at| at > 1_700_000_000),
-        "{last_hit:?}"
-    );
+    assert_recent(last_hit);
     let after = admin::stats(dir.path()).unwrap();
     assert_eq!((after.hits(), &after.models), (4, &stats.models));
 }
@@ -319,7 +336,7 @@ fn hits_are_logged_counted_by_stats_and_folded_into_their_rows_by_prune() {
 #[test]
 fn a_database_an_older_build_made_gets_the_log_and_keeps_its_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let conn = db(dir.path());
     // The schema before the hit log, as an older simba-run left it.
     conn.execute_batch(
         "PRAGMA journal_mode = wal;
@@ -347,7 +364,7 @@ fn a_database_an_older_build_made_gets_the_log_and_keeps_its_counts() {
     assert_eq!(hit_columns(dir.path(), "q"), ((5, Some(2000)), 1));
     assert_eq!(admin::stats(dir.path()).unwrap().hits(), 6);
     // Upgraded: builds that only know version 1 now leave it alone.
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let conn = db(dir.path());
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
@@ -355,8 +372,7 @@ fn a_database_an_older_build_made_gets_the_log_and_keeps_its_counts() {
     drop(conn);
     let cleared = admin::clear(dir.path()).unwrap();
     assert_eq!(cleared.entries, 1);
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
-    let logged: i64 = conn
+    let logged: i64 = db(dir.path())
         .query_row("SELECT count(*) FROM hit_log", [], |row| row.get(0))
         .unwrap();
     assert_eq!(logged, 0);
@@ -364,11 +380,8 @@ fn a_database_an_older_build_made_gets_the_log_and_keeps_its_counts() {
 
 #[test]
 fn a_run_folds_a_log_grown_past_its_limit() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = ResponseCache::open(dir.path());
-    cache.put(key("q"), &scope(), &answer("Paris"));
-    drop(cache);
-    let mut conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let dir = folder_with_q();
+    let mut conn = db(dir.path());
     let tx = conn.transaction().unwrap();
     {
         let mut log = tx
@@ -392,7 +405,7 @@ fn a_run_folds_a_log_grown_past_its_limit() {
         hit_columns(dir.path(), "q"),
         ((0, None), super::hit_log::FOLD_AT)
     );
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let conn = db(dir.path());
     conn.execute(
         "INSERT INTO hit_log (key, hits, at) VALUES (?1, 1, 6000)",
         [&key("q").as_bytes()[..]],
@@ -421,7 +434,7 @@ fn a_hit_log_that_takes_no_rows_costs_hits_never_answers() {
     cache.put(key("first"), &scope(), &answer("Paris"));
     drop(cache);
     // The log replaced by something no insert fits (a foreign or damaged schema).
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let conn = db(dir.path());
     conn.execute_batch(
         "DROP TABLE hit_log; CREATE VIEW hit_log (key, hits, at) AS SELECT 1, 2, 3;",
     )
@@ -472,7 +485,7 @@ fn log_rows_no_run_writes_are_ignored_by_stats_and_fold() {
     assert!(cache.get(&key("q")).is_some());
     drop(cache);
     // Tampered: a log of another shape, with every kind of bad row.
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let conn = db(dir.path());
     conn.execute_batch(
         "CREATE TABLE loose (key, hits, at);
          INSERT INTO loose SELECT * FROM hit_log;
@@ -504,20 +517,14 @@ fn log_rows_no_run_writes_are_ignored_by_stats_and_fold() {
     admin::prune(dir.path(), year).unwrap();
     let ((hits, last_hit), logged) = hit_columns(dir.path(), "q");
     assert_eq!((hits, logged), (cap as i64, 0));
-    assert!(
-        last_hit.is_some_and(|at| at > 1_700_000_000),
-        "{last_hit:?}"
-    );
+    assert_recent(last_hit);
     assert_eq!(admin::stats(dir.path()).unwrap().hits(), cap);
 }
 
 #[test]
 fn prune_gives_back_the_space_of_a_large_folded_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = ResponseCache::open(dir.path());
-    cache.put(key("q"), &scope(), &answer("Paris"));
-    drop(cache);
-    let mut conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let dir = folder_with_q();
+    let mut conn = db(dir.path());
     let tx = conn.transaction().unwrap();
     tx.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
@@ -533,19 +540,13 @@ fn prune_gives_back_the_space_of_a_large_folded_log() {
     assert!(pruned.bytes > 100_000, "{pruned:?}");
     let ((hits, last_hit), logged) = hit_columns(dir.path(), "q");
     assert_eq!((hits, logged), (20_000, 0));
-    assert!(
-        last_hit.is_some_and(|at| at > 1_700_000_000),
-        "{last_hit:?}"
-    );
+    assert_recent(last_hit);
 }
 
 #[test]
 fn a_database_of_a_newer_schema_is_left_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = ResponseCache::open(dir.path());
-    cache.put(key("q"), &scope(), &answer("Paris"));
-    drop(cache);
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let dir = folder_with_q();
+    let conn = db(dir.path());
     conn.pragma_update(None, "user_version", 3).unwrap();
     drop(conn);
     let cache = ResponseCache::open(dir.path());
@@ -562,7 +563,7 @@ fn a_database_of_a_newer_schema_is_left_alone() {
     let err = admin::stats(dir.path()).unwrap_err().to_string();
     assert!(err.contains("newer simba-run (schema 3)"), "{err}");
     // Nothing was written: the answer and the version are as they were.
-    let conn = rusqlite::Connection::open(dir.path().join(DB_FILE)).unwrap();
+    let conn = db(dir.path());
     let rows: i64 = conn
         .query_row("SELECT count(*) FROM responses", [], |row| row.get(0))
         .unwrap();
