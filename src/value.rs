@@ -35,6 +35,31 @@ impl Example {
     }
 }
 
+/// Where a program execution reads its input fields: a record holding just
+/// them, or a dataset row read in place (its other fields, the gold labels,
+/// stay out of reach), so an execution need not copy the row's inputs.
+pub trait ProgramInputs: Sync {
+    /// The input field `name`, if the program may see one.
+    fn input(&self, name: &str) -> Option<&serde_json::Value>;
+}
+
+impl ProgramInputs for Record {
+    fn input(&self, name: &str) -> Option<&serde_json::Value> {
+        self.get(name)
+    }
+}
+
+/// Exactly the fields of [`Example::inputs`].
+impl ProgramInputs for Example {
+    fn input(&self, name: &str) -> Option<&serde_json::Value> {
+        if self.input_keys.iter().any(|k| k == name) {
+            self.fields.get(name)
+        } else {
+            None
+        }
+    }
+}
+
 /// A demo attached to a predictor: its input and output fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Demo {

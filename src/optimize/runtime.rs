@@ -86,7 +86,8 @@ impl SpecEvaluator {
 #[async_trait]
 impl Evaluator for SpecEvaluator {
     async fn run(&self, program: &Program, example: &Example, ov: &ModelOverride) -> Outcome {
-        let execution = self.executor.run(program, &example.inputs(), ov).await;
+        // The row itself: no copy of its inputs per execution.
+        let execution = self.executor.run(program, example, ov).await;
         // A failed metric still scores 0 with its reason as feedback, and is
         // kept apart so the engine can tell it from a low score.
         let (score, metric_error) = match &execution.prediction {

@@ -27,7 +27,7 @@ use crate::ir::{
 };
 use crate::lm::{Lm, LmError, ModelSet, Request, Response, Usage};
 use crate::retrieve::{CorpusSet, NoCorpora};
-use crate::value::Record;
+use crate::value::{ProgramInputs, Record};
 
 /// What one execution cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -171,7 +171,12 @@ impl Executor {
     }
 
     /// Run `program` on `inputs` (the program's input fields).
-    pub async fn run(&self, program: &Program, inputs: &Record, ov: &ModelOverride) -> Execution {
+    pub async fn run(
+        &self,
+        program: &Program,
+        inputs: &dyn ProgramInputs,
+        ov: &ModelOverride,
+    ) -> Execution {
         self.run_counted(program, inputs, ov).await.0
     }
 
@@ -179,7 +184,7 @@ impl Executor {
     pub async fn run_counted(
         &self,
         program: &Program,
-        inputs: &Record,
+        inputs: &dyn ProgramInputs,
         ov: &ModelOverride,
     ) -> (Execution, CallStats) {
         let graph = &program.graph;
@@ -249,7 +254,7 @@ impl Executor {
     async fn run_concurrently(
         &self,
         program: &Program,
-        inputs: &Record,
+        inputs: &dyn ProgramInputs,
         ov: &ModelOverride,
         done: &mut Settled,
     ) {
@@ -478,13 +483,13 @@ fn preview(v: &serde_json::Value) -> String {
 
 fn resolve(
     source: &Source,
-    inputs: &Record,
+    inputs: &dyn ProgramInputs,
     graph: &crate::ir::ProgramGraph,
     outputs: &[Option<Record>],
 ) -> Result<serde_json::Value, String> {
     match source {
         Source::Input(name) => inputs
-            .get(name)
+            .input(name)
             .cloned()
             .ok_or_else(|| format!("program input `{name}` is missing")),
         Source::Step { step, field } => {
@@ -505,7 +510,7 @@ fn resolve(
 /// The inputs of `step`, in its signature's order.
 fn bind(
     step: &Step,
-    inputs: &Record,
+    inputs: &dyn ProgramInputs,
     graph: &crate::ir::ProgramGraph,
     outputs: &[Option<Record>],
 ) -> Result<Record, String> {
@@ -521,7 +526,7 @@ fn bind(
 
 fn program_outputs(
     graph: &crate::ir::ProgramGraph,
-    inputs: &Record,
+    inputs: &dyn ProgramInputs,
     outputs: &[Option<Record>],
 ) -> Result<Record, String> {
     graph

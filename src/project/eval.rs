@@ -258,7 +258,7 @@ async fn run_all(
             let ov = &ov;
             let done = &done;
             async move {
-                let execution = executor.run(program, &ex.inputs(), ov).await;
+                let execution = executor.run(program, ex, ov).await;
                 let (score, metric_error) = match &execution.prediction {
                     None => (Score::no_prediction(), None),
                     Some(pred) => match metric.try_score(ex, pred).await {

@@ -426,3 +426,41 @@ async fn unknown_model_fails_the_step() {
         Some("step `query` (model `ghost`): no such model")
     );
 }
+
+#[tokio::test]
+async fn a_dataset_row_runs_as_its_inputs_record_and_keeps_its_labels_hidden() {
+    let ex = Executor::new(Fake::new());
+    let one_step = |from_input: &str| {
+        program(
+            &[from_input],
+            vec![step(
+                "qa",
+                ModuleKind::Predict,
+                "fast",
+                &[(from_input, input(from_input))],
+                &["answer"],
+            )],
+            vec![vec![]],
+            vec![("answer", from("qa", "answer"))],
+        )
+    };
+    let row = crate::value::Example {
+        fields: rec(&[("question", "Q"), ("gold", "G")]),
+        input_keys: vec!["question".into()],
+    };
+    let ov = ModelOverride::default();
+    let in_place = ex.run(&one_step("question"), &row, &ov).await;
+    let copied = ex.run(&one_step("question"), &row.inputs(), &ov).await;
+    assert_eq!(in_place.error, None);
+    assert_eq!(
+        (&in_place.prediction, &in_place.trace),
+        (&copied.prediction, &copied.trace)
+    );
+    assert_eq!(in_place.prediction.unwrap()["answer"], json!("answer(Q)"));
+    // A label is a field of the row, not an input of the program.
+    let peeking = ex.run(&one_step("gold"), &row, &ov).await;
+    assert_eq!(
+        peeking.error.as_deref(),
+        Some("step `qa`: input `gold`: program input `gold` is missing")
+    );
+}
