@@ -57,11 +57,12 @@ impl std::hash::Hasher for KeyHasher {
     }
 
     /// Only [`CacheKey`] is hashed with this; anything else still gets a
-    /// well-spread value (FxHash's mix), never a constant.
+    /// well-spread value (FxHash, as records use), never a constant.
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
+        let mut fx = rustc_hash::FxHasher::default();
+        fx.write_u64(self.0);
+        fx.write(bytes);
+        self.0 = fx.finish();
     }
 }
 
