@@ -199,12 +199,9 @@ impl Executor {
             // Most programs are one step: nothing to schedule, so none of
             // the concurrent machinery (a task allocation and wake-ups per
             // execution).
-            let step = &graph.steps[0];
-            match bind(step, inputs, graph, &done.outputs) {
-                Ok(step_inputs) => {
-                    let pstate = program.predictors.get(&step.name);
-                    let run = self.run_step(step, pstate, step_inputs, ov).await;
-                    done.settle(0, run);
+            match self.start_step(program, 0, inputs, &done.outputs, ov) {
+                Ok(run) => {
+                    done.settle(0, run.await);
                 }
                 Err(e) => done.errors[0] = Some(e),
             }
@@ -249,6 +246,22 @@ impl Executor {
         (execution, stats)
     }
 
+    /// Step `i` bound to its inputs, ready to run; the binding error when
+    /// an input cannot be read.
+    fn start_step<'a>(
+        &'a self,
+        program: &'a Program,
+        i: usize,
+        inputs: &dyn ProgramInputs,
+        outputs: &[Option<Record>],
+        ov: &'a ModelOverride,
+    ) -> Result<impl Future<Output = StepRun> + 'a, String> {
+        let step = &program.graph.steps[i];
+        let step_inputs = bind(step, inputs, &program.graph, outputs)?;
+        let pstate = program.predictors.get(&step.name);
+        Ok(self.run_step(step, pstate, step_inputs, ov))
+    }
+
     /// Runs a program of several steps: each step as soon as its inputs
     /// are settled, concurrently with the others.
     async fn run_concurrently(
@@ -278,14 +291,10 @@ impl Executor {
                 if !deps.iter().all(|&d| state[d] == State::Done) {
                     continue;
                 }
-                let step = &graph.steps[i];
-                match bind(step, inputs, graph, &done.outputs) {
-                    Ok(step_inputs) => {
+                match self.start_step(program, i, inputs, &done.outputs, ov) {
+                    Ok(run) => {
                         state[i] = State::Running;
-                        let pstate = program.predictors.get(&step.name);
-                        running.push(async move {
-                            (i, self.run_step(step, pstate, step_inputs, ov).await)
-                        });
+                        running.push(async move { (i, run.await) });
                     }
                     Err(e) => {
                         state[i] = State::Dead;
