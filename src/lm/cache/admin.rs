@@ -137,7 +137,7 @@ pub fn clear(dir: &Path) -> Result<Cleared, CacheError> {
 
 /// A folded log of this many rows (about half a megabyte) is worth giving
 /// back to the file system even when no entry was pruned.
-const COMPACT_AFTER_LOG_ROWS: i64 = 10_000;
+const COMPACT_AFTER_LOG_ROWS: usize = 10_000;
 
 /// Deletes the entries neither stored nor served in the last `older_than`.
 pub fn prune(dir: &Path, older_than: Duration) -> Result<Pruned, CacheError> {
@@ -148,8 +148,7 @@ pub fn prune(dir: &Path, older_than: Duration) -> Result<Pruned, CacheError> {
     let failed = |e| super::open::classify(dir, &path, e);
     let before = disk_bytes(dir);
     // An entry's last use may still be in the log.
-    let logged = hit_log::rows(&conn).map_err(failed)?;
-    hit_log::fold(&mut conn).map_err(failed)?;
+    let logged = hit_log::fold(&mut conn).map_err(failed)?;
     let cutoff = now().saturating_sub(older_than.as_secs() as i64);
     let removed = conn
         .execute(

@@ -85,19 +85,24 @@ pub(super) fn exists(conn: &Connection) -> rusqlite::Result<bool> {
 }
 
 /// Adds the logged hits to their answers' counts and last use, and empties
-/// the log, in one transaction. Hits on keys no longer stored are dropped.
-pub(super) fn fold(conn: &mut Connection) -> rusqlite::Result<()> {
+/// the log, in one transaction; the log rows there were. Hits on keys no
+/// longer stored are dropped.
+pub(super) fn fold(conn: &mut Connection) -> rusqlite::Result<usize> {
     if !exists(conn)? {
-        return Ok(());
+        return Ok(0);
     }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(&format!(
-        "UPDATE responses
-             SET hits = responses.hits + logged.n,
-                 last_hit = max(coalesce(responses.last_hit, 0), logged.at)
-             FROM ({LOGGED}) AS logged
-             WHERE responses.key = logged.key;
-         DELETE FROM hit_log;"
-    ))?;
-    tx.commit()
+    tx.execute(
+        &format!(
+            "UPDATE responses
+                 SET hits = responses.hits + logged.n,
+                     last_hit = max(coalesce(responses.last_hit, 0), logged.at)
+                 FROM ({LOGGED}) AS logged
+                 WHERE responses.key = logged.key"
+        ),
+        [],
+    )?;
+    let rows = tx.execute("DELETE FROM hit_log", [])?;
+    tx.commit()?;
+    Ok(rows)
 }
