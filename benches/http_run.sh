@@ -9,6 +9,12 @@
 # machine cost the run), simba-run CPU time (user + sys), CPU per LM call,
 # requests sent, and the cache folder's size on disk (`du`).
 #
+# A last row, "floor", is benches/http/bare_client sending as many requests
+# as the cold run sent, over as many connections (16, simba-run's default
+# concurrency), with no other work: what the HTTP exchanges alone cost on
+# this machine. Its CPU per call divides by the cold run's LM calls, so it
+# reads against the other rows.
+#
 #   benches/http_run.sh
 #   RUNS=3 ROWS=100 benches/http_run.sh
 #   BIN=/other/build/simba-run benches/http_run.sh   # another build, same server
@@ -17,9 +23,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${RUNS:-5}
 rows=${ROWS:-60}
 target=${CARGO_TARGET_DIR:-$root/target}
-(cd "$root" && cargo build --release --quiet --bin simba-run --example instant_openai)
+(cd "$root" && cargo build --release --quiet --bin simba-run --example instant_openai \
+    --example bare_client)
 bin=${BIN:-$target/release/simba-run}
 server_bin=$target/release/examples/instant_openai
+bare_bin=$target/release/examples/bare_client
 work=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -57,11 +65,22 @@ print(mode, wall, user, sys_, rq_wait, usage["lm_calls"], usage["requests"], cac
 PY
 }
 
+# One run of the bare client: the same columns, its LM calls those of the
+# last cold run (it makes none of its own) and no cache.
+measure_floor() {
+    local calls requests
+    read -r calls requests < <(awk '$1 == "cold" { c = $6; r = $7 } END { print c, r }' "$work/results")
+    python3 "$root/benches/http/measure.py" \
+        "$bare_bin" "$url" "$work/data/train.jsonl" "$requests" 16 >"$work/time.txt"
+    echo "floor $(cat "$work/time.txt") $calls $requests 0" >>"$work/results"
+}
+
 for _ in $(seq "$runs"); do
     rm -rf "$work/.simba-cache"
     measure cold
     measure warm
     measure no-cache --no-cache
+    measure_floor
 done
 
 python3 - "$work/results" <<'PY'
@@ -69,13 +88,13 @@ import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 print(f"{'mode':<9} {'wall_s':>7} {'rq_wait':>7} {'cpu_s':>6} {'user_s':>6} {'sys_s':>6} "
       f"{'cpu_us/call':>11} {'calls':>6} {'requests':>8} {'cache_MB':>8}")
-for mode in ["cold", "warm", "no-cache"]:
+for mode in ["cold", "warm", "no-cache", "floor"]:
     mine = [r for r in rows if r[0] == mode]
     med = lambda i: statistics.median(float(r[i]) for r in mine)
     wall, user, sys_, rq_wait = med(1), med(2), med(3), med(4)
     calls, requests, cache = med(5), med(6), med(7)
-    size = f"{cache / 1e6:.2f}" if mode != "no-cache" else "-"
+    size = f"{cache / 1e6:.2f}" if mode in ("cold", "warm") else "-"
     print(f"{mode:<9} {wall:>7.2f} {rq_wait:>7.2f} {user + sys_:>6.2f} {user:>6.2f} {sys_:>6.2f} "
           f"{(user + sys_) / calls * 1e6:>11.0f} {calls:>6.0f} {requests:>8.0f} {size:>8}")
-print(f"medians of {len(rows) // 3} runs each")
+print(f"medians of {len(rows) // 4} runs each")
 PY
