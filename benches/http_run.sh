@@ -93,8 +93,12 @@ for mode in ["cold", "warm", "no-cache", "floor"]:
     med = lambda i: statistics.median(float(r[i]) for r in mine)
     wall, user, sys_, rq_wait = med(1), med(2), med(3), med(4)
     calls, requests, cache = med(5), med(6), med(7)
+    # CPU is the median of each run's user + sys, not the sum of the two
+    # medians (which can pair one run's user time with another's sys).
+    cpu = statistics.median(float(r[2]) + float(r[3]) for r in mine)
+    per_call = statistics.median((float(r[2]) + float(r[3])) / float(r[5]) for r in mine)
     size = f"{cache / 1e6:.2f}" if mode in ("cold", "warm") else "-"
-    print(f"{mode:<9} {wall:>7.2f} {rq_wait:>7.2f} {user + sys_:>6.2f} {user:>6.2f} {sys_:>6.2f} "
-          f"{(user + sys_) / calls * 1e6:>11.0f} {calls:>6.0f} {requests:>8.0f} {size:>8}")
+    print(f"{mode:<9} {wall:>7.2f} {rq_wait:>7.2f} {cpu:>6.2f} {user:>6.2f} {sys_:>6.2f} "
+          f"{per_call * 1e6:>11.0f} {calls:>6.0f} {requests:>8.0f} {size:>8}")
 print(f"medians of {len(rows) // 4} runs each")
 PY

@@ -57,6 +57,9 @@ fn main() {
         let accept = async {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
+                    // Out of file descriptors, most likely: retrying at
+                    // once would spin a core until a connection closes.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
