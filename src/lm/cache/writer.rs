@@ -116,7 +116,12 @@ impl Shared {
 
     /// Counts a hit on `key` (written with the next batch).
     pub(super) fn hit(&self, key: CacheKey) {
-        *lock(&self.hits).entry(key).or_default() += 1;
+        self.add_hits(key, 1);
+    }
+
+    /// Adds `n` hits on `key` to those the writer logs next.
+    fn add_hits(&self, key: CacheKey, n: i64) {
+        *lock(&self.hits).entry(key).or_default() += n;
     }
 
     fn take_hits(&self) -> KeyMap<i64> {
@@ -358,12 +363,10 @@ impl Job {
             let this_batch: KeySet = stored.iter().map(|(key, _)| *key).collect();
             later.retain(|key| !this_batch.contains(key));
         }
-        if !later.is_empty() {
-            let mut waiting = lock(&self.shared.hits);
-            for key in later {
-                if let Some(n) = hits.remove(&key) {
-                    *waiting.entry(key).or_default() += n;
-                }
+        // Given back, to be logged with a batch after their answers'.
+        for key in later {
+            if let Some(n) = hits.remove(&key) {
+                self.shared.add_hits(key, n);
             }
         }
         hits
