@@ -45,9 +45,10 @@ pub const BIDI_CONTROLS: [char; 12] = [
     '\u{2069}', '\u{200e}', '\u{200f}', '\u{061c}',
 ];
 
-/// A character a terminal could act on: a control character, or one that
-/// reorders the display of the text around it.
-fn needs_escape(c: char) -> bool {
+/// A character a terminal (or an editor) could act on: a control
+/// character but newline and tab, or one that reorders the display of the
+/// text around it.
+pub fn needs_escape(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t') || BIDI_CONTROLS.contains(&c)
 }
 

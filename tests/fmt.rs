@@ -105,3 +105,22 @@ metric ok = (1 + 2) * 3 - -4 feedback "x {pred.a}"
 "#;
     assert_eq!(format_source(messy).unwrap(), expected);
 }
+
+#[test]
+fn fmt_never_writes_a_bidi_or_control_character_as_itself() {
+    // Each escape written in the spec must come back as an escape: `fmt`
+    // turning `\u{202e}` into the character itself would hide a
+    // right-to-left override in the file (the "Trojan Source" trick).
+    let src = "signature A {\n  \"\"\"Answer.\"\"\"\n  in  q: string \"is \\u{202e}admin\\u{2066}\"\n  out a: string \"bell \\u{7} esc \\u{1b}\"\n}\n\
+               signature B {\n  \"line one\\nline \\u{202e} two\"\n  in q\n  out a\n}\n";
+    let once = format_source(src).unwrap();
+    for c in ['\u{202e}', '\u{2066}', '\u{7}', '\u{1b}'] {
+        assert!(!once.contains(c), "{c:?} written raw in:\n{once}");
+    }
+    assert!(once.contains(r#""is \u{202e}admin\u{2066}""#), "{once}");
+    assert!(once.contains(r#""bell \u{7} esc \u{1b}""#), "{once}");
+    // A multi-line description is laid out triple-quoted, a form without
+    // escapes; holding a bidi control, it stays one quoted string.
+    assert!(once.contains(r#""line one\nline \u{202e} two""#), "{once}");
+    assert_eq!(format_source(&once).unwrap(), once);
+}

@@ -210,7 +210,10 @@ pub fn dedent(raw: &str) -> String {
         .join("\n")
 }
 
-/// `value` as a `"..."` literal with escapes.
+/// `value` as a `"..."` literal with escapes. Control and bidirectional
+/// formatting characters are written as `\u{..}`, never as themselves: a
+/// spec written with `\u{202e}` must not come back from `fmt` holding a
+/// character that silently reorders how the line shows in an editor.
 pub fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -222,7 +225,9 @@ pub fn quote(value: &str) -> String {
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             '\0' => out.push_str("\\0"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if c.is_control() || crate::printable::BIDI_CONTROLS.contains(&c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -233,7 +238,13 @@ pub fn quote(value: &str) -> String {
 /// `value` as a `"""..."""` literal indented by `indent`, if that form gives
 /// back exactly `value`; multi-line values are laid out one line per line.
 pub fn triple_quote(value: &str, indent: &str) -> Option<String> {
-    if value.contains("\"\"\"") || value.ends_with('"') || value.contains('\r') {
+    // No escapes in this form: a value holding a character that has to be
+    // written as one (a control but newline and tab, a bidi control) takes
+    // the quoted form.
+    if value.contains("\"\"\"")
+        || value.ends_with('"')
+        || value.chars().any(crate::printable::needs_escape)
+    {
         return None;
     }
     let text = if value.contains('\n') {
