@@ -15,9 +15,17 @@
 # this machine. Its CPU per call divides by the cold run's LM calls, so it
 # reads against the other rows.
 #
+# INSTRUCTIONS=1 counts instead of timing: one cold, one warm and one
+# --no-cache run under valgrind's callgrind, printing user-space
+# instructions per LM call. Counts barely move with the machine's load, so
+# they compare builds where times on a shared machine cannot. The software
+# SHA-256 that valgrind forces (it hides the CPU's SHA instructions) is
+# shown apart and left out of the per-call figure. Needs valgrind.
+#
 #   benches/http_run.sh
 #   RUNS=3 ROWS=100 benches/http_run.sh
 #   BIN=/other/build/simba-run benches/http_run.sh   # another build, same server
+#   INSTRUCTIONS=1 benches/http_run.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${RUNS:-5}
@@ -44,6 +52,44 @@ mkfifo "$work/url"
 server_pid=$!
 read -r url <"$work/url"
 export SIMBA_BENCH_URL=$url
+
+# One run under callgrind: prints "mode instructions sha256 calls per_call".
+count() {
+    local mode=$1
+    shift
+    rm -rf "$work/out"
+    valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.$mode" \
+        "$bin" "$work/http.simba" --quiet --out "$work/out" "$@" >/dev/null 2>"$work/valgrind.log" ||
+        { cat "$work/valgrind.log" >&2; exit 1; }
+    callgrind_annotate --threshold=100 "$work/callgrind.$mode" >"$work/annotate.txt"
+    python3 - "$mode" "$work/annotate.txt" "$work/out/run.json" <<'PY'
+import json, re, sys
+mode, annotate, run_file = sys.argv[1:]
+total = sha = 0
+for line in open(annotate):
+    number = re.match(r"\s*([\d,]+)", line)
+    if not number:
+        continue
+    value = int(number.group(1).replace(",", ""))
+    if "PROGRAM TOTALS" in line:
+        total = value
+    elif "sha2::sha256::compress256" in line or "sha2::sha256::soft" in line:
+        sha += value
+calls = json.load(open(run_file))["usage"]["lm_calls"]
+print(f"{mode:<9} {total / 1e6:>9.1f} {sha / 1e6:>8.1f} {calls:>6} {(total - sha) / calls / 1e3:>9.1f}")
+PY
+}
+
+if [ -n "${INSTRUCTIONS:-}" ]; then
+    command -v valgrind >/dev/null || { echo "INSTRUCTIONS=1 needs valgrind" >&2; exit 1; }
+    printf "%-9s %9s %8s %6s %9s\n" mode instr_M sha256_M calls k/call
+    echo "(k/call: thousands of instructions per LM call, SHA-256 left out)" >&2
+    rm -rf "$work/.simba-cache"
+    count cold
+    count warm
+    count no-cache --no-cache
+    exit 0
+fi
 
 # One run: appends "mode wall user sys rq_wait calls requests cache_bytes" to results.
 measure() {
