@@ -363,3 +363,59 @@ optimize qa with simba {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_plugin_model_checks_its_block_against_the_keys_it_declares() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path());
+    let simba = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // `check` lists the model's declared keys with their docs.
+    let out = simba(&["check", path.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "    rp.replay\n      config transcript: string - the JSONL transcript to serve"
+        ),
+        "{stdout}"
+    );
+
+    // A misspelt key and a mistyped value are errors at their place, in
+    // `check` and in a run, while simba-run's own keys stay accepted.
+    let src = std::fs::read_to_string(&path).unwrap().replace(
+        "  transcript = \"replay.jsonl\"\n",
+        "  transcrpt = \"replay.jsonl\"\n  match = 2\n  retries = 1\n",
+    );
+    std::fs::write(&path, &src).unwrap();
+    // Where `needle` starts, on the line holding `line_text`.
+    let at = |line_text: &str, needle: &str| {
+        let line = src.lines().position(|l| l.contains(line_text)).unwrap();
+        let col = src.lines().nth(line).unwrap().find(needle).unwrap();
+        format!("plugins.simba:{}:{}]", line + 1, col + 1)
+    };
+    let expected = [
+        "unknown key `transcrpt` in the config of `rp.replay`".to_string(),
+        "help: did you mean `transcript`?".into(),
+        at("transcrpt", "transcrpt"),
+        "`match` takes string, found a whole number".into(),
+        at("match = 2", "2"),
+    ];
+    let check = simba(&["check", path.to_str().unwrap()]);
+    let run = simba(&[path.to_str().unwrap(), "--quiet"]);
+    assert!(String::from_utf8_lossy(&check.stderr).contains("has 2 errors"));
+    for out in [&check, &run] {
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for e in &expected {
+            assert!(stderr.contains(e.as_str()), "{e} in\n{stderr}");
+        }
+        // Shown as context of the excerpt, never named in an error.
+        assert!(!stderr.contains("key `retries`"), "{stderr}");
+    }
+}

@@ -35,7 +35,7 @@ const SIM_TUNING: [&str; 7] = [
 pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     let name = item.name.name.clone();
     let entries = ctx.d.unique(&item.entries);
-    let provider_entry = entries.iter().find(|e| e.key.name == "provider");
+    let provider_entry = entries.iter().copied().find(|e| e.key.name == "provider");
     let provider = match provider_entry {
         None => Some(Provider::OpenAi),
         Some(e) => ctx.d.plain(e).and_then(|v| provider(ctx, v)),
@@ -44,7 +44,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     let mut m = ModelDecl::new(name.clone(), provider);
     let errors_before = ctx.d.list.len();
     let mut oracle_seen = false;
-    for e in entries {
+    for e in &entries {
         oracle_seen |= entry(ctx, &mut m, e);
     }
     if m.provider == Provider::Sim && !oracle_seen {
@@ -59,6 +59,19 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     }
     if m.provider == Provider::OpenAi && m.base_urls.is_empty() {
         m.base_urls.push(Setting::openai_base_url());
+    }
+    if let (Provider::Plugin { plugin, item }, Some(at)) = (&m.provider, provider_entry) {
+        // The plugin's own keys: every one simba-run does not read itself.
+        let own: Vec<&Entry> = entries
+            .iter()
+            .copied()
+            .filter(|e| !COMMON.contains(&e.key.name.as_str()))
+            .collect();
+        let ident = |name: &str| Ident {
+            name: name.to_string(),
+            span: at.key.span,
+        };
+        ctx.plugin_model_config([ident(plugin), ident(item)], &own, &m.extra);
     }
     let failed = ctx.d.list[errors_before..].iter().any(Diagnostic::is_error);
     if !failed {

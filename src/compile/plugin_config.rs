@@ -1,8 +1,9 @@
-//! A plugin item's `{ .. }` config, checked against the keys the plugin's
-//! manifest declares for that item (read before compiling, like tool
-//! fields): an unknown key gets a "did you mean", a value of the wrong type
-//! an error at the value. Items that declare no keys get their config
-//! unchecked, as JSON.
+//! A plugin item's `{ .. }` config (for a plugin model: the keys of its
+//! `model { }` block that are not simba-run's own), checked against the
+//! keys the plugin's manifest declares for that item (read before
+//! compiling, like tool fields): an unknown key gets a "did you mean", a
+//! value of the wrong type an error at the value. Items that declare no
+//! keys get their config unchecked, as JSON.
 
 use super::Ctx;
 use crate::ir::ItemConfig;
@@ -113,6 +114,22 @@ struct Written<'a> {
     deferred: bool,
 }
 
+impl<'a> Written<'a> {
+    /// Entry `e`, whose value the config being built holds as `value`.
+    fn of(e: &'a Entry, value: Option<J>) -> Self {
+        Written {
+            key: &e.key,
+            at: match &e.value {
+                EntryValue::Value(v) => v.span,
+                EntryValue::Block(_) => e.span,
+            },
+            value,
+            deferred: matches!(&e.value, EntryValue::Value(v)
+                if matches!(&v.kind, ValueKind::Call { name, .. } if name.name == "env")),
+        }
+    }
+}
+
 impl Ctx<'_> {
     /// The config of `plugin.item` (a `kind`: strategy, tool or metric)
     /// written as `entries`, checked against its declared keys.
@@ -129,16 +146,7 @@ impl Ctx<'_> {
         let written: Vec<Written> = entries
             .iter()
             .filter(|e| seen.insert(e.key.name.as_str()))
-            .map(|e| Written {
-                key: &e.key,
-                at: match &e.value {
-                    EntryValue::Value(v) => v.span,
-                    EntryValue::Block(_) => e.span,
-                },
-                value: json.get(&e.key.name).cloned(),
-                deferred: matches!(&e.value, EntryValue::Value(v)
-                    if matches!(&v.kind, ValueKind::Call { name, .. } if name.name == "env")),
-            })
+            .map(|e| Written::of(e, json.get(&e.key.name).cloned()))
             .collect();
         self.check_config_keys(name, kind, &written);
         for w in &written {
@@ -187,6 +195,22 @@ impl Ctx<'_> {
             .collect();
         self.check_config_keys(name, "tool", &written);
         ItemConfig::new(object)
+    }
+
+    /// The keys a plugin model's block sets beyond simba-run's own
+    /// (`entries`, their values in `extra`), checked against the keys the
+    /// plugin declares for `plugin.item`'s config.
+    pub(super) fn plugin_model_config(
+        &mut self,
+        name: [Ident; 2],
+        entries: &[&Entry],
+        extra: &indexmap::IndexMap<String, J>,
+    ) {
+        let written: Vec<Written> = entries
+            .iter()
+            .map(|e| Written::of(e, extra.get(&e.key.name).cloned()))
+            .collect();
+        self.check_config_keys(&name, "model", &written);
     }
 
     fn check_config_keys(&mut self, name: &[Ident], kind: &str, written: &[Written]) {

@@ -33,6 +33,9 @@ impl PluginListing {
     /// The config lines of `item` (a `kind`), indented under it.
     fn config(&self, out: &mut String, kind: &str, item: &str) {
         match self.manifest.config_keys(kind, item) {
+            None if kind == "model" => out.push_str(
+                "      config: not declared (the block's other keys are passed as JSON)\n",
+            ),
             None => out.push_str("      config: not declared (any `{ .. }` is passed as JSON)\n"),
             Some([]) => out.push_str("      config: none\n"),
             Some(keys) => {
@@ -56,9 +59,7 @@ impl PluginListing {
         let _ = writeln!(out, "  {label}:");
         for (item, shown) in items {
             let _ = writeln!(out, "    {shown}");
-            if kind != "model" {
-                self.config(out, kind, item);
-            }
+            self.config(out, kind, item);
         }
     }
 }

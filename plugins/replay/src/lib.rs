@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Deserialize;
 use simba_plugin_sdk::{
-    Host, Message, Model, ModelError, ModelRequest, ModelResponse, Usage, export_plugin,
+    ConfigKey, Host, Message, Model, ModelError, ModelRequest, ModelResponse, Usage, export_plugin,
 };
 
 #[derive(Deserialize)]
@@ -66,6 +66,21 @@ fn estimate_tokens(text: &str) -> u64 {
 }
 
 impl Model for Replay {
+    fn config_keys() -> Option<Vec<ConfigKey>> {
+        Some(vec![
+            ConfigKey::new(
+                "transcript",
+                "string",
+                "the JSONL transcript to serve, relative to the spec's folder",
+            ),
+            ConfigKey::new(
+                "match",
+                "string",
+                "\"messages\" (the default: by conversation) or \"sequential\" (in order)",
+            ),
+        ])
+    }
+
     fn new(config: &serde_json::Value) -> Result<Self, String> {
         let transcript = config
             .get("transcript")

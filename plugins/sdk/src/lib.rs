@@ -69,6 +69,18 @@ pub trait Model: Send + Sync + 'static {
     where
         Self: Sized;
 
+    /// The keys of its `model { .. }` block the model reads beyond
+    /// simba-run's own (`provider`, `concurrency`, `retries`, ...): with
+    /// them declared, a misspelt key is an error at its place in the spec
+    /// (see [`Strategy::config_keys`]). `spec_dir` is the host's, never
+    /// declared.
+    fn config_keys() -> Option<Vec<ConfigKey>>
+    where
+        Self: Sized,
+    {
+        None
+    }
+
     /// Answers one request. `retryable` errors are retried per the model's
     /// `retries` setting.
     fn complete(&self, request: ModelRequest, host: &Host) -> Result<ModelResponse, ModelError>;
@@ -188,6 +200,7 @@ macro_rules! export_plugin {
                 )),*)?],
                 config_keys: &[
                     $(("strategy", $sname, <$sty as $crate::Strategy>::config_keys as ConfigKeysFn),)*
+                    $(("model", $mname, <$mty as $crate::Model>::config_keys as ConfigKeysFn),)*
                     $($(("tool", $tname, <$tty as $crate::Tool>::config_keys as ConfigKeysFn),)*)?
                     $($(("metric", $xname, <$xty as $crate::Metric>::config_keys as ConfigKeysFn),)*)?
                 ],

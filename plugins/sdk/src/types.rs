@@ -39,7 +39,7 @@ pub struct Manifest {
 
 impl Manifest {
     /// The config keys declared for `item` of `kind` (`"strategy"`,
-    /// `"tool"` or `"metric"`); `None` when the item declares none.
+    /// `"model"`, `"tool"` or `"metric"`); `None` when the item declares none.
     pub fn config_keys(&self, kind: &str, item: &str) -> Option<&[ConfigKey]> {
         self.config
             .iter()
@@ -53,7 +53,7 @@ impl Manifest {
 /// The config keys one item accepts: every key its `{ .. }` block may set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemConfigKeys {
-    /// `"strategy"`, `"tool"` or `"metric"`.
+    /// `"strategy"`, `"model"`, `"tool"` or `"metric"`.
     pub kind: String,
     /// The item name.
     pub item: String,
