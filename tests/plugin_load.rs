@@ -79,6 +79,33 @@ fn a_library_without_the_entry_symbol_is_refused() {
 }
 
 #[test]
+fn a_manifest_declaring_config_keys_twice_or_of_an_unknown_type_is_refused() {
+    // Refused at load, naming the item and the key: a use of the item would
+    // otherwise meet half a declaration, or blame the spec's key for the
+    // plugin's type.
+    for (defines, expected) in [
+        (
+            "DUPLICATE_CONFIG",
+            "the config keys of model `echo` are declared twice",
+        ),
+        (
+            "UNKNOWN_CONFIG_TYPE",
+            "model `echo` declares the config key `n` with an unknown type `integer`",
+        ),
+    ] {
+        let lib = c_fixture(&defines.to_lowercase(), &[defines]);
+        let err = PluginHost::load(&decls(&[("cfg", &lib)])).unwrap_err();
+        assert!(matches!(err, PluginError::BadManifest { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("plugin `cfg`"), "{msg}");
+        assert!(msg.contains(expected), "{msg}");
+    }
+    // The same fixture without either switch declares nothing and loads.
+    let plain = c_fixture("declares_nothing", &[]);
+    assert!(PluginHost::load(&decls(&[("cfg", &plain)])).is_ok());
+}
+
+#[test]
 fn a_different_major_is_refused_naming_both_versions_and_the_path() {
     let lib = c_fixture("major2", &["TABLE_MAJOR=2", "TABLE_MINOR=3"]);
     let err = PluginHost::load(&decls(&[("future", &lib)])).unwrap_err();

@@ -116,7 +116,7 @@ async fn a_bad_model_config_is_a_create_error() {
         .unwrap();
     assert_eq!(
         err.to_string(),
-        "plugin `rp`: cannot create `replay`: replay needs `transcript = \"path.jsonl\"`"
+        "plugin `rp`: cannot create `replay`: model `m`: replay needs `transcript = \"path.jsonl\"`"
     );
     let err = host
         .model(&decl(

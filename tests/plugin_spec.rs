@@ -387,10 +387,16 @@ fn a_plugin_model_checks_its_block_against_the_keys_it_declares() {
     );
 
     // A misspelt key and a mistyped value are errors at their place, in
-    // `check` and in a run, while simba-run's own keys stay accepted.
+    // `check` and in a run; a misspelt simba-run key is suggested too, and
+    // simba-run's own keys (and `spec_dir`, the host's) stay accepted.
+    let deep = format!("{}1{}", "{ a = ".repeat(70), " }".repeat(70));
     let src = std::fs::read_to_string(&path).unwrap().replace(
         "  transcript = \"replay.jsonl\"\n",
-        "  transcrpt = \"replay.jsonl\"\n  match = 2\n  retries = 1\n",
+        &format!(
+            "  transcrpt = \"replay.jsonl\"\n  match = 2\n  retires = 1\n  retries = 1\n  \
+             spec_dir = \".\"\n}}\n\nmodel deep {{\n  provider = rp.replay\n  \
+             transcript = \"replay.jsonl\"\n  match {deep}\n"
+        ),
     );
     std::fs::write(&path, &src).unwrap();
     // Where `needle` starts, on the line holding `line_text`.
@@ -405,10 +411,16 @@ fn a_plugin_model_checks_its_block_against_the_keys_it_declares() {
         at("transcrpt", "transcrpt"),
         "`match` takes string, found a whole number".into(),
         at("match = 2", "2"),
+        "unknown key `retires` in the config of `rp.replay`".into(),
+        "help: did you mean `retries`?".into(),
+        // The second model: too deep for a plugin's JSON reader.
+        "`match` nests more than 64 levels deep".into(),
+        "`match` takes string, found a block".into(),
     ];
     let check = simba(&["check", path.to_str().unwrap()]);
     let run = simba(&[path.to_str().unwrap(), "--quiet"]);
-    assert!(String::from_utf8_lossy(&check.stderr).contains("has 2 errors"));
+    let check_err = String::from_utf8_lossy(&check.stderr);
+    assert!(check_err.contains("has 5 errors"), "{check_err}");
     for out in [&check, &run] {
         assert_eq!(out.status.code(), Some(1));
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -417,5 +429,66 @@ fn a_plugin_model_checks_its_block_against_the_keys_it_declares() {
         }
         // Shown as context of the excerpt, never named in an error.
         assert!(!stderr.contains("key `retries`"), "{stderr}");
+        assert!(!stderr.contains("key `spec_dir`"), "{stderr}");
     }
+}
+
+#[test]
+fn a_plugin_model_declaring_a_key_simba_run_reads_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path());
+    let src = std::fs::read_to_string(&path).unwrap().replace(
+        "model recorded {",
+        "model clash {\n  provider = faulty.collides\n  retries  = 2\n}\n\nmodel recorded {",
+    );
+    std::fs::write(&path, &src).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = src
+        .lines()
+        .position(|l| l.contains("faulty.collides"))
+        .unwrap();
+    for e in [
+        "plugin `faulty` declares `retries` for its model `collides`, a key simba-run reads itself",
+        &format!("plugins.simba:{}:14]", line + 1),
+        "a `retries` in the block never reaches the plugin",
+    ] {
+        assert!(stderr.contains(e), "{e} in\n{stderr}");
+    }
+}
+
+#[test]
+fn check_draws_a_model_s_refusal_at_that_model() {
+    // Two models on one plugin item: the second one's block is refused, and
+    // `check` points at the second block, naming its model.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_spec(dir.path());
+    let src = std::fs::read_to_string(&path).unwrap().replace(
+        "model recorded {",
+        "model missing {\n  provider   = rp.replay\n  transcript = \"nowhere.jsonl\"\n}\n\nmodel recorded {",
+    );
+    std::fs::write(&path, &src).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
+        .args(["check", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = src
+        .lines()
+        .position(|l| l.contains("\"nowhere.jsonl\""))
+        .unwrap();
+    for e in [
+        "plugin `rp` rejected model `missing`".to_string(),
+        format!("plugins.simba:{}:16]", line),
+        "cannot read transcript".into(),
+        "the block's keys beyond simba-run's own are handed to the plugin".into(),
+    ] {
+        assert!(stderr.contains(e.as_str()), "{e} in\n{stderr}");
+    }
+    assert!(!stderr.contains("rejected model `recorded`"), "{stderr}");
 }

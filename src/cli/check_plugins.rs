@@ -26,7 +26,9 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
     for listing in host.listings() {
         outln!("{listing}");
     }
-    let mut uses: Vec<(String, PluginItem, Result<(), PluginError>)> = Vec::new();
+    // (who, the item, the model block it configures if a model, the result)
+    type Use = (String, PluginItem, Option<String>, Result<(), PluginError>);
+    let mut uses: Vec<Use> = Vec::new();
     let loaded = |plugin: &str| host.manifest(plugin).is_some();
     for o in &spec.optimizes {
         for s in &o.strategies {
@@ -43,7 +45,7 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
                     config: config.clone(),
                 };
                 let made = host.strategy(plugin, item, &config.json()).map(drop);
-                uses.push((format!("optimize {}", o.program), what, made));
+                uses.push((format!("optimize {}", o.program), what, None, made));
             }
         }
     }
@@ -56,7 +58,13 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
                 item: item.clone(),
                 config: Default::default(),
             };
-            uses.push((format!("model {}", m.name), what, host.model(m).map(drop)));
+            let made = host.model(m).map(drop);
+            uses.push((
+                format!("model {}", m.name),
+                what,
+                Some(m.name.clone()),
+                made,
+            ));
         }
     }
     for m in spec.metrics.values() {
@@ -66,6 +74,7 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
             uses.push((
                 format!("metric {}", m.name),
                 what.clone(),
+                None,
                 host.metric(what).map(drop),
             ));
         }
@@ -79,43 +88,84 @@ pub fn check_plugins(project: &Project) -> Vec<String> {
                 uses.push((
                     format!("program {} step {}", p.name, s.name),
                     call.item.clone(),
+                    None,
                     made,
                 ));
             }
         }
     }
     let parsed = crate::syntax::parse(&project.source).ok();
-    for (who, what, made) in uses {
-        let Err(e) = made else { continue };
-        let span = parsed.as_ref().and_then(|p| item_span(&p.file, &what));
-        // A refusal with a place in the spec is drawn at the item.
-        let drawn = match &e {
-            PluginError::Create { message, .. } => Some((
-                format!("plugin `{}` rejected `{what}`", what.plugin),
-                message,
-                "the `{ .. }` after the item is handed to the plugin as its config",
-            )),
-            PluginError::ConfigEnv { message, .. } => Some((
-                format!("cannot build the config of `{what}`"),
-                message,
-                "set the variable, or give `env(\"NAME\", \"default\")` a default",
-            )),
-            _ => None,
-        };
-        problems.push(match (drawn, span) {
-            (Some((title, message, help)), Some(span)) => {
-                let d = Diagnostic::error(span, title)
-                    .label(crate::printable::escape_controls(message).into_owned())
-                    .help(help);
-                let sources = sources_for(&spec.path, &project.source, &[]);
-                render_all(&[d], &sources, Style::Plain)
-                    .trim_end()
-                    .to_string()
-            }
-            _ => format!("error: {who}: {e}"),
-        });
+    for (who, what, model, made) in uses {
+        if let Err(e) = made {
+            problems.push(refusal(project, parsed.as_ref(), &who, &what, model, &e));
+        }
     }
     problems
+}
+
+/// How `check` shows that creating `what` failed: drawn at its place in
+/// the spec when the failure has one (for a model, its own `provider`, as
+/// several models may use one item), else one line naming `who`.
+fn refusal(
+    project: &Project,
+    parsed: Option<&crate::syntax::Parsed>,
+    who: &str,
+    what: &PluginItem,
+    model: Option<String>,
+    e: &PluginError,
+) -> String {
+    let span = parsed.and_then(|p| match &model {
+        Some(name) => provider_span(&p.file, name),
+        None => item_span(&p.file, what),
+    });
+    let drawn = match e {
+        PluginError::Create { message, .. } => Some((
+            match &model {
+                Some(name) => format!("plugin `{}` rejected model `{name}`", what.plugin),
+                None => format!("plugin `{}` rejected `{what}`", what.plugin),
+            },
+            message,
+            match model {
+                Some(_) => {
+                    "the block's keys beyond simba-run's own are handed to the plugin as its config"
+                }
+                None => "the `{ .. }` after the item is handed to the plugin as its config",
+            },
+        )),
+        PluginError::ConfigEnv { message, .. } => Some((
+            format!("cannot build the config of `{what}`"),
+            message,
+            "set the variable, or give `env(\"NAME\", \"default\")` a default",
+        )),
+        _ => None,
+    };
+    match (drawn, span) {
+        (Some((title, message, help)), Some(span)) => {
+            let d = Diagnostic::error(span, title)
+                .label(crate::printable::escape_controls(message).into_owned())
+                .help(help);
+            let sources = sources_for(&project.spec.path, &project.source, &[]);
+            render_all(&[d], &sources, Style::Plain)
+                .trim_end()
+                .to_string()
+        }
+        _ => format!("error: {who}: {e}"),
+    }
+}
+
+/// The `provider` value of model `name`'s block.
+fn provider_span(file: &File, name: &str) -> Option<Span> {
+    file.items.iter().find_map(|item| match item {
+        Item::Model(m) if m.name.name == name => {
+            m.entries
+                .iter()
+                .find_map(|e| match (&e.value, e.key.name == "provider") {
+                    (EntryValue::Value(v), true) => Some(v.span),
+                    _ => None,
+                })
+        }
+        _ => None,
+    })
 }
 
 /// Where the spec names `what`: the first use carrying a `{ .. }` config,
@@ -140,13 +190,6 @@ fn item_span(file: &File, what: &PluginItem) -> Option<Span> {
         match item {
             Item::Optimize(o) => {
                 for e in &o.entries {
-                    if let EntryValue::Value(v) = &e.value {
-                        in_value(v, &mut found);
-                    }
-                }
-            }
-            Item::Model(m) => {
-                for e in &m.entries {
                     if let EntryValue::Value(v) = &e.value {
                         in_value(v, &mut found);
                     }

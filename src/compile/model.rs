@@ -62,16 +62,22 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
     }
     if let (Provider::Plugin { plugin, item }, Some(at)) = (&m.provider, provider_entry) {
         // The plugin's own keys: every one simba-run does not read itself.
+        // `spec_dir`, which the host passes, a block may set to override.
+        let host_keys: Vec<&str> = COMMON.iter().copied().chain(["spec_dir"]).collect();
         let own: Vec<&Entry> = entries
             .iter()
             .copied()
-            .filter(|e| !COMMON.contains(&e.key.name.as_str()))
+            .filter(|e| !host_keys.contains(&e.key.name.as_str()))
             .collect();
+        let span = match &at.value {
+            EntryValue::Value(v) => v.span,
+            EntryValue::Block(_) => at.span,
+        };
         let ident = |name: &str| Ident {
             name: name.to_string(),
-            span: at.key.span,
+            span,
         };
-        ctx.plugin_model_config([ident(plugin), ident(item)], &own, &m.extra);
+        ctx.plugin_model_config([ident(plugin), ident(item)], &own, &m.extra, &host_keys);
     }
     let failed = ctx.d.list[errors_before..].iter().any(Diagnostic::is_error);
     if !failed {

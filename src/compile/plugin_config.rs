@@ -63,6 +63,8 @@ impl ConfigType {
     pub fn fits(&self, value: &J) -> bool {
         match (self, value) {
             (ConfigType::Json, _) => true,
+            // `env(..)`, at any depth: read when the plugin is built.
+            (_, J::Object(map)) if map.contains_key(crate::ir::ENV_KEY) => true,
             (ConfigType::String, J::String(_)) => true,
             (ConfigType::Int, J::Number(n)) => n.is_i64() || n.is_u64(),
             (ConfigType::Float, J::Number(_)) => true,
@@ -148,8 +150,14 @@ impl Ctx<'_> {
             .filter(|e| seen.insert(e.key.name.as_str()))
             .map(|e| Written::of(e, json.get(&e.key.name).cloned()))
             .collect();
-        self.check_config_keys(name, kind, &written);
-        for w in &written {
+        self.check_config_keys(name, kind, &written, &[]);
+        self.check_depth(&written);
+        config
+    }
+
+    /// Values nested deeper than a plugin's JSON reader takes.
+    fn check_depth(&mut self, written: &[Written]) {
+        for w in written {
             if w.value
                 .as_ref()
                 .is_some_and(|v| depth(v) > MAX_CONFIG_DEPTH)
@@ -167,7 +175,6 @@ impl Ctx<'_> {
                 );
             }
         }
-        config
     }
 
     /// A tool step's `{ key = name }` braces, which parse as bindings: the
@@ -193,34 +200,73 @@ impl Ctx<'_> {
                 deferred: false,
             })
             .collect();
-        self.check_config_keys(name, "tool", &written);
+        self.check_config_keys(name, "tool", &written, &[]);
         ItemConfig::new(object)
     }
 
     /// The keys a plugin model's block sets beyond simba-run's own
     /// (`entries`, their values in `extra`), checked against the keys the
-    /// plugin declares for `plugin.item`'s config.
+    /// plugin declares for `plugin.item`'s config. `host_keys` are the ones
+    /// simba-run reads itself: a plugin declaring one is an error (its value
+    /// would never reach the plugin), and a misspelt one is suggested.
     pub(super) fn plugin_model_config(
         &mut self,
         name: [Ident; 2],
         entries: &[&Entry],
         extra: &indexmap::IndexMap<String, J>,
+        host_keys: &[&str],
     ) {
+        let [plugin, item] = &name;
+        let id = (plugin.name.clone(), "model".to_string(), item.name.clone());
+        let declared = self.tools.config_keys.get(&id).cloned().unwrap_or_default();
+        for key in declared
+            .iter()
+            .filter(|k| host_keys.contains(&k.name.as_str()))
+        {
+            self.d.push(
+                Diagnostic::error(
+                    plugin.span,
+                    format!(
+                        "plugin `{}` declares `{}` for its model `{}`, a key simba-run reads itself",
+                        plugin.name, key.name, item.name
+                    ),
+                )
+                .label("unusable manifest")
+                .help(format!(
+                    "a `{}` in the block never reaches the plugin; the plugin must name its key otherwise",
+                    key.name
+                )),
+            );
+        }
         let written: Vec<Written> = entries
             .iter()
             .map(|e| Written::of(e, extra.get(&e.key.name).cloned()))
             .collect();
-        self.check_config_keys(&name, "model", &written);
+        self.check_config_keys(&name, "model", &written, host_keys);
+        self.check_depth(&written);
     }
 
-    fn check_config_keys(&mut self, name: &[Ident], kind: &str, written: &[Written]) {
+    /// `written` against the keys `plugin.item` (a `kind`) declares, if it
+    /// declares any; `also_known` are other names the block accepts, offered
+    /// as suggestions for a misspelt key.
+    fn check_config_keys(
+        &mut self,
+        name: &[Ident],
+        kind: &str,
+        written: &[Written],
+        also_known: &[&str],
+    ) {
         let [plugin, item] = name else { return };
         let id = (plugin.name.clone(), kind.to_string(), item.name.clone());
         let Some(keys) = self.tools.config_keys.get(&id).cloned() else {
             return;
         };
         let what = format!("the config of `{}.{}`", plugin.name, item.name);
-        let known: Vec<&str> = keys.iter().map(|k| k.name.as_str()).collect();
+        let known: Vec<&str> = keys
+            .iter()
+            .map(|k| k.name.as_str())
+            .chain(also_known.iter().copied())
+            .collect();
         for w in written {
             let Some(key) = keys.iter().find(|k| k.name == w.key.name) else {
                 if known.is_empty() {
@@ -275,6 +321,18 @@ impl Ctx<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_env_value_fits_any_type_at_any_depth() {
+        // `env(..)` is read when the plugin is built, so it is not typed
+        // here, in a list or a block as at the top.
+        let env = json!({crate::ir::ENV_KEY: "WORDS"});
+        let list = ConfigType::parse("list<string>").unwrap();
+        assert!(list.fits(&json!([env.clone(), "b"])));
+        assert!(!list.fits(&json!([{"not_env": 1}, "b"])));
+        assert!(ConfigType::Int.fits(&env));
+        assert!(!ConfigType::Int.fits(&json!({"$other": "X"})));
+    }
 
     #[test]
     fn types_parse_and_fit_json_values() {

@@ -275,11 +275,12 @@ impl PluginHost {
                 item: item.to_string(),
                 message: format!("model `{}`: {e}", decl.name),
             })?;
+        // Named, as several models may use one item with different blocks.
         let instance = Instance::create(lib, KIND_MODEL, item, &config).map_err(|message| {
             PluginError::Create {
                 plugin: plugin.to_string(),
                 item: item.to_string(),
-                message,
+                message: format!("model `{}`: {message}", decl.name),
             }
         })?;
         Ok(Arc::new(PluginModel {

@@ -203,6 +203,7 @@ impl Library {
         }
         let manifest: Manifest =
             serde_json::from_slice(&bytes).map_err(|e| bad_manifest(e.to_string()))?;
+        check_config_declarations(&manifest).map_err(bad_manifest)?;
         Ok(Library {
             name: plugin.to_string(),
             path,
@@ -211,6 +212,38 @@ impl Library {
             table,
         })
     }
+}
+
+/// A manifest's config declarations, checked once at load rather than at
+/// each use: one entry per item (two would make `check`'s listing and the
+/// check disagree), each key once, each type one the host can check.
+fn check_config_declarations(manifest: &Manifest) -> Result<(), String> {
+    let mut items = std::collections::HashSet::new();
+    for c in &manifest.config {
+        if !items.insert((c.kind.as_str(), c.item.as_str())) {
+            return Err(format!(
+                "the config keys of {} `{}` are declared twice",
+                c.kind, c.item
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for k in &c.keys {
+            if !names.insert(k.name.as_str()) {
+                return Err(format!(
+                    "{} `{}` declares the config key `{}` twice",
+                    c.kind, c.item, k.name
+                ));
+            }
+            if crate::compile::ConfigType::parse(&k.ty).is_none() {
+                return Err(format!(
+                    "{} `{}` declares the config key `{}` with an unknown type `{}` \
+                     (types: string, int, float, bool, object, json, list<..>)",
+                    c.kind, c.item, k.name, k.ty
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A live plugin instance (a strategy or a model), destroyed on drop.
@@ -294,6 +327,34 @@ impl Drop for Instance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_declarations_need_distinct_keys_of_known_types() {
+        let manifest = |keys: serde_json::Value| -> Manifest {
+            serde_json::from_value(serde_json::json!({
+                "name": "p", "version": "1", "strategies": ["s"],
+                "config": [{"kind": "strategy", "item": "s", "keys": keys}],
+            }))
+            .unwrap()
+        };
+        let ok = manifest(serde_json::json!([
+            {"name": "a", "type": "list<int>"}, {"name": "b", "type": "str"}
+        ]));
+        assert_eq!(check_config_declarations(&ok), Ok(()));
+        let twice = manifest(serde_json::json!([
+            {"name": "a", "type": "int"}, {"name": "a", "type": "string"}
+        ]));
+        assert_eq!(
+            check_config_declarations(&twice).unwrap_err(),
+            "strategy `s` declares the config key `a` twice"
+        );
+        let odd = manifest(serde_json::json!([{"name": "a", "type": "list<integer>"}]));
+        assert!(
+            check_config_declarations(&odd)
+                .unwrap_err()
+                .contains("unknown type `list<integer>`")
+        );
+    }
 
     #[test]
     fn candidates_add_the_missing_prefix_and_suffix() {
