@@ -433,28 +433,35 @@ fn a_plugin_model_checks_its_block_against_the_keys_it_declares() {
     }
 }
 
-#[test]
-fn a_plugin_model_declaring_a_key_simba_run_reads_is_refused() {
+/// `check` on the test spec with the model `block` added before the
+/// `recorded` one, which must fail: the spec's text and check's stderr.
+fn failed_check_with_model(block: &str) -> (String, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = write_spec(dir.path());
-    let src = std::fs::read_to_string(&path).unwrap().replace(
-        "model recorded {",
-        "model clash {\n  provider = faulty.collides\n  retries  = 2\n}\n\nmodel recorded {",
-    );
+    let src = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("model recorded {", &format!("{block}\n\nmodel recorded {{"));
     std::fs::write(&path, &src).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
         .args(["check", path.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = src
-        .lines()
-        .position(|l| l.contains("faulty.collides"))
-        .unwrap();
+    (src, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// The 1-based number of the first line of `src` holding `text`.
+fn line_of(src: &str, text: &str) -> usize {
+    src.lines().position(|l| l.contains(text)).unwrap() + 1
+}
+
+#[test]
+fn a_plugin_model_declaring_a_key_simba_run_reads_is_refused() {
+    let (src, stderr) =
+        failed_check_with_model("model clash {\n  provider = faulty.collides\n  retries  = 2\n}");
     for e in [
         "plugin `faulty` declares `retries` for its model `collides`, a key simba-run reads itself",
-        &format!("plugins.simba:{}:14]", line + 1),
+        &format!("plugins.simba:{}:14]", line_of(&src, "faulty.collides")),
         "a `retries` in the block never reaches the plugin",
     ] {
         assert!(stderr.contains(e), "{e} in\n{stderr}");
@@ -463,28 +470,17 @@ fn a_plugin_model_declaring_a_key_simba_run_reads_is_refused() {
 
 #[test]
 fn check_draws_a_model_s_refusal_at_that_model() {
-    // Two models on one plugin item: the second one's block is refused, and
-    // `check` points at the second block, naming its model.
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_spec(dir.path());
-    let src = std::fs::read_to_string(&path).unwrap().replace(
-        "model recorded {",
-        "model missing {\n  provider   = rp.replay\n  transcript = \"nowhere.jsonl\"\n}\n\nmodel recorded {",
+    // Two models on one plugin item: the first one's block is refused, and
+    // `check` points at that block, naming its model.
+    let (src, stderr) = failed_check_with_model(
+        "model missing {\n  provider   = rp.replay\n  transcript = \"nowhere.jsonl\"\n}",
     );
-    std::fs::write(&path, &src).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_simba-run"))
-        .args(["check", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = src
-        .lines()
-        .position(|l| l.contains("\"nowhere.jsonl\""))
-        .unwrap();
     for e in [
         "plugin `rp` rejected model `missing`".to_string(),
-        format!("plugins.simba:{}:16]", line),
+        format!(
+            "plugins.simba:{}:16]",
+            line_of(&src, "\"nowhere.jsonl\"") - 1
+        ),
         "cannot read transcript".into(),
         "the block's keys beyond simba-run's own are handed to the plugin".into(),
     ] {
