@@ -46,6 +46,31 @@ fn transcript(dir: &std::path::Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_s_own_spec_dir_is_taken_from_the_spec_s_folder() {
+    // `spec_dir = "sub"` in the block: the transcript is read from
+    // SPEC_FOLDER/sub, whatever the working directory is.
+    let lib = workspace_plugin("simba-replay");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    transcript(&dir.path().join("sub"));
+    let host = PluginHost::load(&decls(&[("rp", &lib)]))
+        .unwrap()
+        .with_spec_dir(dir.path());
+    let in_sub = serde_json::json!({"transcript": "replay.jsonl", "spec_dir": "sub"});
+    let lm = host.model(&decl("m", "rp", "replay", in_sub)).unwrap();
+    let r = lm.complete(&request("m", "2+2?")).await.unwrap();
+    assert_eq!(r.text, "[[ ## answer ## ]]\n4");
+    // Without it, the spec's folder itself, which holds no transcript.
+    let plain = serde_json::json!({"transcript": "replay.jsonl"});
+    let err = host.model(&decl("m", "rp", "replay", plain)).err().unwrap();
+    assert!(
+        err.to_string()
+            .contains(&format!("{}", dir.path().join("replay.jsonl").display())),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_answers_from_its_transcript_relative_to_the_spec_dir() {
     let lib = workspace_plugin("simba-replay");
     let dir = tempfile::tempdir().unwrap();

@@ -462,7 +462,7 @@ fn a_plugin_model_declaring_a_key_simba_run_reads_is_refused() {
     for e in [
         "plugin `faulty` declares `retries` for its model `collides`, a key simba-run reads itself",
         &format!("plugins.simba:{}:14]", line_of(&src, "faulty.collides")),
-        "a `retries` in the block never reaches the plugin",
+        "its value in the block is simba-run's and never reaches the plugin",
     ] {
         assert!(stderr.contains(e), "{e} in\n{stderr}");
     }
@@ -487,4 +487,21 @@ fn check_draws_a_model_s_refusal_at_that_model() {
         assert!(stderr.contains(e.as_str()), "{e} in\n{stderr}");
     }
     assert!(!stderr.contains("rejected model `recorded`"), "{stderr}");
+}
+
+#[test]
+fn a_plugin_model_s_spec_dir_must_be_a_path_and_its_params_not_too_deep() {
+    let deep = format!("{}1{}", "{ a = ".repeat(70), " }".repeat(70));
+    let (src, stderr) = failed_check_with_model(&format!(
+        "model odd {{\n  provider   = rp.replay\n  transcript = \"replay.jsonl\"\n  \
+         spec_dir   = 5\n  params {{ a = {deep} }}\n}}"
+    ));
+    for e in [
+        "`spec_dir` takes a path (a string)".to_string(),
+        format!("plugins.simba:{}:16]", line_of(&src, "spec_dir   = 5")),
+        "`params` nests more than 64 levels deep".into(),
+        format!("plugins.simba:{}:3]", line_of(&src, "params {")),
+    ] {
+        assert!(stderr.contains(e.as_str()), "{e} in\n{stderr}");
+    }
 }

@@ -1,5 +1,6 @@
 //! `model NAME { .. }` -> [`ModelDecl`].
 
+use super::plugin_config::MAX_CONFIG_DEPTH;
 use super::values::set;
 use super::{Ctx, Kind};
 use crate::ir::{ModelDecl, Provider, Setting};
@@ -78,10 +79,39 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
             span,
         };
         ctx.plugin_model_config([ident(plugin), ident(item)], &own, &m.extra, &host_keys);
+        spec_dir_is_a_path(ctx, &entries, &m.extra);
     }
     let failed = ctx.d.list[errors_before..].iter().any(Diagnostic::is_error);
     if !failed {
         ctx.spec.models.insert(name, m);
+    }
+}
+
+/// A plugin model's own `spec_dir` replaces the spec's folder it is given:
+/// it must be a path (a string, or `env(..)`).
+fn spec_dir_is_a_path(
+    ctx: &mut Ctx,
+    entries: &[&Entry],
+    extra: &indexmap::IndexMap<String, serde_json::Value>,
+) {
+    let Some(e) = entries.iter().find(|e| e.key.name == "spec_dir") else {
+        return;
+    };
+    let is_path = match extra.get("spec_dir") {
+        Some(serde_json::Value::String(_)) => true,
+        Some(serde_json::Value::Object(env)) => env.contains_key(crate::ir::ENV_KEY),
+        _ => false,
+    };
+    if !is_path {
+        let at = match &e.value {
+            EntryValue::Value(v) => v.span,
+            EntryValue::Block(_) => e.span,
+        };
+        ctx.d.push(
+            Diagnostic::error(at, "`spec_dir` takes a path (a string)")
+                .label("not a path")
+                .help("it replaces the spec's folder the plugin is given; a relative path is taken from the spec's folder"),
+        );
     }
 }
 
@@ -96,6 +126,19 @@ fn entry(ctx: &mut Ctx, m: &mut ModelDecl, e: &Entry) -> bool {
     if key == "params" {
         if let Some(b) = ctx.d.block(e) {
             m.params = ctx.d.json_block(b);
+            let nested = m.params.values().map(super::plugin_config::depth).max();
+            if nested.unwrap_or(0) >= MAX_CONFIG_DEPTH {
+                // Sent inside every request: a reader (a plugin's, a
+                // server's) would refuse it on each call instead.
+                ctx.d.push(
+                    Diagnostic::error(
+                        e.key.span,
+                        format!("`params` nests more than {MAX_CONFIG_DEPTH} levels deep"),
+                    )
+                    .label("too deep to send")
+                    .help("JSON readers refuse deeper values; flatten it"),
+                );
+            }
         }
         return false;
     }

@@ -82,7 +82,7 @@ impl ConfigType {
 pub const MAX_CONFIG_DEPTH: usize = 64;
 
 /// How many blocks and lists `value` nests (a scalar is 0).
-fn depth(value: &J) -> usize {
+pub(super) fn depth(value: &J) -> usize {
     match value {
         J::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
         J::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
@@ -223,19 +223,27 @@ impl Ctx<'_> {
             .iter()
             .filter(|k| host_keys.contains(&k.name.as_str()))
         {
+            let (whose, why) = if key.name == "spec_dir" {
+                (
+                    "a key the host sets itself",
+                    "the host passes the spec's folder as `spec_dir` (a block may replace it, unchecked)",
+                )
+            } else {
+                (
+                    "a key simba-run reads itself",
+                    "its value in the block is simba-run's and never reaches the plugin",
+                )
+            };
             self.d.push(
                 Diagnostic::error(
                     plugin.span,
                     format!(
-                        "plugin `{}` declares `{}` for its model `{}`, a key simba-run reads itself",
+                        "plugin `{}` declares `{}` for its model `{}`, {whose}",
                         plugin.name, key.name, item.name
                     ),
                 )
                 .label("unusable manifest")
-                .help(format!(
-                    "a `{}` in the block never reaches the plugin; the plugin must name its key otherwise",
-                    key.name
-                )),
+                .help(format!("{why}; the plugin must name its key otherwise")),
             );
         }
         let written: Vec<Written> = entries

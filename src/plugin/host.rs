@@ -99,8 +99,9 @@ impl PluginHost {
         (host, errors)
     }
 
-    /// Plugin models receive `spec_dir` in their config (unless it sets
-    /// one), so they can resolve relative paths like the spec does.
+    /// Plugin models receive `spec_dir` in their config (a block's own,
+    /// taken from this folder when relative, replaces it), so they can
+    /// resolve relative paths like the spec does.
     pub fn with_spec_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spec_dir = Some(dir.into());
         self
@@ -262,19 +263,24 @@ impl PluginHost {
         };
         self.check_model(plugin, item)?;
         let lib = self.library(plugin)?;
-        let mut config: serde_json::Map<String, serde_json::Value> =
+        let extra: serde_json::Map<String, serde_json::Value> =
             decl.extra.clone().into_iter().collect();
-        if let Some(dir) = &self.spec_dir {
-            config
-                .entry("spec_dir")
-                .or_insert_with(|| dir.display().to_string().into());
-        }
-        let config =
-            crate::ir::resolve_env_values(&config.into()).map_err(|e| PluginError::ConfigEnv {
+        let mut config =
+            crate::ir::resolve_env_values(&extra.into()).map_err(|e| PluginError::ConfigEnv {
                 plugin: plugin.to_string(),
                 item: item.to_string(),
                 message: format!("model `{}`: {e}", decl.name),
             })?;
+        if let (Some(dir), Some(config)) = (&self.spec_dir, config.as_object_mut()) {
+            // A block's own `spec_dir` (a string, which compile checks)
+            // overrides the host's; a relative one is taken from the spec's
+            // folder, as the spec's own paths are.
+            let resolved = match config.get("spec_dir") {
+                Some(serde_json::Value::String(own)) => dir.join(own),
+                _ => dir.clone(),
+            };
+            config.insert("spec_dir".into(), resolved.display().to_string().into());
+        }
         // Named, as several models may use one item with different blocks.
         let instance = Instance::create(lib, KIND_MODEL, item, &config).map_err(|message| {
             PluginError::Create {

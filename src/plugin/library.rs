@@ -215,11 +215,33 @@ impl Library {
 }
 
 /// A manifest's config declarations, checked once at load rather than at
-/// each use: one entry per item (two would make `check`'s listing and the
-/// check disagree), each key once, each type one the host can check.
+/// each use: each entry for an item the manifest provides (a misspelt kind
+/// or item would quietly leave the real item unchecked), one entry per
+/// item (two would make `check`'s listing and the check disagree), each
+/// key once and named as a spec can write it, each type one the host can
+/// check.
 fn check_config_declarations(manifest: &Manifest) -> Result<(), String> {
     let mut items = std::collections::HashSet::new();
     for c in &manifest.config {
+        let provided = match c.kind.as_str() {
+            "strategy" => manifest.strategies.contains(&c.item),
+            "model" => manifest.models.contains(&c.item),
+            "tool" => manifest.tools.iter().any(|t| t.name == c.item),
+            "metric" => manifest.metrics.contains(&c.item),
+            other => {
+                return Err(format!(
+                    "config keys are declared for an item of kind `{}` (kinds: strategy, model, tool, metric)",
+                    crate::printable::escape_controls(other)
+                ));
+            }
+        };
+        if !provided {
+            return Err(format!(
+                "config keys are declared for {} `{}`, which the manifest does not list",
+                c.kind,
+                crate::printable::escape_controls(&c.item)
+            ));
+        }
         if !items.insert((c.kind.as_str(), c.item.as_str())) {
             return Err(format!(
                 "the config keys of {} `{}` are declared twice",
@@ -228,6 +250,20 @@ fn check_config_declarations(manifest: &Manifest) -> Result<(), String> {
         }
         let mut names = std::collections::HashSet::new();
         for k in &c.keys {
+            let mut chars = k.name.chars();
+            let writable = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !writable {
+                return Err(format!(
+                    "{} `{}` declares the config key `{}`, which a spec cannot write \
+                     (a key is ASCII letters, digits and `_`, not starting with a digit)",
+                    c.kind,
+                    c.item,
+                    crate::printable::escape_controls(&k.name)
+                ));
+            }
             if !names.insert(k.name.as_str()) {
                 return Err(format!(
                     "{} `{}` declares the config key `{}` twice",
@@ -347,6 +383,24 @@ mod tests {
         assert_eq!(
             check_config_declarations(&twice).unwrap_err(),
             "strategy `s` declares the config key `a` twice"
+        );
+        for name in ["", "a b", "größe", "9lives", "x\u{1b}[31m"] {
+            let bad = manifest(serde_json::json!([{"name": name, "type": "int"}]));
+            let e = check_config_declarations(&bad).unwrap_err();
+            assert!(e.contains("which a spec cannot write"), "{name:?}: {e}");
+            assert!(!e.contains('\u{1b}'), "{e}");
+        }
+        let mut elsewhere = ok.clone();
+        elsewhere.config[0].item = "ghost".into();
+        assert_eq!(
+            check_config_declarations(&elsewhere).unwrap_err(),
+            "config keys are declared for strategy `ghost`, which the manifest does not list"
+        );
+        elsewhere.config[0].kind = "modle".into();
+        assert!(
+            check_config_declarations(&elsewhere)
+                .unwrap_err()
+                .contains("of kind `modle`")
         );
         let odd = manifest(serde_json::json!([{"name": "a", "type": "list<integer>"}]));
         assert!(

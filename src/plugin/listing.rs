@@ -39,10 +39,12 @@ impl PluginListing {
             None => out.push_str("      config: not declared (any `{ .. }` is passed as JSON)\n"),
             Some([]) => out.push_str("      config: none\n"),
             Some(keys) => {
+                // The plugin's text, shown on a terminal: escaped.
+                let shown = |text: &str| crate::printable::escape_controls(text).into_owned();
                 for k in keys {
-                    let _ = write!(out, "      config {}: {}", k.name, k.ty);
+                    let _ = write!(out, "      config {}: {}", shown(&k.name), shown(&k.ty));
                     if let Some(doc) = &k.doc {
-                        let _ = write!(out, " - {doc}");
+                        let _ = write!(out, " - {}", shown(doc));
                     }
                     out.push('\n');
                 }
