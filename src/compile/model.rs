@@ -70,10 +70,7 @@ pub(super) fn compile(ctx: &mut Ctx, item: &BlockItem) {
             .copied()
             .filter(|e| !host_keys.contains(&e.key.name.as_str()))
             .collect();
-        let span = match &at.value {
-            EntryValue::Value(v) => v.span,
-            EntryValue::Block(_) => at.span,
-        };
+        let span = at.value_span();
         let ident = |name: &str| Ident {
             name: name.to_string(),
             span,
@@ -103,12 +100,8 @@ fn spec_dir_is_a_path(
         _ => false,
     };
     if !is_path {
-        let at = match &e.value {
-            EntryValue::Value(v) => v.span,
-            EntryValue::Block(_) => e.span,
-        };
         ctx.d.push(
-            Diagnostic::error(at, "`spec_dir` takes a path (a string)")
+            Diagnostic::error(e.value_span(), "`spec_dir` takes a path (a string)")
                 .label("not a path")
                 .help("it replaces the spec's folder the plugin is given; a relative path is taken from the spec's folder"),
         );

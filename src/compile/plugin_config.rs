@@ -121,10 +121,7 @@ impl<'a> Written<'a> {
     fn of(e: &'a Entry, value: Option<J>) -> Self {
         Written {
             key: &e.key,
-            at: match &e.value {
-                EntryValue::Value(v) => v.span,
-                EntryValue::Block(_) => e.span,
-            },
+            at: e.value_span(),
             value,
             deferred: matches!(&e.value, EntryValue::Value(v)
                 if matches!(&v.kind, ValueKind::Call { name, .. } if name.name == "env")),

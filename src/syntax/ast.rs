@@ -149,6 +149,17 @@ pub struct Entry {
     pub span: Span,
 }
 
+impl Entry {
+    /// Where the entry's value is: the value itself, or the whole entry for
+    /// a `{ }` block (diagnostics about a value point there).
+    pub fn value_span(&self) -> Span {
+        match &self.value {
+            EntryValue::Value(v) => v.span,
+            EntryValue::Block(_) => self.span,
+        }
+    }
+}
+
 /// The right-hand side of an [`Entry`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum EntryValue {
