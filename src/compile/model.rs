@@ -1,6 +1,5 @@
 //! `model NAME { .. }` -> [`ModelDecl`].
 
-use super::plugin_config::MAX_CONFIG_DEPTH;
 use super::values::set;
 use super::{Ctx, Kind};
 use crate::ir::{ModelDecl, Provider, Setting};
@@ -119,19 +118,10 @@ fn entry(ctx: &mut Ctx, m: &mut ModelDecl, e: &Entry) -> bool {
     if key == "params" {
         if let Some(b) = ctx.d.block(e) {
             m.params = ctx.d.json_block(b);
-            let nested = m.params.values().map(super::plugin_config::depth).max();
-            if nested.unwrap_or(0) >= MAX_CONFIG_DEPTH {
-                // Sent inside every request: a reader (a plugin's, a
-                // server's) would refuse it on each call instead.
-                ctx.d.push(
-                    Diagnostic::error(
-                        e.key.span,
-                        format!("`params` nests more than {MAX_CONFIG_DEPTH} levels deep"),
-                    )
-                    .label("too deep to send")
-                    .help("JSON readers refuse deeper values; flatten it"),
-                );
-            }
+            // Sent inside every request: a reader (a plugin's, a server's)
+            // would refuse it on each call instead.
+            let params = serde_json::Value::Object(m.params.clone().into_iter().collect());
+            ctx.check_nesting(key, e.value_span(), &params);
         }
         return false;
     }

@@ -82,7 +82,7 @@ impl ConfigType {
 pub const MAX_CONFIG_DEPTH: usize = 64;
 
 /// How many blocks and lists `value` nests (a scalar is 0).
-pub(super) fn depth(value: &J) -> usize {
+fn depth(value: &J) -> usize {
     match value {
         J::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
         J::Object(map) => 1 + map.values().map(depth).max().unwrap_or(0),
@@ -155,22 +155,24 @@ impl Ctx<'_> {
     /// Values nested deeper than a plugin's JSON reader takes.
     fn check_depth(&mut self, written: &[Written]) {
         for w in written {
-            if w.value
-                .as_ref()
-                .is_some_and(|v| depth(v) > MAX_CONFIG_DEPTH)
-            {
-                self.d.push(
-                    Diagnostic::error(
-                        w.at,
-                        format!(
-                            "`{}` nests more than {MAX_CONFIG_DEPTH} levels deep",
-                            w.key.name
-                        ),
-                    )
-                    .label("too deep for a plugin config")
-                    .help("JSON readers (serde_json's included) refuse deeper values; flatten it"),
-                );
+            if let Some(value) = &w.value {
+                self.check_nesting(&w.key.name, w.at, value);
             }
+        }
+    }
+
+    /// An error at `at` when `value`, the value of `key`, nests deeper than
+    /// a JSON reader (a plugin's, a server's) takes.
+    pub(super) fn check_nesting(&mut self, key: &str, at: Span, value: &J) {
+        if depth(value) > MAX_CONFIG_DEPTH {
+            self.d.push(
+                Diagnostic::error(
+                    at,
+                    format!("`{key}` nests more than {MAX_CONFIG_DEPTH} levels deep"),
+                )
+                .label("too deep for a JSON reader")
+                .help("JSON readers (serde_json's included) refuse deeper values; flatten it"),
+            );
         }
     }
 
