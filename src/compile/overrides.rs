@@ -48,7 +48,7 @@ fn target_of(o: &Override, src: u16, programs: &[String], d: &mut Diags) -> Opti
             .help(help)
     };
     let parts: Vec<&str> = o.key.split('.').collect();
-    if parts.iter().any(|p| !is_ident(p)) {
+    if parts.iter().any(|p| !crate::syntax::lex::is_ident(p)) {
         d.push(invalid(
             "invalid key",
             "write PROGRAM.key, PROGRAM.stop.key, or a bare key for every optimize block",
@@ -188,10 +188,4 @@ fn set(entries: &mut Vec<Entry>, entry: Entry) {
         Some(p) => entries[p] = entry,
         None => entries.push(entry),
     }
-}
-
-fn is_ident(s: &str) -> bool {
-    let mut c = s.chars();
-    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
-        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }

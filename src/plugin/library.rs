@@ -250,12 +250,7 @@ fn check_config_declarations(manifest: &Manifest) -> Result<(), String> {
         }
         let mut names = std::collections::HashSet::new();
         for k in &c.keys {
-            let mut chars = k.name.chars();
-            let writable = chars
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !writable {
+            if !crate::syntax::lex::is_ident(&k.name) {
                 return Err(format!(
                     "{} `{}` declares the config key `{}`, which a spec cannot write \
                      (a key is ASCII letters, digits and `_`, not starting with a digit)",

@@ -210,6 +210,14 @@ pub fn dedent(raw: &str) -> String {
         .join("\n")
 }
 
+/// Whether `s` is a name the grammar reads (`ident`): ASCII letters,
+/// digits and `_`, not starting with a digit.
+pub fn is_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
 /// `value` as a `"..."` literal with escapes. Control and bidirectional
 /// formatting characters are written as `\u{..}`, never as themselves: a
 /// spec written with `\u{202e}` must not come back from `fmt` holding a
